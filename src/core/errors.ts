@@ -1,0 +1,15 @@
+/** Every error culm raises carries a stable code (tests and REST clients check it), a name and a cause. */
+export class CulmError extends Error {
+  readonly code: string;
+  readonly status: number;
+  constructor(code: string, message: string, options: { cause?: unknown; status?: number } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CulmError';
+    this.code = code;
+    this.status = options.status ?? 500;
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
