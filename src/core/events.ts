@@ -1,0 +1,114 @@
+/**
+ * Pure mapping of Marathon event bodies (callback POSTs and SSE `data:` lines) to culm's domain events.
+ * Anything not understood becomes `ignored` or `invalid`, which callers count; nothing here throws.
+ */
+import { normaliseAppId } from './marathon-map.js';
+
+export type DomainEvent =
+  | {
+      kind: 'task';
+      appId: string;
+      taskId: string;
+      state: string;
+      host: string;
+      ports: number[];
+      ipAddresses: string[];
+      version?: string;
+    }
+  | { kind: 'health'; appId: string; taskId?: string; instanceId?: string; alive: boolean | null }
+  | { kind: 'app-removed'; appId: string }
+  /** Something app-level changed (definition, deployment, group): fetch /v2/apps again soon. */
+  | { kind: 'resync'; reason: string }
+  | { kind: 'ignored'; eventType: string }
+  | { kind: 'invalid'; eventType: string; reason: string };
+
+type Json = Record<string, unknown>;
+const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+
+/** Event types that say an app's definition, deployment or existence changed. */
+const RESYNC_TYPES = new Set([
+  'api_post_event', 'deployment_info', 'deployment_success', 'deployment_failed', 'deployment_step_success',
+  'deployment_step_failure', 'group_change_success', 'group_change_failed', 'unknown_instance_terminated_event',
+]);
+
+/** Event types that carry nothing culm routes on (their content reaches culm through other events). */
+const IGNORED_TYPES = new Set([
+  'event_stream_attached', 'event_stream_detached', 'subscribe_event', 'unsubscribe_event',
+  'failed_health_check_event', 'instance_changed_event', 'add_health_check_event', 'remove_health_check_event',
+  'framework_message_event', 'scheduler_registered_event', 'scheduler_reregistered_event',
+  'scheduler_disconnected_event', 'pod_created_event', 'pod_updated_event',
+  'pod_deleted_event', 'app_terminated_event_ack',
+]);
+
+export function parseEventJson(text: string, sseType?: string): DomainEvent {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { kind: 'invalid', eventType: sseType ?? 'unknown', reason: 'body is not JSON' };
+  }
+  return toDomainEvent(body, sseType);
+}
+
+export function toDomainEvent(body: unknown, sseType?: string): DomainEvent {
+  if (!isObj(body)) return { kind: 'invalid', eventType: sseType ?? 'unknown', reason: 'body is not a JSON object' };
+  const type = str(body.eventType) ?? sseType ?? 'unknown';
+  const invalid = (reason: string): DomainEvent => ({ kind: 'invalid', eventType: type, reason });
+
+  switch (type) {
+    case 'status_update_event': {
+      const appId = str(body.appId);
+      const taskId = str(body.taskId);
+      const state = str(body.taskStatus);
+      if (!appId || !taskId || !state) return invalid('status_update_event needs appId, taskId and taskStatus');
+      const ports = Array.isArray(body.ports) ? body.ports.filter((p): p is number => typeof p === 'number') : [];
+      const ipAddresses = Array.isArray(body.ipAddresses)
+        ? body.ipAddresses.filter(isObj).map((a) => str(a.ipAddress)).filter((a): a is string => !!a)
+        : [];
+      const event: DomainEvent = {
+        kind: 'task', appId: normaliseAppId(appId), taskId, state, host: str(body.host) ?? '', ports, ipAddresses,
+      };
+      const version = str(body.version);
+      if (version) event.version = version;
+      return event;
+    }
+    case 'health_status_changed_event': {
+      const appId = str(body.appId);
+      const instanceId = str(body.instanceId);
+      const taskId = str(body.taskId);
+      if (!appId || (!instanceId && !taskId) || typeof body.alive !== 'boolean') {
+        return invalid('health_status_changed_event needs appId, instanceId or taskId, and alive');
+      }
+      return { kind: 'health', appId: normaliseAppId(appId), alive: body.alive, ...(instanceId ? { instanceId } : { taskId }) };
+    }
+    case 'instance_health_changed_event': {
+      const appId = str(body.runSpecId);
+      const instanceId = str(body.instanceId);
+      if (!appId || !instanceId) return invalid('instance_health_changed_event needs runSpecId and instanceId');
+      const alive = typeof body.healthy === 'boolean' ? body.healthy : null;
+      return { kind: 'health', appId: normaliseAppId(appId), instanceId, alive };
+    }
+    case 'app_terminated_event': {
+      const appId = str(body.appId);
+      if (!appId) return invalid('app_terminated_event needs appId');
+      return { kind: 'app-removed', appId: normaliseAppId(appId) };
+    }
+    default:
+      if (RESYNC_TYPES.has(type)) return { kind: 'resync', reason: type };
+      if (IGNORED_TYPES.has(type)) return { kind: 'ignored', eventType: type };
+      return { kind: 'ignored', eventType: type };
+  }
+}
+
+/**
+ * The instance id Marathon (1.4+) reports in health events for a task id:
+ * `app.instance-UUID._app.1` → `app.instance-UUID`; legacy `app.UUID` → `app.instance-UUID`.
+ */
+export function instanceIdOf(taskId: string): string {
+  const modern = /^(.*\.instance-[^.]+)(\.[^.]+\.\d+)?$/.exec(taskId);
+  if (modern) return modern[1];
+  const dot = taskId.lastIndexOf('.');
+  if (dot <= 0) return taskId;
+  return `${taskId.slice(0, dot)}.instance-${taskId.slice(dot + 1)}`;
+}

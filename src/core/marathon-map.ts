@@ -1,0 +1,171 @@
+/**
+ * Pure mapping of Marathon's JSON (GET /v2/apps?embed=apps.tasks, 1.4 and 1.5+ shapes) to culm's model.
+ * One malformed app never spoils the others: it is reported in `skipped` with its id and the reason.
+ */
+import type { App, HealthCheck, NetworkMode, Task } from './model.js';
+
+type Json = Record<string, unknown>;
+
+export interface MappedApps {
+  apps: App[];
+  skipped: Array<{ id: string; reason: string }>;
+}
+
+const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+function stringMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!isObj(v)) return out;
+  // Marathon env values can be secret references ({"secret": "..."}): only plain strings are exposed.
+  for (const [k, val] of Object.entries(v)) if (typeof val === 'string') out[k] = val;
+  return out;
+}
+
+function ports(v: unknown): number[] {
+  return arr(v).map(num).filter((p): p is number => p !== undefined);
+}
+
+function networkOf(app: Json): NetworkMode {
+  const networks = arr(app.networks).filter(isObj);
+  if (networks.length > 0) {
+    const mode = str(networks[0].mode);
+    if (mode === 'container/bridge') return 'bridge';
+    if (mode === 'container') return 'container';
+    return 'host';
+  }
+  const container = isObj(app.container) ? app.container : undefined;
+  const docker = container && isObj(container.docker) ? container.docker : undefined;
+  const legacy = docker ? str(docker.network) : undefined;
+  if (isObj(app.ipAddress) || legacy === 'USER') return 'container';
+  if (legacy === 'BRIDGE') return 'bridge';
+  return 'host';
+}
+
+/** Port mappings from 1.5+ (container.portMappings) or 1.4 (container.docker.portMappings). */
+function portMappings(app: Json): Json[] {
+  const container = isObj(app.container) ? app.container : undefined;
+  if (!container) return [];
+  const modern = arr(container.portMappings).filter(isObj);
+  if (modern.length > 0) return modern;
+  return isObj(container.docker) ? arr(container.docker.portMappings).filter(isObj) : [];
+}
+
+function servicePortsOf(app: Json, mappings: Json[]): number[] {
+  const legacy = ports(app.ports);
+  if (legacy.length > 0) return legacy;
+  const defs = arr(app.portDefinitions).filter(isObj).map((d) => num(d.port)).filter((p): p is number => p !== undefined);
+  if (defs.length > 0) return defs;
+  return mappings.map((m) => num(m.servicePort) ?? 0);
+}
+
+function containerPortsOf(app: Json, mappings: Json[]): number[] {
+  const fromMappings = mappings.map((m) => num(m.containerPort)).filter((p): p is number => p !== undefined);
+  if (fromMappings.length > 0) return fromMappings;
+  const ip = isObj(app.ipAddress) ? app.ipAddress : undefined;
+  const discovery = ip && isObj(ip.discovery) ? ip.discovery : undefined;
+  return discovery ? arr(discovery.ports).filter(isObj).map((p) => num(p.number) ?? 0) : [];
+}
+
+function healthChecksOf(app: Json): HealthCheck[] {
+  return arr(app.healthChecks).filter(isObj).map((h) => {
+    const check: HealthCheck = { protocol: (str(h.protocol) ?? 'HTTP').toUpperCase() };
+    const path = str(h.path);
+    if (path !== undefined) check.path = path;
+    const portIndex = num(h.portIndex);
+    if (portIndex !== undefined) check.portIndex = portIndex;
+    return check;
+  });
+}
+
+/**
+ * Health from Marathon's results: a dead result makes the task unhealthy; all checks alive makes it
+ * healthy; no results (or fewer than checks, all alive) is "unknown" (null), which the reducer resolves
+ * with what it knew before (results vanish after a leader failover).
+ */
+export function healthFromResults(results: unknown, checkCount: number): boolean | null {
+  const list = arr(results).filter(isObj);
+  if (list.some((r) => r.alive === false)) return false;
+  if (list.length === 0 || list.length < checkCount) return null;
+  return list.every((r) => r.alive === true);
+}
+
+export function mapTask(raw: unknown, appId: string, checkCount: number): Task {
+  if (!isObj(raw)) throw new Error('task is not an object');
+  const id = str(raw.id);
+  if (!id) throw new Error('task has no id');
+  const ipAddresses = arr(raw.ipAddresses).filter(isObj).map((a) => str(a.ipAddress)).filter((a): a is string => !!a);
+  // Old Marathons omit `state` on tasks they list; a listed task with startedAt is running.
+  const state = str(raw.state) ?? (str(raw.startedAt) ? 'TASK_RUNNING' : 'TASK_STAGING');
+  const task: Task = {
+    id,
+    appId: normaliseAppId(str(raw.appId) ?? appId),
+    host: str(raw.host) ?? '',
+    ports: ports(raw.ports),
+    ipAddresses,
+    state,
+    healthy: checkCount > 0 ? healthFromResults(raw.healthCheckResults, checkCount) : null,
+  };
+  const version = str(raw.version);
+  if (version) task.version = version;
+  const stagedAt = str(raw.stagedAt);
+  if (stagedAt) task.stagedAt = stagedAt;
+  const startedAt = str(raw.startedAt);
+  if (startedAt) task.startedAt = startedAt;
+  return task;
+}
+
+/** Marathon ids are absolute paths since 0.7; old ids without the leading slash get one. */
+export function normaliseAppId(id: string): string {
+  return id.startsWith('/') ? id : `/${id}`;
+}
+
+export function mapApp(raw: unknown): App {
+  if (!isObj(raw)) throw new Error('app is not an object');
+  const rawId = str(raw.id);
+  if (!rawId) throw new Error('app has no id');
+  const id = normaliseAppId(rawId);
+  const mappings = portMappings(raw);
+  const healthChecks = healthChecksOf(raw);
+  const tasks: Record<string, Task> = {};
+  for (const t of arr(raw.tasks)) {
+    const task = mapTask(t, id, healthChecks.length);
+    tasks[task.id] = task;
+  }
+  const app: App = {
+    id,
+    labels: stringMap(raw.labels),
+    env: stringMap(raw.env),
+    instances: num(raw.instances) ?? 0,
+    healthChecks,
+    servicePorts: servicePortsOf(raw, mappings),
+    containerPorts: containerPortsOf(raw, mappings),
+    network: networkOf(raw),
+    deployments: arr(raw.deployments).filter(isObj).map((d) => str(d.id)).filter((d): d is string => !!d),
+    tasks,
+  };
+  const version = str(raw.version);
+  if (version) app.version = version;
+  return app;
+}
+
+/** Maps a whole `{apps: [...]}` answer; throws only if the envelope itself is wrong. */
+export function mapApps(body: unknown): MappedApps {
+  if (!isObj(body) || !Array.isArray(body.apps)) throw new Error('Marathon answer has no "apps" array');
+  const out: MappedApps = { apps: [], skipped: [] };
+  const seen = new Set<string>();
+  for (const raw of body.apps) {
+    const id = isObj(raw) && typeof raw.id === 'string' ? raw.id : '(no id)';
+    try {
+      const app = mapApp(raw);
+      if (seen.has(app.id)) throw new Error('duplicate app id');
+      seen.add(app.id);
+      out.apps.push(app);
+    } catch (err) {
+      out.skipped.push({ id, reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,136 @@
+/**
+ * The pure reducer: (state, event) → state. Unchanged input returns the very same object, so callers can
+ * stop early with `===`. Marathon does not order events and callbacks arrive concurrently, hence:
+ * - terminal task ids are tombstoned and never come back, from a late event or a stale resync;
+ * - a task never moves back in its life cycle (STAGING → STARTING → RUNNING → KILLING);
+ * - health unknown after a leader failover keeps the last known value.
+ */
+import type { DomainEvent } from './events.js';
+import { instanceIdOf } from './events.js';
+import type { App, ClusterState, Task } from './model.js';
+import { TERMINAL_STATES } from './model.js';
+
+/** Tombstones outlive any plausible delay of an event or a resync answer. */
+export const TOMBSTONE_TTL_MS = 10 * 60_000;
+
+const LIFECYCLE_RANK: Record<string, number> = {
+  TASK_STAGING: 1, TASK_STARTING: 2, TASK_RUNNING: 3, TASK_KILLING: 4,
+};
+
+export interface Reduction {
+  state: ClusterState;
+  /** The event names an app culm does not know (yet): a resync will place it. */
+  unknownApp?: boolean;
+}
+
+function withApp(state: ClusterState, app: App): ClusterState {
+  const apps = new Map(state.apps);
+  apps.set(app.id, app);
+  return { ...state, apps };
+}
+
+function moveAllowed(from: string, to: string): boolean {
+  const a = LIFECYCLE_RANK[from];
+  const b = LIFECYCLE_RANK[to];
+  // States outside the life cycle (TASK_LOST, TASK_UNREACHABLE, TASK_UNKNOWN) may move either way.
+  if (a === undefined || b === undefined) return true;
+  return b >= a;
+}
+
+function sameTask(a: Task, b: Task): boolean {
+  return a.state === b.state && a.host === b.host && a.healthy === b.healthy && a.version === b.version
+    && a.ports.length === b.ports.length && a.ports.every((p, i) => p === b.ports[i])
+    && a.ipAddresses.length === b.ipAddresses.length && a.ipAddresses.every((p, i) => p === b.ipAddresses[i]);
+}
+
+export function reduce(state: ClusterState, event: DomainEvent, now: number): Reduction {
+  switch (event.kind) {
+    case 'task': return reduceTask(state, event, now);
+    case 'health': return reduceHealth(state, event);
+    case 'app-removed': {
+      if (!state.apps.has(event.appId)) return { state };
+      const apps = new Map(state.apps);
+      const tombstones = new Map(state.tombstones);
+      for (const id of Object.keys(state.apps.get(event.appId)!.tasks)) tombstones.set(id, now);
+      apps.delete(event.appId);
+      return { state: { ...state, apps, tombstones } };
+    }
+    default:
+      return { state };
+  }
+}
+
+function reduceTask(state: ClusterState, e: Extract<DomainEvent, { kind: 'task' }>, now: number): Reduction {
+  if (state.tombstones.has(e.taskId)) return { state };
+  const app = state.apps.get(e.appId);
+  if (TERMINAL_STATES.has(e.state)) {
+    const tombstones = new Map(state.tombstones);
+    tombstones.set(e.taskId, now);
+    if (!app || !app.tasks[e.taskId]) return { state: { ...state, tombstones } };
+    const tasks = { ...app.tasks };
+    delete tasks[e.taskId];
+    return { state: { ...withApp(state, { ...app, tasks }), tombstones } };
+  }
+  if (!app) return { state, unknownApp: true };
+  const previous = app.tasks[e.taskId];
+  if (previous && !moveAllowed(previous.state, e.state)) return { state };
+  const task: Task = {
+    id: e.taskId,
+    appId: e.appId,
+    host: e.host || previous?.host || '',
+    // Marathon sends no ports for a task that is not active; keep what was known.
+    ports: e.ports.length > 0 ? e.ports : previous?.ports ?? [],
+    ipAddresses: e.ipAddresses.length > 0 ? e.ipAddresses : previous?.ipAddresses ?? [],
+    state: e.state,
+    healthy: previous?.healthy ?? null,
+  };
+  const version = e.version ?? previous?.version;
+  if (version) task.version = version;
+  if (previous?.stagedAt) task.stagedAt = previous.stagedAt;
+  if (previous?.startedAt) task.startedAt = previous.startedAt;
+  if (previous && sameTask(previous, task)) return { state };
+  return { state: withApp(state, { ...app, tasks: { ...app.tasks, [task.id]: task } }) };
+}
+
+function reduceHealth(state: ClusterState, e: Extract<DomainEvent, { kind: 'health' }>): Reduction {
+  const app = state.apps.get(e.appId);
+  if (!app) return { state, unknownApp: true };
+  // An unknown (null) health report carries no news: keep what is known.
+  if (e.alive === null) return { state };
+  let changed = false;
+  const tasks = { ...app.tasks };
+  for (const task of Object.values(app.tasks)) {
+    const match = e.taskId ? task.id === e.taskId : instanceIdOf(task.id) === e.instanceId;
+    if (match && task.healthy !== e.alive) {
+      tasks[task.id] = { ...task, healthy: e.alive };
+      changed = true;
+    }
+  }
+  return changed ? { state: withApp(state, { ...app, tasks }) } : { state };
+}
+
+/**
+ * A full resync: Marathon's list is the truth, filtered by tombstones and the life-cycle rule, with
+ * last known health filled in where Marathon has no results (after a leader failover).
+ */
+export function applySnapshot(state: ClusterState, fresh: readonly App[], now: number): ClusterState {
+  const tombstones = new Map<string, number>();
+  for (const [id, at] of state.tombstones) if (now - at < TOMBSTONE_TTL_MS) tombstones.set(id, at);
+  const apps = new Map<string, App>();
+  for (const app of fresh) {
+    const previous = state.apps.get(app.id);
+    const tasks: Record<string, Task> = {};
+    for (const task of Object.values(app.tasks)) {
+      if (tombstones.has(task.id)) continue;
+      const known = previous?.tasks[task.id];
+      let next = task;
+      if (known && !moveAllowed(known.state, task.state)) next = { ...next, state: known.state };
+      if (next.healthy === null && known && known.healthy !== null && app.healthChecks.length > 0) {
+        next = { ...next, healthy: known.healthy };
+      }
+      tasks[task.id] = known && sameTask(known, next) ? known : next;
+    }
+    apps.set(app.id, { ...app, tasks });
+  }
+  return { apps, tombstones, syncedAt: now };
+}

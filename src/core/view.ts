@@ -1,0 +1,153 @@
+/**
+ * The template context: Bamboo's (Apps, Services, helper functions) plus what culm's default template
+ * needs (backend and server names, ordered frontends). Pure and deterministic: same input, same output.
+ */
+import { endpointOf, isServing } from './eligibility.js';
+import type { App, ClusterState, Rule, Task } from './model.js';
+import { ruleToBamboo } from './rules.js';
+
+export interface TaskView {
+  Id: string;
+  Host: string;
+  Port: number;
+  Ports: number[];
+  Alive: boolean;
+  State: string;
+  Ready: boolean;
+  Serving: boolean;
+  /** Stable HAProxy server name: same task, same name, whatever else changes. */
+  Server: string;
+}
+
+export interface AppView {
+  Id: string;
+  EscapedId: string;
+  MesosDnsId: string;
+  SplitId: string[];
+  HealthCheckPath: string;
+  HealthCheckProtocol: string;
+  HealthChecks: Array<{ Protocol: string; Path: string; PortIndex: number }>;
+  ServicePort: number;
+  ServicePorts: number[];
+  Env: Record<string, string>;
+  Labels: Record<string, string>;
+  /** Serving tasks only (a ported Bamboo template that iterates Tasks gets only good servers). */
+  Tasks: TaskView[];
+  AllTasks: TaskView[];
+  Backend: string;
+  AclName: string;
+  /** The rule's ACL, or the default `path_beg -i <id>`. */
+  Acl: string;
+  HasRule: boolean;
+}
+
+export interface ServiceView { Id: string; Acl: string; Config: Record<string, string> }
+
+export interface HaproxyPaths { HttpBind: string; StatsSocket: string; PidFile: string; OutputPath: string }
+
+export interface ViewOptions {
+  /** Apps left out of the render (isolated after they broke `haproxy -c`). */
+  excludedApps?: ReadonlySet<string>;
+  /** Apps whose rule is ignored (default ACL) after the rule broke `haproxy -c`. */
+  ignoredRules?: ReadonlySet<string>;
+}
+
+export interface TemplateContext {
+  Apps: AppView[];
+  /** Apps in `use_backend` order: explicit non-path rules first, then longer path prefixes first. */
+  Frontends: AppView[];
+  Services: Record<string, ServiceView>;
+  HAProxy: HaproxyPaths;
+}
+
+export const escapeId = (id: string): string => id.replace(/\//g, '::');
+
+/** `/grp/app` → `app-grp` (Bamboo's DNS-friendly id). */
+export function mesosDnsId(id: string): string {
+  return id.split('/').filter(Boolean).reverse().join('-');
+}
+
+const SAFE_NAME = /[^A-Za-z0-9_.:-]/g;
+
+function taskView(app: App, task: Task, escaped: string): TaskView {
+  const endpoint = endpointOf(app, task);
+  const host = endpoint?.host ?? task.host;
+  const port = endpoint?.port ?? 0;
+  return {
+    Id: task.id,
+    Host: host,
+    Port: port,
+    Ports: task.ports,
+    Alive: app.healthChecks.length === 0 ? true : task.healthy === true,
+    State: task.state,
+    Ready: task.state === 'TASK_RUNNING',
+    Serving: isServing(app, task),
+    Server: `${escaped}-${host}-${port}`.replace(SAFE_NAME, '_'),
+  };
+}
+
+export function appView(app: App, rule: Rule | undefined): AppView {
+  const escaped = escapeId(app.id);
+  const all = Object.values(app.tasks).map((t) => taskView(app, t, escaped)).sort((a, b) => (a.Server < b.Server ? -1 : a.Server > b.Server ? 1 : 0));
+  // Two tasks on one host:port cannot both be servers of one backend: the first name wins.
+  const names = new Set<string>();
+  const serving = all.filter((t) => t.Serving && !names.has(t.Server) && names.add(t.Server));
+  const http = app.healthChecks.find((h) => h.protocol === 'HTTP' || h.protocol === 'HTTPS');
+  return {
+    Id: app.id,
+    EscapedId: escaped,
+    MesosDnsId: mesosDnsId(app.id),
+    SplitId: app.id.split('/'),
+    HealthCheckPath: http?.path ?? '',
+    HealthCheckProtocol: http?.protocol ?? '',
+    HealthChecks: app.healthChecks.map((h) => ({ Protocol: h.protocol, Path: h.path ?? '', PortIndex: h.portIndex ?? 0 })),
+    ServicePort: app.servicePorts[0] ?? 0,
+    ServicePorts: app.servicePorts,
+    Env: app.env,
+    Labels: app.labels,
+    Tasks: serving,
+    AllTasks: all,
+    Backend: `${escaped}-cluster`,
+    AclName: `${escaped}-aclrule`,
+    Acl: rule && rule.acl.trim() ? rule.acl.trim() : `path_beg -i ${app.id}`,
+    HasRule: !!rule && !!rule.acl.trim(),
+  };
+}
+
+/** Length of the path prefix an ACL matches on, or Infinity for any other kind of ACL (host, header…). */
+export function aclSpecificity(acl: string): number {
+  const m = /^path_beg(?:\s+-i)?\s+(\S+)$/.exec(acl.trim());
+  return m ? m[1].length : Number.POSITIVE_INFINITY;
+}
+
+function byId(a: { Id: string }, b: { Id: string }): number {
+  return a.Id < b.Id ? -1 : a.Id > b.Id ? 1 : 0;
+}
+
+export function orderFrontends(apps: readonly AppView[]): AppView[] {
+  return [...apps].sort((a, b) => {
+    const sa = aclSpecificity(a.Acl);
+    const sb = aclSpecificity(b.Acl);
+    return sa !== sb ? sb - sa : byId(a, b);
+  });
+}
+
+export function buildView(
+  state: ClusterState,
+  rules: ReadonlyMap<string, Rule>,
+  haproxy: HaproxyPaths,
+  options: ViewOptions = {},
+): TemplateContext {
+  const apps: AppView[] = [];
+  for (const app of state.apps.values()) {
+    if (options.excludedApps?.has(app.id)) continue;
+    const rule = options.ignoredRules?.has(app.id) ? undefined : rules.get(app.id);
+    apps.push(appView(app, rule));
+  }
+  apps.sort(byId);
+  const services: Record<string, ServiceView> = {};
+  for (const rule of rules.values()) {
+    if (!options.ignoredRules?.has(rule.id)) services[rule.id] = ruleToBamboo(rule);
+  }
+  return { Apps: apps, Frontends: orderFrontends(apps), Services: services, HAProxy: haproxy };
+}

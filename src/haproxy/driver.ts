@@ -1,0 +1,135 @@
+/**
+ * Puts a rendered config in front of HAProxy: candidate file beside the output, validation command,
+ * atomic rename, reload command, cleanup command. A failed validation touches nothing; a failed reload puts
+ * the last good file back (the old HAProxy process keeps serving it) and reports, so the caller retries.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Logger } from '../log/logger.js';
+import { CulmError } from '../core/errors.js';
+import { describeFailure, runCommand } from './command.js';
+
+export interface DriverOptions {
+  outputPath: string;
+  validationCommand: string;
+  reloadCommand: string;
+  cleanupCommand: string;
+  commandTimeoutMs: number;
+  log: Logger;
+}
+
+export interface ApplyTimings {
+  validateMs: number;
+  reloadMs: number;
+}
+
+/** Single-quotes a path for /bin/sh. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./:@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Bamboo's convention: `{{.}}` in the validation command is the candidate file. */
+export function validationCommandFor(template: string, candidate: string): string {
+  return template.includes('{{.}}') ? template.split('{{.}}').join(shellQuote(candidate)) : template;
+}
+
+async function writeDurably(path: string, text: string): Promise<void> {
+  const handle = await open(path, 'w', 0o644);
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export class HaproxyDriver {
+  private readonly o: DriverOptions;
+  /** The text HAProxy was last successfully reloaded with by this process. */
+  private appliedText?: string;
+  /** What is on disk and known to be good: the output file found at start, then each applied config. */
+  private lastGood?: string;
+  private initialised = false;
+
+  constructor(options: DriverOptions) {
+    this.o = options;
+  }
+
+  applied(): string | undefined {
+    return this.appliedText;
+  }
+
+  private candidatePath(): string {
+    const dir = dirname(this.o.outputPath);
+    return join(dir, `.${basename(this.o.outputPath)}.${process.pid}.${randomBytes(4).toString('hex')}.candidate`);
+  }
+
+  private async init(): Promise<void> {
+    if (this.initialised) return;
+    this.initialised = true;
+    try {
+      this.lastGood = await readFile(this.o.outputPath, 'utf8');
+    } catch {
+      this.lastGood = undefined;
+    }
+  }
+
+  /** Writes `text` to a candidate file and runs the validation command on it. Throws E_CONFIG_INVALID. */
+  private async validate(text: string): Promise<{ path: string; ms: number }> {
+    const path = this.candidatePath();
+    try {
+      await writeDurably(path, text);
+    } catch (err) {
+      throw new CulmError('E_WRITE', `cannot write candidate config ${path}: ${String(err)}`, { cause: err });
+    }
+    const result = await runCommand(validationCommandFor(this.o.validationCommand, path), this.o.commandTimeoutMs);
+    if (result.code !== 0) {
+      await rm(path, { force: true });
+      throw new CulmError('E_CONFIG_INVALID', describeFailure('validation', result), { status: 400, cause: result });
+    }
+    return { path, ms: result.ms };
+  }
+
+  /** Validates without applying (used to check a rule before it is stored). */
+  async check(text: string): Promise<void> {
+    const { path } = await this.validate(text);
+    await rm(path, { force: true });
+  }
+
+  /** Applies `text`; resolves with timings, or null when it is already what HAProxy runs. */
+  async apply(text: string): Promise<ApplyTimings | null> {
+    await this.init();
+    if (text === this.appliedText) return null;
+    const { path, ms: validateMs } = await this.validate(text);
+    try {
+      await rename(path, this.o.outputPath);
+    } catch (err) {
+      await rm(path, { force: true });
+      throw new CulmError('E_WRITE', `cannot move config into ${this.o.outputPath}: ${String(err)}`, { cause: err });
+    }
+    const reload = await runCommand(this.o.reloadCommand, this.o.commandTimeoutMs);
+    if (reload.code !== 0) {
+      await this.restoreLastGood();
+      throw new CulmError('E_RELOAD_FAILED', describeFailure('reload', reload), { cause: reload });
+    }
+    this.appliedText = text;
+    this.lastGood = text;
+    const cleanup = await runCommand(this.o.cleanupCommand, this.o.commandTimeoutMs);
+    if (cleanup.code !== 0) this.o.log.warn({ detail: describeFailure('cleanup', cleanup) }, 'cleanup command failed');
+    return { validateMs, reloadMs: reload.ms };
+  }
+
+  private async restoreLastGood(): Promise<void> {
+    if (this.lastGood === undefined) return; // nothing older exists: the validated new file stays
+    const tmp = this.candidatePath();
+    try {
+      await writeDurably(tmp, this.lastGood);
+      await rename(tmp, this.o.outputPath);
+      this.o.log.warn({ output: this.o.outputPath }, 'reload failed: last good config restored');
+    } catch (err) {
+      await rm(tmp, { force: true });
+      this.o.log.error({ err }, 'reload failed and the last good config could not be restored');
+    }
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Renders the HAProxy config from an Eta template. The template is re-read when its file changes, so an
+ * operator can fix a broken template without restarting culm; a template that does not compile or throws
+ * is an E_TEMPLATE error for this render only, never an empty config.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Eta } from 'eta';
+import { CulmError, errorMessage } from '../core/errors.js';
+import type { TemplateContext } from '../core/view.js';
+
+type Services = TemplateContext['Services'];
+
+/** Bamboo's template functions, under Bamboo's names and lower-case ones. */
+export const templateHelpers = {
+  hasKey: (services: Services, id: string): boolean => Object.prototype.hasOwnProperty.call(services, id),
+  getService: (services: Services, id: string) => services[id] ?? { Id: id, Acl: '', Config: {} },
+  Split: (s: string, sep: string): string[] => s.split(sep),
+  Join: (parts: string[], sep: string): string => parts.join(sep),
+  Contains: (s: string, sub: string): boolean => s.includes(sub),
+  Replace: (s: string, from: string, to: string, n = -1): string => {
+    if (n < 0) return s.split(from).join(to);
+    let out = s;
+    for (let i = 0; i < n && out.includes(from); i++) out = out.replace(from, to);
+    return out;
+  },
+  ToUpper: (s: string): string => s.toUpperCase(),
+  ToLower: (s: string): string => s.toLowerCase(),
+  ToInt: (s: string): number => {
+    const n = Number.parseInt(s, 10);
+    if (Number.isNaN(n)) throw new Error(`ToInt: ${JSON.stringify(s)} is not a number`);
+    return n;
+  },
+};
+
+const lowerCaseHelpers = {
+  split: templateHelpers.Split, join: templateHelpers.Join, contains: templateHelpers.Contains,
+  replace: templateHelpers.Replace, toUpper: templateHelpers.ToUpper, toLower: templateHelpers.ToLower,
+  toInt: templateHelpers.ToInt,
+};
+
+export type RenderData = TemplateContext & { HAProxy: TemplateContext['HAProxy'] & { TemplatePath: string } };
+
+export class Renderer {
+  readonly templatePath: string;
+  private compiled?: { mtimeMs: number; size: number; fn: (data: object) => string };
+  private eta: Eta;
+
+  constructor(templatePath: string) {
+    this.templatePath = resolve(templatePath);
+    this.eta = new Eta({
+      views: dirname(this.templatePath),
+      autoEscape: false, // HAProxy config, not HTML
+      autoTrim: false, // newlines matter in a config: a control line ends with -%> to drop its own
+      cache: false,
+    });
+  }
+
+  /** Compiles the template if its file changed since the last call. Throws E_TEMPLATE. */
+  load(): void {
+    let stat;
+    try {
+      stat = statSync(this.templatePath);
+    } catch (err) {
+      throw new CulmError('E_TEMPLATE', `cannot read template ${this.templatePath}: ${errorMessage(err)}`, { cause: err });
+    }
+    if (this.compiled && this.compiled.mtimeMs === stat.mtimeMs && this.compiled.size === stat.size) return;
+    try {
+      const source = readFileSync(this.templatePath, 'utf8');
+      const fn = this.eta.compile(source, { filepath: this.templatePath });
+      this.compiled = { mtimeMs: stat.mtimeMs, size: stat.size, fn: (data) => fn.call(this.eta, data) };
+    } catch (err) {
+      this.compiled = undefined;
+      throw new CulmError('E_TEMPLATE', `template ${this.templatePath} does not compile: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  render(context: TemplateContext): string {
+    this.load();
+    const data = {
+      ...templateHelpers,
+      ...lowerCaseHelpers,
+      ...context,
+      HAProxy: { ...context.HAProxy, TemplatePath: this.templatePath },
+    };
+    let text: string;
+    try {
+      text = this.compiled!.fn(data);
+    } catch (err) {
+      throw new CulmError('E_TEMPLATE', `template ${this.templatePath} failed: ${errorMessage(err)}`, { cause: err });
+    }
+    if (text.trim().length === 0) throw new CulmError('E_TEMPLATE', `template ${this.templatePath} rendered an empty config`);
+    return text.endsWith('\n') ? text : `${text}\n`;
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * One apply: state + rules → view → render → (unchanged? stop) → validate → write → reload.
+ * One bad app or rule never blocks the rest: when validation fails and HAProxy's error names a line that
+ * belongs to an app, that app's rule is ignored (or, failing that, the app is left out) and the render is
+ * tried again, a bounded number of times. The isolation is remembered until that rule or app changes.
+ */
+import { createHash } from 'node:crypto';
+import { CulmError, errorMessage } from '../core/errors.js';
+import type { ClusterState, Rule } from '../core/model.js';
+import { diffViews } from '../core/diff.js';
+import { buildView, type HaproxyPaths, type TemplateContext } from '../core/view.js';
+import type { HaproxyDriver } from '../haproxy/driver.js';
+import type { Renderer } from '../haproxy/render.js';
+import type { Logger } from '../log/logger.js';
+import type { ApplyRecord } from './types.js';
+
+const MAX_ISOLATION_ROUNDS = 5;
+
+export interface ApplyHooks {
+  rendered?(seconds: number): void;
+  validationFailed?(): void;
+  reloaded?(seconds: number): void;
+  skipped?(kind: 'app' | 'rule', id: string, reason: string): void;
+}
+
+export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** The app a failing line of the rendered config belongs to, from HAProxy's `[file:LINE]`. */
+export function appAtFailure(message: string, text: string, view: TemplateContext): { id: string; inRule: boolean } | null {
+  const m = /\[[^\]]*:(\d+)\]/.exec(message);
+  if (!m) return null;
+  const lines = text.split('\n');
+  const index = Number(m[1]) - 1;
+  const line = lines[index] ?? '';
+  for (const app of view.Apps) {
+    if (line.includes(app.AclName)) return { id: app.Id, inRule: true };
+  }
+  // Otherwise: inside which backend section?
+  for (let i = index; i >= 0; i--) {
+    const b = /^\s*backend\s+(\S+)/.exec(lines[i]);
+    if (b) {
+      const app = view.Apps.find((a) => a.Backend === b[1]);
+      return app ? { id: app.Id, inRule: false } : null;
+    }
+    if (/^\s*(frontend|listen|defaults|global)\b/.test(lines[i])) break;
+  }
+  for (const app of view.Apps) if (line.includes(app.EscapedId)) return { id: app.Id, inRule: false };
+  return null;
+}
+
+export class Applier {
+  /** Rule ids ignored, and app ids left out (with the app version that failed), after breaking validation. */
+  readonly ignoredRules = new Map<string, string>();
+  readonly excludedApps = new Map<string, string | undefined>();
+  private appliedView?: TemplateContext;
+  private rejectedText?: string;
+  private rejectedError?: CulmError;
+
+  constructor(
+    private readonly renderer: Renderer,
+    private readonly driver: HaproxyDriver,
+    private readonly paths: HaproxyPaths,
+    private readonly log: Logger,
+    private readonly hooks: ApplyHooks = {},
+  ) {}
+
+  /** Forget isolations that no longer apply: the rule changed, or the app's definition changed. */
+  private refreshIsolation(state: ClusterState, rules: ReadonlyMap<string, Rule>): void {
+    for (const [id, acl] of this.ignoredRules) if (rules.get(id)?.acl !== acl) this.ignoredRules.delete(id);
+    for (const [id, version] of this.excludedApps) if (state.apps.get(id)?.version !== version) this.excludedApps.delete(id);
+  }
+
+  view(state: ClusterState, rules: ReadonlyMap<string, Rule>, extra?: Rule): TemplateContext {
+    let effective = rules;
+    if (extra) {
+      const copy = new Map(rules);
+      copy.set(extra.id, extra);
+      effective = copy;
+    }
+    return buildView(state, effective, this.paths, {
+      excludedApps: new Set(this.excludedApps.keys()),
+      ignoredRules: new Set([...this.ignoredRules.keys()].filter((id) => id !== extra?.id)),
+    });
+  }
+
+  render(view: TemplateContext): string {
+    const started = performance.now();
+    const text = this.renderer.render(view);
+    this.hooks.rendered?.((performance.now() - started) / 1000);
+    return text;
+  }
+
+  /** The config that would be applied with `rule` added: used to check a rule before storing it. */
+  candidateWith(state: ClusterState, rules: ReadonlyMap<string, Rule>, rule: Rule): string {
+    return this.render(this.view(state, rules, rule));
+  }
+
+  async apply(state: ClusterState, rules: ReadonlyMap<string, Rule>): Promise<ApplyRecord> {
+    const at = Date.now();
+    const started = performance.now();
+    const record = (result: ApplyRecord['result'], reasons: string[], extra: Partial<ApplyRecord> = {}): ApplyRecord => ({
+      at, result, reasons, durationMs: Math.round((performance.now() - started) * 10) / 10, ...extra,
+    });
+    this.refreshIsolation(state, rules);
+    for (let round = 0; round <= MAX_ISOLATION_ROUNDS; round++) {
+      let view: TemplateContext;
+      let text: string;
+      try {
+        view = this.view(state, rules);
+        text = this.render(view);
+      } catch (err) {
+        const e = err instanceof CulmError ? err : new CulmError('E_RENDER', errorMessage(err), { cause: err });
+        this.log.error({ code: e.code, err: e.message }, 'render failed; the applied config is unchanged');
+        return record('error', ['render failed'], { error: { code: e.code, message: e.message } });
+      }
+      if (text === this.driver.applied()) {
+        this.appliedView = view;
+        return record('unchanged', [], { configHash: sha256(text) });
+      }
+      if (text === this.rejectedText && this.rejectedError) {
+        return record('invalid', ['config already rejected'], { configHash: sha256(text), error: { code: this.rejectedError.code, message: this.rejectedError.message } });
+      }
+      const reasons = diffViews(this.appliedView, view);
+      try {
+        const timings = await this.driver.apply(text);
+        if (timings) this.hooks.reloaded?.(timings.reloadMs / 1000);
+        this.appliedView = view;
+        this.rejectedText = undefined;
+        this.log.info({ reasons, ms: timings?.reloadMs }, 'config applied');
+        return record('applied', reasons, { configHash: sha256(text) });
+      } catch (err) {
+        const e = err instanceof CulmError ? err : new CulmError('E_APPLY', errorMessage(err), { cause: err });
+        if (e.code === 'E_CONFIG_INVALID') {
+          this.hooks.validationFailed?.();
+          const culprit = appAtFailure(e.message, text, view);
+          if (culprit && round < MAX_ISOLATION_ROUNDS) {
+            this.isolate(culprit, state, rules, e.message);
+            continue;
+          }
+          this.rejectedText = text;
+          this.rejectedError = e;
+          this.log.error({ err: e.message }, 'candidate config rejected; HAProxy keeps the last good one');
+          return record('invalid', reasons, { configHash: sha256(text), error: { code: e.code, message: e.message } });
+        }
+        const result = e.code === 'E_RELOAD_FAILED' ? 'reload-failed' : 'error';
+        this.log.error({ code: e.code, err: e.message }, 'apply failed; will retry');
+        return record(result, reasons, { configHash: sha256(text), error: { code: e.code, message: e.message } });
+      }
+    }
+    return record('invalid', ['too many bad apps or rules']);
+  }
+
+  private isolate(culprit: { id: string; inRule: boolean }, state: ClusterState, rules: ReadonlyMap<string, Rule>, why: string): void {
+    const rule = rules.get(culprit.id);
+    if (culprit.inRule && rule && !this.ignoredRules.has(culprit.id)) {
+      this.ignoredRules.set(culprit.id, rule.acl);
+      this.hooks.skipped?.('rule', culprit.id, 'invalid');
+      this.log.warn({ app: culprit.id, err: why }, 'rule breaks the config: ignored until it changes');
+      return;
+    }
+    this.excludedApps.set(culprit.id, state.apps.get(culprit.id)?.version);
+    this.hooks.skipped?.('app', culprit.id, 'invalid');
+    this.log.warn({ app: culprit.id, err: why }, 'app breaks the config: left out until it changes');
+  }
+}

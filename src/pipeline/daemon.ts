@@ -1,0 +1,333 @@
+/**
+ * The running daemon's heart: holds cluster state and rules, feeds Marathon events and resyncs through the
+ * pure reducer, and asks the coalescer for applies. Edges (REST, UI, metrics) talk to it through CulmCore.
+ */
+import { CulmError, errorMessage } from '../core/errors.js';
+import { toDomainEvent, type DomainEvent } from '../core/events.js';
+import { mapApps } from '../core/marathon-map.js';
+import { emptyState, type App, type ClusterState, type Rule } from '../core/model.js';
+import { checkRule } from '../core/rules.js';
+import { applySnapshot, reduce } from '../core/state.js';
+import { isServing } from '../core/eligibility.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { RuleStore, StateStore } from '../store/types.js';
+import type { Applier } from './apply.js';
+import { ApplyCoalescer } from './coalescer.js';
+import type { ApplyRecord, CulmCore, DependencyCheck, Readiness } from './types.js';
+import type { HaproxyDriver } from '../haproxy/driver.js';
+
+export interface AppsSource {
+  /** Raw `GET /v2/apps?embed=apps.tasks…` body. Throws on any failure. */
+  getApps(): Promise<unknown>;
+}
+
+export interface DaemonOptions {
+  applier: Applier;
+  driver: HaproxyDriver;
+  apps: AppsSource;
+  rules: RuleStore;
+  snapshots: StateStore;
+  metrics: Metrics;
+  log: Logger;
+  reloadIntervalMs: number;
+  settleMs: number;
+  resyncIntervalMs: number;
+  /** How long to wait between snapshot writes. */
+  snapshotDelayMs?: number;
+  /** Extra readiness checks from the edges (event stream, subscription). */
+  extraChecks?: () => Record<string, DependencyCheck>;
+}
+
+const HISTORY = 50;
+/** A constant stream of app events must not postpone the resync forever. */
+const MAX_SETTLE_FACTOR = 8;
+
+export class Daemon implements CulmCore {
+  private cluster: ClusterState = emptyState();
+  private ruleMap = new Map<string, Rule>();
+  private records: ApplyRecord[] = [];
+  private readonly coalescer: ApplyCoalescer;
+  private settleTimer?: NodeJS.Timeout;
+  private settleFirstAt = 0;
+  private resyncTimer?: NodeJS.Timeout;
+  private snapshotTimer?: NodeJS.Timeout;
+  private resyncing?: Promise<boolean>;
+  private resyncAgain = false;
+  private marathonCheck: DependencyCheck = { ok: false, detail: 'not synced yet' };
+  private restoredFromSnapshot = false;
+  private firstApplyOk = false;
+  private stopping = false;
+  private unwatchRules?: () => void;
+
+  constructor(private readonly o: DaemonOptions) {
+    this.coalescer = new ApplyCoalescer(() => this.applyNow(), {
+      minIntervalMs: o.reloadIntervalMs, retryBaseMs: 1000, retryMaxMs: 30_000,
+    });
+  }
+
+  // ---- life cycle ----
+
+  async start(): Promise<void> {
+    await this.loadRules();
+    this.unwatchRules = this.o.rules.watch((rules) => {
+      this.ruleMap = new Map(rules.map((r) => [r.id, r]));
+      void this.coalescer.request();
+    });
+    const snap = await this.o.snapshots.load().catch((err) => {
+      this.o.log.warn({ err: errorMessage(err) }, 'state snapshot unreadable; starting empty');
+      return null;
+    });
+    const synced = await this.resync();
+    if (!synced && snap) {
+      const apps = snap.apps.filter(isPlausibleApp);
+      this.cluster = { ...applySnapshot(emptyState(), apps, snap.savedAt), syncedAt: 0 };
+      this.restoredFromSnapshot = true;
+      this.o.log.warn({ apps: apps.length, savedAt: new Date(snap.savedAt).toISOString() }, 'Marathon unreachable: serving the last saved state');
+    }
+    this.updateClusterMetrics();
+    void this.coalescer.request();
+    this.resyncTimer = setInterval(() => void this.resync(), this.o.resyncIntervalMs);
+    this.resyncTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.resyncTimer);
+    clearTimeout(this.settleTimer);
+    this.unwatchRules?.();
+    await this.coalescer.stop();
+    if (this.snapshotTimer) {
+      clearTimeout(this.snapshotTimer);
+      await this.saveSnapshot();
+    }
+  }
+
+  /** Resolves with the record of the next apply that includes everything known now. */
+  applyNowAndWait(): Promise<ApplyRecord> {
+    return this.coalescer.request();
+  }
+
+  private async loadRules(): Promise<void> {
+    try {
+      const rules = await this.o.rules.list();
+      this.ruleMap = new Map(rules.map((r) => [r.id, r]));
+    } catch (err) {
+      this.o.log.error({ err: errorMessage(err) }, 'rules unavailable at start; continuing with none until the store answers');
+    }
+  }
+
+  // ---- Marathon ----
+
+  /** Full resync from Marathon. Never throws; false when Marathon could not be read (state unchanged). */
+  resync(): Promise<boolean> {
+    if (this.resyncing) {
+      this.resyncAgain = true;
+      return this.resyncing;
+    }
+    this.resyncing = (async () => {
+      let ok = false;
+      do {
+        this.resyncAgain = false;
+        ok = await this.resyncOnce();
+      } while (this.resyncAgain && !this.stopping);
+      return ok;
+    })().finally(() => { this.resyncing = undefined; });
+    return this.resyncing;
+  }
+
+  private async resyncOnce(): Promise<boolean> {
+    let body: unknown;
+    try {
+      body = await this.o.apps.getApps();
+    } catch (err) {
+      this.o.metrics.resync('error');
+      this.marathonCheck = { ok: false, detail: `last fetch failed: ${errorMessage(err)}` };
+      this.o.log.warn({ err: errorMessage(err) }, 'Marathon resync failed; keeping the last known state');
+      return false;
+    }
+    let mapped;
+    try {
+      mapped = mapApps(body);
+    } catch (err) {
+      this.o.metrics.resync('error');
+      this.marathonCheck = { ok: false, detail: `bad answer: ${errorMessage(err)}` };
+      return false;
+    }
+    for (const s of mapped.skipped) {
+      this.o.metrics.appSkipped('unparsable');
+      this.o.log.warn({ app: s.id, reason: s.reason }, 'app skipped');
+    }
+    this.o.metrics.resync('ok');
+    this.marathonCheck = { ok: true, detail: `synced ${mapped.apps.length} apps` };
+    this.restoredFromSnapshot = false;
+    this.setState(applySnapshot(this.cluster, mapped.apps, Date.now()), true);
+    return true;
+  }
+
+  /** An SSE message or callback body. */
+  acceptMarathonEvent(body: unknown, sseType?: string): { accepted: boolean; kind: string } {
+    const event = toDomainEvent(body, sseType);
+    this.onEvent(event);
+    return { accepted: event.kind !== 'invalid', kind: event.kind };
+  }
+
+  private onEvent(event: DomainEvent): void {
+    if (event.kind === 'invalid') {
+      this.o.metrics.eventRejected(event.reason);
+      this.o.log.debug({ type: event.eventType, reason: event.reason }, 'event not understood');
+      return;
+    }
+    this.o.metrics.eventReceived(event.kind === 'ignored' ? event.eventType : event.kind);
+    if (event.kind === 'ignored') return;
+    if (event.kind === 'resync') {
+      this.settleResync();
+      return;
+    }
+    const { state, unknownApp } = reduce(this.cluster, event, Date.now());
+    if (unknownApp) this.settleResync();
+    if (event.kind === 'app-removed') this.settleResync();
+    if (state !== this.cluster) this.setState(state, false);
+  }
+
+  /** Resync shortly after a burst of app-level events settles (and at the latest after 8 settle periods). */
+  private settleResync(): void {
+    const now = Date.now();
+    if (!this.settleTimer) this.settleFirstAt = now;
+    clearTimeout(this.settleTimer);
+    const deadline = this.settleFirstAt + this.o.settleMs * MAX_SETTLE_FACTOR;
+    const wait = Math.max(0, Math.min(this.o.settleMs, deadline - now));
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = undefined;
+      void this.resync();
+    }, wait);
+  }
+
+  private setState(next: ClusterState, fromResync: boolean): void {
+    const changed = next.apps !== this.cluster.apps;
+    this.cluster = next;
+    if (!changed && !fromResync) return;
+    this.updateClusterMetrics();
+    void this.coalescer.request();
+    this.scheduleSnapshot();
+  }
+
+  private updateClusterMetrics(): void {
+    let tasks = 0;
+    let serving = 0;
+    for (const app of this.cluster.apps.values()) {
+      for (const t of Object.values(app.tasks)) {
+        tasks++;
+        if (isServing(app, t)) serving++;
+      }
+    }
+    this.o.metrics.setCluster(this.cluster.apps.size, tasks, serving);
+  }
+
+  private scheduleSnapshot(): void {
+    if (this.snapshotTimer) return;
+    this.snapshotTimer = setTimeout(() => {
+      this.snapshotTimer = undefined;
+      void this.saveSnapshot();
+    }, this.o.snapshotDelayMs ?? 1000);
+    this.snapshotTimer.unref();
+  }
+
+  private async saveSnapshot(): Promise<void> {
+    try {
+      await this.o.snapshots.save({ savedAt: Date.now(), apps: [...this.cluster.apps.values()] });
+    } catch (err) {
+      this.o.metrics.storeError('snapshot');
+      this.o.log.warn({ err: errorMessage(err) }, 'state snapshot not saved');
+    }
+  }
+
+  // ---- apply ----
+
+  private async applyNow(): Promise<ApplyRecord> {
+    const record = await this.o.applier.apply(this.cluster, this.ruleMap);
+    this.o.metrics.apply(record.result, record.durationMs / 1000);
+    if (record.result === 'applied' || record.result === 'unchanged') {
+      this.firstApplyOk = true;
+      this.o.metrics.lastApplySuccess(Date.now() / 1000);
+    }
+    if (record.result !== 'unchanged') {
+      this.records.push(record);
+      if (this.records.length > HISTORY) this.records.shift();
+    }
+    return record;
+  }
+
+  // ---- CulmCore ----
+
+  state(): ClusterState {
+    return this.cluster;
+  }
+
+  rules(): ReadonlyMap<string, Rule> {
+    return this.ruleMap;
+  }
+
+  async putRule(input: Rule): Promise<Rule> {
+    const rule = checkRule(input);
+    let candidate: string;
+    try {
+      candidate = this.o.applier.candidateWith(this.cluster, this.ruleMap, rule);
+    } catch (err) {
+      throw new CulmError('E_RULE_RENDER', `the template cannot render this rule: ${errorMessage(err)}`, { status: 400, cause: err });
+    }
+    try {
+      await this.o.driver.check(candidate);
+    } catch (err) {
+      if (err instanceof CulmError && err.code === 'E_CONFIG_INVALID') {
+        throw new CulmError('E_RULE_INVALID', `HAProxy rejects the config with this rule: ${err.message}`, { status: 400, cause: err });
+      }
+      throw err;
+    }
+    await this.o.rules.put(rule);
+    this.ruleMap = new Map(this.ruleMap).set(rule.id, rule);
+    void this.coalescer.request();
+    return rule;
+  }
+
+  async deleteRule(id: string): Promise<boolean> {
+    const existed = await this.o.rules.delete(id);
+    if (existed || this.ruleMap.has(id)) {
+      const next = new Map(this.ruleMap);
+      next.delete(id);
+      this.ruleMap = next;
+      void this.coalescer.request();
+    }
+    return existed;
+  }
+
+  readiness(): Readiness {
+    const store = this.o.rules.health();
+    const checks: Record<string, DependencyCheck> = {
+      marathon: this.restoredFromSnapshot
+        ? { ok: false, detail: `unreachable; serving the saved state (${this.marathonCheck.detail})` }
+        : this.marathonCheck,
+      haproxy: this.firstApplyOk
+        ? { ok: true, detail: 'config applied' }
+        : { ok: false, detail: this.records.at(-1)?.error?.message ?? 'no config applied yet' },
+      store,
+      ...(this.o.extraChecks?.() ?? {}),
+    };
+    const hasState = this.marathonCheck.ok || this.restoredFromSnapshot;
+    return { ready: hasState && this.firstApplyOk, checks };
+  }
+
+  history(): readonly ApplyRecord[] {
+    return this.records;
+  }
+
+  appliedConfig(): string | undefined {
+    return this.o.driver.applied();
+  }
+}
+
+function isPlausibleApp(v: unknown): v is App {
+  const a = v as App;
+  return typeof a === 'object' && a !== null && typeof a.id === 'string' && typeof a.tasks === 'object' && a.tasks !== null
+    && Array.isArray(a.healthChecks) && Array.isArray(a.servicePorts) && Array.isArray(a.containerPorts);
+}

@@ -1,0 +1,45 @@
+/** What the edges (REST API, UI, metrics endpoint) may ask of the running daemon. They never render or reload. */
+import type { ClusterState, Rule } from '../core/model.js';
+
+export type ApplyResult = 'applied' | 'unchanged' | 'invalid' | 'reload-failed' | 'error';
+
+export interface ApplyRecord {
+  /** ms since epoch when the apply started. */
+  at: number;
+  result: ApplyResult;
+  /** Why: from the diff ("app /web added", "backend /web: +2 servers", "rule /api changed"), or the error. */
+  reasons: string[];
+  durationMs: number;
+  /** sha256 of the config text that was applied (or rejected). */
+  configHash?: string;
+  error?: { code: string; message: string };
+}
+
+export interface DependencyCheck {
+  ok: boolean;
+  detail: string;
+}
+
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, DependencyCheck>;
+}
+
+export interface CulmCore {
+  state(): ClusterState;
+  rules(): ReadonlyMap<string, Rule>;
+  /**
+   * Checks the rule (no control characters; the candidate config with it must pass the validation
+   * command), stores it, and schedules an apply. Throws CulmError with status 400 (bad rule), 503
+   * (store unavailable) or 500.
+   */
+  putRule(rule: Rule): Promise<Rule>;
+  /** Resolves false when there was no such rule. */
+  deleteRule(id: string): Promise<boolean>;
+  /** A Marathon event body as POSTed to the callback URL. Never throws: bad bodies are counted. */
+  acceptMarathonEvent(body: unknown): { accepted: boolean; kind: string };
+  readiness(): Readiness;
+  history(): readonly ApplyRecord[];
+  /** The config text currently applied, if any. */
+  appliedConfig(): string | undefined;
+}

@@ -1,0 +1,85 @@
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { mapApps, healthFromResults } from '../../src/core/marathon-map.js';
+import { endpointOf } from '../../src/core/eligibility.js';
+
+const ref = (name: string): unknown =>
+  JSON.parse(readFileSync(new URL(`../fixtures/marathon/${name}`, import.meta.url), 'utf8'));
+
+t.test('Marathon 1.5 capture (marathon-lb fixture): bridge app with container.portMappings', async (t) => {
+  const { apps, skipped } = mapApps(ref('marathon-lb__marathon15_apps.json'));
+  t.equal(skipped.length, 0);
+  t.equal(apps.length, 1);
+  const a = apps[0];
+  t.equal(a.id, '/pywebserver');
+  t.equal(a.network, 'bridge');
+  t.same(a.servicePorts, [10101]);
+  t.same(a.containerPorts, [80]);
+  t.equal(a.labels.HAPROXY_GROUP, 'external');
+  const task = Object.values(a.tasks)[0];
+  t.equal(task.state, 'TASK_RUNNING');
+  t.same(endpointOf(a, task), { host: '10.0.2.148', port: 1565 }, 'bridge: agent host and host port');
+});
+
+t.test('Marathon 1.4 app list: legacy ports become service ports', async (t) => {
+  const { apps } = mapApps(ref('v1.4.13__app_list.json'));
+  t.same(apps[0].servicePorts, [10013, 10015]);
+  t.equal(apps[0].network, 'host');
+  t.same(apps[0].deployments, ['9538079c-3898-4e32-aa31-799bf9097f74']);
+});
+
+const cases: Array<{ desc: string; app: Record<string, unknown>; network: string; service: number[]; container: number[] }> = [
+  { desc: '1.4 docker BRIDGE', network: 'bridge', service: [10019], container: [80],
+    app: { id: 'a', container: { docker: { network: 'BRIDGE', portMappings: [{ containerPort: 80, hostPort: 0, servicePort: 10019 }] } } } },
+  { desc: '1.4 IP-per-task (ipAddress)', network: 'container', service: [], container: [8080],
+    app: { id: 'a', ipAddress: { discovery: { ports: [{ number: 8080, name: 'http', protocol: 'tcp' }] } } } },
+  { desc: '1.5 host networking (portDefinitions)', network: 'host', service: [10001], container: [],
+    app: { id: 'a', networks: [{ mode: 'host' }], portDefinitions: [{ port: 10001, protocol: 'tcp' }] } },
+  { desc: '1.5 container network', network: 'container', service: [0], container: [9000],
+    app: { id: 'a', networks: [{ mode: 'container', name: 'dcos' }], container: { portMappings: [{ containerPort: 9000 }] } } },
+];
+for (const c of cases) {
+  t.test(c.desc, async (t) => {
+    const { apps } = mapApps({ apps: [c.app] });
+    t.equal(apps[0].id, '/a', 'leading slash added');
+    t.equal(apps[0].network, c.network);
+    t.same(apps[0].servicePorts, c.service);
+    t.same(apps[0].containerPorts, c.container);
+  });
+}
+
+t.test('IP-per-task endpoint uses the task IP and container port', async (t) => {
+  const { apps } = mapApps({ apps: [{ id: '/ipt', ipAddress: { discovery: { ports: [{ number: 8080 }] } },
+    tasks: [{ id: 'ipt.1', host: 'agent1', ports: [], ipAddresses: [{ ipAddress: '10.1.1.5', protocol: 'IPv4' }], state: 'TASK_RUNNING' }] }] });
+  const a = apps[0];
+  t.same(endpointOf(a, Object.values(a.tasks)[0]), { host: '10.1.1.5', port: 8080 });
+});
+
+t.test('one bad app is skipped with its id, the others are kept', async (t) => {
+  const { apps, skipped } = mapApps({ apps: [{ id: '/good' }, { noId: true }, 'junk', { id: '/bad', tasks: [{ host: 'x' }] }, { id: '/good' }] });
+  t.same(apps.map((a) => a.id), ['/good']);
+  t.equal(skipped.length, 4);
+  t.match(skipped.find((s) => s.id === '/bad')?.reason, /task has no id/);
+  t.match(skipped.at(-1)?.reason, /duplicate/);
+});
+
+t.test('envelope without apps throws', async (t) => {
+  t.throws(() => mapApps({ message: 'oops' }), /no "apps" array/);
+  t.throws(() => mapApps('<html>'), /no "apps" array/);
+});
+
+t.test('health from results', async (t) => {
+  const table: Array<[string, unknown, number, boolean | null]> = [
+    ['no results: unknown', [], 1, null],
+    ['missing field: unknown', undefined, 1, null],
+    ['all alive', [{ alive: true }], 1, true],
+    ['one dead', [{ alive: true }, { alive: false }], 2, false],
+    ['fewer results than checks, all alive: unknown', [{ alive: true }], 2, null],
+  ];
+  for (const [desc, results, checks, want] of table) t.equal(healthFromResults(results, checks), want, desc);
+});
+
+t.test('env secrets are not exposed as strings', async (t) => {
+  const { apps } = mapApps({ apps: [{ id: '/s', env: { A: 'x', PASSWORD: { secret: '/db' } } }] });
+  t.same(apps[0].env, { A: 'x' });
+});

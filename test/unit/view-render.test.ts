@@ -1,0 +1,107 @@
+import t from 'tap';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { aclSpecificity, buildView, mesosDnsId } from '../../src/core/view.js';
+import { diffViews } from '../../src/core/diff.js';
+import { Renderer } from '../../src/haproxy/render.js';
+import { makeRule } from '../../src/core/rules.js';
+import type { Rule } from '../../src/core/model.js';
+import { app, healthChecks, network, stateOf, task, tasks } from '../helpers/builders.js';
+
+const paths = { HttpBind: '127.0.0.1:18080', StatsSocket: '/run/culm/haproxy.cfg.sock', PidFile: '/run/culm/haproxy.cfg.pid', OutputPath: '/run/culm/haproxy.cfg' };
+const templatePath = new URL('../../templates/haproxy.cfg.eta', import.meta.url).pathname;
+const goldenPath = new URL('../fixtures/golden/default.cfg', import.meta.url).pathname;
+
+function sample() {
+  const state = stateOf(
+    app('/web', healthChecks({ protocol: 'HTTP', path: '/health' }),
+      tasks(task(31002, { id: 'web.b', healthy: true }), task(31001, { id: 'web.a', healthy: true }), task(31003, { id: 'web.c', healthy: false }))),
+    app('/web/api', tasks(task(31010, { id: 'api.a' }), task(31011, { id: 'api.k', state: 'TASK_KILLING' }))),
+    app('/grp/empty'),
+    app('/ipt', network('container', [8080]), tasks(task(0, { id: 'ipt.a', ports: [], ipAddresses: ['10.9.0.7'] }))),
+  );
+  const rules = new Map<string, Rule>([['/grp/empty', makeRule('/grp/empty', 'hdr(host) -i empty.example.com')]]);
+  return { state, rules };
+}
+
+t.test('view: names, ordering, serving tasks', async (t) => {
+  const { state, rules } = sample();
+  const v = buildView(state, rules, paths);
+  t.same(v.Apps.map((a) => a.Id), ['/grp/empty', '/ipt', '/web', '/web/api'], 'apps sorted by id');
+  t.same(v.Frontends.map((a) => a.Id), ['/grp/empty', '/web/api', '/ipt', '/web'], 'custom ACL first, then longer prefixes');
+  const web = v.Apps.find((a) => a.Id === '/web')!;
+  t.equal(web.Backend, '::web-cluster');
+  t.same(web.Tasks.map((x) => x.Server), ['::web-127.0.0.1-31001', '::web-127.0.0.1-31002'], 'unhealthy excluded, sorted by name');
+  t.equal(web.AllTasks.length, 3);
+  t.equal(web.Acl, 'path_beg -i /web');
+  t.equal(web.HealthCheckPath, '/health');
+  t.equal(v.Apps.find((a) => a.Id === '/web/api')!.Tasks.length, 1, 'killing excluded');
+  t.same(v.Apps.find((a) => a.Id === '/ipt')!.Tasks.map((x) => `${x.Host}:${x.Port}`), ['10.9.0.7:8080']);
+  t.equal(v.Services['/grp/empty'].Acl, 'hdr(host) -i empty.example.com');
+  t.equal(mesosDnsId('/another/group/app'), 'app-group-another');
+  t.equal(aclSpecificity('path_beg -i /abc'), 4);
+  t.equal(aclSpecificity('path_beg /abc'), 4);
+  t.equal(aclSpecificity('hdr(host) -i x'), Infinity);
+});
+
+t.test('view: isolation options leave out an app or its rule', async (t) => {
+  const { state, rules } = sample();
+  const v = buildView(state, rules, paths, { excludedApps: new Set(['/web']), ignoredRules: new Set(['/grp/empty']) });
+  t.notOk(v.Apps.find((a) => a.Id === '/web'));
+  t.equal(v.Apps.find((a) => a.Id === '/grp/empty')!.Acl, 'path_beg -i /grp/empty');
+  t.notOk(v.Services['/grp/empty']);
+});
+
+t.test('diff reasons', async (t) => {
+  const { state, rules } = sample();
+  const before = buildView(state, rules, paths);
+  const after = buildView(stateOf(
+    app('/web', healthChecks({ protocol: 'HTTP', path: '/health' }),
+      tasks(task(31001, { id: 'web.a', healthy: true }), task(31005, { id: 'web.d', healthy: true }), task(31006, { id: 'web.e', healthy: true }))),
+    app('/grp/empty'), app('/new', tasks(task(32000))),
+  ), new Map(), paths);
+  t.same(diffViews(before, after), [
+    'rule /grp/empty changed',
+    'app /new added (1 server)',
+    'backend /web: +2 servers, -1 server',
+    'app /ipt removed',
+    'app /web/api removed',
+  ]);
+  t.same(diffViews(undefined, after), ['initial config: 3 apps']);
+  t.same(diffViews(after, after), ['template or settings changed']);
+});
+
+t.test('default template: golden file, and HAProxy accepts it', async (t) => {
+  const { state, rules } = sample();
+  const text = new Renderer(templatePath).render(buildView(state, rules, paths)).replace(templatePath, 'templates/haproxy.cfg.eta');
+  if (process.env.UPDATE_GOLDEN) writeFileSync(goldenPath, text);
+  t.equal(text, readFileSync(goldenPath, 'utf8'), 'matches test/fixtures/golden/default.cfg (UPDATE_GOLDEN=1 to refresh)');
+  t.ok(text.indexOf('use_backend ::web::api-cluster') < text.indexOf('use_backend ::web-cluster'), '/web/api before /web');
+  t.match(text, /backend ::grp::empty-cluster\n\s+balance leastconn\n\s+option forwardfor\n\n/, 'an app with no task keeps its backend');
+  const dir = mkdtempSync(join(tmpdir(), 'culm-golden-'));
+  const file = join(dir, 'haproxy.cfg');
+  writeFileSync(file, text.replaceAll('/run/culm/', `${dir}/`));
+  const out = execFileSync('haproxy', ['-c', '-f', file], { encoding: 'utf8' });
+  t.match(out, /Configuration file is valid/);
+});
+
+t.test('template errors are E_TEMPLATE, and a fixed template is picked up', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-tpl-'));
+  const file = join(dir, 't.eta');
+  writeFileSync(file, 'global\n<% if ( { %>\n');
+  const r = new Renderer(file);
+  const { state } = sample();
+  const view = buildView(state, new Map(), paths);
+  t.throws(() => r.render(view), { code: 'E_TEMPLATE' });
+  writeFileSync(file, '<%= it.nothing.here %>\n');
+  t.throws(() => r.render(view), { code: 'E_TEMPLATE', message: /failed/ });
+  writeFileSync(file, '   \n');
+  t.throws(() => r.render(view), { code: 'E_TEMPLATE', message: /empty/ });
+  writeFileSync(file, '<% for (const a of it.Apps) { -%>\n<%= a.EscapedId %> <%= it.hasKey(it.Services, a.Id) %> <%= it.ToUpper(it.Join(it.Split(a.Id, "/"), "_")) %> <%= it.Replace("a-b-c", "-", "+", 1) %>\n<% } -%>\n');
+  const out = r.render(buildView(state, new Map([['/web', makeRule('/web', 'path_beg /w')]]), paths));
+  t.equal(out.split('\n')[0], '::grp::empty false _GRP_EMPTY a+b-c', 'Bamboo helpers');
+  t.match(out, /::web true _WEB/);
+  t.throws(() => new Renderer(join(dir, 'missing.eta')).render(view), { code: 'E_TEMPLATE', message: /cannot read/ });
+});
