@@ -1,0 +1,212 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** How a raw value (JSON from the file, a string from env/flags) is checked and converted. */
+export type Kind =
+  | 'urls' // comma-separated http(s) URLs (an array of strings is accepted in the file)
+  | 'url' // one http(s) URL, or ''
+  | 'text' // any string, '' allowed
+  | 'secret' // like text, never echoed in messages, redacted by redactConfig
+  | 'bool' // JSON boolean; env as Go's strconv.ParseBool
+  | 'ms' // integer milliseconds
+  | 'seconds' // integer seconds (Bamboo's unit), stored as milliseconds
+  | 'eventMode'
+  | 'logLevel'
+  | 'path' // non-empty, resolved against the working directory
+  | 'command' // non-empty shell command
+  | 'optionalCommand' // shell command, '' means "run nothing"
+  | 'listen' // Go-style listen address: ":8000", "127.0.0.1:8000", "[::1]:8000"
+  | 'haproxyBind' // HAProxy bind address list: "*:80", ":80,:8080", "unix@/run/x.sock"
+  | 'zkHosts' // host[:port],… (port defaults to 2181 like go-zookeeper)
+  | 'zkPath'; // absolute znode path
+
+export interface Setting {
+  /** Dotted path in the JSON file in Bamboo's spelling; matched case-insensitively like Go's encoding/json. */
+  readonly file?: string;
+  readonly env?: string;
+  /** Flag name without dashes; `-x`, `--x`, `--x=v` and `--x v` are all accepted. */
+  readonly flag?: string;
+  readonly kind: Kind;
+  /** The lowest layer, written as an environment value would be; `derived` ones are computed after all layers. */
+  readonly default: string | { readonly derived: string };
+  readonly min?: number;
+  readonly max?: number;
+  readonly doc: string;
+}
+
+// Node's timers overflow above 2^31-1 ms and then fire after 1 ms: no duration may exceed it.
+export const MAX_MS = 2_147_483_647;
+
+/**
+ * Built-in defaults, the lowest layer, one entry per setting. The `doc` string is the comment for the
+ * key; it is also what `configReferenceMarkdown()` renders into the README. Keys that Bamboo did not
+ * have extend the section of the thing they configure (Bamboo ignores unknown JSON fields, so a culm
+ * file still loads in Bamboo); culm's process settings, which Bamboo only had as flags, live in `Culm`.
+ */
+export const SETTINGS = {
+  'marathon.endpoints': {
+    file: 'Marathon.Endpoint', env: 'MARATHON_ENDPOINT', kind: 'urls', default: 'http://localhost:8080',
+    doc: 'Marathon base URLs, comma-separated; tried in order with failover. Userinfo in a URL is accepted (and redacted in logs).',
+  },
+  'marathon.user': {
+    file: 'Marathon.User', env: 'MARATHON_USER', kind: 'text', default: '',
+    doc: 'HTTP basic-auth user for Marathon.',
+  },
+  'marathon.password': {
+    file: 'Marathon.Password', env: 'MARATHON_PASSWORD', kind: 'secret', default: '',
+    doc: 'HTTP basic-auth password for Marathon. Redacted in logs.',
+  },
+  'marathon.useEventStream': {
+    file: 'Marathon.UseEventStream', env: 'MARATHON_USE_EVENT_STREAM', kind: 'bool', default: 'false',
+    doc: "Bamboo's switch: `true` means event mode `sse` unless the event mode is set explicitly; `false` leaves it at `auto`.",
+  },
+  'marathon.eventMode': {
+    file: 'Marathon.EventMode', env: 'CULM_EVENT_MODE', kind: 'eventMode',
+    default: { derived: '`auto` (`sse` when UseEventStream is true)' },
+    doc: 'How Marathon events arrive: `sse` (GET /v2/events), `callback` (Marathon POSTs to Bamboo.Endpoint) or `auto`.',
+  },
+  'marathon.requestTimeoutMs': {
+    file: 'Marathon.RequestTimeoutMs', env: 'CULM_MARATHON_TIMEOUT_MS', kind: 'ms', default: '5000', min: 1,
+    doc: 'Timeout of one Marathon REST request, per endpoint, before failing over to the next.',
+  },
+  'marathon.resyncIntervalMs': {
+    file: 'Marathon.ResyncIntervalMs', env: 'CULM_RESYNC_INTERVAL_MS', kind: 'ms', default: '60000', min: 0,
+    doc: 'Periodic full resync from /v2/apps, a safety net for lost events. 0 disables it.',
+  },
+  'marathon.settleMs': {
+    file: 'Marathon.SettleMs', env: 'CULM_SETTLE_MS', kind: 'ms', default: '250', min: 0,
+    doc: 'After a burst of app-level events (deployments, app changes) goes quiet for this long, resync once.',
+  },
+  'marathon.subscriptionCheckMs': {
+    file: 'Marathon.SubscriptionCheckMs', env: 'CULM_SUBSCRIPTION_CHECK_MS', kind: 'ms', default: '30000', min: 0,
+    doc: 'In callback mode, how often to check that our callback URL is still subscribed (re-registering if not). 0 disables it.',
+  },
+  'marathon.sseWatchdogMs': {
+    file: 'Marathon.SseWatchdogMs', env: 'CULM_SSE_WATCHDOG_MS', kind: 'ms', default: '30000', min: 0,
+    doc: 'In SSE mode, reconnect when nothing at all (not even a keepalive) arrived for this long. 0 disables it.',
+  },
+
+  'bamboo.endpoint': {
+    file: 'Bamboo.Endpoint', env: 'BAMBOO_ENDPOINT', kind: 'url', default: '',
+    doc: "This instance's URL as Marathon reaches it, for event callbacks; required in `callback` mode. See BAMBOO_DOCKER_AUTO_HOST.",
+  },
+  'bamboo.zookeeper.hosts': {
+    file: 'Bamboo.Zookeeper.Host', env: 'BAMBOO_ZK_HOST', kind: 'zkHosts', default: '',
+    doc: 'ZooKeeper `host:port` list, comma-separated, where rules are shared with other instances (and Bamboo). Empty: rules live in the embedded store under the data directory.',
+  },
+  'bamboo.zookeeper.path': {
+    file: 'Bamboo.Zookeeper.Path', env: 'BAMBOO_ZK_PATH', kind: 'zkPath', default: '/marathon-haproxy/state',
+    doc: "Znode holding the rules (Bamboo's shipped example path); created if missing.",
+  },
+  'bamboo.zookeeper.reportingDelayMs': {
+    file: 'Bamboo.Zookeeper.ReportingDelay', env: 'BAMBOO_ZK_REPORTING_DELAY', kind: 'seconds', default: '0', min: 0,
+    doc: 'Seconds (Bamboo\'s unit) to wait before acting on a ZooKeeper change. Reloads are coalesced anyway, so 0 is fine.',
+  },
+  'bamboo.zookeeper.auth': {
+    file: 'Bamboo.Zookeeper.Auth', env: 'BAMBOO_ZK_AUTH', kind: 'secret', default: '',
+    doc: 'ZooKeeper digest credentials `user:password` (culm addition). Redacted in logs.',
+  },
+
+  'haproxy.templatePath': {
+    file: 'HAProxy.TemplatePath', env: 'HAPROXY_TEMPLATE_PATH', kind: 'path',
+    default: { derived: '`<package>/templates/haproxy.cfg.eta`' },
+    doc: 'The Eta template rendered into the HAProxy configuration.',
+  },
+  'haproxy.outputPath': {
+    file: 'HAProxy.OutputPath', env: 'HAPROXY_OUTPUT_PATH', kind: 'path',
+    // Bamboo users set /etc/haproxy/haproxy.cfg explicitly; the default must work unprivileged.
+    default: { derived: '`<dataDir>/haproxy.cfg`' },
+    doc: 'Where the rendered configuration is written (atomically). Bamboo deployments use `/etc/haproxy/haproxy.cfg`.',
+  },
+  'haproxy.reloadCommand': {
+    file: 'HAProxy.ReloadCommand', env: 'HAPROXY_RELOAD_CMD', kind: 'command',
+    // `2>/dev/null` and an empty `-sf` make the first start work: haproxy accepts `-sf` with no pid.
+    default: { derived: '`haproxy -f <OutputPath> -p <PidPath> -D -sf $(cat <PidPath> 2>/dev/null)`' },
+    doc: 'Shell command that (re)starts HAProxy on the written configuration.',
+  },
+  'haproxy.validationCommand': {
+    file: 'HAProxy.ReloadValidationCommand', env: 'HAPROXY_RELOAD_VALIDATION_CMD', kind: 'optionalCommand',
+    default: 'haproxy -c -f {{.}}',
+    doc: "Shell command that checks a candidate configuration before it is put in place; `{{.}}` is replaced by the candidate's path (Bamboo's convention). Empty skips the check.",
+  },
+  'haproxy.cleanupCommand': {
+    file: 'HAProxy.ReloadCleanupCommand', env: 'HAPROXY_RELOAD_CLEANUP_CMD', kind: 'optionalCommand', default: 'exit 0',
+    doc: 'Shell command run after every reload attempt, successful or not.',
+  },
+  'haproxy.httpBind': {
+    file: 'HAProxy.HttpBind', env: 'HAPROXY_HTTP_BIND', kind: 'haproxyBind', default: '*:80',
+    doc: "The default template's HTTP frontend `bind` address(es), HAProxy syntax, comma-separated.",
+  },
+  'haproxy.pidPath': {
+    file: 'HAProxy.PidPath', env: 'HAPROXY_PID_PATH', kind: 'path',
+    // Beside the output path, so two instances with different outputs never share one.
+    default: { derived: '`<OutputPath>.pid`, or the `-p` path of a configured ReloadCommand' },
+    doc: 'HAProxy pid file.',
+  },
+  'haproxy.statsSocketPath': {
+    file: 'HAProxy.StatsSocket', env: 'HAPROXY_STATS_SOCKET', kind: 'path',
+    default: { derived: '`<OutputPath>.sock`' },
+    doc: 'HAProxy runtime API socket (at most 107 bytes, a Unix socket limit).',
+  },
+  'haproxy.commandTimeoutMs': {
+    file: 'HAProxy.CommandTimeoutMs', env: 'CULM_COMMAND_TIMEOUT_MS', kind: 'ms', default: '30000', min: 1,
+    doc: 'Timeout for each validation, reload and cleanup command.',
+  },
+  'haproxy.reloadIntervalMs': {
+    file: 'HAProxy.ReloadIntervalMs', env: 'CULM_RELOAD_INTERVAL_MS', kind: 'ms', default: '1000', min: 0,
+    // Every -sf reload leaves old processes draining; more than one a second buys nothing.
+    doc: 'Minimum time between two reloads; changes arriving meanwhile are coalesced into the next one.',
+  },
+
+  'http.bind': {
+    file: 'Culm.Bind', env: 'BIND', flag: 'bind', kind: 'listen', default: ':8000',
+    doc: 'REST API / UI listen address, Go style: `:8000` (all interfaces), `127.0.0.1:8000`, `[::1]:8000`.',
+  },
+  'dataDir': {
+    file: 'Culm.DataDir', env: 'CULM_DATA_DIR', kind: 'path', default: './data',
+    doc: 'Directory of the embedded store (rules when no ZooKeeper is configured, last-good configuration).',
+  },
+  'logLevel': {
+    file: 'Culm.LogLevel', env: 'CULM_LOG_LEVEL', kind: 'logLevel', default: 'info',
+    doc: 'One of fatal, error, warn, info, debug, trace, silent.',
+  },
+  'logFile': {
+    file: 'Culm.LogFile', env: 'CULM_LOG_FILE', flag: 'log', kind: 'text', default: '',
+    doc: "Also write logs to this file (Bamboo's `-log`). Empty: stdout only.",
+  },
+} as const satisfies Record<string, Setting>;
+
+export type SettingId = keyof typeof SETTINGS;
+
+/** Rows for things that are not settings themselves but belong in the reference table. */
+export const EXTRA_KEYS = [
+  {
+    key: 'config', env: 'CONFIG_PATH', flag: 'config', default: '',
+    doc: "JSON configuration file in Bamboo's format. No file: defaults and environment only. A missing or invalid file is an error.",
+  },
+  {
+    key: 'bamboo.endpoint (docker)', env: 'BAMBOO_DOCKER_AUTO_HOST', default: '',
+    doc: "Any non-empty value: as Bamboo's Docker run.sh, Bamboo.Endpoint becomes `http://$HOST:8000` when the file leaves it unset or at the placeholder `http://haproxy-ip-address:8000`. BAMBOO_ENDPOINT still wins.",
+  },
+  {
+    key: 'statsd', file: 'StatsD', env: 'STATSD_ENABLED, STATSD_HOST, STATSD_PREFIX', default: '',
+    doc: 'Accepted for compatibility and ignored with one warning: culm exports Prometheus metrics at /metrics.',
+  },
+] as const;
+
+/** The placeholder Bamboo's Docker image rewrote when BAMBOO_DOCKER_AUTO_HOST was set. */
+export const DOCKER_ENDPOINT_PLACEHOLDER = 'http://haproxy-ip-address:8000';
+
+/** The directory holding culm's package.json, found from this module's location (works from src/ and dist/). */
+export function packageRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return join(here, '..', '..');
+  }
+}
+
+export function defaultTemplatePath(): string {
+  return join(packageRoot(), 'templates', 'haproxy.cfg.eta');
+}

@@ -1,0 +1,74 @@
+import { EXTRA_KEYS, SETTINGS, type Setting } from './defaults.js';
+import { collect, type LoadInput } from './load.js';
+import { redactUserinfo } from './parse.js';
+import type { CulmConfig } from './types.js';
+import { validate } from './validate.js';
+
+export type { CulmConfig, EventMode } from './types.js';
+export type { LoadInput } from './load.js';
+export { parseFlags } from './load.js';
+export { DOCKER_ENDPOINT_PLACEHOLDER, packageRoot } from './defaults.js';
+
+/**
+ * Loads the configuration synchronously: built-in defaults < config file (`--config` or CONFIG_PATH,
+ * Bamboo's JSON format) < environment < flags (`--config`, `--bind`, `--log`), then validates once
+ * and deep-freezes. Any problem is a CulmError E_CONFIG with a one-line message naming the key
+ * (file key, env name, flag) and where the bad value came from; main prints it and exits 2.
+ */
+export function loadConfig(input: LoadInput): CulmConfig {
+  const cwd = input.cwd ?? process.cwd();
+  return validate(collect({ ...input, cwd }), cwd);
+}
+
+const REDACTED = '[redacted]';
+
+/** A plain, mutable copy safe to log: passwords, ZooKeeper credentials and URL userinfo are redacted. */
+export function redactConfig(c: CulmConfig): unknown {
+  const copy = structuredClone(c) as unknown as {
+    marathon: { endpoints: string[]; password?: string };
+    bamboo: { endpoint: string; zookeeper: { auth?: string } };
+  };
+  copy.marathon.endpoints = copy.marathon.endpoints.map(redactUserinfo);
+  if (copy.marathon.password !== undefined) copy.marathon.password = REDACTED;
+  copy.bamboo.endpoint = redactUserinfo(copy.bamboo.endpoint);
+  if (copy.bamboo.zookeeper.auth !== undefined) copy.bamboo.zookeeper.auth = REDACTED;
+  return copy;
+}
+
+export interface ConfigKey {
+  /** Path in CulmConfig (or a name for rows that are not settings). */
+  readonly key: string;
+  readonly file?: string;
+  readonly env?: string;
+  readonly flag?: string;
+  readonly default: string;
+  readonly doc: string;
+}
+
+/** Every key culm reads, in one list: the README's configuration table is generated from it. */
+export const CONFIG_KEYS: ReadonlyArray<ConfigKey> = Object.freeze([
+  ...Object.entries(SETTINGS).map(([key, s]: [string, Setting]): ConfigKey => ({
+    key,
+    ...(s.file === undefined ? {} : { file: s.file }),
+    ...(s.env === undefined ? {} : { env: s.env }),
+    ...(s.flag === undefined ? {} : { flag: `--${s.flag}` }),
+    default: typeof s.default === 'string' ? s.default : s.default.derived,
+    doc: s.doc,
+  })),
+  ...EXTRA_KEYS.map((k): ConfigKey => ({ ...k, ...('flag' in k ? { flag: `--${k.flag}` } : {}) })),
+].map((k) => Object.freeze(k)));
+
+/** The reference table as Markdown (defaults in backticks unless already formatted). */
+export function configReferenceMarkdown(): string {
+  const cell = (s: string | undefined): string => (s === undefined || s === '' ? '' : s.replace(/\|/g, '\\|').replace(/\n/g, ' '));
+  const code = (s: string | undefined): string => (s === undefined || s === '' ? '' : s.split(', ').map((x) => `\`${x}\``).join(', '));
+  const shownDefault = (d: string): string => (d === '' ? '' : d.includes('`') ? d : `\`${d}\``);
+  const rows = CONFIG_KEYS.map((k) =>
+    `| ${cell(code(k.file))} | ${cell(code(k.env))} | ${cell(code(k.flag))} | ${cell(shownDefault(k.default))} | ${cell(k.doc)} |`);
+  return [
+    '| File key | Environment | Flag | Default | Description |',
+    '|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,73 @@
+import type { LogLevel } from '../log/logger.js';
+
+export type EventMode = 'auto' | 'callback' | 'sse';
+
+/**
+ * The validated, deep-frozen configuration. Paths are absolute (resolved against the working
+ * directory, as Bamboo resolved them). Durations are milliseconds.
+ */
+export interface CulmConfig {
+  readonly marathon: {
+    /** Base URLs as configured (userinfo kept, trailing slash removed); the Marathon client lifts credentials. */
+    readonly endpoints: readonly string[];
+    readonly user?: string;
+    readonly password?: string;
+    readonly eventMode: EventMode;
+    readonly requestTimeoutMs: number;
+    /** 0 disables the periodic full resync. */
+    readonly resyncIntervalMs: number;
+    readonly settleMs: number;
+    /** 0 disables the callback-subscription check. */
+    readonly subscriptionCheckMs: number;
+    /** 0 disables the SSE watchdog. */
+    readonly sseWatchdogMs: number;
+  };
+  readonly bamboo: {
+    /** The URL Marathon calls back (Bamboo.Endpoint); '' when not configured. */
+    readonly endpoint: string;
+    readonly zookeeper: {
+      /** host:port list; empty means "no ZooKeeper": rules live in the embedded store under dataDir. */
+      readonly hosts: readonly string[];
+      readonly path: string;
+      readonly reportingDelayMs: number;
+      /** ZooKeeper digest credentials "user:password". */
+      readonly auth?: string;
+    };
+  };
+  readonly haproxy: {
+    readonly templatePath: string;
+    readonly outputPath: string;
+    readonly reloadCommand: string;
+    /** Raw, with Bamboo's `{{.}}` placeholder for the candidate file; '' skips validation. */
+    readonly validationCommand: string;
+    /** '' runs nothing. */
+    readonly cleanupCommand: string;
+    readonly httpBind: string;
+    readonly pidPath: string;
+    readonly statsSocketPath: string;
+    readonly commandTimeoutMs: number;
+    readonly reloadIntervalMs: number;
+  };
+  /** REST listen address. host '' means every interface (Go's ":8000"): pass `host || undefined` to listen(). */
+  readonly http: { readonly host: string; readonly port: number };
+  readonly dataDir: string;
+  readonly logLevel: LogLevel;
+  /** Bamboo's -log: also write logs to this file. */
+  readonly logFile?: string;
+  /** Things worth one log line at start (ignored StatsD settings, unknown file keys…). */
+  readonly warnings: readonly string[];
+  readonly source: { readonly file?: string };
+}
+
+/** Where a raw value came from; named in error messages. */
+export interface Origin {
+  readonly layer: 'default' | 'file' | 'env' | 'flag' | 'docker';
+  /** e.g. "file /etc/culm.json", "env MARATHON_ENDPOINT", "flag --bind", "default". */
+  readonly where: string;
+}
+
+export interface RawValue {
+  /** JSON-typed when from the file; a string from env, flags and the docker rule. */
+  readonly value: unknown;
+  readonly origin: Origin;
+}

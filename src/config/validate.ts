@@ -1,0 +1,157 @@
+import { join, resolve } from 'node:path';
+import { CulmError } from '../core/errors.js';
+import { defaultTemplatePath, SETTINGS, type Setting, type SettingId } from './defaults.js';
+import type { Collected } from './load.js';
+import {
+  asBool, asChoice, asCommand, asHaproxyBind, asListen, asMs, asOptionalUrl, asPath, asSecondsInMs, asString,
+  asUrls, asZkHosts, asZkPath, EVENT_MODES, Invalid, LOG_LEVELS,
+} from './parse.js';
+import type { CulmConfig, RawValue } from './types.js';
+
+// Longest path a Unix socket can bind (sun_path is 108 bytes with the terminating NUL).
+const MAX_SOCKET_PATH = 107;
+
+/** "HAProxy.OutputPath / HAPROXY_OUTPUT_PATH": every way the user can set the key. */
+export function keyLabel(id: SettingId): string {
+  const s: Setting = SETTINGS[id];
+  return [s.file, s.env, s.flag === undefined ? undefined : `--${s.flag}`].filter((x) => x !== undefined).join(' / ');
+}
+
+function fail(id: SettingId, problem: string, raw?: RawValue): never {
+  const from = raw === undefined ? '' : ` (from ${raw.origin.where})`;
+  return fail0(`config ${keyLabel(id)}: ${problem}${from}`);
+}
+
+function fail0(message: string): never {
+  throw new CulmError('E_CONFIG', message.replace(/[\r\n]+/g, ' '));
+}
+
+/** Turns the collected raw layers into the typed, checked, deep-frozen configuration. */
+export function validate(collected: Collected, cwd: string): CulmConfig {
+  const warnings = [...collected.warnings];
+
+  /** The highest layer's raw value, or the static default; undefined for derived defaults left unset. */
+  const rawOf = (id: SettingId): RawValue | undefined => {
+    const set = collected.raw.get(id);
+    if (set !== undefined) return set;
+    const d: Setting['default'] = SETTINGS[id].default;
+    return typeof d === 'string' ? { value: d, origin: { layer: 'default', where: 'default' } } : undefined;
+  };
+  function read<T>(id: SettingId, parse: (v: unknown, s: Setting) => T): T;
+  function read<T>(id: SettingId, parse: (v: unknown, s: Setting) => T, derive: () => T): T;
+  function read<T>(id: SettingId, parse: (v: unknown, s: Setting) => T, derive?: () => T): T {
+    const raw = rawOf(id);
+    if (raw === undefined) {
+      if (derive === undefined) throw new Error(`no default for ${id}`);
+      return derive();
+    }
+    try {
+      return parse(raw.value, SETTINGS[id]);
+    } catch (err) {
+      if (err instanceof Invalid) fail(id, err.message, raw);
+      throw err;
+    }
+  }
+  const text = (id: SettingId): string | undefined => {
+    const v = read(id, (x) => asString(x));
+    return v === '' ? undefined : v;
+  };
+  const path = (id: SettingId, derive?: () => string): string => {
+    const parse = (v: unknown): string => asPath(v, cwd, id !== 'dataDir');
+    return derive === undefined ? read(id, parse) : read(id, parse, derive);
+  };
+
+  const useEventStream = read('marathon.useEventStream', asBool);
+  const eventMode = read('marathon.eventMode', (v) => asChoice(v, EVENT_MODES), () => (useEventStream ? 'sse' : 'auto'));
+
+  const dataDir = path('dataDir');
+  const templatePath = path('haproxy.templatePath', defaultTemplatePath);
+  const outputPath = path('haproxy.outputPath', () => join(dataDir, 'haproxy.cfg'));
+  if (outputPath === dataDir) fail('haproxy.outputPath', 'is the data directory; it must name a file', rawOf('haproxy.outputPath'));
+  if (outputPath === templatePath) fail('haproxy.outputPath', 'is the template path; writing it would destroy the template', rawOf('haproxy.outputPath'));
+  const customReload = collected.raw.has('haproxy.reloadCommand') ? read('haproxy.reloadCommand', (v) => asCommand(v, false)) : undefined;
+  const pidPath = path('haproxy.pidPath', () => {
+    const fromCommand = customReload === undefined ? undefined : pidFileOf(customReload);
+    return fromCommand === undefined ? `${outputPath}.pid` : resolve(cwd, fromCommand);
+  });
+  const statsSocketPath = path('haproxy.statsSocketPath', () => `${outputPath}.sock`);
+  if (Buffer.byteLength(statsSocketPath) > MAX_SOCKET_PATH) {
+    fail('haproxy.statsSocketPath', `${statsSocketPath} is longer than ${MAX_SOCKET_PATH} bytes, the Unix socket limit; set a shorter path`, rawOf('haproxy.statsSocketPath'));
+  }
+  const reloadCommand = customReload ?? `haproxy -f ${shq(outputPath)} -p ${shq(pidPath)} -D -sf $(cat ${shq(pidPath)} 2>/dev/null)`;
+  const validationCommand = read('haproxy.validationCommand', (v) => asCommand(v, true));
+  if (validationCommand.trim() !== '' && !validationCommand.includes('{{.}}')) {
+    warnings.push(`config ${keyLabel('haproxy.validationCommand')} has no {{.}} placeholder, so it does not check the candidate configuration`);
+  }
+
+  const endpoint = read('bamboo.endpoint', asOptionalUrl);
+  if (eventMode === 'callback' && endpoint === '') {
+    fail0(`config ${keyLabel('bamboo.endpoint')}: required when the event mode (${keyLabel('marathon.eventMode')}) is callback; Marathon needs a URL to call`);
+  }
+  const user = text('marathon.user');
+  const password = text('marathon.password');
+  const auth = text('bamboo.zookeeper.auth');
+  if (auth !== undefined && !/^[^:]+:/.test(auth)) fail('bamboo.zookeeper.auth', 'must be digest credentials user:password', rawOf('bamboo.zookeeper.auth'));
+  const logFile = text('logFile') === undefined ? undefined : path('logFile');
+
+  const config: CulmConfig = {
+    marathon: {
+      endpoints: read('marathon.endpoints', asUrls),
+      ...(user === undefined ? {} : { user }),
+      ...(password === undefined ? {} : { password }),
+      eventMode,
+      requestTimeoutMs: read('marathon.requestTimeoutMs', asMs),
+      resyncIntervalMs: read('marathon.resyncIntervalMs', asMs),
+      settleMs: read('marathon.settleMs', asMs),
+      subscriptionCheckMs: read('marathon.subscriptionCheckMs', asMs),
+      sseWatchdogMs: read('marathon.sseWatchdogMs', asMs),
+    },
+    bamboo: {
+      endpoint,
+      zookeeper: {
+        hosts: read('bamboo.zookeeper.hosts', asZkHosts),
+        path: read('bamboo.zookeeper.path', asZkPath),
+        reportingDelayMs: read('bamboo.zookeeper.reportingDelayMs', asSecondsInMs),
+        ...(auth === undefined ? {} : { auth }),
+      },
+    },
+    haproxy: {
+      templatePath,
+      outputPath,
+      reloadCommand,
+      validationCommand,
+      cleanupCommand: read('haproxy.cleanupCommand', (v) => asCommand(v, true)),
+      httpBind: read('haproxy.httpBind', asHaproxyBind),
+      pidPath,
+      statsSocketPath,
+      commandTimeoutMs: read('haproxy.commandTimeoutMs', asMs),
+      reloadIntervalMs: read('haproxy.reloadIntervalMs', asMs),
+    },
+    http: read('http.bind', asListen),
+    dataDir,
+    logLevel: read('logLevel', (v) => asChoice(v, LOG_LEVELS)),
+    ...(logFile === undefined ? {} : { logFile }),
+    warnings,
+    source: collected.file === undefined ? {} : { file: collected.file },
+  };
+  return deepFreeze(config);
+}
+
+/** The `-p <pidfile>` of a Bamboo-style reload command, when it is a plain word we can read. */
+export function pidFileOf(command: string): string | undefined {
+  const m = /(?:^|\s)-p\s+("[^"$`\\]+"|'[^']+'|[^\s;&|()<>$`'"\\]+)(?=$|[\s;&|)])/.exec(command);
+  return m === null ? undefined : m[1].replace(/^(["'])(.*)\1$/, '$2');
+}
+
+/** Single-quotes a word for sh when it needs it. */
+export function shq(word: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
