@@ -1,0 +1,67 @@
+/** A small router: exact paths or anchored patterns, one handler per method, 405 with Allow otherwise. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The raw (still percent-encoded) path, without the query. */
+  path: string;
+  query: URLSearchParams;
+  /** Captures of the route's pattern, raw: each handler decides how to decode its own. */
+  params: string[];
+}
+
+export type Handler = (ctx: RequestContext) => void | Promise<void>;
+
+export interface Route {
+  /** A stable label for logs and metrics (the pattern, never the concrete path). */
+  name: string;
+  path: string | RegExp;
+  handlers: Partial<Record<Method, Handler>>;
+}
+
+export type Match =
+  | { kind: 'found'; route: Route; handler: Handler; params: string[] }
+  | { kind: 'method'; route: Route; allow: string }
+  | { kind: 'none' };
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  add(route: Route): this {
+    this.routes.push(route);
+    return this;
+  }
+
+  match(method: string, path: string): Match {
+    for (const route of this.routes) {
+      const params = matchPath(route.path, path);
+      if (!params) continue;
+      // HEAD is GET without the body; node:http drops the body of a HEAD response itself.
+      const handler = route.handlers[(method === 'HEAD' ? 'GET' : method) as Method];
+      if (handler) return { kind: 'found', route, handler, params };
+      return { kind: 'method', route, allow: allowed(route) };
+    }
+    return { kind: 'none' };
+  }
+}
+
+function matchPath(pattern: string | RegExp, path: string): string[] | null {
+  if (typeof pattern === 'string') return pattern === path ? [] : null;
+  const m = pattern.exec(path);
+  return m ? m.slice(1) : null;
+}
+
+function allowed(route: Route): string {
+  const methods = Object.keys(route.handlers);
+  if (methods.includes('GET')) methods.splice(methods.indexOf('GET') + 1, 0, 'HEAD');
+  return methods.join(', ');
+}
+
+/** Splits `req.url` by hand: `new URL()` would read a path such as `//grp/app` as a host. */
+export function splitUrl(url: string): { path: string; query: URLSearchParams } {
+  const q = url.indexOf('?');
+  return q < 0 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
+}

@@ -1,0 +1,54 @@
+/**
+ * Marathon's HTTP callback (`POST /api/marathon/event_callback`). Marathon backs off a subscriber whose
+ * callbacks fail and drops its events meanwhile, so anything that parses as JSON is answered 200 at once;
+ * what the event means is the core's business.
+ */
+import { CulmError, errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../log/logger.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { CulmCore } from '../../pipeline/types.js';
+import { parseJson, readBody, sendJson } from '../io.js';
+import type { Route } from '../router.js';
+
+/**
+ * Deployment events carry the whole group plan and reach megabytes on big clusters; they still must not be
+ * refused. Past this size an event is dropped (counted, logged) but still answered 200.
+ */
+export const EVENT_BODY_LIMIT = 16 * 1024 * 1024;
+
+export function marathonRoutes(core: CulmCore, metrics: Metrics, log: Logger): Route[] {
+  return [{
+    name: '/api/marathon/event_callback',
+    path: '/api/marathon/event_callback',
+    handlers: {
+      POST: async ({ req, res }) => {
+        let body: Buffer;
+        try {
+          body = await readBody(req, EVENT_BODY_LIMIT);
+        } catch (err) {
+          if (!(err instanceof CulmError) || err.code !== 'E_BODY_TOO_LARGE') throw err;
+          metrics.eventRejected('too-large');
+          log.warn({ limit: EVENT_BODY_LIMIT }, 'marathon event dropped: body too large');
+          sendJson(res, 200, { accepted: false, kind: 'too-large' });
+          return;
+        }
+        let event: unknown;
+        try {
+          event = parseJson(body);
+        } catch (err) {
+          metrics.eventRejected('invalid-json');
+          throw err;
+        }
+        let outcome: { accepted: boolean; kind: string };
+        try {
+          outcome = core.acceptMarathonEvent(event);
+        } catch (err) {
+          // The core promises not to throw; if it does, Marathon must still not back off.
+          log.error({ err: errorMessage(err) }, 'marathon event handler failed');
+          outcome = { accepted: false, kind: 'error' };
+        }
+        sendJson(res, 200, outcome);
+      },
+    },
+  }];
+}

@@ -1,0 +1,43 @@
+/** Operational routes: Bamboo's `/status`, health and readiness probes, metrics, apply history, applied config. */
+import type { Metrics } from '../../metrics/metrics.js';
+import type { CulmCore } from '../../pipeline/types.js';
+import { CulmError } from '../../core/errors.js';
+import { send, sendJson, sendText } from '../io.js';
+import type { Route } from '../router.js';
+
+export function opsRoutes(core: CulmCore, metrics: Metrics): Route[] {
+  return [
+    // Bamboo wrote a bare "OK", which Go labelled text/plain; load balancers check for exactly that.
+    { name: '/status', path: '/status', handlers: { GET: ({ res }) => sendText(res, 200, 'OK') } },
+    // Liveness: the event loop answers. Never depends on Marathon, ZooKeeper or HAProxy, so a dependency outage
+    // does not get the process restarted.
+    { name: '/healthz', path: '/healthz', handlers: { GET: ({ res }) => sendJson(res, 200, { status: 'ok' }) } },
+    {
+      name: '/readyz',
+      path: '/readyz',
+      handlers: {
+        GET: ({ res }) => {
+          const { ready, checks } = core.readiness();
+          sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
+        },
+      },
+    },
+    {
+      name: '/metrics',
+      path: '/metrics',
+      handlers: { GET: async ({ res }) => send(res, 200, metrics.contentType, await metrics.text()) },
+    },
+    { name: '/api/history', path: '/api/history', handlers: { GET: ({ res }) => sendJson(res, 200, core.history()) } },
+    {
+      name: '/api/config',
+      path: '/api/config',
+      handlers: {
+        GET: ({ res }) => {
+          const text = core.appliedConfig();
+          if (text === undefined) throw new CulmError('E_NO_CONFIG', 'no config has been applied yet', { status: 404 });
+          sendText(res, 200, text);
+        },
+      },
+    },
+  ];
+}

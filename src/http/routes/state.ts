@@ -1,0 +1,90 @@
+/**
+ * `GET /api/state`: Bamboo's template data as JSON, `{"Apps":[…],"Services":{…}}`, field for field, so scripts
+ * written against Bamboo keep working. Built from culm's view; culm-only fields (Backend, Serving…) stay out.
+ */
+import type { App, ClusterState, Rule } from '../../core/model.js';
+import { ruleToBamboo } from '../../core/rules.js';
+import { appView } from '../../core/view.js';
+import type { CulmCore } from '../../pipeline/types.js';
+import { sendJson } from '../io.js';
+import type { Route } from '../router.js';
+
+export interface BambooTask {
+  Id: string;
+  Host: string;
+  Port: number;
+  Ports: number[];
+  Alive: boolean;
+  State: string;
+  Ready: boolean;
+}
+
+export interface BambooApp {
+  Id: string;
+  MesosDnsId: string;
+  EscapedId: string;
+  HealthCheckPath: string;
+  HealthCheckProtocol: string;
+  HealthChecks: Array<{ Protocol: string; Path: string; PortIndex: number }>;
+  ReadinessCheckPath: string;
+  Tasks: BambooTask[];
+  ServicePort: number;
+  ServicePorts: number[];
+  Env: Record<string, string>;
+  Labels: Record<string, string>;
+  SplitId: string[];
+  ipAddress: { discovery: { ports: Array<{ number: number; name: string; protocol: string }> } };
+}
+
+export interface BambooState {
+  Apps: BambooApp[];
+  Services: Record<string, { Id: string; Acl: string; Config: Record<string, string> }>;
+}
+
+/** Keys in the order Bamboo's Go struct marshals them. */
+export function bambooApp(app: App, rule: Rule | undefined): BambooApp {
+  const view = appView(app, rule);
+  // Bamboo listed every task it could address (whatever its health), ordered by task id.
+  const tasks = view.AllTasks
+    .filter((t) => t.Host !== '' && t.Port !== 0)
+    .sort((a, b) => (a.Id < b.Id ? -1 : a.Id > b.Id ? 1 : 0))
+    .map((t) => ({ Id: t.Id, Host: t.Host, Port: t.Port, Ports: t.Ports, Alive: t.Alive, State: t.State, Ready: t.Ready }));
+  return {
+    Id: view.Id,
+    MesosDnsId: view.MesosDnsId,
+    EscapedId: view.EscapedId,
+    HealthCheckPath: view.HealthCheckPath,
+    HealthCheckProtocol: view.HealthCheckProtocol,
+    HealthChecks: view.HealthChecks,
+    // culm's model keeps no readiness checks; Bamboo's field is kept so templates and scripts still find it.
+    ReadinessCheckPath: '',
+    Tasks: tasks,
+    ServicePort: view.ServicePort,
+    ServicePorts: view.ServicePorts,
+    Env: view.Env,
+    Labels: view.Labels,
+    SplitId: view.SplitId,
+    ipAddress: {
+      discovery: {
+        ports: app.network === 'container' ? app.containerPorts.map((number) => ({ number, name: '', protocol: 'tcp' })) : [],
+      },
+    },
+  };
+}
+
+export function bambooState(state: ClusterState, rules: ReadonlyMap<string, Rule>): BambooState {
+  const apps = [...state.apps.values()]
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((app) => bambooApp(app, rules.get(app.id)));
+  const services: BambooState['Services'] = {};
+  for (const rule of rules.values()) services[rule.id] = ruleToBamboo(rule);
+  return { Apps: apps, Services: services };
+}
+
+export function stateRoutes(core: CulmCore): Route[] {
+  return [{
+    name: '/api/state',
+    path: '/api/state',
+    handlers: { GET: ({ res }) => sendJson(res, 200, bambooState(core.state(), core.rules())) },
+  }];
+}

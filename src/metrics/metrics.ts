@@ -1,0 +1,127 @@
+/**
+ * culm's Prometheus metrics: one named method per thing worth counting, over a registry of its own (so two
+ * instances, e.g. in tests, never collide in the global one). Callers never see prom-client.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  /** A Marathon event was taken in (callback or SSE); `type` is Marathon's eventType. */
+  eventReceived(type: string): void;
+  /** A Marathon event was dropped: unparseable, too large, unknown shape… */
+  eventRejected(reason: string): void;
+  /** One request to Marathon's API: `endpoint` is the API path (`/v2/apps`), not a host. */
+  marathonRequest(endpoint: string, outcome: string, seconds: number): void;
+  /** A full resync from Marathon finished (`ok`, `error`, `stale`…). */
+  resync(outcome: string): void;
+  setCluster(apps: number, tasks: number, servingTasks: number): void;
+  /** Rendering the config text in memory. */
+  render(seconds: number): void;
+  /** One apply cycle (diff, render, validate, write, reload) and how it ended. */
+  apply(result: string, seconds: number): void;
+  /** One HAProxy reload command. */
+  reload(seconds: number): void;
+  /** A candidate config failed the validation command (`haproxy -c`). */
+  validationFailed(): void;
+  lastApplySuccess(tsSeconds: number): void;
+  /** A rule was left out of the render (its app was kept with the default ACL). */
+  ruleSkipped(reason: string): void;
+  /** An app was left out of the render. */
+  appSkipped(reason: string): void;
+  /** A rules/state store operation failed (`get`, `put`, `delete`, `watch`…). */
+  storeError(op: string): void;
+  /** One request to culm's own HTTP API; `route` is the route's pattern, never the raw path. */
+  httpRequest(route: string, method: string, status: number, seconds: number): void;
+  /** The exposition text for `/metrics`. */
+  text(): Promise<string>;
+  readonly contentType: string;
+}
+
+// Fast in-memory work: renders and diffs take micro- to milliseconds.
+const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+// Commands and network round trips: 10 ms to 10 s.
+const SLOW_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class PrometheusMetrics implements Metrics {
+  readonly registry: Registry;
+  private readonly events: Counter<'type'>;
+  private readonly eventsRejected: Counter<'reason'>;
+  private readonly marathonRequests: Histogram<'endpoint' | 'outcome'>;
+  private readonly resyncs: Counter<'outcome'>;
+  private readonly apps: Gauge;
+  private readonly tasks: Gauge;
+  private readonly servingTasks: Gauge;
+  private readonly renders: Histogram;
+  private readonly applies: Counter<'result'>;
+  private readonly applyDuration: Histogram;
+  private readonly reloads: Histogram;
+  private readonly validationFailures: Counter;
+  private readonly lastSuccess: Gauge;
+  private readonly rulesSkipped: Counter<'reason'>;
+  private readonly appsSkipped: Counter<'reason'>;
+  private readonly storeErrors: Counter<'op'>;
+  private readonly httpRequests: Histogram<'route' | 'method' | 'status'>;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    this.registry = new Registry();
+    const registers = [this.registry];
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'culm_' });
+
+    this.events = new Counter({ name: 'culm_marathon_events_total', help: 'Marathon events received, by event type', labelNames: ['type'], registers });
+    this.eventsRejected = new Counter({ name: 'culm_marathon_events_rejected_total', help: 'Marathon events dropped, by reason', labelNames: ['reason'], registers });
+    this.marathonRequests = new Histogram({
+      name: 'culm_marathon_request_duration_seconds', help: 'Requests to the Marathon API, by endpoint and outcome',
+      labelNames: ['endpoint', 'outcome'], buckets: SLOW_BUCKETS, registers,
+    });
+    this.resyncs = new Counter({ name: 'culm_marathon_resyncs_total', help: 'Full resyncs from Marathon, by outcome', labelNames: ['outcome'], registers });
+    this.apps = new Gauge({ name: 'culm_apps', help: 'Marathon apps known', registers });
+    this.tasks = new Gauge({ name: 'culm_tasks', help: 'Marathon tasks known', registers });
+    this.servingTasks = new Gauge({ name: 'culm_serving_tasks', help: 'Tasks that take traffic (running, healthy, reachable)', registers });
+    this.renders = new Histogram({ name: 'culm_render_duration_seconds', help: 'Time to render the HAProxy config in memory', buckets: FAST_BUCKETS, registers });
+    this.applies = new Counter({ name: 'culm_applies_total', help: 'Apply cycles, by result', labelNames: ['result'], registers });
+    this.applyDuration = new Histogram({ name: 'culm_apply_duration_seconds', help: 'Duration of apply cycles', buckets: SLOW_BUCKETS, registers });
+    this.reloads = new Histogram({ name: 'culm_haproxy_reload_duration_seconds', help: 'Duration of HAProxy reload commands', buckets: SLOW_BUCKETS, registers });
+    this.validationFailures = new Counter({ name: 'culm_haproxy_validation_failures_total', help: 'Candidate configs rejected by the validation command', registers });
+    this.lastSuccess = new Gauge({ name: 'culm_last_apply_success_timestamp_seconds', help: 'Unix time of the last successful apply', registers });
+    this.rulesSkipped = new Counter({ name: 'culm_rules_skipped_total', help: 'Rules left out of the render, by reason', labelNames: ['reason'], registers });
+    this.appsSkipped = new Counter({ name: 'culm_apps_skipped_total', help: 'Apps left out of the render, by reason', labelNames: ['reason'], registers });
+    this.storeErrors = new Counter({ name: 'culm_store_errors_total', help: 'Failed store operations, by operation', labelNames: ['op'], registers });
+    this.httpRequests = new Histogram({
+      name: 'culm_http_request_duration_seconds', help: 'Requests to the culm HTTP API, by route, method and status',
+      labelNames: ['route', 'method', 'status'], buckets: FAST_BUCKETS, registers,
+    });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  eventReceived(type: string): void { this.events.inc({ type }); }
+  eventRejected(reason: string): void { this.eventsRejected.inc({ reason }); }
+  marathonRequest(endpoint: string, outcome: string, seconds: number): void {
+    this.marathonRequests.observe({ endpoint, outcome }, seconds);
+  }
+  resync(outcome: string): void { this.resyncs.inc({ outcome }); }
+  setCluster(apps: number, tasks: number, servingTasks: number): void {
+    this.apps.set(apps);
+    this.tasks.set(tasks);
+    this.servingTasks.set(servingTasks);
+  }
+  render(seconds: number): void { this.renders.observe(seconds); }
+  apply(result: string, seconds: number): void {
+    this.applies.inc({ result });
+    this.applyDuration.observe(seconds);
+  }
+  reload(seconds: number): void { this.reloads.observe(seconds); }
+  validationFailed(): void { this.validationFailures.inc(); }
+  lastApplySuccess(tsSeconds: number): void { this.lastSuccess.set(tsSeconds); }
+  ruleSkipped(reason: string): void { this.rulesSkipped.inc({ reason }); }
+  appSkipped(reason: string): void { this.appsSkipped.inc({ reason }); }
+  storeError(op: string): void { this.storeErrors.inc({ op }); }
+  httpRequest(route: string, method: string, status: number, seconds: number): void {
+    this.httpRequests.observe({ route, method, status: String(status) }, seconds);
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,367 @@
+import { Writable } from 'node:stream';
+import t from 'tap';
+import { CulmError } from '../../src/core/errors.js';
+import type { App, ClusterState, Rule, Task } from '../../src/core/model.js';
+import { createHttpServer } from '../../src/http/server.js';
+import { createLogger, silentLogger, type Logger } from '../../src/log/logger.js';
+import { PrometheusMetrics } from '../../src/metrics/metrics.js';
+import type { ApplyRecord, CulmCore, Readiness } from '../../src/pipeline/types.js';
+
+/** An in-memory CulmCore: records what the HTTP layer asked of it. */
+class MemoryCore implements CulmCore {
+  apps = new Map<string, App>();
+  ruleMap = new Map<string, Rule>();
+  puts: Rule[] = [];
+  deletes: string[] = [];
+  events: unknown[] = [];
+  putError: Error | undefined;
+  eventError: Error | undefined;
+  ready: Readiness = { ready: true, checks: { marathon: { ok: true, detail: 'synced' } } };
+  records: ApplyRecord[] = [];
+  config: string | undefined;
+
+  state(): ClusterState {
+    return { apps: this.apps, tombstones: new Map(), syncedAt: 1 };
+  }
+  rules(): ReadonlyMap<string, Rule> {
+    return this.ruleMap;
+  }
+  async putRule(rule: Rule): Promise<Rule> {
+    this.puts.push(rule);
+    if (this.putError) throw this.putError;
+    this.ruleMap.set(rule.id, rule);
+    return rule;
+  }
+  async deleteRule(id: string): Promise<boolean> {
+    this.deletes.push(id);
+    return this.ruleMap.delete(id);
+  }
+  acceptMarathonEvent(body: unknown): { accepted: boolean; kind: string } {
+    if (this.eventError) throw this.eventError;
+    this.events.push(body);
+    const type = (body as { eventType?: unknown }).eventType;
+    return typeof type === 'string' ? { accepted: true, kind: type } : { accepted: false, kind: 'unknown' };
+  }
+  readiness(): Readiness {
+    return this.ready;
+  }
+  history(): readonly ApplyRecord[] {
+    return this.records;
+  }
+  appliedConfig(): string | undefined {
+    return this.config;
+  }
+}
+
+const task = (id: string, over: Partial<Task> = {}): Task => ({
+  id, appId: '', host: 'agent1', ports: [31000], ipAddresses: [], state: 'TASK_RUNNING', healthy: true, ...over,
+});
+
+const app = (id: string, tasks: Task[], over: Partial<App> = {}): App => ({
+  id, labels: {}, env: {}, instances: tasks.length, healthChecks: [], servicePorts: [10000], containerPorts: [],
+  network: 'host', deployments: [], tasks: Object.fromEntries(tasks.map((x) => [x.id, { ...x, appId: id }])), ...over,
+});
+
+async function start(t: { teardown(fn: () => unknown): void }, log: Logger = silentLogger()) {
+  const core = new MemoryCore();
+  const metrics = new PrometheusMetrics({ defaultMetrics: false });
+  const http = createHttpServer({ core, metrics, log, version: '1.2.3' });
+  const { port } = await http.listen('127.0.0.1', 0);
+  t.teardown(() => http.close());
+  const base = `http://127.0.0.1:${port}`;
+  const call = (path: string, init: RequestInit = {}) => fetch(base + path, init);
+  const send = (method: string, path: string, body: unknown, headers: Record<string, string> = { 'Content-Type': 'application/json' }) =>
+    call(path, { method, headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return { core, metrics, base, call, send };
+}
+
+t.test('Bamboo probes and the new ones', async (t) => {
+  const { core, call } = await start(t);
+
+  const status = await call('/status');
+  t.equal(status.status, 200);
+  t.equal(status.headers.get('content-type'), 'text/plain; charset=utf-8');
+  t.equal(await status.text(), 'OK');
+
+  const head = await call('/status', { method: 'HEAD' });
+  t.equal(head.status, 200);
+  t.equal(await head.text(), '');
+
+  const health = await call('/healthz');
+  t.same([health.status, await health.json()], [200, { status: 'ok' }]);
+
+  let ready = await call('/readyz');
+  t.same([ready.status, await ready.json()], [200, { status: 'ready', checks: { marathon: { ok: true, detail: 'synced' } } }]);
+  core.ready = { ready: false, checks: { marathon: { ok: true, detail: 'synced' }, store: { ok: false, detail: 'zookeeper: connection lost' } } };
+  ready = await call('/readyz');
+  t.equal(ready.status, 503);
+  t.same(await ready.json(), { status: 'not ready', checks: core.ready.checks });
+});
+
+t.test('metrics, history and applied config', async (t) => {
+  const { core, metrics, call } = await start(t);
+  await call('/status');
+  const res = await call('/metrics');
+  t.equal(res.status, 200);
+  t.equal(res.headers.get('content-type'), metrics.contentType);
+  t.match(await res.text(), /culm_http_request_duration_seconds_count\{route="\/status",method="GET",status="200"\} 1/);
+
+  t.same(await (await call('/api/history')).json(), []);
+  core.records = [{ at: 1000, result: 'applied', reasons: ['app /web added'], durationMs: 12, configHash: 'abc' }];
+  t.same(await (await call('/api/history')).json(), core.records);
+
+  const none = await call('/api/config');
+  t.equal(none.status, 404);
+  t.same(await none.json(), { error: { code: 'E_NO_CONFIG', message: 'no config has been applied yet' } });
+  core.config = 'global\n  daemon\n';
+  const cfg = await call('/api/config');
+  t.equal(cfg.headers.get('content-type'), 'text/plain; charset=utf-8');
+  t.equal(await cfg.text(), core.config);
+});
+
+t.test('GET /api/state has Bamboo\'s shape', async (t) => {
+  const { core, call } = await start(t);
+  core.apps.set('/grp/web', app('/grp/web', [
+    task('web.b', { host: 'agent2', ports: [31002] }),
+    task('web.a', { healthy: false, ports: [31001, 31005] }),
+    task('web.c', { ports: [] }), // no address: Bamboo left it out
+    task('web.d', { state: 'TASK_STAGING', ports: [31003] }),
+  ], {
+    env: { BAMBOO_TCP_PORT: '1080' }, labels: { team: 'x' },
+    healthChecks: [{ protocol: 'TCP' }, { protocol: 'HTTP', path: '/health', portIndex: 0 }],
+  }));
+  core.apps.set('/ipt', app('/ipt', [task('ipt.1', { ports: [], ipAddresses: ['10.0.0.5'] })], { network: 'container', containerPorts: [8080], servicePorts: [] }));
+  core.ruleMap.set('/grp/web', { id: '/grp/web', acl: 'hdr(host) -i web', config: { Acl: 'hdr(host) -i web' } });
+
+  const res = await call('/api/state');
+  t.equal(res.status, 200);
+  t.match(res.headers.get('content-type'), /^application\/json/);
+  const body = await res.json() as { Apps: Array<Record<string, unknown>>; Services: unknown };
+  t.same(Object.keys(body), ['Apps', 'Services']);
+  t.same(body.Apps.map((a) => a.Id), ['/grp/web', '/ipt']);
+  const [web, ipt] = body.Apps;
+  t.same(Object.keys(web), ['Id', 'MesosDnsId', 'EscapedId', 'HealthCheckPath', 'HealthCheckProtocol', 'HealthChecks',
+    'ReadinessCheckPath', 'Tasks', 'ServicePort', 'ServicePorts', 'Env', 'Labels', 'SplitId', 'ipAddress']);
+  t.match(web, {
+    MesosDnsId: 'web-grp', EscapedId: '::grp::web', HealthCheckPath: '/health', HealthCheckProtocol: 'HTTP',
+    HealthChecks: [{ Protocol: 'TCP', Path: '', PortIndex: 0 }, { Protocol: 'HTTP', Path: '/health', PortIndex: 0 }],
+    ServicePort: 10000, ServicePorts: [10000], Env: { BAMBOO_TCP_PORT: '1080' }, Labels: { team: 'x' },
+    SplitId: ['', 'grp', 'web'], ipAddress: { discovery: { ports: [] } },
+  });
+  t.same(web.Tasks, [
+    { Id: 'web.a', Host: 'agent1', Port: 31001, Ports: [31001, 31005], Alive: false, State: 'TASK_RUNNING', Ready: true },
+    { Id: 'web.b', Host: 'agent2', Port: 31002, Ports: [31002], Alive: true, State: 'TASK_RUNNING', Ready: true },
+    { Id: 'web.d', Host: 'agent1', Port: 31003, Ports: [31003], Alive: true, State: 'TASK_STAGING', Ready: false },
+  ]);
+  t.same(ipt.Tasks, [{ Id: 'ipt.1', Host: '10.0.0.5', Port: 8080, Ports: [], Alive: true, State: 'TASK_RUNNING', Ready: true }]);
+  t.same(ipt.ipAddress, { discovery: { ports: [{ number: 8080, name: '', protocol: 'tcp' }] } });
+  t.same(body.Services, { '/grp/web': { Id: '/grp/web', Acl: 'hdr(host) -i web', Config: { Acl: 'hdr(host) -i web' } } });
+});
+
+t.test('unknown routes and wrong methods', async (t) => {
+  const { call, send } = await start(t);
+  const missing = await call('/nope');
+  t.equal(missing.status, 404);
+  t.same(await missing.json(), { error: { code: 'E_NOT_FOUND', message: 'no route for GET /nope' } });
+
+  const wrong = await send('POST', '/api/state', {});
+  t.equal(wrong.status, 405);
+  t.equal(wrong.headers.get('allow'), 'GET, HEAD');
+  t.match(await wrong.json(), { error: { code: 'E_METHOD_NOT_ALLOWED' } });
+  t.equal((await call('/api/services', { method: 'DELETE' })).headers.get('allow'), 'GET, HEAD, POST');
+  t.equal((await send('POST', '/api/services/x', {})).headers.get('allow'), 'GET, HEAD, PUT, DELETE');
+});
+
+t.test('services: list, create with Go-style keys, get one', async (t) => {
+  const { core, call, send } = await start(t);
+  t.same(await (await call('/api/services')).json(), {});
+
+  let res = await send('POST', '/api/services', { id: 'app1', acl: 'path_beg -i /app1' });
+  t.equal(res.status, 200);
+  t.same(await res.json(), { Id: '/app1', Acl: 'path_beg -i /app1', Config: { Acl: 'path_beg -i /app1' } });
+
+  res = await send('POST', '/api/services', { ID: '/grp/app2', ACL: 'hdr(host) -i two', CONFIG: { Weight: '5' } });
+  t.same(await res.json(), { Id: '/grp/app2', Acl: 'hdr(host) -i two', Config: { Weight: '5', Acl: 'hdr(host) -i two' } });
+
+  // Bamboo's own UI sent the ACL only inside config
+  res = await send('POST', '/api/services', { Id: '/three', config: { Acl: 'path_beg /3' }, extra: 'ignored' });
+  t.same(await res.json(), { Id: '/three', Acl: 'path_beg /3', Config: { Acl: 'path_beg /3' } });
+
+  // null leaves a field as it was, as Go's decoder did
+  res = await send('POST', '/api/services', { id: '/nul', acl: 'path_beg /nul', Acl: null, config: null });
+  t.same(await res.json(), { Id: '/nul', Acl: 'path_beg /nul', Config: { Acl: 'path_beg /nul' } });
+
+  // `curl -d` as in Bamboo's README: form content type, JSON body
+  res = await send('POST', '/api/services', '{"id":"/four","acl":"path_beg /4"}', { 'Content-Type': 'application/x-www-form-urlencoded' });
+  t.equal(res.status, 200);
+
+  t.same(core.puts.map((r) => r.id), ['/app1', '/grp/app2', '/three', '/nul', '/four']);
+  t.same(Object.keys(await (await call('/api/services')).json() as object), ['/app1', '/grp/app2', '/three', '/nul', '/four']);
+
+  t.same(await (await call('/api/services//grp/app2')).json(), { Id: '/grp/app2', Acl: 'hdr(host) -i two', Config: { Weight: '5', Acl: 'hdr(host) -i two' } });
+  const missing = await call('/api/services/nope');
+  t.equal(missing.status, 404);
+  t.same(await missing.json(), { error: { code: 'E_RULE_NOT_FOUND', message: 'no rule for /nope' } });
+});
+
+t.test('services: ids with slashes, raw and encoded', async (t) => {
+  const { core, send, call } = await start(t);
+  for (const path of ['/api/services//grp/app', '/api/services/grp/app', '/api/services/%2Fgrp%2Fapp', '/api/services/grp%2Fapp']) {
+    const res = await send('PUT', path, { acl: `path_beg ${path.length}` });
+    t.equal(res.status, 200, path);
+    t.equal((await res.json() as { Id: string }).Id, '/grp/app', path);
+  }
+  t.same(core.puts.map((r) => r.id), ['/grp/app', '/grp/app', '/grp/app', '/grp/app']);
+  t.equal((await call('/api/services/%2Fgrp%2Fapp')).status, 200);
+  t.equal((await call('/api/services/%E0%A4%A')).status, 400);
+});
+
+t.test('services: PUT id conflict, matching id, DELETE', async (t) => {
+  const { core, send, call } = await start(t);
+  let res = await send('PUT', '/api/services//grp/app', { id: '/other', acl: 'x' });
+  t.equal(res.status, 400);
+  t.match(await res.json(), { error: { code: 'E_ID_CONFLICT' } });
+  t.equal(core.puts.length, 0);
+
+  res = await send('PUT', '/api/services//grp/app', { Id: 'grp/app', acl: 'path_beg /g' });
+  t.equal(res.status, 200);
+
+  res = await call('/api/services/%2Fgrp%2Fapp', { method: 'DELETE' });
+  t.equal(res.status, 200);
+  t.same(await res.json(), {});
+  res = await call('/api/services//grp/app', { method: 'DELETE' });
+  t.equal(res.status, 404);
+  t.same(await res.json(), { error: { code: 'E_RULE_NOT_FOUND', message: 'no rule for /grp/app' } });
+  t.same(core.deletes, ['/grp/app', '/grp/app']);
+});
+
+t.test('services: bad bodies are 4xx JSON errors and never reach the core', async (t) => {
+  const { core, send, call } = await start(t);
+  const cases: Array<{ desc: string; body: string; status: number; code: string; type?: string; path?: string; method?: string }> = [
+    { desc: 'not JSON', body: '{"id": "/a", acl', status: 400, code: 'E_BAD_JSON' },
+    { desc: 'empty', body: '', status: 400, code: 'E_BAD_JSON' },
+    { desc: 'an array', body: '[{"id":"/a","acl":"x"}]', status: 400, code: 'E_BAD_BODY' },
+    { desc: 'a string', body: '"x"', status: 400, code: 'E_BAD_BODY' },
+    { desc: 'acl not a string', body: '{"id":"/a","acl":5}', status: 400, code: 'E_BAD_BODY' },
+    { desc: 'id not a string', body: '{"id":["/a"],"acl":"x"}', status: 400, code: 'E_BAD_BODY' },
+    { desc: 'config values not strings', body: '{"id":"/a","acl":"x","config":{"Weight":5}}', status: 400, code: 'E_BAD_BODY' },
+    { desc: 'config an array', body: '{"id":"/a","acl":"x","config":["a"]}', status: 400, code: 'E_BAD_BODY' },
+    { desc: 'no id', body: '{"acl":"x"}', status: 400, code: 'E_RULE_ID' },
+    { desc: 'no acl at all', body: '{"id":"/a"}', status: 400, code: 'E_RULE_ACL' },
+    { desc: 'acl with a newline', body: '{"id":"/a","acl":"x\\n  server evil 1.2.3.4:80"}', status: 400, code: 'E_RULE_ACL' },
+    { desc: 'multipart', body: '{"id":"/a","acl":"x"}', type: 'multipart/form-data; boundary=x', status: 415, code: 'E_UNSUPPORTED_MEDIA_TYPE' },
+    { desc: 'too large', body: JSON.stringify({ id: '/a', acl: 'x'.repeat(70 * 1024) }), status: 413, code: 'E_BODY_TOO_LARGE' },
+    { desc: 'PUT too large', body: JSON.stringify({ acl: 'x'.repeat(70 * 1024) }), status: 413, code: 'E_BODY_TOO_LARGE', method: 'PUT', path: '/api/services/a' },
+    { desc: 'PUT array', body: '[]', status: 400, code: 'E_BAD_BODY', method: 'PUT', path: '/api/services/a' },
+  ];
+  for (const c of cases) {
+    const res = await send(c.method ?? 'POST', c.path ?? '/api/services', c.body, { 'Content-Type': c.type ?? 'application/json' });
+    t.equal(res.status, c.status, c.desc);
+    t.match(res.headers.get('content-type'), /^application\/json/, c.desc);
+    t.match(await res.json(), { error: { code: c.code, message: String } }, c.desc);
+  }
+
+  // A chunked body (no Content-Length) is counted as it arrives.
+  const big = new ReadableStream({
+    start(controller) {
+      for (let i = 0; i < 80; i++) controller.enqueue(new TextEncoder().encode('x'.repeat(1024)));
+      controller.close();
+    },
+  });
+  const chunked = await call('/api/services', { method: 'POST', body: big, headers: { 'Content-Type': 'application/json' }, duplex: 'half' } as RequestInit);
+  t.equal(chunked.status, 413);
+  t.equal(core.puts.length, 0, 'core.putRule never called');
+});
+
+t.test('errors from the core keep their status and code', async (t) => {
+  const { core, send } = await start(t);
+  core.putError = new CulmError('E_STORE_UNAVAILABLE', 'zookeeper is unavailable', { status: 503 });
+  let res = await send('POST', '/api/services', { id: '/a', acl: 'x' });
+  t.equal(res.status, 503);
+  t.same(await res.json(), { error: { code: 'E_STORE_UNAVAILABLE', message: 'zookeeper is unavailable' } });
+
+  core.putError = new CulmError('E_RULE_INVALID', 'haproxy -c rejected the rule', { status: 400 });
+  res = await send('PUT', '/api/services/a', { acl: 'bogus acl' });
+  t.same([res.status, await res.json()], [400, { error: { code: 'E_RULE_INVALID', message: 'haproxy -c rejected the rule' } }]);
+
+  core.putError = new Error('secret internals at /var/lib/x');
+  res = await send('POST', '/api/services', { id: '/a', acl: 'x' });
+  t.same([res.status, await res.json()], [500, { error: { code: 'E_INTERNAL', message: 'internal error' } }]);
+});
+
+t.test('changes from another origin are refused', async (t) => {
+  const { core, send, call } = await start(t);
+  let res = await send('POST', '/api/services', { id: '/a', acl: 'x' }, { 'Content-Type': 'text/plain', Origin: 'http://evil.example' });
+  t.equal(res.status, 403);
+  t.match(await res.json(), { error: { code: 'E_CROSS_ORIGIN' } });
+  res = await call('/api/services/a', { method: 'DELETE', headers: { 'Sec-Fetch-Site': 'cross-site' } });
+  t.equal(res.status, 403);
+  t.equal(core.puts.length + core.deletes.length, 0);
+  t.equal((await call('/api/state', { headers: { Origin: 'http://evil.example' } })).status, 200, 'reads are fine');
+});
+
+t.test('Marathon event callback', async (t) => {
+  const { core, metrics, send } = await start(t);
+  const event = { eventType: 'status_update_event', taskId: 't1', appId: '/web', taskStatus: 'TASK_RUNNING' };
+  let res = await send('POST', '/api/marathon/event_callback', event);
+  t.same([res.status, await res.json()], [200, { accepted: true, kind: 'status_update_event' }]);
+  t.same(core.events, [event]);
+
+  res = await send('POST', '/api/marathon/event_callback', { something: 'else' });
+  t.same([res.status, await res.json()], [200, { accepted: false, kind: 'unknown' }], 'parseable JSON is always a 200');
+
+  res = await send('POST', '/api/marathon/event_callback', 'not json at all');
+  t.equal(res.status, 400);
+  t.match(await res.json(), { error: { code: 'E_BAD_JSON' } });
+  t.match(await metrics.text(), /culm_marathon_events_rejected_total\{reason="invalid-json"\} 1/);
+
+  // Deployment events can be megabytes; past the limit the event is dropped but Marathon still gets a 200.
+  res = await send('POST', '/api/marathon/event_callback', JSON.stringify({ eventType: 'deployment_info', plan: 'x'.repeat(17 * 1024 * 1024) }));
+  t.same([res.status, await res.json()], [200, { accepted: false, kind: 'too-large' }]);
+  t.match(await metrics.text(), /culm_marathon_events_rejected_total\{reason="too-large"\} 1/);
+  t.equal(core.events.length, 2);
+
+  core.eventError = new Error('bug');
+  res = await send('POST', '/api/marathon/event_callback', event);
+  t.same([res.status, await res.json()], [200, { accepted: false, kind: 'error' }]);
+});
+
+t.test('every request is logged at debug without bodies or auth headers', async (t) => {
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const { send } = await start(t, createLogger('debug', sink));
+  await send('POST', '/api/services?x=1', { id: '/a', acl: 'secret-acl' }, { 'Content-Type': 'application/json', Authorization: 'Basic c2VjcmV0' });
+  await new Promise((r) => setImmediate(r));
+  const record = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'http request');
+  t.match(record, { level: 20, method: 'POST', path: '/api/services', status: 200, ms: Number });
+  t.notMatch(lines.join(''), /secret-acl|c2VjcmV0|Basic/);
+});
+
+t.test('operator page', async (t) => {
+  const { core, call } = await start(t);
+  const evil = '/<script>alert(1)</script>';
+  core.apps.set(evil, app(evil, [task('e.1')]));
+  core.apps.set('/web', app('/web', [task('w.1'), task('w.2', { state: 'TASK_KILLING' })]));
+  core.ruleMap.set('/web', { id: '/web', acl: 'hdr(host) -i "><img src=x onerror=alert(2)>', config: {} });
+  core.ruleMap.set('/gone', { id: '/gone', acl: 'path_beg /gone', config: {} });
+  core.records = [{ at: 0, result: 'invalid', reasons: [], durationMs: 3.4, error: { code: 'E_HAPROXY_INVALID', message: '<b>bad</b>' } }];
+
+  for (const path of ['/', '/ui']) {
+    const res = await call(path);
+    t.equal(res.status, 200);
+    t.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+    const csp = res.headers.get('content-security-policy') ?? '';
+    t.match(csp, /script-src 'nonce-[A-Za-z0-9+/=]+'/);
+    const html = await res.text();
+    t.notOk(html.includes('<script>alert'), 'app id escaped');
+    t.notOk(html.includes('<img'), 'acl escaped');
+    t.notOk(html.includes('<b>bad'), 'history escaped');
+    t.ok(html.includes('/&#60;script&#62;alert(1)&#60;/script&#62;'));
+    t.ok(html.includes('data-id="/web"'));
+    t.match(html, /1 \/ 2/, 'serving / total for /web');
+    t.match(html, /\/gone/, 'rule without an app listed');
+    t.match(html, /E_HAPROXY_INVALID/);
+    t.equal((html.match(/<script/g) ?? []).length, 1, 'one script, our own');
+    t.notMatch(html, /https?:\/\//, 'no external assets');
+  }
+});
