@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+/**
+ * Wiring only: config → edges (stores, HAProxy, Marathon, HTTP) → pipeline → signals.
+ * Exit codes: 0 after a graceful stop, 2 for a bad configuration, 1 when start-up fails.
+ */
+import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { loadConfig, packageRoot, redactConfig, type CulmConfig } from './config/index.js';
+import { CulmError, errorMessage } from './core/errors.js';
+import { HaproxyDriver } from './haproxy/driver.js';
+import { Renderer } from './haproxy/render.js';
+import { createHttpServer } from './http/server.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { MarathonClient } from './marathon/index.js';
+import { PrometheusMetrics } from './metrics/metrics.js';
+import { Applier } from './pipeline/apply.js';
+import { Daemon } from './pipeline/daemon.js';
+import { MarathonFeed } from './pipeline/marathon-feed.js';
+import type { DependencyCheck } from './pipeline/types.js';
+import { FileRuleStore, FileStateStore } from './store/file.js';
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export interface Running {
+  stop(): Promise<void>;
+  port: number;
+}
+
+export async function run(config: CulmConfig, log: Logger): Promise<Running> {
+  for (const w of config.warnings) log.warn(w);
+  log.info({ config: redactConfig(config), version: version() }, 'culm starting');
+  mkdirSync(config.dataDir, { recursive: true });
+  mkdirSync(dirname(config.haproxy.outputPath), { recursive: true });
+
+  const metrics = new PrometheusMetrics();
+  const client = new MarathonClient({
+    endpoints: config.marathon.endpoints,
+    user: config.marathon.user,
+    password: config.marathon.password,
+    timeoutMs: config.marathon.requestTimeoutMs,
+    log,
+    onRequest: (_endpoint, outcome, ms) => metrics.marathonRequest('/v2', outcome, ms / 1000),
+  });
+  if (config.bamboo.zookeeper.hosts.length > 0) {
+    log.warn('ZooKeeper is configured but this build keeps rules in the embedded file store (ZooKeeper support is being built)');
+  }
+  const rules = new FileRuleStore(config.dataDir, (id, reason) => {
+    metrics.ruleSkipped(reason);
+    log.warn({ id, reason }, 'stored rule skipped');
+  });
+  const snapshots = new FileStateStore(config.dataDir);
+  const driver = new HaproxyDriver({
+    outputPath: config.haproxy.outputPath,
+    validationCommand: config.haproxy.validationCommand,
+    reloadCommand: config.haproxy.reloadCommand,
+    cleanupCommand: config.haproxy.cleanupCommand,
+    commandTimeoutMs: config.haproxy.commandTimeoutMs,
+    log,
+  });
+  const applier = new Applier(new Renderer(config.haproxy.templatePath), driver, {
+    HttpBind: config.haproxy.httpBind,
+    StatsSocket: config.haproxy.statsSocketPath,
+    PidFile: config.haproxy.pidPath,
+    OutputPath: config.haproxy.outputPath,
+  }, log, {
+    rendered: (s) => metrics.render(s),
+    validationFailed: () => metrics.validationFailed(),
+    reloaded: (s) => metrics.reload(s),
+    skipped: (kind, _id, reason) => (kind === 'app' ? metrics.appSkipped(reason) : metrics.ruleSkipped(reason)),
+  });
+
+  let feed: MarathonFeed | undefined;
+  const daemon = new Daemon({
+    applier, driver, rules, snapshots, metrics, log,
+    apps: { getApps: () => client.getApps() },
+    reloadIntervalMs: config.haproxy.reloadIntervalMs,
+    settleMs: config.marathon.settleMs,
+    resyncIntervalMs: config.marathon.resyncIntervalMs || 2 ** 31 - 1,
+    extraChecks: (): Record<string, DependencyCheck> => (feed ? { events: feed.check() } : {}),
+  });
+  feed = new MarathonFeed({
+    mode: config.marathon.eventMode,
+    client,
+    endpoints: config.marathon.endpoints,
+    user: config.marathon.user,
+    password: config.marathon.password,
+    publicEndpoint: config.bamboo.endpoint,
+    subscriptionCheckMs: config.marathon.subscriptionCheckMs,
+    sseWatchdogMs: config.marathon.sseWatchdogMs,
+    log,
+    onEvent: (type, data) => {
+      let body: unknown;
+      try {
+        body = JSON.parse(data);
+      } catch {
+        metrics.eventRejected('not JSON');
+        return;
+      }
+      daemon.acceptMarathonEvent(body, type);
+    },
+    resync: () => daemon.resync(),
+  });
+
+  // The REST API (and /healthz) is up first, so probes answer while the first sync runs.
+  const http = createHttpServer({ core: daemon, metrics, log, version: version() });
+  const { port } = await http.listen(config.http.host, config.http.port);
+  log.info({ host: config.http.host || '*', port }, 'REST API listening');
+  await daemon.start();
+  feed.start();
+
+  return {
+    port,
+    async stop() {
+      log.info('stopping: no more events; finishing the apply in flight');
+      await feed.stop();
+      await daemon.stop();
+      await http.close();
+      await Promise.all([rules.close(), snapshots.close()]);
+      log.info('stopped; HAProxy keeps serving the last applied config');
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let config: CulmConfig;
+  try {
+    config = loadConfig({ argv: process.argv.slice(2), env: process.env, cwd: process.cwd() });
+  } catch (err) {
+    process.stderr.write(`culm: ${err instanceof CulmError ? err.message : errorMessage(err)}\n`);
+    process.exit(2);
+  }
+  const log = createLogger(config.logLevel as never);
+  process.on('unhandledRejection', (err) => log.error({ err: errorMessage(err) }, 'unhandled rejection (kept running)'));
+  let running: Running;
+  try {
+    running = await run(config, log);
+  } catch (err) {
+    log.fatal({ err: errorMessage(err) }, 'culm could not start');
+    process.exit(1);
+  }
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'signal received');
+    const force = setTimeout(() => process.exit(1), 30_000);
+    force.unref();
+    running.stop().then(() => process.exit(0), (err) => {
+      log.error({ err: errorMessage(err) }, 'error while stopping');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** True when this file is the program (node dist/main.js, npx culm through a symlink), not an import. */
+function invokedDirectly(): boolean {
+  try {
+    return !!process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+if (invokedDirectly()) void main();

@@ -1,0 +1,93 @@
+/**
+ * Starts the real culm binary (node dist/main.js, built by `npm test`) for integration tests, each with its
+ * own data dir, output path, HAProxy frontend port, REST port and pid file on loopback.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventually, freePort } from './net.js';
+import { PidFileWatcher, requireBinary, startChild, type Child } from './processes.js';
+
+const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
+
+export interface CulmInstance {
+  dir: string;
+  api: string;
+  frontend: string;
+  outputPath: string;
+  child: Child;
+  haproxy: PidFileWatcher;
+  /** JSON from culm's REST API. */
+  json<T = unknown>(path: string, init?: RequestInit): Promise<{ status: number; body: T }>;
+  config(): string;
+  waitReady(timeoutMs?: number): Promise<void>;
+  /** SIGTERM culm (HAProxy keeps running). */
+  stop(): Promise<number | null>;
+  /** Stops culm and every HAProxy process it started. */
+  destroy(): Promise<void>;
+}
+
+export interface CulmStartOptions {
+  marathon: string;
+  env?: Record<string, string>;
+  dir?: string;
+  /** Reuse ports (restart scenarios). */
+  ports?: { api: number; frontend: number };
+}
+
+export async function startCulm(o: CulmStartOptions): Promise<CulmInstance> {
+  requireBinary('haproxy', 'apt-get install -y haproxy (see README, Set-up)');
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'culm-it-'));
+  const apiPort = o.ports?.api ?? await freePort();
+  const frontendPort = o.ports?.frontend ?? await freePort();
+  const outputPath = join(dir, 'haproxy.cfg');
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    MARATHON_ENDPOINT: o.marathon,
+    BIND: `127.0.0.1:${apiPort}`,
+    HAPROXY_HTTP_BIND: `127.0.0.1:${frontendPort}`,
+    HAPROXY_OUTPUT_PATH: outputPath,
+    CULM_DATA_DIR: join(dir, 'data'),
+    CULM_RELOAD_INTERVAL_MS: '200',
+    CULM_SETTLE_MS: '100',
+    CULM_MARATHON_TIMEOUT_MS: '1500',
+    CULM_LOG_LEVEL: 'debug',
+    ...o.env,
+  };
+  const child = startChild(process.execPath, [MAIN], env, dir);
+  const haproxy = new PidFileWatcher(`${outputPath}.pid`);
+  const api = `http://127.0.0.1:${apiPort}`;
+  const instance: CulmInstance = {
+    dir, api, frontend: `http://127.0.0.1:${frontendPort}`, outputPath, child, haproxy,
+    async json<T>(path: string, init?: RequestInit) {
+      const res = await fetch(`${api}${path}`, { ...init, signal: AbortSignal.timeout(5000) });
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        /* plain text */
+      }
+      return { status: res.status, body: body as T };
+    },
+    config: () => readFileSync(outputPath, 'utf8'),
+    async waitReady(timeoutMs = 15_000) {
+      try {
+        await eventually('culm /readyz 200', async () => {
+          if (child.proc.exitCode !== null) throw new Error(`culm exited ${child.proc.exitCode}`);
+          return (await fetch(`${api}/readyz`).catch(() => null))?.status === 200;
+        }, timeoutMs);
+      } catch (err) {
+        const ready = await fetch(`${api}/readyz`).then((r) => r.text()).catch(() => 'no answer');
+        throw new Error(`${String(err)}\n/readyz: ${ready}\nculm output (tail):\n${child.output().slice(-4000)}`);
+      }
+    },
+    stop: () => child.stop('SIGTERM'),
+    async destroy() {
+      await child.stop('SIGTERM');
+      await haproxy.stopAll();
+    },
+  };
+  return instance;
+}

@@ -1,0 +1,76 @@
+/** Loopback helpers for integration tests: free ports, tiny backends that answer with their own port. */
+import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+
+/** A port that was free a moment ago (bound to 127.0.0.1:0 and released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const address = s.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Backend {
+  port: number;
+  hits: number;
+  close(): Promise<void>;
+}
+
+/** An HTTP server on 127.0.0.1 whose body is its own port ("31001\n"), so a test sees who answered. */
+export async function startBackend(): Promise<Backend> {
+  const backend = { port: 0, hits: 0 } as Backend;
+  const server: Server = createServer((req, res) => {
+    backend.hits++;
+    res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
+    res.end(`${backend.port}\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  backend.port = typeof address === 'object' && address ? address.port : 0;
+  backend.close = () => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
+  return backend;
+}
+
+/** GET through HAProxy (a new connection each time); resolves `{status, body}`, never throws. */
+export async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  try {
+    const res = await fetch(url, { headers: { connection: 'close', ...headers }, signal: AbortSignal.timeout(3000) });
+    return { status: res.status, body: (await res.text()).trim() };
+  } catch (err) {
+    return { status: 0, body: String(err) };
+  }
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes; resolves the elapsed ms, or throws. */
+export async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000, everyMs = 25): Promise<number> {
+  const started = Date.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await check()) return Date.now() - started;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last ? ` (${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** The set of backend ports that answered `n` requests to `url`. */
+export async function whoAnswers(url: string, n = 6): Promise<Set<string>> {
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const r = await get(url);
+    seen.add(r.status === 200 ? r.body : `status ${r.status}`);
+  }
+  return seen;
+}

@@ -1,0 +1,96 @@
+/**
+ * End to end, SSE mode (Marathon 1.10 emulator): real culm binary, real HAProxy, real HTTP through it.
+ */
+import t from 'tap';
+import { MarathonEmulator } from '../helpers/marathon-emulator.js';
+import { startCulm, type CulmInstance } from '../helpers/culm.js';
+import { eventually, get, startBackend, whoAnswers, type Backend } from '../helpers/net.js';
+
+let marathon: MarathonEmulator;
+let culm: CulmInstance;
+const backends: Backend[] = [];
+
+t.before(async () => {
+  marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 500 });
+  for (let i = 0; i < 4; i++) backends.push(await startBackend());
+  marathon.addApp({ id: '/web' });
+  marathon.addTask('/web', { port: backends[0].port });
+  marathon.addApp({ id: '/grp/api', healthChecks: [{ protocol: 'HTTP', path: '/health' }] });
+  marathon.addTask('/grp/api', { port: backends[1].port, healthy: true });
+  culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse' } });
+  await culm.waitReady();
+});
+
+t.teardown(async () => {
+  await culm?.destroy();
+  await marathon?.stop();
+  await Promise.all(backends.map((b) => b.close()));
+});
+
+t.test('a request to /<app> reaches the app\'s task', async (t) => {
+  t.same(await whoAnswers(`${culm.frontend}/web`), new Set([String(backends[0].port)]));
+  t.same(await whoAnswers(`${culm.frontend}/grp/api/x`), new Set([String(backends[1].port)]));
+  const unknown = await get(`${culm.frontend}/nothing-here`);
+  t.equal(unknown.status, 503, 'no matching ACL: HAProxy answers 503');
+});
+
+t.test('scale up: the new task serves after its status update', async (t) => {
+  const taskId = marathon.addTask('/web', { port: backends[2].port });
+  const ms = await eventually('new task serves', async () => (await whoAnswers(`${culm.frontend}/web`, 4)).has(String(backends[2].port)));
+  t.pass(`event → serving in ${ms} ms`);
+  t.same(await whoAnswers(`${culm.frontend}/web`, 6), new Set([String(backends[0].port), String(backends[2].port)]));
+  t.test('kill: the task stops serving', async (t) => {
+    marathon.killTask(taskId, { withKilling: true });
+    await eventually('killed task gone', async () => {
+      const seen = await whoAnswers(`${culm.frontend}/web`, 6);
+      return seen.size === 1 && seen.has(String(backends[0].port));
+    });
+    t.notMatch(culm.config(), String(backends[2].port), 'the config no longer names it');
+  });
+});
+
+t.test('health flip: an unhealthy task leaves, a healthy one comes back', async (t) => {
+  const id = marathon.tasksOf('/grp/api')[0].id;
+  marathon.setTaskHealth(id, false);
+  await eventually('unhealthy task removed', async () => (await get(`${culm.frontend}/grp/api`)).status === 503);
+  marathon.setTaskHealth(id, true);
+  await eventually('healthy again', async () => (await get(`${culm.frontend}/grp/api`)).body === String(backends[1].port));
+  t.pass();
+});
+
+t.test('a rule set via REST changes routing; a bad rule is refused and changes nothing', async (t) => {
+  const put = await culm.json('/api/services/web', {
+    method: 'PUT', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ acl: 'path_beg -i /frontpage' }),
+  });
+  t.equal(put.status, 200);
+  await eventually('rule applied', async () => (await get(`${culm.frontend}/frontpage`)).body === String(backends[0].port));
+  const bad = await culm.json<{ error: { code: string; message: string } }>('/api/services', {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ id: '/grp/api', acl: 'path_beg_nonsense -i /x' }),
+  });
+  t.equal(bad.status, 400);
+  t.equal(bad.body.error.code, 'E_RULE_INVALID');
+  t.match(bad.body.error.message, /ALERT|error/i, 'HAProxy\'s message is passed on');
+  const services = await culm.json<Record<string, { Acl: string }>>('/api/services');
+  t.same(Object.keys(services.body), ['/web'], 'the bad rule was not stored');
+  t.equal(services.body['/web'].Acl, 'path_beg -i /frontpage');
+  const inject = await culm.json('/api/services/web', {
+    method: 'PUT', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ acl: 'path_beg /a\nbackend evil' }),
+  });
+  t.equal(inject.status, 400, 'newline injection refused');
+  const del = await culm.json('/api/services/web', { method: 'DELETE' });
+  t.equal(del.status, 200);
+  await eventually('default ACL back', async () => (await get(`${culm.frontend}/web`)).body === String(backends[0].port));
+});
+
+t.test('state and history APIs reflect Marathon', async (t) => {
+  const state = await culm.json<{ Apps: Array<{ Id: string; Tasks: unknown[] }> }>('/api/state');
+  t.same(state.body.Apps.map((a) => a.Id).sort(), ['/grp/api', '/web']);
+  const history = await culm.json<Array<{ result: string; reasons: string[] }>>('/api/history');
+  t.ok(history.body.some((r) => r.result === 'applied'), 'applies recorded');
+  const metrics = await fetch(`${culm.api}/metrics`).then((r) => r.text());
+  t.match(metrics, /culm_applies_total\{result="applied"\} \d+/);
+  t.match(metrics, /culm_apps 2/);
+});
