@@ -76,16 +76,16 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     skipped: (kind, _id, reason) => (kind === 'app' ? metrics.appSkipped(reason) : metrics.ruleSkipped(reason)),
   });
 
-  let feed: MarathonFeed | undefined;
   const daemon = new Daemon({
     applier, driver, rules, snapshots, metrics, log,
     apps: { getApps: () => client.getApps() },
     reloadIntervalMs: config.haproxy.reloadIntervalMs,
     settleMs: config.marathon.settleMs,
     resyncIntervalMs: config.marathon.resyncIntervalMs || 2 ** 31 - 1,
-    extraChecks: (): Record<string, DependencyCheck> => (feed ? { events: feed.check() } : {}),
+    // Called only after start-up, when the feed exists.
+    extraChecks: (): Record<string, DependencyCheck> => ({ events: feed.check() }),
   });
-  feed = new MarathonFeed({
+  const feed: MarathonFeed = new MarathonFeed({
     mode: config.marathon.eventMode,
     client,
     endpoints: config.marathon.endpoints,

@@ -9,7 +9,6 @@ export function normaliseRuleId(id: string): string {
 }
 
 // Newlines or other control characters in an ACL would let a rule inject HAProxy directives.
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export function checkRule(rule: Rule): Rule {
