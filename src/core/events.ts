@@ -102,13 +102,14 @@ export function toDomainEvent(body: unknown, sseType?: string): DomainEvent {
 }
 
 /**
- * The instance id Marathon (1.4+) reports in health events for a task id:
- * `app.instance-UUID._app.1` → `app.instance-UUID`; legacy `app.UUID` → `app.instance-UUID`.
+ * The instance id Marathon (1.4+) reports in health events for a task id (Marathon's Task.Id.instanceId):
+ * `app.instance-UUID._app.1` → `app.instance-UUID`; a legacy `app.UUID` → `app.marathon-UUID`.
+ * App ids may contain dots, so the last `.instance-`/`.marathon-` marker counts.
  */
 export function instanceIdOf(taskId: string): string {
-  const modern = /^(.*\.instance-[^.]+)(\.[^.]+\.\d+)?$/.exec(taskId);
-  if (modern) return modern[1];
+  const withInstance = /^(.*)\.(instance-|marathon-)([^.]+)(\..*)?$/.exec(taskId);
+  if (withInstance) return `${withInstance[1]}.${withInstance[2]}${withInstance[3]}`;
   const dot = taskId.lastIndexOf('.');
   if (dot <= 0) return taskId;
-  return `${taskId.slice(0, dot)}.instance-${taskId.slice(dot + 1)}`;
+  return `${taskId.slice(0, dot)}.marathon-${taskId.slice(dot + 1)}`;
 }

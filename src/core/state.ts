@@ -100,7 +100,7 @@ function reduceHealth(state: ClusterState, e: Extract<DomainEvent, { kind: 'heal
   let changed = false;
   const tasks = { ...app.tasks };
   for (const task of Object.values(app.tasks)) {
-    const match = e.taskId ? task.id === e.taskId : instanceIdOf(task.id) === e.instanceId;
+    const match = e.taskId ? task.id === e.taskId : task.id === e.instanceId || instanceIdOf(task.id) === e.instanceId;
     if (match && task.healthy !== e.alive) {
       tasks[task.id] = { ...task, healthy: e.alive };
       changed = true;

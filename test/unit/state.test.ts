@@ -42,8 +42,10 @@ t.test('bad event bodies are invalid, never thrown', async (t) => {
 
 t.test('instance ids from task ids', async (t) => {
   t.equal(instanceIdOf('my-app.instance-c7c311a4-b669-11e6-a48f-0ea4f4b1778c._app.1'), 'my-app.instance-c7c311a4-b669-11e6-a48f-0ea4f4b1778c');
-  t.equal(instanceIdOf('my-app.c7c311a4-b669-11e6-a48f-0ea4f4b1778c'), 'my-app.instance-c7c311a4-b669-11e6-a48f-0ea4f4b1778c');
+  t.equal(instanceIdOf('my-app.c7c311a4-b669-11e6-a48f-0ea4f4b1778c'), 'my-app.marathon-c7c311a4-b669-11e6-a48f-0ea4f4b1778c', 'legacy ids: Marathon\'s calculateLegacyExecutorId');
   t.equal(instanceIdOf('grp_app.instance-abc'), 'grp_app.instance-abc');
+  t.equal(instanceIdOf('my.dotted.app.instance-abc._app.2'), 'my.dotted.app.instance-abc', 'dots in app ids');
+  t.equal(instanceIdOf('app.marathon-abc._app.1'), 'app.marathon-abc');
 });
 
 t.test('scale up, kill, and the late event that must not resurrect', async (t) => {
