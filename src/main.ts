@@ -46,7 +46,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     password: config.marathon.password,
     timeoutMs: config.marathon.requestTimeoutMs,
     log,
-    onRequest: (_endpoint, outcome, ms) => metrics.marathonRequest('/v2', outcome, ms / 1000),
+    onRequest: (endpoint, outcome, ms) => metrics.marathonRequest(endpoint, outcome, ms / 1000),
   });
   if (config.bamboo.zookeeper.hosts.length > 0) {
     log.warn('ZooKeeper is configured but this build keeps rules in the embedded file store (ZooKeeper support is being built)');
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
     process.stderr.write(`culm: ${err instanceof CulmError ? err.message : errorMessage(err)}\n`);
     process.exit(2);
   }
-  const log = createLogger(config.logLevel as never);
+  const log = createLogger(config.logLevel, undefined, config.logFile);
   process.on('unhandledRejection', (err) => log.error({ err: errorMessage(err) }, 'unhandled rejection (kept running)'));
   let running: Running;
   try {

@@ -244,14 +244,22 @@ export class Daemon implements CulmCore {
 
   // ---- apply ----
 
+  private hasState(): boolean {
+    return this.marathonCheck.ok || this.restoredFromSnapshot || this.cluster.syncedAt > 0;
+  }
+
   private async applyNow(): Promise<ApplyRecord> {
+    if (!this.hasState()) {
+      // Rendering now would replace whatever HAProxy serves with a config without apps.
+      return { at: Date.now(), result: 'skipped', reasons: ['waiting for the first Marathon sync'], durationMs: 0 };
+    }
     const record = await this.o.applier.apply(this.cluster, this.ruleMap);
     this.o.metrics.apply(record.result, record.durationMs / 1000);
     if (record.result === 'applied' || record.result === 'unchanged') {
       this.firstApplyOk = true;
       this.o.metrics.lastApplySuccess(Date.now() / 1000);
     }
-    if (record.result !== 'unchanged') {
+    if (record.result !== 'unchanged' && record.result !== 'skipped') {
       this.records.push(record);
       if (this.records.length > HISTORY) this.records.shift();
     }
@@ -313,8 +321,7 @@ export class Daemon implements CulmCore {
       store,
       ...(this.o.extraChecks?.() ?? {}),
     };
-    const hasState = this.marathonCheck.ok || this.restoredFromSnapshot;
-    return { ready: hasState && this.firstApplyOk, checks };
+    return { ready: this.hasState() && this.firstApplyOk, checks };
   }
 
   history(): readonly ApplyRecord[] {

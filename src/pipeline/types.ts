@@ -1,7 +1,8 @@
 /** What the edges (REST API, UI, metrics endpoint) may ask of the running daemon. They never render or reload. */
 import type { ClusterState, Rule } from '../core/model.js';
 
-export type ApplyResult = 'applied' | 'unchanged' | 'invalid' | 'reload-failed' | 'error';
+/** `skipped`: nothing known yet (no Marathon sync, no saved state): an empty config is never applied. */
+export type ApplyResult = 'applied' | 'unchanged' | 'invalid' | 'reload-failed' | 'error' | 'skipped';
 
 export interface ApplyRecord {
   /** ms since epoch when the apply started. */

@@ -136,3 +136,29 @@ t.test('restart with Marathon down serves the saved state', async (t) => {
   t.equal(ready.body.checks.marathon.ok, false);
   t.match(ready.body.checks.marathon.detail, /saved state/);
 });
+
+t.test('first start with Marathon failing and no saved state: the existing config is left alone until a sync', async (t) => {
+  const marathon = await MarathonEmulator.start({ version: '1.10' });
+  const a = await startBackend();
+  marathon.addApp({ id: '/web' });
+  marathon.addTask('/web', { port: a.port });
+  marathon.fault({ kind: 'error-body', path: '/v2/apps' });
+  const dir = await import('node:fs').then((fs) => fs.mkdtempSync(join(process.env.TMPDIR ?? '/tmp', 'culm-first-')));
+  const existing = '# a config some earlier daemon wrote\n';
+  writeFileSync(join(dir, 'haproxy.cfg'), existing);
+  const culm = await startCulm({ marathon: marathon.url, dir, env: { CULM_EVENT_MODE: 'sse', CULM_RESYNC_INTERVAL_MS: '400' } });
+  t.teardown(async () => {
+    await culm.destroy();
+    await marathon.stop();
+    await a.close();
+  });
+  await eventually('REST up', async () => (await fetch(`${culm.api}/healthz`).catch(() => null))?.ok === true);
+  await new Promise((r) => setTimeout(r, 1500));
+  t.equal(readFileSync(join(dir, 'haproxy.cfg'), 'utf8'), existing, 'no empty config written over the existing one');
+  const notReady = await culm.json<{ checks: { marathon: { ok: boolean } } }>('/readyz');
+  t.equal(notReady.status, 503);
+  t.equal(notReady.body.checks.marathon.ok, false);
+  marathon.fault(null);
+  await culm.waitReady();
+  t.same(await whoAnswers(`${culm.frontend}/web`, 2), new Set([String(a.port)]), 'applied after the first sync');
+});

@@ -85,12 +85,31 @@ t.test('a rule set via REST changes routing; a bad rule is refused and changes n
   await eventually('default ACL back', async () => (await get(`${culm.frontend}/web`)).body === String(backends[0].port));
 });
 
+t.test('leader failover: health results vanish, serving tasks stay', async (t) => {
+  marathon.clearHealthResults();
+  const resyncs = async (): Promise<number> => Number(/culm_marathon_resyncs_total\{outcome="ok"\} (\d+)/.exec(await fetch(`${culm.api}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+  const n = await resyncs();
+  marathon.emit('deployment_success', { id: 'x', eventType: 'deployment_success', timestamp: new Date().toISOString() });
+  await eventually('resync after an app-level event', async () => (await resyncs()) > n);
+  t.equal((await get(`${culm.frontend}/grp/api`)).body, String(backends[1].port), 'still serving with last known health');
+});
+
+t.test('bridge (1.10 container/bridge) and IP-per-task apps route', async (t) => {
+  marathon.addApp({ id: '/bridged', network: 'bridge', containerPort: 80 });
+  marathon.addTask('/bridged', { port: backends[2].port });
+  marathon.addApp({ id: '/ipt', network: 'container', containerPort: backends[3].port });
+  marathon.addTask('/ipt', { port: backends[3].port, ip: '127.0.0.1' });
+  await eventually('bridge app serves', async () => (await get(`${culm.frontend}/bridged`)).body === String(backends[2].port));
+  await eventually('IP-per-task app serves', async () => (await get(`${culm.frontend}/ipt`)).body === String(backends[3].port));
+  t.pass();
+});
+
 t.test('state and history APIs reflect Marathon', async (t) => {
   const state = await culm.json<{ Apps: Array<{ Id: string; Tasks: unknown[] }> }>('/api/state');
-  t.same(state.body.Apps.map((a) => a.Id).sort(), ['/grp/api', '/web']);
+  t.same(state.body.Apps.map((a) => a.Id).sort(), ['/bridged', '/grp/api', '/ipt', '/web']);
   const history = await culm.json<Array<{ result: string; reasons: string[] }>>('/api/history');
   t.ok(history.body.some((r) => r.result === 'applied'), 'applies recorded');
   const metrics = await fetch(`${culm.api}/metrics`).then((r) => r.text());
   t.match(metrics, /culm_applies_total\{result="applied"\} \d+/);
-  t.match(metrics, /culm_apps 2/);
+  t.match(metrics, /culm_apps 4/);
 });
