@@ -6,7 +6,8 @@ import { endpointOf, isServing } from './eligibility.js';
 import type { App, ClusterState, Rule, Task } from './model.js';
 import { ruleToBamboo } from './rules.js';
 
-export interface TaskView {
+/** A task as Bamboo's template data and /api/state show it. */
+export interface BambooTask {
   Id: string;
   Host: string;
   Port: number;
@@ -14,6 +15,9 @@ export interface TaskView {
   Alive: boolean;
   State: string;
   Ready: boolean;
+}
+
+export interface TaskView extends BambooTask {
   Serving: boolean;
   /** Stable HAProxy server name: same task, same name, whatever else changes. */
   Server: string;

@@ -4,7 +4,8 @@
  * the last good file back (the old HAProxy process keeps serving it) and reports, so the caller retries.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
+import { writeDurably } from '../fs/atomic.js';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { CulmError } from '../core/errors.js';
@@ -32,16 +33,6 @@ export function shellQuote(s: string): string {
 /** Bamboo's convention: `{{.}}` in the validation command is the candidate file. */
 export function validationCommandFor(template: string, candidate: string): string {
   return template.includes('{{.}}') ? template.split('{{.}}').join(shellQuote(candidate)) : template;
-}
-
-async function writeDurably(path: string, text: string): Promise<void> {
-  const handle = await open(path, 'w', 0o644);
-  try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 export class HaproxyDriver {

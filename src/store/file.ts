@@ -3,24 +3,13 @@
  * the data directory, written atomically (temp file, fsync, rename), so a crash never leaves half a file.
  * Rules are kept in Bamboo's per-rule representation ({"version":"2","config":{"Acl":…}}), keyed by id.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeAtomically } from '../fs/atomic.js';
 import { join } from 'node:path';
 import { CulmError, errorMessage } from '../core/errors.js';
 import type { Rule } from '../core/model.js';
 import { makeRule } from '../core/rules.js';
 import type { RuleStore, Snapshot, StateStore } from './types.js';
-
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const handle = await open(tmp, 'w', 0o644);
-  try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, path);
-}
 
 async function readJson(path: string): Promise<unknown> {
   let text: string;

@@ -79,7 +79,7 @@ async function pipeline(apps: number, tasksPerApp: number, changes: number): Pro
     printLatency(`${apps} apps × ${tasksPerApp} tasks`, startup, add, kill, limit);
 
     // Burst: 200 task changes as fast as the emulator emits them.
-    const metric = async (): Promise<number> => Number(/culm_applies_total\{result="applied"\} (\d+)/.exec(await fetch(`${culm.api}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+    const metric = (): Promise<number> => culm.metric('culm_applies_total{result="applied"}');
     const before = await metric();
     const t0 = performance.now();
     const ids: string[] = [];

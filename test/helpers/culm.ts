@@ -20,6 +20,8 @@ export interface CulmInstance {
   /** JSON from culm's REST API. */
   json<T = unknown>(path: string, init?: RequestInit): Promise<{ status: number; body: T }>;
   config(): string;
+  /** The value of one Prometheus sample, e.g. metric('culm_applies_total{result="applied"}'); 0 when absent. */
+  metric(sample: string): Promise<number>;
   waitReady(timeoutMs?: number): Promise<void>;
   /** SIGTERM culm (HAProxy keeps running). */
   stop(): Promise<number | null>;
@@ -72,6 +74,11 @@ export async function startCulm(o: CulmStartOptions): Promise<CulmInstance> {
       return { status: res.status, body: body as T };
     },
     config: () => readFileSync(outputPath, 'utf8'),
+    async metric(sample: string) {
+      const text = await fetch(`${api}/metrics`).then((r) => r.text());
+      const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+      return line ? Number(line.slice(sample.length + 1)) : 0;
+    },
     async waitReady(timeoutMs = 15_000) {
       try {
         await eventually('culm /readyz 200', async () => {

@@ -16,7 +16,7 @@ t.test('200 changes in a burst', async (t) => {
     await marathon.stop();
   });
   await culm.waitReady();
-  const applied = async (): Promise<number> => Number(/culm_applies_total\{result="applied"\} (\d+)/.exec(await fetch(`${culm.api}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+  const applied = (): Promise<number> => culm.metric('culm_applies_total{result="applied"}');
   const before = await applied();
   const started = Date.now();
   const ids: string[] = [];

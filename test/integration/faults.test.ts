@@ -39,7 +39,7 @@ t.test('Marathon error bodies, HTML, timeouts and resets change nothing; failove
     { kind: 'status' as const, path: '/v2/apps', status: 200, body: '{"message":"not apps"}' },
   ]) {
     marathon.fault(fault);
-    const resyncs = async (): Promise<number> => Number(/culm_marathon_resyncs_total\{outcome="error"\} (\d+)/.exec(await fetch(`${culm.api}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+    const resyncs = (): Promise<number> => culm.metric('culm_marathon_resyncs_total{outcome="error"}');
     const n = await resyncs();
     await eventually(`a resync failed under ${fault.kind}`, async () => (await resyncs()) > n, 8000);
     t.equal(culm.config(), before, `${fault.kind}${fault.status ? ` ${fault.status}` : ''}: config unchanged`);

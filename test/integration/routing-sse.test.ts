@@ -87,7 +87,7 @@ t.test('a rule set via REST changes routing; a bad rule is refused and changes n
 
 t.test('leader failover: health results vanish, serving tasks stay', async (t) => {
   marathon.clearHealthResults();
-  const resyncs = async (): Promise<number> => Number(/culm_marathon_resyncs_total\{outcome="ok"\} (\d+)/.exec(await fetch(`${culm.api}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+  const resyncs = (): Promise<number> => culm.metric('culm_marathon_resyncs_total{outcome="ok"}');
   const n = await resyncs();
   marathon.emit('deployment_success', { id: 'x', eventType: 'deployment_success', timestamp: new Date().toISOString() });
   await eventually('resync after an app-level event', async () => (await resyncs()) > n);

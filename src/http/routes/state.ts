@@ -4,20 +4,12 @@
  */
 import type { App, ClusterState, Rule } from '../../core/model.js';
 import { ruleToBamboo } from '../../core/rules.js';
-import { appView } from '../../core/view.js';
+import { appView, type BambooTask } from '../../core/view.js';
 import type { CulmCore } from '../../pipeline/types.js';
 import { sendJson } from '../io.js';
 import type { Route } from '../router.js';
 
-export interface BambooTask {
-  Id: string;
-  Host: string;
-  Port: number;
-  Ports: number[];
-  Alive: boolean;
-  State: string;
-  Ready: boolean;
-}
+export type { BambooTask };
 
 export interface BambooApp {
   Id: string;
