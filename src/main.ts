@@ -74,7 +74,9 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     validationFailed: () => metrics.validationFailed(),
     reloaded: (s) => metrics.reload(s),
     skipped: (kind, _id, reason) => (kind === 'app' ? metrics.appSkipped(reason) : metrics.ruleSkipped(reason)),
-  });
+    runtimeApplied: (s) => metrics.runtimeApplied(s),
+    runtimeFailed: () => metrics.runtimeFailed(),
+  }, { socketPath: config.haproxy.runtimeApi ? config.haproxy.statsSocketPath : undefined });
 
   const daemon = new Daemon({
     applier, driver, rules, snapshots, metrics, log,

@@ -153,6 +153,10 @@ export const SETTINGS = {
     file: 'HAProxy.CommandTimeoutMs', env: 'CULM_COMMAND_TIMEOUT_MS', kind: 'ms', default: '30000', min: 1,
     doc: 'Timeout for each validation, reload and cleanup command.',
   },
+  'haproxy.runtimeApi': {
+    file: 'HAProxy.RuntimeApi', env: 'CULM_RUNTIME_API', kind: 'bool', default: 'true',
+    doc: 'Apply changes that only add, remove or re-address servers of existing backends through the stats socket (HAProxy runtime API), without a reload; the file on disk is still rewritten. Falls back to a reload when a runtime command fails. `false`: always reload.',
+  },
   'haproxy.reloadIntervalMs': {
     file: 'HAProxy.ReloadIntervalMs', env: 'CULM_RELOAD_INTERVAL_MS', kind: 'ms', default: '1000', min: 0,
     // Every -sf reload leaves old processes draining; more than one a second buys nothing.

@@ -47,6 +47,8 @@ export interface CulmConfig {
     readonly statsSocketPath: string;
     readonly commandTimeoutMs: number;
     readonly reloadIntervalMs: number;
+    /** Server-only changes through the stats socket, without a reload. */
+    readonly runtimeApi: boolean;
   };
   /** REST listen address. host '' means every interface (Go's ":8000"): pass `host || undefined` to listen(). */
   readonly http: { readonly host: string; readonly port: number };

@@ -126,6 +126,7 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
       statsSocketPath,
       commandTimeoutMs: read('haproxy.commandTimeoutMs', asMs),
       reloadIntervalMs: read('haproxy.reloadIntervalMs', asMs),
+      runtimeApi: read('haproxy.runtimeApi', asBool),
     },
     http: read('http.bind', asListen),
     dataDir,

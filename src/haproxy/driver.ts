@@ -100,15 +100,32 @@ export class HaproxyDriver {
       throw new CulmError('E_WRITE', `cannot move config into ${this.o.outputPath}: ${String(err)}`, { cause: err });
     }
     const reload = await runCommand(this.o.reloadCommand, this.o.commandTimeoutMs);
-    if (reload.code !== 0) {
-      await this.restoreLastGood();
-      throw new CulmError('E_RELOAD_FAILED', describeFailure('reload', reload), { cause: reload });
+    if (reload.code !== 0) await this.restoreLastGood();
+    // Bamboo runs the cleanup command after every reload attempt, successful or not.
+    const cleanup = await runCommand(this.o.cleanupCommand, this.o.commandTimeoutMs);
+    if (cleanup.code !== 0) this.o.log.warn({ detail: describeFailure('cleanup', cleanup) }, 'cleanup command failed');
+    if (reload.code !== 0) throw new CulmError('E_RELOAD_FAILED', describeFailure('reload', reload), { cause: reload });
+    this.appliedText = text;
+    this.lastGood = text;
+    return { validateMs, reloadMs: reload.ms };
+  }
+
+  /**
+   * Records `text` as applied after its changes reached HAProxy through the runtime API: the file on disk
+   * must still hold the whole truth, so a later reload or a restart gives the same servers.
+   */
+  async commitRuntime(text: string): Promise<void> {
+    await this.init();
+    const tmp = this.candidatePath();
+    try {
+      await writeDurably(tmp, text);
+      await rename(tmp, this.o.outputPath);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw new CulmError('E_WRITE', `cannot write ${this.o.outputPath}: ${String(err)}`, { cause: err });
     }
     this.appliedText = text;
     this.lastGood = text;
-    const cleanup = await runCommand(this.o.cleanupCommand, this.o.commandTimeoutMs);
-    if (cleanup.code !== 0) this.o.log.warn({ detail: describeFailure('cleanup', cleanup) }, 'cleanup command failed');
-    return { validateMs, reloadMs: reload.ms };
   }
 
   private async restoreLastGood(): Promise<void> {

@@ -22,6 +22,10 @@ export interface Metrics {
   reload(seconds: number): void;
   /** A candidate config failed the validation command (`haproxy -c`). */
   validationFailed(): void;
+  /** Server changes applied through the runtime API (no reload): how long the socket commands took. */
+  runtimeApplied(seconds: number): void;
+  /** A runtime API change failed and a reload was done instead. */
+  runtimeFailed(): void;
   lastApplySuccess(tsSeconds: number): void;
   /** A rule was left out of the render (its app was kept with the default ACL). */
   ruleSkipped(reason: string): void;
@@ -55,6 +59,8 @@ export class PrometheusMetrics implements Metrics {
   private readonly applyDuration: Histogram;
   private readonly reloads: Histogram;
   private readonly validationFailures: Counter;
+  private readonly runtimeChanges: Histogram;
+  private readonly runtimeFailures: Counter;
   private readonly lastSuccess: Gauge;
   private readonly rulesSkipped: Counter<'reason'>;
   private readonly appsSkipped: Counter<'reason'>;
@@ -82,6 +88,8 @@ export class PrometheusMetrics implements Metrics {
     this.reloads = new Histogram({ name: 'culm_haproxy_reload_duration_seconds', help: 'Duration of HAProxy reload commands', buckets: SLOW_BUCKETS, registers });
     this.validationFailures = new Counter({ name: 'culm_haproxy_validation_failures_total', help: 'Candidate configs rejected by the validation command', registers });
     this.lastSuccess = new Gauge({ name: 'culm_last_apply_success_timestamp_seconds', help: 'Unix time of the last successful apply', registers });
+    this.runtimeChanges = new Histogram({ name: 'culm_haproxy_runtime_apply_duration_seconds', help: 'Server changes applied through the runtime API without a reload', buckets: FAST_BUCKETS, registers });
+    this.runtimeFailures = new Counter({ name: 'culm_haproxy_runtime_failures_total', help: 'Runtime API changes that failed and fell back to a reload', registers });
     this.rulesSkipped = new Counter({ name: 'culm_rules_skipped_total', help: 'Rules left out of the render, by reason', labelNames: ['reason'], registers });
     this.appsSkipped = new Counter({ name: 'culm_apps_skipped_total', help: 'Apps left out of the render, by reason', labelNames: ['reason'], registers });
     this.storeErrors = new Counter({ name: 'culm_store_errors_total', help: 'Failed store operations, by operation', labelNames: ['op'], registers });
@@ -113,6 +121,8 @@ export class PrometheusMetrics implements Metrics {
   }
   reload(seconds: number): void { this.reloads.observe(seconds); }
   validationFailed(): void { this.validationFailures.inc(); }
+  runtimeApplied(seconds: number): void { this.runtimeChanges.observe(seconds); }
+  runtimeFailed(): void { this.runtimeFailures.inc(); }
   lastApplySuccess(tsSeconds: number): void { this.lastSuccess.set(tsSeconds); }
   ruleSkipped(reason: string): void { this.rulesSkipped.inc({ reason }); }
   appSkipped(reason: string): void { this.appsSkipped.inc({ reason }); }

@@ -11,12 +11,21 @@ import { diffViews } from '../core/diff.js';
 import { buildView, type HaproxyPaths, type TemplateContext } from '../core/view.js';
 import type { HaproxyDriver } from '../haproxy/driver.js';
 import type { Renderer } from '../haproxy/render.js';
+import { applyRuntimeOps } from '../haproxy/runtime-api.js';
+import { runtimeOps } from '../haproxy/server-diff.js';
 import type { Logger } from '../log/logger.js';
 import type { ApplyRecord } from './types.js';
 
 const MAX_ISOLATION_ROUNDS = 5;
 
+export interface RuntimeOptions {
+  /** The stats socket; undefined disables the runtime path (every change reloads). */
+  socketPath?: string;
+}
+
 export interface ApplyHooks {
+  runtimeApplied?(seconds: number): void;
+  runtimeFailed?(): void;
   rendered?(seconds: number): void;
   validationFailed?(): void;
   reloaded?(seconds: number): void;
@@ -62,7 +71,30 @@ export class Applier {
     private readonly paths: HaproxyPaths,
     private readonly log: Logger,
     private readonly hooks: ApplyHooks = {},
+    private readonly runtime: RuntimeOptions = {},
   ) {}
+
+  /**
+   * Server-only changes go through the runtime API (no reload, no -c: HAProxy parsed each server line as it
+   * took it). Resolves false when this change needs a reload, or a runtime command failed (then reload).
+   */
+  private async tryRuntime(text: string): Promise<boolean> {
+    const applied = this.driver.applied();
+    if (!this.runtime.socketPath || applied === undefined) return false;
+    const ops = runtimeOps(applied, text);
+    if (!ops || ops.length === 0) return false;
+    const started = performance.now();
+    try {
+      await applyRuntimeOps(this.runtime.socketPath, ops);
+      await this.driver.commitRuntime(text);
+    } catch (err) {
+      this.hooks.runtimeFailed?.();
+      this.log.warn({ err: errorMessage(err) }, 'runtime API change failed; reloading instead');
+      return false;
+    }
+    this.hooks.runtimeApplied?.((performance.now() - started) / 1000);
+    return true;
+  }
 
   /** Forget isolations that no longer apply: the rule changed, or the app's definition changed. */
   private refreshIsolation(state: ClusterState, rules: ReadonlyMap<string, Rule>): void {
@@ -121,13 +153,19 @@ export class Applier {
         return record('invalid', ['config already rejected'], { configHash: sha256(text), error: { code: this.rejectedError.code, message: this.rejectedError.message } });
       }
       const reasons = diffViews(this.appliedView, view);
+      if (await this.tryRuntime(text)) {
+        this.appliedView = view;
+        this.rejectedText = undefined;
+        this.log.info({ reasons, mode: 'runtime' }, 'config applied through the runtime API');
+        return record('applied', reasons, { configHash: sha256(text), mode: 'runtime' });
+      }
       try {
         const timings = await this.driver.apply(text);
         if (timings) this.hooks.reloaded?.(timings.reloadMs / 1000);
         this.appliedView = view;
         this.rejectedText = undefined;
         this.log.info({ reasons, ms: timings?.reloadMs }, 'config applied');
-        return record('applied', reasons, { configHash: sha256(text) });
+        return record('applied', reasons, { configHash: sha256(text), mode: 'reload' });
       } catch (err) {
         const e = err instanceof CulmError ? err : new CulmError('E_APPLY', errorMessage(err), { cause: err });
         if (e.code === 'E_CONFIG_INVALID') {

@@ -11,6 +11,8 @@ export interface ApplyRecord {
   /** Why: from the diff ("app /web added", "backend /web: +2 servers", "rule /api changed"), or the error. */
   reasons: string[];
   durationMs: number;
+  /** How an applied config reached HAProxy: a reload, or the runtime API (server changes only). */
+  mode?: 'reload' | 'runtime';
   /** sha256 of the config text that was applied (or rejected). */
   configHash?: string;
   error?: { code: string; message: string };

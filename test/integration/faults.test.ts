@@ -71,7 +71,7 @@ t.test('a broken template and a failing reload leave the old config serving, and
   const culm = await startCulm({
     marathon: marathon.url,
     dir: dirs,
-    env: { CULM_EVENT_MODE: 'sse', HAPROXY_TEMPLATE_PATH: tpl, HAPROXY_RELOAD_CMD: reload },
+    env: { CULM_EVENT_MODE: 'sse', HAPROXY_TEMPLATE_PATH: tpl, HAPROXY_RELOAD_CMD: reload, CULM_RUNTIME_API: 'false' },
   });
   t.teardown(async () => {
     await culm.destroy();
