@@ -25,6 +25,7 @@ export function diffViews(before: TemplateContext | undefined, after: TemplateCo
       reasons.push(`app ${id} added (${plural(app.Tasks.length, 'server')})`);
       continue;
     }
+    if (prev === app) continue; // views are reused while nothing in the app changed
     if (prev.Acl !== app.Acl) reasons.push(`rule ${id} changed`);
     if (prev.HealthCheckPath !== app.HealthCheckPath) reasons.push(`backend ${id}: health check changed`);
     const a = servers(prev);

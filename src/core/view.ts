@@ -56,8 +56,21 @@ export interface ViewOptions {
   ignoredRules?: ReadonlySet<string>;
 }
 
+/** One `acl` + `use_backend` pair of the frontend. */
+export interface RouteView {
+  Id: string;
+  AclName: string;
+  Acl: string;
+  Backend: string;
+}
+
 export interface TemplateContext {
   Apps: AppView[];
+  /**
+   * The frontend's routing, in `use_backend` order. The same array object is handed out while no route
+   * changed (task changes do not touch it), so a template can render it once: `it.memo(it.Routes, …)`.
+   */
+  Routes: readonly RouteView[];
   /** Apps in `use_backend` order: explicit non-path rules first, then longer path prefixes first. */
   Frontends: AppView[];
   Services: Record<string, ServiceView>;
@@ -90,7 +103,24 @@ function taskView(app: App, task: Task, escaped: string): TaskView {
   };
 }
 
+/**
+ * Views of unchanged apps are reused: the reducer keeps an App object as long as nothing in it changed, so
+ * (App, Rule) identity is a safe key, and a change to one app of 10,000 rebuilds one view, not all.
+ */
+const viewCache = new WeakMap<App, { rule: Rule | undefined; view: AppView }>();
+
 export function appView(app: App, rule: Rule | undefined): AppView {
+  const cached = viewCache.get(app);
+  if (cached && cached.rule === rule) return cached.view;
+  // Frozen: a template that tried to modify a shared view would corrupt later renders.
+  const view = Object.freeze(buildAppView(app, rule));
+  Object.freeze(view.Tasks);
+  Object.freeze(view.AllTasks);
+  viewCache.set(app, { rule, view });
+  return view;
+}
+
+function buildAppView(app: App, rule: Rule | undefined): AppView {
   const escaped = escapeId(app.id);
   const all = Object.values(app.tasks).map((t) => taskView(app, t, escaped)).sort((a, b) => (a.Server < b.Server ? -1 : a.Server > b.Server ? 1 : 0));
   // Two tasks on one host:port cannot both be servers of one backend: the first name wins.
@@ -129,11 +159,23 @@ function byId(a: { Id: string }, b: { Id: string }): number {
 }
 
 export function orderFrontends(apps: readonly AppView[]): AppView[] {
-  return [...apps].sort((a, b) => {
-    const sa = aclSpecificity(a.Acl);
-    const sb = aclSpecificity(b.Acl);
-    return sa !== sb ? sb - sa : byId(a, b);
+  const keyed = apps.map((app) => ({ app, specificity: aclSpecificity(app.Acl) }));
+  keyed.sort((a, b) => (a.specificity !== b.specificity ? b.specificity - a.specificity : byId(a.app, b.app)));
+  return keyed.map((k) => k.app);
+}
+
+let lastRoutes: readonly RouteView[] = Object.freeze([]);
+
+/** The routes for these frontends; the previous array object when nothing in it changed. */
+function routesOf(frontends: readonly AppView[]): readonly RouteView[] {
+  const prev = lastRoutes;
+  const same = prev.length === frontends.length && frontends.every((f, i) => {
+    const r = prev[i];
+    return r.Id === f.Id && r.Acl === f.Acl && r.AclName === f.AclName && r.Backend === f.Backend;
   });
+  if (same) return prev;
+  lastRoutes = Object.freeze(frontends.map((f) => Object.freeze({ Id: f.Id, AclName: f.AclName, Acl: f.Acl, Backend: f.Backend })));
+  return lastRoutes;
 }
 
 export function buildView(
@@ -153,5 +195,6 @@ export function buildView(
   for (const rule of rules.values()) {
     if (!options.ignoredRules?.has(rule.id)) services[rule.id] = ruleToBamboo(rule);
   }
-  return { Apps: apps, Frontends: orderFrontends(apps), Services: services, HAProxy: haproxy };
+  const frontends = orderFrontends(apps);
+  return { Apps: apps, Frontends: frontends, Routes: routesOf(frontends), Services: services, HAProxy: haproxy };
 }

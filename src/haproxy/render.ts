@@ -44,15 +44,21 @@ export type RenderData = TemplateContext & { HAProxy: TemplateContext['HAProxy']
 export class Renderer {
   readonly templatePath: string;
   private compiled?: { mtimeMs: number; size: number; fn: (data: object) => string };
+  /** Text rendered for a view object (`it.memo(app, () => …)`); dropped when the template changes. */
+  private memo = new WeakMap<object, string>();
   private eta: Eta;
 
   constructor(templatePath: string) {
     this.templatePath = resolve(templatePath);
-    this.eta = new Eta({
+    this.eta = this.newEta();
+  }
+
+  private newEta(): Eta {
+    return new Eta({
       views: dirname(this.templatePath),
       autoEscape: false, // HAProxy config, not HTML
       autoTrim: false, // newlines matter in a config: a control line ends with -%> to drop its own
-      cache: false,
+      cache: true, // partials compiled once per template version (a new Eta when the template changes)
     });
   }
 
@@ -67,8 +73,10 @@ export class Renderer {
     if (this.compiled && this.compiled.mtimeMs === stat.mtimeMs && this.compiled.size === stat.size) return;
     try {
       const source = readFileSync(this.templatePath, 'utf8');
+      this.eta = this.newEta();
       const fn = this.eta.compile(source, { filepath: this.templatePath });
       this.compiled = { mtimeMs: stat.mtimeMs, size: stat.size, fn: (data) => fn.call(this.eta, data) };
+      this.memo = new WeakMap();
     } catch (err) {
       this.compiled = undefined;
       throw new CulmError('E_TEMPLATE', `template ${this.templatePath} does not compile: ${errorMessage(err)}`, { cause: err });
@@ -77,9 +85,23 @@ export class Renderer {
 
   render(context: TemplateContext): string {
     this.load();
+    const memo = this.memo;
     const data = {
       ...templateHelpers,
       ...lowerCaseHelpers,
+      /**
+       * Renders `fn()` once per view object: app views are reused while the app is unchanged, so a change to
+       * one app of 10,000 renders one backend section. Partials are compiled once per version of the main
+       * template: after editing only a partial, touch the main template too.
+       */
+      memo: (key: object, fn: () => string): string => {
+        let text = memo.get(key);
+        if (text === undefined) {
+          text = fn();
+          memo.set(key, text);
+        }
+        return text;
+      },
       ...context,
       HAProxy: { ...context.HAProxy, TemplatePath: this.templatePath },
     };

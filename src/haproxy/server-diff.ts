@@ -27,9 +27,9 @@ interface Section {
 const SERVER = /^\s*server\s+(\S+)\s+(\S+):(\d+)(?:\s+(.*?))?\s*$/;
 const SECTION = /^(global|defaults|frontend|backend|listen|resolvers|peers|userlist|program|cache|http-errors|ring|mailers)\b/;
 
-function parse(text: string): Section[] | null {
-  const sections: Section[] = [{ header: '', body: [], servers: new Map() }];
-  for (const raw of text.split('\n')) {
+function parse(text: string, header = ''): Section[] | null {
+  const sections: Section[] = [{ header, body: [], servers: new Map() }];
+  for (const raw of text === '' ? [] : text.split('\n')) {
     const line = raw.replace(/\s+$/, '');
     if (SECTION.test(line)) {
       sections.push({ header: line, body: [], servers: new Map() });
@@ -49,10 +49,64 @@ function parse(text: string): Section[] | null {
 
 const backendName = (header: string): string => header.split(/\s+/)[1] ?? '';
 
-/** The runtime operations that turn `before` into `after`, or null when a reload is needed. */
+/** Length of the longest common prefix (binary search over native string compares: fast on megabytes). */
+function commonPrefix(a: string, b: string): number {
+  let lo = 0;
+  let hi = Math.min(a.length, b.length);
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (a.slice(0, mid) === b.slice(0, mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+function commonSuffix(a: string, b: string, max: number): number {
+  let lo = 0;
+  let hi = Math.min(max, a.length, b.length);
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (a.slice(a.length - mid) === b.slice(b.length - mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** The section header line (e.g. `backend x`) that the text at `pos` belongs to. */
+function headerAt(text: string, pos: number): string {
+  let end = pos;
+  while (end > 0) {
+    const start = text.lastIndexOf('\n', end - 2) + 1;
+    const line = text.slice(start, end).replace(/\s+$/, '');
+    if (SECTION.test(line)) return line;
+    end = start;
+  }
+  return '';
+}
+
+/**
+ * The runtime operations that turn `before` into `after`, or null when a reload is needed. Only the lines
+ * between the common prefix and suffix are parsed: one change in a 7 MB config costs a few milliseconds.
+ */
 export function runtimeOps(before: string, after: string): RuntimeOp[] | null {
-  const a = parse(before);
-  const b = parse(after);
+  if (before === after) return [];
+  let start = commonPrefix(before, after);
+  start = before.lastIndexOf('\n', start - 1) + 1; // back to a line start (same in both: common prefix)
+  const suffix = commonSuffix(before, after, Math.min(before.length, after.length) - start);
+  let beforeEnd = before.length - suffix;
+  let afterEnd = after.length - suffix;
+  // Forward to the end of the line (the suffix starts inside a line that is common to both).
+  const eol = (text: string, at: number): number => {
+    const i = text.indexOf('\n', at > start ? at - 1 : at);
+    return i === -1 ? text.length : i;
+  };
+  beforeEnd = eol(before, beforeEnd);
+  afterEnd = eol(after, afterEnd);
+  const header = headerAt(before, start);
+  return compareSections(parse(before.slice(start, beforeEnd), header), parse(after.slice(start, afterEnd), header));
+}
+
+function compareSections(a: Section[] | null, b: Section[] | null): RuntimeOp[] | null {
   if (!a || !b || a.length !== b.length) return null;
   const ops: RuntimeOp[] = [];
   for (let i = 0; i < a.length; i++) {
@@ -74,4 +128,9 @@ export function runtimeOps(before: string, after: string): RuntimeOp[] | null {
     for (const [name, server] of y.servers) if (!x.servers.has(name)) ops.push({ op: 'add', backend, server });
   }
   return ops;
+}
+
+/** The same answer from whole-file parsing: the reference the fast path is tested against. */
+export function runtimeOpsWhole(before: string, after: string): RuntimeOp[] | null {
+  return compareSections(parse(before), parse(after));
 }

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { runtimeOps } from '../../src/haproxy/server-diff.js';
+import { runtimeOps, runtimeOpsWhole } from '../../src/haproxy/server-diff.js';
 import { canAddAtRuntime } from '../../src/haproxy/runtime-api.js';
 
 const cfg = (servers: Record<string, string[]>, extra = ''): string => [
@@ -41,4 +41,36 @@ t.test('options add server accepts', async (t) => {
   t.ok(canAddAtRuntime('check inter 5s weight 10 maxconn 100'));
   t.notOk(canAddAtRuntime('cookie abc'));
   t.notOk(canAddAtRuntime('check; evil'));
+});
+
+t.test('the windowed diff agrees with whole-file parsing on random server changes', async (t) => {
+  let seed = 42;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const make = (backends: string[][]): string => cfg(Object.fromEntries(backends.map((lines, i) => [`b${i}`, lines])));
+  let mismatches = 0;
+  for (let round = 0; round < 2000; round++) {
+    const backends = Array.from({ length: 5 }, (_, i) => Array.from({ length: rnd(4) }, (_, k) => `server s${i}-${k} 10.0.${i}.${k}:${31000 + k}`));
+    const before = make(backends);
+    const next = backends.map((b) => [...b]);
+    for (let c = 0; c <= rnd(3); c++) {
+      const b = next[rnd(next.length)];
+      const what = rnd(3);
+      if (what === 0 && b.length) b.splice(rnd(b.length), 1);
+      else if (what === 1) b.splice(rnd(b.length + 1), 0, `server n${round}-${c} 10.1.${c}.${rnd(250)}:${32000 + rnd(100)}`);
+      else if (b.length) b[rnd(b.length)] = b[0].replace(/:\d+$/, `:${33000 + rnd(100)}`);
+    }
+    let after = make(next);
+    if (rnd(10) === 0) after = after.replace(`backend b${rnd(5)}\n    balance leastconn`, (m) => m.replace('leastconn', 'roundrobin'));
+    const fast = runtimeOps(before, after);
+    const whole = runtimeOpsWhole(before, after);
+    const key = (ops: ReturnType<typeof runtimeOps>): string => JSON.stringify(ops?.map((o) => `${o.op} ${o.backend}/${o.server.name} ${o.server.address}:${o.server.port}`).sort() ?? null);
+    if (key(fast) !== key(whole)) {
+      mismatches++;
+      if (mismatches < 3) t.fail(`round ${round}: ${key(fast)} vs ${key(whole)}`);
+    }
+  }
+  t.equal(mismatches, 0, '2000 random rounds agree');
 });
