@@ -95,9 +95,10 @@ export function runtimeOps(before: string, after: string): RuntimeOp[] | null {
   const suffix = commonSuffix(before, after, Math.min(before.length, after.length) - start);
   let beforeEnd = before.length - suffix;
   let afterEnd = after.length - suffix;
-  // Forward to the end of the line (the suffix starts inside a line that is common to both).
-  const eol = (text: string, at: number): number => {
-    const i = text.indexOf('\n', at > start ? at - 1 : at);
+  // Forward to the end of the line the window's last character is on (an empty window stays empty).
+  const eol = (text: string, end: number): number => {
+    if (end <= start) return start;
+    const i = text.indexOf('\n', end - 1);
     return i === -1 ? text.length : i;
   };
   beforeEnd = eol(before, beforeEnd);

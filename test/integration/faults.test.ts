@@ -3,13 +3,18 @@
  * the old config serving; a restart with Marathon down serves the saved state.
  */
 import t from 'tap';
-import { chmodSync, readFileSync, writeFileSync, copyFileSync, existsSync, rmSync } from 'node:fs';
+import { chmodSync, readFileSync, readdirSync, writeFileSync, copyFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
 import { startCulm } from '../helpers/culm.js';
 import { eventually, freePort, startBackend, whoAnswers } from '../helpers/net.js';
 
 const template = new URL('../../templates/haproxy.cfg.eta', import.meta.url).pathname;
+const templatesDir = new URL('../../templates/', import.meta.url).pathname;
+/** The default template and its partials, copied to `dir` so a test can change them. */
+const copyTemplates = (dir: string): void => {
+  for (const f of readdirSync(templatesDir)) copyFileSync(join(templatesDir, f), join(dir, f));
+};
 const partial = new URL('../../templates/backend.eta', import.meta.url).pathname;
 
 t.test('Marathon error bodies, HTML, timeouts and resets change nothing; failover to the next endpoint', async (t) => {
@@ -60,8 +65,7 @@ t.test('a broken template and a failing reload leave the old config serving, and
   const dirs = await import('node:fs').then((fs) => fs.mkdtempSync(join(process.env.TMPDIR ?? '/tmp', 'culm-faults-')));
   culm0.dir = dirs;
   const tpl = join(dirs, 'haproxy.cfg.eta');
-  copyFileSync(template, tpl);
-  copyFileSync(partial, join(dirs, 'backend.eta'));
+  copyTemplates(dirs);
   const flag = join(dirs, 'fail-reload');
   const out = join(dirs, 'haproxy.cfg');
   const reload = join(dirs, 'reload.sh');

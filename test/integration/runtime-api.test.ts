@@ -3,7 +3,7 @@
  * holds the whole truth, and a runtime failure falls back to a reload.
  */
 import t from 'tap';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
@@ -12,6 +12,11 @@ import { runtimeCommands } from '../../src/haproxy/runtime-api.js';
 import { eventually, get, startBackend, whoAnswers, type Backend } from '../helpers/net.js';
 
 const template = new URL('../../templates/haproxy.cfg.eta', import.meta.url).pathname;
+const templatesDir = new URL('../../templates/', import.meta.url).pathname;
+/** The default template and its partials, copied to `dir` so a test can change them. */
+const copyTemplates = (dir: string): void => {
+  for (const f of readdirSync(templatesDir)) copyFileSync(join(templatesDir, f), join(dir, f));
+};
 const partial = new URL('../../templates/backend.eta', import.meta.url).pathname;
 
 t.test('add, kill and health changes without a reload', async (t) => {
@@ -60,7 +65,7 @@ t.test('a runtime failure falls back to a reload', async (t) => {
   marathon.addTask('/web', { port: a.port });
   // `balance source` is a static algorithm: HAProxy refuses `add server` there.
   const dir = mkdtempSync(join(tmpdir(), 'culm-rt-'));
-  copyFileSync(template, join(dir, 'haproxy.cfg.eta'));
+  copyTemplates(dir);
   writeFileSync(join(dir, 'backend.eta'), readFileSync(partial, 'utf8').replace('balance leastconn', 'balance source'));
   const culm = await startCulm({ marathon: marathon.url, dir, env: { CULM_EVENT_MODE: 'sse', HAPROXY_TEMPLATE_PATH: join(dir, 'haproxy.cfg.eta') } });
   t.teardown(async () => {

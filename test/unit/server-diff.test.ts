@@ -18,6 +18,13 @@ t.test('server-only changes become runtime ops', async (t) => {
   t.same(runtimeOps(before, before), [], 'identical: nothing to do');
 });
 
+t.test('a server inserted before an existing one with the same name prefix', async (t) => {
+  const before = cfg({ web: ['server ::web-127.0.0.1-44761 127.0.0.1:44761'] });
+  const after = cfg({ web: ['server ::web-127.0.0.1-39075 127.0.0.1:39075', 'server ::web-127.0.0.1-44761 127.0.0.1:44761'] });
+  t.same(runtimeOps(before, after)?.map((o) => `${o.op} ${o.server.name}`), ['add ::web-127.0.0.1-39075']);
+  t.same(runtimeOps(after, before)?.map((o) => `${o.op} ${o.server.name}`), ['remove ::web-127.0.0.1-39075']);
+});
+
 t.test('a re-addressed server is removed and added again', async (t) => {
   const ops = runtimeOps(cfg({ a: ['server s 10.0.0.1:1'] }), cfg({ a: ['server s 10.0.0.1:2'] }));
   t.same(ops?.map((o) => o.op), ['remove', 'add']);
@@ -52,14 +59,14 @@ t.test('the windowed diff agrees with whole-file parsing on random server change
   const make = (backends: string[][]): string => cfg(Object.fromEntries(backends.map((lines, i) => [`b${i}`, lines])));
   let mismatches = 0;
   for (let round = 0; round < 2000; round++) {
-    const backends = Array.from({ length: 5 }, (_, i) => Array.from({ length: rnd(4) }, (_, k) => `server s${i}-${k} 10.0.${i}.${k}:${31000 + k}`));
+    const backends = Array.from({ length: 5 }, (_, i) => Array.from({ length: rnd(4) }, (_, k) => `server ::b${i}-10.0.0.1-${31000 + k * 7} 10.0.0.1:${31000 + k * 7}`));
     const before = make(backends);
     const next = backends.map((b) => [...b]);
     for (let c = 0; c <= rnd(3); c++) {
       const b = next[rnd(next.length)];
       const what = rnd(3);
       if (what === 0 && b.length) b.splice(rnd(b.length), 1);
-      else if (what === 1) b.splice(rnd(b.length + 1), 0, `server n${round}-${c} 10.1.${c}.${rnd(250)}:${32000 + rnd(100)}`);
+      else if (what === 1) { const port = 31000 + rnd(40); b.splice(rnd(b.length + 1), 0, `server ::b0-10.0.0.1-${port} 10.0.0.1:${port}`); }
       else if (b.length) b[rnd(b.length)] = b[0].replace(/:\d+$/, `:${33000 + rnd(100)}`);
     }
     let after = make(next);
