@@ -19,8 +19,8 @@ const LIFECYCLE_RANK: Record<string, number> = {
 
 export interface Reduction {
   state: ClusterState;
-  /** The event names an app culm does not know (yet): a resync will place it. */
-  unknownApp?: boolean;
+  /** The event names an app or task culm does not know (yet): a resync will place it. */
+  needsResync?: boolean;
 }
 
 function withApp(state: ClusterState, app: App): ClusterState {
@@ -71,7 +71,7 @@ function reduceTask(state: ClusterState, e: Extract<DomainEvent, { kind: 'task' 
     delete tasks[e.taskId];
     return { state: { ...withApp(state, { ...app, tasks }), tombstones } };
   }
-  if (!app) return { state, unknownApp: true };
+  if (!app) return { state, needsResync: true };
   const previous = app.tasks[e.taskId];
   if (previous && !moveAllowed(previous.state, e.state)) return { state };
   const task: Task = {
@@ -94,18 +94,23 @@ function reduceTask(state: ClusterState, e: Extract<DomainEvent, { kind: 'task' 
 
 function reduceHealth(state: ClusterState, e: Extract<DomainEvent, { kind: 'health' }>): Reduction {
   const app = state.apps.get(e.appId);
-  if (!app) return { state, unknownApp: true };
+  if (!app) return { state, needsResync: true };
   // An unknown (null) health report carries no news: keep what is known.
   if (e.alive === null) return { state };
   let changed = false;
+  let matched = false;
   const tasks = { ...app.tasks };
   for (const task of Object.values(app.tasks)) {
     const match = e.taskId ? task.id === e.taskId : task.id === e.instanceId || instanceIdOf(task.id) === e.instanceId;
-    if (match && task.healthy !== e.alive) {
+    if (!match) continue;
+    matched = true;
+    if (task.healthy !== e.alive) {
       tasks[task.id] = { ...task, healthy: e.alive };
       changed = true;
     }
   }
+  // Health for a task not seen yet (its status update is late): Marathon will not repeat it, a resync has it.
+  if (!matched) return { state, needsResync: true };
   return changed ? { state: withApp(state, { ...app, tasks }) } : { state };
 }
 

@@ -70,6 +70,13 @@ export class ApplyCoalescer {
     }
     this.running = false;
     if (record.result === 'applied' || record.result === 'reload-failed') this.lastReloadAt = startedAt;
+    if (this.stopped) {
+      // stop() is waiting for this apply: nothing more is scheduled.
+      for (const w of this.waiters.filter((x) => x.generation <= generation)) w.resolve(record);
+      this.waiters = this.waiters.filter((x) => x.generation > generation);
+      this.notifyIdle();
+      return;
+    }
     const done = this.waiters.filter((w) => w.generation <= generation);
     this.waiters = this.waiters.filter((w) => w.generation > generation);
     for (const w of done) w.resolve(record);

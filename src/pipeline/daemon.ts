@@ -4,7 +4,7 @@
  */
 import { CulmError, errorMessage } from '../core/errors.js';
 import { toDomainEvent, type DomainEvent } from '../core/events.js';
-import { mapApps } from '../core/marathon-map.js';
+import { mapApps, normaliseAppId } from '../core/marathon-map.js';
 import { emptyState, type App, type ClusterState, type Rule } from '../core/model.js';
 import { checkRule } from '../core/rules.js';
 import { applySnapshot, reduce } from '../core/state.js';
@@ -54,6 +54,8 @@ export class Daemon implements CulmCore {
   private snapshotTimer?: NodeJS.Timeout;
   private resyncing?: Promise<boolean>;
   private resyncAgain = false;
+  /** Events applied while a resync fetch is in flight, replayed on top of its answer. */
+  private journal?: DomainEvent[];
   private marathonCheck: DependencyCheck = { ok: false, detail: 'not synced yet' };
   private restoredFromSnapshot = false;
   private firstApplyOk = false;
@@ -78,12 +80,14 @@ export class Daemon implements CulmCore {
       this.o.log.warn({ err: errorMessage(err) }, 'state snapshot unreadable; starting empty');
       return null;
     });
+    // The saved state is the baseline: a resync carries its health forward (a new Marathon leader has no
+    // health results yet), and when Marathon cannot be reached it is what gets served.
+    const saved = snap ? snap.apps.filter(isPlausibleApp) : [];
+    if (snap) this.cluster = { ...applySnapshot(emptyState(), saved, snap.savedAt), syncedAt: 0 };
     const synced = await this.resync();
     if (!synced && snap) {
-      const apps = snap.apps.filter(isPlausibleApp);
-      this.cluster = { ...applySnapshot(emptyState(), apps, snap.savedAt), syncedAt: 0 };
       this.restoredFromSnapshot = true;
-      this.o.log.warn({ apps: apps.length, savedAt: new Date(snap.savedAt).toISOString() }, 'Marathon unreachable: serving the last saved state');
+      this.o.log.warn({ apps: saved.length, savedAt: new Date(snap.savedAt).toISOString() }, 'Marathon unreachable: serving the last saved state');
     }
     this.updateClusterMetrics();
     void this.coalescer.request();
@@ -138,14 +142,18 @@ export class Daemon implements CulmCore {
 
   private async resyncOnce(): Promise<boolean> {
     let body: unknown;
+    this.journal = [];
     try {
       body = await this.o.apps.getApps();
     } catch (err) {
+      this.journal = undefined;
       this.o.metrics.resync('error');
       this.marathonCheck = { ok: false, detail: `last fetch failed: ${errorMessage(err)}` };
       this.o.log.warn({ err: errorMessage(err) }, 'Marathon resync failed; keeping the last known state');
       return false;
     }
+    const journal = this.journal;
+    this.journal = undefined;
     let mapped;
     try {
       mapped = mapApps(body);
@@ -154,19 +162,33 @@ export class Daemon implements CulmCore {
       this.marathonCheck = { ok: false, detail: `bad answer: ${errorMessage(err)}` };
       return false;
     }
+    const apps = mapped.apps;
     for (const s of mapped.skipped) {
       this.o.metrics.appSkipped('unparsable');
-      this.o.log.warn({ app: s.id, reason: s.reason }, 'app skipped');
+      this.o.log.warn({ app: s.id, reason: s.reason }, 'app skipped; its last known state is kept');
+      // One malformed app in Marathon's answer must not take its backend away.
+      const known = this.cluster.apps.get(normaliseAppId(s.id));
+      if (known && !apps.some((a) => a.id === known.id)) apps.push(known);
     }
     this.o.metrics.resync('ok');
-    this.marathonCheck = { ok: true, detail: `synced ${mapped.apps.length} apps` };
+    this.marathonCheck = { ok: true, detail: `synced ${apps.length} apps` };
     this.restoredFromSnapshot = false;
-    this.setState(applySnapshot(this.cluster, mapped.apps, Date.now()), true);
+    const now = Date.now();
+    let next = applySnapshot(this.cluster, apps, now);
+    let replayedHealth = false;
+    for (const event of journal ?? []) {
+      next = reduce(next, event, now).state;
+      if (event.kind === 'health') replayedHealth = true;
+    }
+    this.setState(next, true);
+    // A replayed health event may be older than the answer: a settle resync confirms.
+    if (replayedHealth) this.settleResync();
     return true;
   }
 
   /** An SSE message or callback body. */
   acceptMarathonEvent(body: unknown, sseType?: string): { accepted: boolean; kind: string } {
+    if (this.stopping) return { accepted: false, kind: 'stopping' };
     const event = toDomainEvent(body, sseType);
     this.onEvent(event);
     return { accepted: event.kind !== 'invalid', kind: event.kind };
@@ -184,8 +206,10 @@ export class Daemon implements CulmCore {
       this.settleResync();
       return;
     }
-    const { state, unknownApp } = reduce(this.cluster, event, Date.now());
-    if (unknownApp) this.settleResync();
+    // A resync answer fetched before this event must not wipe it out: it is replayed on top.
+    this.journal?.push(event);
+    const { state, needsResync } = reduce(this.cluster, event, Date.now());
+    if (needsResync) this.settleResync();
     if (event.kind === 'app-removed') this.settleResync();
     if (state !== this.cluster) this.setState(state, false);
   }

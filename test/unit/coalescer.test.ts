@@ -80,3 +80,20 @@ t.test('an apply that throws becomes an error record; stop resolves pending call
   await c.stop();
   t.equal((await pending).error?.code, 'E_STOPPING');
 });
+
+t.test('stop() while an apply runs and another is requested resolves (no hang)', async (t) => {
+  let release!: () => void;
+  const c = new ApplyCoalescer(async () => {
+    await new Promise<void>((r) => { release = r; });
+    return { at: 0, result: 'applied', reasons: [], durationMs: 0 };
+  }, { minIntervalMs: 10, retryBaseMs: 10, retryMaxMs: 10 });
+  const first = c.request();
+  await sleep(5);
+  const stopping = c.stop();
+  const second = c.request(); // arrives during shutdown
+  release();
+  const done = await Promise.race([stopping.then(() => 'stopped'), sleep(1000).then(() => 'hung')]);
+  t.equal(done, 'stopped');
+  t.equal((await first).result, 'applied');
+  t.equal((await second).error?.code, 'E_STOPPING');
+});

@@ -89,7 +89,7 @@ t.test('unknown app asks for a resync and changes nothing', async (t) => {
   const s = stateOf(app('/web'));
   const r = reduce(s, status('x.1', 'TASK_RUNNING', 1, '/other'), 1);
   t.equal(r.state, s);
-  t.ok(r.unknownApp);
+  t.ok(r.needsResync);
 });
 
 t.test('health: checks gate serving, by task id or instance id', async (t) => {
@@ -102,6 +102,13 @@ t.test('health: checks gate serving, by task id or instance id', async (t) => {
   t.equal(servingTasks(s.apps.get('/web')!).length, 0);
   const same = reduce(s, { kind: 'health', appId: '/web', instanceId: 'web.instance-0a1b', alive: null }, 3).state;
   t.equal(same, s, 'null health changes nothing');
+});
+
+t.test('health for a task not known yet asks for a resync', async (t) => {
+  const s = stateOf(app('/web', healthChecks()));
+  const r = reduce(s, { kind: 'health', appId: '/web', instanceId: 'web.instance-zz', alive: true }, 1);
+  t.equal(r.state, s);
+  t.ok(r.needsResync);
 });
 
 t.test('leader failover: results vanish, last known health is kept', async (t) => {
