@@ -15,7 +15,6 @@ const templatesDir = new URL('../../templates/', import.meta.url).pathname;
 const copyTemplates = (dir: string): void => {
   for (const f of readdirSync(templatesDir)) copyFileSync(join(templatesDir, f), join(dir, f));
 };
-const partial = new URL('../../templates/backend.eta', import.meta.url).pathname;
 
 t.test('Marathon error bodies, HTML, timeouts and resets change nothing; failover to the next endpoint', async (t) => {
   const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 500 });

@@ -11,7 +11,6 @@ import { startCulm } from '../helpers/culm.js';
 import { runtimeCommands } from '../../src/haproxy/runtime-api.js';
 import { eventually, get, startBackend, whoAnswers, type Backend } from '../helpers/net.js';
 
-const template = new URL('../../templates/haproxy.cfg.eta', import.meta.url).pathname;
 const templatesDir = new URL('../../templates/', import.meta.url).pathname;
 /** The default template and its partials, copied to `dir` so a test can change them. */
 const copyTemplates = (dir: string): void => {
