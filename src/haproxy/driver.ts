@@ -77,6 +77,10 @@ export class HaproxyDriver {
     const result = await runCommand(validationCommandFor(this.o.validationCommand, path), this.o.commandTimeoutMs);
     if (result.code !== 0) {
       await rm(path, { force: true });
+      // A validation that timed out or was killed says nothing about the config: retry, do not reject it.
+      if (result.timedOut || result.code === null) {
+        throw new CulmError('E_VALIDATION_TIMEOUT', describeFailure('validation', result), { status: 503, cause: result });
+      }
       throw new CulmError('E_CONFIG_INVALID', describeFailure('validation', result), { status: 400, cause: result });
     }
     return { path, ms: result.ms };

@@ -3,8 +3,8 @@
  * operator can fix a broken template without restarting culm; a template that does not compile or throws
  * is an E_TEMPLATE error for this render only, never an empty config.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { Eta } from 'eta';
 import { CulmError, errorMessage } from '../core/errors.js';
 import type { TemplateContext } from '../core/view.js';
@@ -43,7 +43,7 @@ export type RenderData = TemplateContext & { HAProxy: TemplateContext['HAProxy']
 
 export class Renderer {
   readonly templatePath: string;
-  private compiled?: { mtimeMs: number; size: number; fn: (data: object) => string };
+  private compiled?: { signature: string; fn: (data: object) => string };
   /** Text rendered for a view object (`it.memo(app, () => …)`); dropped when the template changes. */
   private memo = new WeakMap<object, string>();
   private eta: Eta;
@@ -62,20 +62,45 @@ export class Renderer {
     });
   }
 
-  /** Compiles the template if its file changed since the last call. Throws E_TEMPLATE. */
-  load(): void {
+  /**
+   * The template's version: size and mtime of the template and of every file beside it (its partials), so
+   * an edit to a partial is picked up too.
+   */
+  private signature(): string {
     let stat;
     try {
       stat = statSync(this.templatePath);
     } catch (err) {
       throw new CulmError('E_TEMPLATE', `cannot read template ${this.templatePath}: ${errorMessage(err)}`, { cause: err });
     }
-    if (this.compiled && this.compiled.mtimeMs === stat.mtimeMs && this.compiled.size === stat.size) return;
+    const parts = [`${stat.size}:${stat.mtimeMs}`];
+    const dir = dirname(this.templatePath);
+    try {
+      for (const name of readdirSync(dir).sort()) {
+        if (!name.endsWith('.eta')) continue;
+        const st = statSync(join(dir, name));
+        parts.push(`${name}:${st.size}:${st.mtimeMs}`);
+      }
+    } catch {
+      /* the main template's own stat is enough */
+    }
+    return parts.join('|');
+  }
+
+  /** The version last compiled (changes when the template or a partial beside it changes). */
+  version(): string {
+    return this.compiled?.signature ?? '';
+  }
+
+  /** Compiles the template if it or a partial changed since the last call. Throws E_TEMPLATE. */
+  load(): void {
+    const signature = this.signature();
+    if (this.compiled && this.compiled.signature === signature) return;
     try {
       const source = readFileSync(this.templatePath, 'utf8');
       this.eta = this.newEta();
       const fn = this.eta.compile(source, { filepath: this.templatePath });
-      this.compiled = { mtimeMs: stat.mtimeMs, size: stat.size, fn: (data) => fn.call(this.eta, data) };
+      this.compiled = { signature, fn: (data) => fn.call(this.eta, data) };
       this.memo = new WeakMap();
     } catch (err) {
       this.compiled = undefined;
@@ -91,8 +116,7 @@ export class Renderer {
       ...lowerCaseHelpers,
       /**
        * Renders `fn()` once per view object: app views are reused while the app is unchanged, so a change to
-       * one app of 10,000 renders one backend section. Partials are compiled once per version of the main
-       * template: after editing only a partial, touch the main template too.
+       * one app of 10,000 renders one backend section.
        */
       memo: (key: object, fn: () => string): string => {
         let text = memo.get(key);

@@ -17,6 +17,11 @@ import type { Logger } from '../log/logger.js';
 import type { ApplyRecord } from './types.js';
 
 const MAX_ISOLATION_ROUNDS = 5;
+/**
+ * At most this share of the apps may be left out: a fault that hits many apps is the template's, and
+ * leaving them all out would "fix" the config by emptying it.
+ */
+const MAX_EXCLUDED_SHARE = 0.25;
 
 export interface RuntimeOptions {
   /** The stats socket; undefined disables the runtime path (every change reloads). */
@@ -64,6 +69,7 @@ export class Applier {
   private appliedView?: TemplateContext;
   private rejectedText?: string;
   private rejectedError?: CulmError;
+  private templateVersion = '';
 
   constructor(
     private readonly renderer: Renderer,
@@ -96,8 +102,15 @@ export class Applier {
     return true;
   }
 
-  /** Forget isolations that no longer apply: the rule changed, or the app's definition changed. */
+  /** Forget isolations that no longer apply: the rule changed, the app's definition changed, the template changed. */
   private refreshIsolation(state: ClusterState, rules: ReadonlyMap<string, Rule>): void {
+    const version = this.renderer.version();
+    if (version !== this.templateVersion) {
+      this.templateVersion = version;
+      this.ignoredRules.clear();
+      this.excludedApps.clear();
+      this.rejectedText = undefined;
+    }
     for (const [id, acl] of this.ignoredRules) if (rules.get(id)?.acl !== acl) this.ignoredRules.delete(id);
     for (const [id, version] of this.excludedApps) if (state.apps.get(id)?.version !== version) this.excludedApps.delete(id);
   }
@@ -133,7 +146,17 @@ export class Applier {
     const record = (result: ApplyRecord['result'], reasons: string[], extra: Partial<ApplyRecord> = {}): ApplyRecord => ({
       at, result, reasons, durationMs: Math.round((performance.now() - started) * 10) / 10, ...extra,
     });
+    try {
+      this.renderer.load(); // picks up a changed template before isolations are judged
+    } catch {
+      /* reported by render() below */
+    }
     this.refreshIsolation(state, rules);
+    const isolatedNow: Array<{ kind: 'rule' | 'app'; id: string }> = [];
+    const undoIsolation = (): void => {
+      // Leaving apps or rules out did not give a valid config: the fault is elsewhere (the template).
+      for (const i of isolatedNow) (i.kind === 'rule' ? this.ignoredRules : this.excludedApps).delete(i.id);
+    };
     for (let round = 0; round <= MAX_ISOLATION_ROUNDS; round++) {
       let view: TemplateContext;
       let text: string;
@@ -141,6 +164,7 @@ export class Applier {
         view = this.view(state, rules);
         text = this.render(view);
       } catch (err) {
+        undoIsolation();
         const e = err instanceof CulmError ? err : new CulmError('E_RENDER', errorMessage(err), { cause: err });
         this.log.error({ code: e.code, err: e.message }, 'render failed; the applied config is unchanged');
         return record('error', ['render failed'], { error: { code: e.code, message: e.message } });
@@ -171,33 +195,39 @@ export class Applier {
         if (e.code === 'E_CONFIG_INVALID') {
           this.hooks.validationFailed?.();
           const culprit = appAtFailure(e.message, text, view);
-          if (culprit && round < MAX_ISOLATION_ROUNDS) {
-            this.isolate(culprit, state, rules, e.message);
+          const maxExcluded = Math.max(1, Math.floor(state.apps.size * MAX_EXCLUDED_SHARE));
+          const wouldExclude = culprit && !(culprit.inRule && rules.has(culprit.id) && !this.ignoredRules.has(culprit.id));
+          if (culprit && round < MAX_ISOLATION_ROUNDS && !(wouldExclude && this.excludedApps.size >= maxExcluded)) {
+            isolatedNow.push(this.isolate(culprit, state, rules, e.message));
             continue;
           }
+          undoIsolation();
           this.rejectedText = text;
           this.rejectedError = e;
           this.log.error({ err: e.message }, 'candidate config rejected; HAProxy keeps the last good one');
           return record('invalid', reasons, { configHash: sha256(text), error: { code: e.code, message: e.message } });
         }
+        undoIsolation();
         const result = e.code === 'E_RELOAD_FAILED' ? 'reload-failed' : 'error';
         this.log.error({ code: e.code, err: e.message }, 'apply failed; will retry');
         return record(result, reasons, { configHash: sha256(text), error: { code: e.code, message: e.message } });
       }
     }
+    undoIsolation();
     return record('invalid', ['too many bad apps or rules']);
   }
 
-  private isolate(culprit: { id: string; inRule: boolean }, state: ClusterState, rules: ReadonlyMap<string, Rule>, why: string): void {
+  private isolate(culprit: { id: string; inRule: boolean }, state: ClusterState, rules: ReadonlyMap<string, Rule>, why: string): { kind: 'rule' | 'app'; id: string } {
     const rule = rules.get(culprit.id);
     if (culprit.inRule && rule && !this.ignoredRules.has(culprit.id)) {
       this.ignoredRules.set(culprit.id, rule.acl);
       this.hooks.skipped?.('rule', culprit.id, 'invalid');
       this.log.warn({ app: culprit.id, err: why }, 'rule breaks the config: ignored until it changes');
-      return;
+      return { kind: 'rule', id: culprit.id };
     }
     this.excludedApps.set(culprit.id, state.apps.get(culprit.id)?.version);
     this.hooks.skipped?.('app', culprit.id, 'invalid');
     this.log.warn({ app: culprit.id, err: why }, 'app breaks the config: left out until it changes');
+    return { kind: 'app', id: culprit.id };
   }
 }

@@ -1,0 +1,92 @@
+/**
+ * The apply step with the real `haproxy -c` as validation (reload is `true`): isolating a bad rule or app,
+ * undoing isolations when the fault is the template, picking up a fixed partial.
+ */
+import t from 'tap';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Applier } from '../../src/pipeline/apply.js';
+import { HaproxyDriver } from '../../src/haproxy/driver.js';
+import { Renderer } from '../../src/haproxy/render.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { makeRule } from '../../src/core/rules.js';
+import type { Rule } from '../../src/core/model.js';
+import { app, stateOf, task, tasks } from '../helpers/builders.js';
+import { requireBinary } from '../helpers/processes.js';
+
+requireBinary('haproxy', 'apt-get install -y haproxy (see README, Set-up)');
+const templates = new URL('../../templates/', import.meta.url).pathname;
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-apply-'));
+  for (const f of readdirSync(templates)) copyFileSync(join(templates, f), join(dir, f));
+  const log = silentLogger();
+  const out = join(dir, 'haproxy.cfg');
+  const driver = new HaproxyDriver({ outputPath: out, validationCommand: 'haproxy -c -f {{.}}', reloadCommand: 'true', cleanupCommand: 'true', commandTimeoutMs: 10_000, log });
+  const applier = new Applier(new Renderer(join(dir, 'haproxy.cfg.eta')), driver, { HttpBind: '127.0.0.1:1', StatsSocket: join(dir, 's.sock'), PidFile: join(dir, 'p'), OutputPath: out }, log);
+  return { dir, out, applier };
+}
+
+const state = stateOf(...['/a', '/b', '/c'].map((id, i) => app(id, tasks(task(31000 + i)))));
+
+t.test('a rule that breaks the config is ignored; the others apply', async (t) => {
+  const { applier, out } = setup();
+  // Stored behind culm's back (e.g. written to ZooKeeper by an old Bamboo): HAProxy rejects it.
+  const rules = new Map<string, Rule>([['/b', makeRule('/b', 'path_beg_bogus /b')], ['/c', makeRule('/c', 'path_beg -i /see')]]);
+  const r = await applier.apply(state, rules);
+  t.equal(r.result, 'applied');
+  const cfg = readFileSync(out, 'utf8');
+  t.match(cfg, 'acl ::b-aclrule path_beg -i /b', 'the bad rule is replaced by the default ACL');
+  t.match(cfg, 'acl ::c-aclrule path_beg -i /see', 'the good rule applies');
+  t.ok(applier.ignoredRules.has('/b'));
+  const fixed = new Map(rules).set('/b', makeRule('/b', 'path_beg -i /bee'));
+  t.equal((await applier.apply(state, fixed)).result, 'applied');
+  t.notOk(applier.ignoredRules.has('/b'), 'a changed rule is tried again');
+  t.match(readFileSync(out, 'utf8'), 'path_beg -i /bee');
+});
+
+t.test('a broken partial: nothing is isolated for good, and the fixed partial is picked up', async (t) => {
+  const { applier, dir, out } = setup();
+  t.equal((await applier.apply(state, new Map())).result, 'applied');
+  const good = readFileSync(out, 'utf8');
+  const partial = join(dir, 'backend.eta');
+  const original = readFileSync(partial, 'utf8');
+  writeFileSync(partial, original.replace('balance leastconn', 'balance leastconnX'));
+  const more = stateOf(...['/a', '/b', '/c', '/d'].map((id, i) => app(id, tasks(task(31000 + i)))));
+  const r = await applier.apply(more, new Map());
+  t.equal(r.result, 'invalid');
+  t.equal(applier.excludedApps.size, 0, 'isolations undone: the template is at fault, not the apps');
+  t.equal(readFileSync(out, 'utf8'), good, 'the old config stays');
+  writeFileSync(partial, original);
+  const later = new Date(Date.now() + 2000);
+  utimesSync(partial, later, later);
+  const fixed = await applier.apply(more, new Map());
+  t.equal(fixed.result, 'applied', 'the fixed partial is picked up without a restart');
+  t.match(readFileSync(out, 'utf8'), 'backend ::d-cluster');
+});
+
+t.test('a validation that times out is retryable, not a rejected config', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-apply-'));
+  const log = silentLogger();
+  const driver = new HaproxyDriver({ outputPath: join(dir, 'h.cfg'), validationCommand: 'sleep 5', reloadCommand: 'true', cleanupCommand: 'true', commandTimeoutMs: 200, log });
+  const applier = new Applier(new Renderer(join(templates, 'haproxy.cfg.eta')), driver, { HttpBind: '127.0.0.1:1', StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'h.cfg') }, log);
+  const r = await applier.apply(state, new Map());
+  t.equal(r.result, 'error');
+  t.equal(r.error?.code, 'E_VALIDATION_TIMEOUT');
+});
+
+t.test('an app whose data breaks a custom template is left out; the others apply', async (t) => {
+  const { applier, dir, out } = setup();
+  const partial = join(dir, 'backend.eta');
+  writeFileSync(partial, `${readFileSync(partial, 'utf8')}<% if (it.app.Labels.EXTRA) { -%>\n    <%= it.app.Labels.EXTRA %>\n<% } -%>\n`);
+  const bad = app('/bad', tasks(task(32000)));
+  bad.labels = { EXTRA: 'no-such-directive here' };
+  const apps = [...['/a', '/b', '/c', '/d', '/e'].map((id, i) => app(id, tasks(task(31000 + i)))), bad];
+  const r = await applier.apply(stateOf(...apps), new Map());
+  t.equal(r.result, 'applied');
+  const cfg = readFileSync(out, 'utf8');
+  t.notMatch(cfg, 'backend ::bad-cluster', 'the bad app is left out');
+  t.match(cfg, 'backend ::e-cluster');
+  t.ok(applier.excludedApps.has('/bad'));
+});
