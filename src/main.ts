@@ -33,8 +33,28 @@ export interface Running {
   port: number;
 }
 
+/**
+ * Bamboo's templates are Go templates (`{{ range .Apps }}`); culm's are Eta. Rendering a Go template through
+ * Eta would put `{{` into the config on every apply: refuse it at start with a pointer to the README.
+ */
+function checkTemplateLanguage(path: string): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CulmError('E_CONFIG', `config HAProxy.TemplatePath / HAPROXY_TEMPLATE_PATH: cannot read ${path}: ${errorMessage(err)}`);
+  }
+  if (/\{\{\s*(range|if|end|\$|\.)/.test(text) && !text.includes('<%')) {
+    throw new CulmError('E_CONFIG', `config HAProxy.TemplatePath / HAPROXY_TEMPLATE_PATH: ${path} is a Go template (Bamboo's format); culm renders Eta templates: port it (README, "Migrating from Bamboo") or leave TemplatePath unset for culm's default`);
+  }
+}
+
 export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   for (const w of config.warnings) log.warn(w);
+  checkTemplateLanguage(config.haproxy.templatePath);
+  if (/haproxy-ip-address/.test(config.bamboo.endpoint)) {
+    log.warn({ endpoint: config.bamboo.endpoint }, 'Bamboo.Endpoint is still the placeholder of Bamboo\'s sample config: Marathon cannot call it back (set BAMBOO_ENDPOINT, or BAMBOO_DOCKER_AUTO_HOST with HOST)');
+  }
   log.info({ config: redactConfig(config), version: version() }, 'culm starting');
   mkdirSync(config.dataDir, { recursive: true });
   mkdirSync(dirname(config.haproxy.outputPath), { recursive: true });
@@ -94,6 +114,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     user: config.marathon.user,
     password: config.marathon.password,
     publicEndpoint: config.bamboo.endpoint,
+    callbackToken: config.marathon.callbackToken,
     subscriptionCheckMs: config.marathon.subscriptionCheckMs,
     sseWatchdogMs: config.marathon.sseWatchdogMs,
     log,
@@ -111,7 +132,10 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   });
 
   // The REST API (and /healthz) is up first, so probes answer while the first sync runs.
-  const http = createHttpServer({ core: daemon, metrics, log, version: version() });
+  const http = createHttpServer({
+    core: daemon, metrics, log, version: version(),
+    callbacks: { enabled: () => feed.acceptsCallbacks(), token: config.marathon.callbackToken || undefined },
+  });
   const { port } = await http.listen(config.http.host, config.http.port);
   log.info({ host: config.http.host || '*', port }, 'REST API listening');
   await daemon.start();
@@ -140,20 +164,16 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel, undefined, config.logFile);
   process.on('unhandledRejection', (err) => log.error({ err: errorMessage(err) }, 'unhandled rejection (kept running)'));
-  let running: Running;
-  try {
-    running = await run(config, log);
-  } catch (err) {
-    log.fatal({ err: errorMessage(err) }, 'culm could not start');
-    process.exit(1);
-  }
-  let stopping = false;
+  // Signals are handled from the start: a SIGTERM during the first sync still stops gracefully.
+  let running: Running | undefined;
+  let stopping: string | undefined;
   const shutdown = (signal: string): void => {
     if (stopping) return;
-    stopping = true;
+    stopping = signal;
     log.info({ signal }, 'signal received');
     const force = setTimeout(() => process.exit(1), 30_000);
     force.unref();
+    if (!running) return; // start-up finishes first, then stops (below)
     running.stop().then(() => process.exit(0), (err) => {
       log.error({ err: errorMessage(err) }, 'error while stopping');
       process.exit(1);
@@ -161,6 +181,21 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  try {
+    running = await run(config, log);
+  } catch (err) {
+    if (err instanceof CulmError && err.code === 'E_CONFIG') {
+      process.stderr.write(`culm: ${err.message}\n`);
+      process.exit(2);
+    }
+    log.fatal({ err: errorMessage(err) }, 'culm could not start');
+    process.exit(1);
+  }
+  if (stopping) {
+    const signal = stopping;
+    stopping = undefined;
+    shutdown(signal);
+  }
 }
 
 /** True when this file is the program (node dist/main.js, npx culm through a symlink), not an import. */

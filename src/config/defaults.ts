@@ -108,6 +108,11 @@ export const SETTINGS = {
     doc: 'ZooKeeper digest credentials `user:password` (culm addition). Redacted in logs.',
   },
 
+  'marathon.callbackToken': {
+    file: 'Marathon.CallbackToken', env: 'CULM_CALLBACK_TOKEN', kind: 'secret', default: '',
+    doc: 'A shared secret added to the callback URL culm registers (`?token=…`); event POSTs without it are refused (403), so nobody else can feed culm fake task events. Empty: no token (as Bamboo). Redacted in logs.',
+  },
+
   'haproxy.templatePath': {
     file: 'HAProxy.TemplatePath', env: 'HAPROXY_TEMPLATE_PATH', kind: 'path',
     default: { derived: '`<package>/templates/haproxy.cfg.eta`' },

@@ -25,11 +25,12 @@ const REDACTED = '[redacted]';
 /** A plain, mutable copy safe to log: passwords, ZooKeeper credentials and URL userinfo are redacted. */
 export function redactConfig(c: CulmConfig): unknown {
   const copy = structuredClone(c) as unknown as {
-    marathon: { endpoints: string[]; password?: string };
+    marathon: { endpoints: string[]; password?: string; callbackToken: string };
     bamboo: { endpoint: string; zookeeper: { auth?: string } };
   };
   copy.marathon.endpoints = copy.marathon.endpoints.map(redactUserinfo);
   if (copy.marathon.password !== undefined) copy.marathon.password = REDACTED;
+  if (copy.marathon.callbackToken) copy.marathon.callbackToken = REDACTED;
   copy.bamboo.endpoint = redactUserinfo(copy.bamboo.endpoint);
   if (copy.bamboo.zookeeper.auth !== undefined) copy.bamboo.zookeeper.auth = REDACTED;
   return copy;

@@ -21,6 +21,8 @@ export interface CulmConfig {
     readonly subscriptionCheckMs: number;
     /** 0 disables the SSE watchdog. */
     readonly sseWatchdogMs: number;
+    /** Secret added to the registered callback URL; '' for none. */
+    readonly callbackToken: string;
   };
   readonly bamboo: {
     /** The URL Marathon calls back (Bamboo.Endpoint); '' when not configured. */

@@ -105,6 +105,7 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
       settleMs: read('marathon.settleMs', asMs),
       subscriptionCheckMs: read('marathon.subscriptionCheckMs', asMs),
       sseWatchdogMs: read('marathon.sseWatchdogMs', asMs),
+      callbackToken: text('marathon.callbackToken') ?? '',
     },
     bamboo: {
       endpoint,

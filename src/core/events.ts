@@ -113,3 +113,9 @@ export function instanceIdOf(taskId: string): string {
   if (dot <= 0) return taskId;
   return `${taskId.slice(0, dot)}.marathon-${taskId.slice(dot + 1)}`;
 }
+
+/** A bounded metrics label for an event: its kind, or for ignored events a known Marathon type or `other`. */
+export function eventLabel(event: DomainEvent): string {
+  if (event.kind !== 'ignored') return event.kind;
+  return IGNORED_TYPES.has(event.eventType) || RESYNC_TYPES.has(event.eventType) ? event.eventType : 'other';
+}

@@ -11,7 +11,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { CulmCore } from '../pipeline/types.js';
 import { sendError } from './io.js';
 import { Router, splitUrl } from './router.js';
-import { marathonRoutes } from './routes/marathon.js';
+import { marathonRoutes, type CallbackPolicy } from './routes/marathon.js';
 import { opsRoutes } from './routes/ops.js';
 import { serviceRoutes } from './routes/services.js';
 import { stateRoutes } from './routes/state.js';
@@ -23,6 +23,8 @@ export interface HttpServerOptions {
   log: Logger;
   /** Shown on the operator page. */
   version: string;
+  /** Who may POST Marathon events; absent: anyone (tests). */
+  callbacks?: CallbackPolicy;
 }
 
 export interface HttpServer {
@@ -36,13 +38,13 @@ export interface HttpServer {
 const CLOSE_GRACE_MS = 5_000;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function createHttpServer({ core, metrics, log, version }: HttpServerOptions): HttpServer {
+export function createHttpServer({ core, metrics, log, version, callbacks }: HttpServerOptions): HttpServer {
   const router = new Router();
   for (const route of [
     ...opsRoutes(core, metrics),
     ...stateRoutes(core),
     ...serviceRoutes(core),
-    ...marathonRoutes(core, metrics, log),
+    ...marathonRoutes(core, metrics, log, callbacks),
     ...uiRoutes(core, version),
   ]) router.add(route);
 

@@ -4,6 +4,11 @@ import { MarathonError, MarathonErrorCode as Code, describeError } from './http.
 
 export const SUBSCRIPTIONS_PATH = '/v2/eventSubscriptions';
 
+/** The callback URL as logs may show it: a `token` query parameter is a secret. */
+export function redactCallbackUrl(url: string): string {
+  return url.replace(/([?&]token=)[^&#]*/g, '$1[redacted]');
+}
+
 export interface CallbackSubscriptionOptions {
   client: Pick<MarathonClient, 'request'>;
   /** The URL Marathon POSTs events to (culm's callback receiver), registered verbatim. */
@@ -13,6 +18,8 @@ export interface CallbackSubscriptionOptions {
   log: Logger;
   /** A periodic check found callbacks gone (Marathon restarted without the flag or upgraded to 1.5+). */
   onUnavailable?: (error: MarathonError) => void;
+  /** Our URL was missing and has been registered again: events were missed meanwhile (resync). */
+  onReregistered?: () => void;
 }
 
 /**
@@ -26,6 +33,7 @@ export class CallbackSubscription {
   private readonly checkIntervalMs: number;
   private readonly log: Logger;
   private readonly onUnavailable: CallbackSubscriptionOptions['onUnavailable'];
+  private readonly onReregistered: CallbackSubscriptionOptions['onReregistered'];
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
   private running = false;
@@ -38,6 +46,7 @@ export class CallbackSubscription {
     this.checkIntervalMs = options.checkIntervalMs;
     this.log = options.log.child({ component: 'marathon-subscription' });
     this.onUnavailable = options.onUnavailable;
+    this.onReregistered = options.onReregistered;
   }
 
   /** True after a successful registration, false once a check found our URL missing or after unregistering. */
@@ -61,7 +70,7 @@ export class CallbackSubscription {
       throw unavailableOr(err);
     }
     this.isRegistered = true;
-    this.log.info({ callbackUrl: this.callbackUrl }, 'registered Marathon event callback');
+    this.log.info({ callbackUrl: redactCallbackUrl(this.callbackUrl) }, 'registered Marathon event callback');
     return 'registered';
   }
 
@@ -98,10 +107,10 @@ export class CallbackSubscription {
     try {
       await this.client.request('DELETE', SUBSCRIPTIONS_PATH, { query: { callbackUrl: this.callbackUrl } });
       this.isRegistered = false;
-      this.log.info({ callbackUrl: this.callbackUrl }, 'unregistered Marathon event callback');
+      this.log.info({ callbackUrl: redactCallbackUrl(this.callbackUrl) }, 'unregistered Marathon event callback');
     } catch (err) {
       // Why not throw: this runs on shutdown; a leftover subscriber only costs Marathon failed POSTs (with backoff).
-      this.log.warn({ callbackUrl: this.callbackUrl, err: describeError(err) }, 'could not unregister Marathon event callback');
+      this.log.warn({ callbackUrl: redactCallbackUrl(this.callbackUrl), err: describeError(err) }, 'could not unregister Marathon event callback');
     }
   }
 
@@ -115,8 +124,13 @@ export class CallbackSubscription {
         return;
       }
       this.isRegistered = false;
-      this.log.warn({ callbackUrl: this.callbackUrl, listed: urls.length }, 'our event callback is no longer registered; registering again');
+      this.log.warn({ callbackUrl: redactCallbackUrl(this.callbackUrl), listed: urls.length }, 'our event callback is no longer registered; registering again');
       await this.register();
+      try {
+        this.onReregistered?.();
+      } catch (hookErr) {
+        this.log.error({ err: hookErr }, 'onReregistered callback threw');
+      }
     } catch (err) {
       if (err instanceof MarathonError && err.code === Code.CALLBACKS_UNAVAILABLE) {
         this.isRegistered = false;

@@ -3,7 +3,7 @@
  * pure reducer, and asks the coalescer for applies. Edges (REST, UI, metrics) talk to it through CulmCore.
  */
 import { CulmError, errorMessage } from '../core/errors.js';
-import { toDomainEvent, type DomainEvent } from '../core/events.js';
+import { eventLabel, toDomainEvent, type DomainEvent } from '../core/events.js';
 import { mapApps, normaliseAppId } from '../core/marathon-map.js';
 import { emptyState, type App, type ClusterState, type Rule } from '../core/model.js';
 import { checkRule } from '../core/rules.js';
@@ -61,6 +61,8 @@ export class Daemon implements CulmCore {
   private firstApplyOk = false;
   private stopping = false;
   private unwatchRules?: () => void;
+  private rulesLoaded = false;
+  private rulesTimer?: NodeJS.Timeout;
 
   constructor(private readonly o: DaemonOptions) {
     this.coalescer = new ApplyCoalescer(() => this.applyNow(), {
@@ -74,6 +76,7 @@ export class Daemon implements CulmCore {
     await this.loadRules();
     this.unwatchRules = this.o.rules.watch((rules) => {
       this.ruleMap = new Map(rules.map((r) => [r.id, r]));
+      this.rulesLoaded = true;
       void this.coalescer.request();
     });
     const snap = await this.o.snapshots.load().catch((err) => {
@@ -99,6 +102,7 @@ export class Daemon implements CulmCore {
     this.stopping = true;
     clearInterval(this.resyncTimer);
     clearTimeout(this.settleTimer);
+    clearTimeout(this.rulesTimer);
     this.unwatchRules?.();
     await this.coalescer.stop();
     if (this.snapshotTimer) {
@@ -112,12 +116,23 @@ export class Daemon implements CulmCore {
     return this.coalescer.request();
   }
 
+  /**
+   * Rules must be known before anything is applied: applying without them would drop every custom ACL.
+   * Until the store answers, applies wait and loading is retried.
+   */
   private async loadRules(): Promise<void> {
     try {
       const rules = await this.o.rules.list();
       this.ruleMap = new Map(rules.map((r) => [r.id, r]));
+      this.rulesLoaded = true;
+      clearTimeout(this.rulesTimer);
     } catch (err) {
-      this.o.log.error({ err: errorMessage(err) }, 'rules unavailable at start; continuing with none until the store answers');
+      this.o.log.error({ err: errorMessage(err) }, 'rules cannot be read; nothing is applied until they can (retrying)');
+      if (this.stopping) return;
+      this.rulesTimer = setTimeout(() => {
+        void this.loadRules().then(() => { if (this.rulesLoaded) void this.coalescer.request(); });
+      }, 2000);
+      this.rulesTimer.unref();
     }
   }
 
@@ -200,7 +215,7 @@ export class Daemon implements CulmCore {
       this.o.log.debug({ type: event.eventType, reason: event.reason }, 'event not understood');
       return;
     }
-    this.o.metrics.eventReceived(event.kind === 'ignored' ? event.eventType : event.kind);
+    this.o.metrics.eventReceived(eventLabel(event));
     if (event.kind === 'ignored') return;
     if (event.kind === 'resync') {
       this.settleResync();
@@ -276,6 +291,9 @@ export class Daemon implements CulmCore {
     if (!this.hasState()) {
       // Rendering now would replace whatever HAProxy serves with a config without apps.
       return { at: Date.now(), result: 'skipped', reasons: ['waiting for the first Marathon sync'], durationMs: 0 };
+    }
+    if (!this.rulesLoaded) {
+      return { at: Date.now(), result: 'skipped', reasons: ['waiting for the rules'], durationMs: 0 };
     }
     const record = await this.o.applier.apply(this.cluster, this.ruleMap);
     this.o.metrics.apply(record.result, record.durationMs / 1000);

@@ -7,6 +7,7 @@
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { CallbackSubscription, EventStream, MarathonErrorCode, type MarathonClient } from '../marathon/index.js';
+import { redactCallbackUrl } from '../marathon/subscription.js';
 import type { DependencyCheck } from './types.js';
 
 export type EventMode = 'auto' | 'callback' | 'sse';
@@ -19,7 +20,11 @@ export interface FeedOptions {
   password?: string;
   /** culm's own base URL as Marathon reaches it (Bamboo.Endpoint); '' when unknown. */
   publicEndpoint: string;
+  /** Added to the callback URL as `?token=`; '' for none. */
+  callbackToken: string;
+  /** 0: never check the subscription list. */
   subscriptionCheckMs: number;
+  /** 0: no watchdog. */
   sseWatchdogMs: number;
   log: Logger;
   onEvent(eventType: string, data: string): void;
@@ -36,11 +41,18 @@ export class MarathonFeed {
   private stopped = false;
   private active: 'none' | 'callback' | 'sse' = 'none';
   private lastError = '';
+  private registering?: Promise<void>;
 
   constructor(private readonly o: FeedOptions) {}
 
   callbackUrl(): string {
-    return `${this.o.publicEndpoint.replace(/\/+$/, '')}${CALLBACK_PATH}`;
+    const token = this.o.callbackToken ? `?token=${encodeURIComponent(this.o.callbackToken)}` : '';
+    return `${this.o.publicEndpoint.replace(/\/+$/, '')}${CALLBACK_PATH}${token}`;
+  }
+
+  /** Whether event POSTs are expected (callback mode, or auto before the event stream was chosen). */
+  acceptsCallbacks(): boolean {
+    return this.active !== 'sse';
   }
 
   start(): void {
@@ -48,7 +60,7 @@ export class MarathonFeed {
       this.startStream();
       return;
     }
-    void this.startCallbacks();
+    this.registering = this.startCallbacks();
   }
 
   private async startCallbacks(): Promise<void> {
@@ -56,7 +68,9 @@ export class MarathonFeed {
     const subscription = new CallbackSubscription({
       client: this.o.client,
       callbackUrl: this.callbackUrl(),
-      checkIntervalMs: this.o.subscriptionCheckMs || 30_000,
+      // 0 disables the periodic check (a timer that never fires in practice).
+      checkIntervalMs: this.o.subscriptionCheckMs || 2 ** 31 - 1,
+      onReregistered: () => void this.o.resync(),
       log: this.o.log,
       onUnavailable: (err) => {
         this.lastError = err.message;
@@ -71,6 +85,7 @@ export class MarathonFeed {
     try {
       await subscription.start();
       this.subscription = subscription;
+      if (this.stopped) return; // stop() is waiting and will unregister
       this.active = 'callback';
       this.retryMs = 1000;
       this.lastError = '';
@@ -84,7 +99,7 @@ export class MarathonFeed {
         return;
       }
       this.o.log.warn({ err: this.lastError, retryMs: this.retryMs }, 'event callback registration failed; retrying');
-      this.retryTimer = setTimeout(() => void this.startCallbacks(), this.retryMs);
+      this.retryTimer = setTimeout(() => { this.registering = this.startCallbacks(); }, this.retryMs);
       this.retryMs = Math.min(this.retryMs * 2, 30_000);
     }
   }
@@ -97,7 +112,7 @@ export class MarathonFeed {
       user: this.o.user,
       password: this.o.password,
       log: this.o.log,
-      watchdogMs: this.o.sseWatchdogMs || 30_000,
+      watchdogMs: this.o.sseWatchdogMs || 2 ** 31 - 1, // 0: no watchdog
       onEvent: (type, data) => this.o.onEvent(type, data),
       onConnected: async () => {
         this.lastError = '';
@@ -113,7 +128,7 @@ export class MarathonFeed {
   check(): DependencyCheck {
     if (this.active === 'callback') {
       return this.subscription?.registered
-        ? { ok: true, detail: `callback ${this.callbackUrl()} registered` }
+        ? { ok: true, detail: `callback ${redactCallbackUrl(this.callbackUrl())} registered` }
         : { ok: false, detail: `callback not registered: ${this.lastError}` };
     }
     if (this.active === 'sse') {
@@ -132,6 +147,8 @@ export class MarathonFeed {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    // A registration in flight finishes first, so what it registered is removed below.
+    await this.registering?.catch(() => undefined);
     await Promise.all([
       this.stream?.stop(),
       this.subscription?.stop({ unregister: true }),

@@ -43,20 +43,24 @@ t.test('Marathon 1.4 with http_callback: subscription, events by callback, own U
   t.same(await whoAnswers(`${culm.frontend}/web`, 4), new Set([String(a.port), String(b.port)]), 'HAProxy keeps serving after culm stops');
 });
 
-t.test('a subscription Marathon lost is registered again', async (t) => {
+t.test('a subscription Marathon lost is registered again (with its token); POSTs without the token are refused', async (t) => {
   const marathon = await MarathonEmulator.start({ version: '1.4' });
   const apiPort = await freePort();
   const culm = await startCulm({
     marathon: marathon.url,
     ports: { api: apiPort, frontend: await freePort() },
-    env: { BAMBOO_ENDPOINT: `http://127.0.0.1:${apiPort}`, CULM_EVENT_MODE: 'callback', CULM_SUBSCRIPTION_CHECK_MS: '300' },
+    env: { BAMBOO_ENDPOINT: `http://127.0.0.1:${apiPort}`, CULM_EVENT_MODE: 'callback', CULM_SUBSCRIPTION_CHECK_MS: '300', CULM_CALLBACK_TOKEN: 's3cr3t' },
   });
   t.teardown(async () => {
     await culm.destroy();
     await marathon.stop();
   });
   await culm.waitReady();
-  const url = `http://127.0.0.1:${apiPort}/api/marathon/event_callback`;
+  const url = `http://127.0.0.1:${apiPort}/api/marathon/event_callback?token=s3cr3t`;
+  t.ok(marathon.subscriptions.includes(url), 'registered with the token');
+  const forged = await culm.json('/api/marathon/event_callback', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"eventType":"app_terminated_event","appId":"/x"}' });
+  t.equal(forged.status, 403);
+  t.notMatch(culm.child.output(), 's3cr3t', 'the token never reaches the logs');
   await fetch(`${marathon.url}/v2/eventSubscriptions?callbackUrl=${encodeURIComponent(url)}`, { method: 'DELETE' });
   t.notOk(marathon.subscriptions.includes(url));
   await eventually('re-registered', () => marathon.subscriptions.includes(url), 5000);

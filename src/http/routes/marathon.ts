@@ -16,12 +16,26 @@ import type { Route } from '../router.js';
  */
 export const EVENT_BODY_LIMIT = 16 * 1024 * 1024;
 
-export function marathonRoutes(core: CulmCore, metrics: Metrics, log: Logger): Route[] {
+/** Who may post events: callbacks only while culm uses them, and with the shared token when one is set. */
+export interface CallbackPolicy {
+  enabled(): boolean;
+  token?: string;
+}
+
+export function marathonRoutes(core: CulmCore, metrics: Metrics, log: Logger, policy?: CallbackPolicy): Route[] {
   return [{
     name: '/api/marathon/event_callback',
     path: '/api/marathon/event_callback',
     handlers: {
-      POST: async ({ req, res }) => {
+      POST: async ({ req, res, query }) => {
+        if (policy && !policy.enabled()) {
+          // Reading the event stream: a POST here is not Marathon's, and must not change routing.
+          throw new CulmError('E_CALLBACKS_DISABLED', 'culm reads Marathon\'s event stream; event callbacks are not accepted', { status: 404 });
+        }
+        if (policy?.token && query.get('token') !== policy.token) {
+          metrics.eventRejected('bad-token');
+          throw new CulmError('E_CALLBACK_TOKEN', 'missing or wrong callback token', { status: 403 });
+        }
         let body: Buffer;
         try {
           body = await readBody(req, EVENT_BODY_LIMIT);
