@@ -96,12 +96,14 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     skipped: (kind, _id, reason) => (kind === 'app' ? metrics.appSkipped(reason) : metrics.ruleSkipped(reason)),
     runtimeApplied: (s) => metrics.runtimeApplied(s),
     runtimeFailed: () => metrics.runtimeFailed(),
-  }, { socketPath: config.haproxy.runtimeApi ? config.haproxy.statsSocketPath : undefined });
+  }, {
+    socketPath: config.haproxy.runtimeApi ? config.haproxy.statsSocketPath : undefined,
+    reloadIntervalMs: config.haproxy.reloadIntervalMs,
+  });
 
   const daemon = new Daemon({
     applier, driver, rules, snapshots, metrics, log,
     apps: { getApps: () => client.getApps() },
-    reloadIntervalMs: config.haproxy.reloadIntervalMs,
     settleMs: config.marathon.settleMs,
     resyncIntervalMs: config.marathon.resyncIntervalMs || 2 ** 31 - 1,
     // Called only after start-up, when the feed exists.

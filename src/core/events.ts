@@ -2,7 +2,8 @@
  * Pure mapping of Marathon event bodies (callback POSTs and SSE `data:` lines) to culm's domain events.
  * Anything not understood becomes `ignored` or `invalid`, which callers count; nothing here throws.
  */
-import { normaliseAppId } from './marathon-map.js';
+import { mapApp, normaliseAppId } from './marathon-map.js';
+import type { App } from './model.js';
 
 export type DomainEvent =
   | {
@@ -17,6 +18,8 @@ export type DomainEvent =
     }
   | { kind: 'health'; appId: string; taskId?: string; instanceId?: string; alive: boolean | null }
   | { kind: 'app-removed'; appId: string }
+  /** An app's definition as posted (api_post_event): its backend can exist before the resync confirms it. */
+  | { kind: 'app-upsert'; app: App }
   /** Something app-level changed (definition, deployment, group): fetch /v2/apps again soon. */
   | { kind: 'resync'; reason: string }
   | { kind: 'ignored'; eventType: string }
@@ -88,6 +91,15 @@ export function toDomainEvent(body: unknown, sseType?: string): DomainEvent {
       if (!appId || !instanceId) return invalid('instance_health_changed_event needs runSpecId and instanceId');
       const alive = typeof body.healthy === 'boolean' ? body.healthy : null;
       return { kind: 'health', appId: normaliseAppId(appId), instanceId, alive };
+    }
+    case 'api_post_event': {
+      if (!isObj(body.appDefinition)) return { kind: 'resync', reason: type };
+      try {
+        const app = mapApp(body.appDefinition);
+        return { kind: 'app-upsert', app: { ...app, tasks: {} } };
+      } catch {
+        return { kind: 'resync', reason: type };
+      }
     }
     case 'app_terminated_event': {
       const appId = str(body.appId);

@@ -43,10 +43,22 @@ function sameTask(a: Task, b: Task): boolean {
     && a.ipAddresses.length === b.ipAddresses.length && a.ipAddresses.every((p, i) => p === b.ipAddresses[i]);
 }
 
+function sameDefinition(a: App, b: App): boolean {
+  const def = (x: App): string => JSON.stringify([x.labels, x.env, x.instances, x.version, x.healthChecks, x.servicePorts, x.containerPorts, x.network]);
+  return def(a) === def(b);
+}
+
 export function reduce(state: ClusterState, event: DomainEvent, now: number): Reduction {
   switch (event.kind) {
     case 'task': return reduceTask(state, event, now);
     case 'health': return reduceHealth(state, event);
+    case 'app-upsert': {
+      // The definition is Marathon's; the tasks are what culm knows (task events and resyncs own them).
+      const previous = state.apps.get(event.app.id);
+      const next: App = { ...event.app, tasks: previous?.tasks ?? {}, deployments: previous?.deployments ?? event.app.deployments };
+      if (previous && sameDefinition(previous, next)) return { state };
+      return { state: withApp(state, next), needsResync: true };
+    }
     case 'app-removed': {
       if (!state.apps.has(event.appId)) return { state };
       const apps = new Map(state.apps);

@@ -42,6 +42,11 @@ export class HaproxyDriver {
   /** What is on disk and known to be good: the output file found at start, then each applied config. */
   private lastGood?: string;
   private initialised = false;
+  /**
+   * The last candidate `check()` validated, kept on disk: when the next apply renders the very same text (a
+   * rule was checked, then applied), it is renamed into place without running the validation again.
+   */
+  private checked?: { text: string; path: string };
 
   constructor(options: DriverOptions) {
     this.o = options;
@@ -89,14 +94,27 @@ export class HaproxyDriver {
   /** Validates without applying (used to check a rule before it is stored). */
   async check(text: string): Promise<void> {
     const { path } = await this.validate(text);
-    await rm(path, { force: true });
+    const previous = this.checked;
+    this.checked = { text, path };
+    if (previous) await rm(previous.path, { force: true });
+  }
+
+  /** The candidate for `text`: the one `check()` validated if it is the same text, else a new validation. */
+  private async candidateFor(text: string): Promise<{ path: string; ms: number }> {
+    const checked = this.checked;
+    if (checked) {
+      this.checked = undefined;
+      if (checked.text === text) return { path: checked.path, ms: 0 };
+      await rm(checked.path, { force: true });
+    }
+    return this.validate(text);
   }
 
   /** Applies `text`; resolves with timings, or null when it is already what HAProxy runs. */
   async apply(text: string): Promise<ApplyTimings | null> {
     await this.init();
     if (text === this.appliedText) return null;
-    const { path, ms: validateMs } = await this.validate(text);
+    const { path, ms: validateMs } = await this.candidateFor(text);
     try {
       await rename(path, this.o.outputPath);
     } catch (err) {

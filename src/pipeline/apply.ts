@@ -26,6 +26,8 @@ const MAX_EXCLUDED_SHARE = 0.25;
 export interface RuntimeOptions {
   /** The stats socket; undefined disables the runtime path (every change reloads). */
   socketPath?: string;
+  /** Minimum time between two reloads (old processes drain after each); runtime changes are not limited. */
+  reloadIntervalMs?: number;
 }
 
 export interface ApplyHooks {
@@ -70,6 +72,7 @@ export class Applier {
   private rejectedText?: string;
   private rejectedError?: CulmError;
   private templateVersion = '';
+  private lastReloadAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly renderer: Renderer,
@@ -183,6 +186,12 @@ export class Applier {
         this.log.info({ reasons, mode: 'runtime' }, 'config applied through the runtime API');
         return record('applied', reasons, { configHash: sha256(text), mode: 'runtime' });
       }
+      const allowedAt = this.lastReloadAt + (this.runtime.reloadIntervalMs ?? 0);
+      if (Date.now() < allowedAt) {
+        undoIsolation();
+        return record('deferred', reasons, { retryAt: allowedAt });
+      }
+      this.lastReloadAt = Date.now();
       try {
         const timings = await this.driver.apply(text);
         if (timings) this.hooks.reloaded?.(timings.reloadMs / 1000);

@@ -1,13 +1,16 @@
 /**
- * Coalescing apply loop: one apply in flight, the latest state wins, applies that reload are spaced by at
- * least `minIntervalMs`, and a burst of N requests costs at most two applies. Callers can await "the apply
- * that includes my change": a request resolves with the first apply that STARTED after it.
+ * Coalescing apply loop: one apply in flight, the latest state wins, and a burst of N requests costs a
+ * bounded number of applies. Callers can await "the apply that includes my change": a request resolves with
+ * the first completed apply that STARTED after it.
+ *
+ * An apply may answer `deferred` (it needs a reload and the last one was too recent): nothing is resolved,
+ * and the loop runs again at `retryAt` with whatever is the latest state then. Runtime-API applies are never
+ * deferred, so task changes go through at once even right after a reload.
  * Failed applies that may heal by themselves (reload failure, write error) are retried with backoff.
  */
 import type { ApplyRecord } from './types.js';
 
 export interface CoalescerOptions {
-  minIntervalMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
 }
@@ -23,9 +26,9 @@ export class ApplyCoalescer {
   private requested = 0;
   private running = false;
   private timer?: NodeJS.Timeout;
+  private deferUntil = 0;
   private retryTimer?: NodeJS.Timeout;
   private retryDelay: number;
-  private lastReloadAt = Number.NEGATIVE_INFINITY;
   private waiters: Waiter[] = [];
   private stopped = false;
   private idleResolvers: Array<() => void> = [];
@@ -45,11 +48,10 @@ export class ApplyCoalescer {
 
   private schedule(): void {
     if (this.stopped || this.running || this.timer) return;
-    const wait = Math.max(0, this.lastReloadAt + this.o.minIntervalMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.runOnce();
-    }, wait);
+    }, Math.max(0, this.deferUntil - Date.now()));
   }
 
   private async runOnce(): Promise<void> {
@@ -69,22 +71,21 @@ export class ApplyCoalescer {
         error: { code: 'E_APPLY', message: err instanceof Error ? err.message : String(err) } };
     }
     this.running = false;
-    if (record.result === 'applied' || record.result === 'reload-failed') this.lastReloadAt = startedAt;
-    if (this.stopped) {
-      // stop() is waiting for this apply: nothing more is scheduled.
-      for (const w of this.waiters.filter((x) => x.generation <= generation)) w.resolve(record);
-      this.waiters = this.waiters.filter((x) => x.generation > generation);
-      this.notifyIdle();
+    if (record.result === 'deferred' && !this.stopped) {
+      this.deferUntil = record.retryAt ?? Date.now();
+      this.schedule();
       return;
     }
+    this.deferUntil = 0;
     const done = this.waiters.filter((w) => w.generation <= generation);
     this.waiters = this.waiters.filter((w) => w.generation > generation);
     for (const w of done) w.resolve(record);
-    if (RETRYABLE.has(record.result)) {
-      this.scheduleRetry();
-    } else {
-      this.retryDelay = this.o.retryBaseMs;
+    if (this.stopped) {
+      this.notifyIdle(); // stop() is waiting for this apply: nothing more is scheduled
+      return;
     }
+    if (RETRYABLE.has(record.result)) this.scheduleRetry();
+    else this.retryDelay = this.o.retryBaseMs;
     if (this.requested > generation) this.schedule();
     else if (!this.retryTimer) this.notifyIdle();
   }
@@ -111,7 +112,7 @@ export class ApplyCoalescer {
     return new Promise((resolve) => this.idleResolvers.push(resolve));
   }
 
-  /** Stops scheduling; waits for the apply in flight to finish. */
+  /** Stops scheduling; waits for the apply in flight to finish; pending callers get E_STOPPING. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);

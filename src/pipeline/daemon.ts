@@ -30,7 +30,6 @@ export interface DaemonOptions {
   snapshots: StateStore;
   metrics: Metrics;
   log: Logger;
-  reloadIntervalMs: number;
   settleMs: number;
   resyncIntervalMs: number;
   /** How long to wait between snapshot writes. */
@@ -65,9 +64,7 @@ export class Daemon implements CulmCore {
   private rulesTimer?: NodeJS.Timeout;
 
   constructor(private readonly o: DaemonOptions) {
-    this.coalescer = new ApplyCoalescer(() => this.applyNow(), {
-      minIntervalMs: o.reloadIntervalMs, retryBaseMs: 1000, retryMaxMs: 30_000,
-    });
+    this.coalescer = new ApplyCoalescer(() => this.applyNow(), { retryBaseMs: 1000, retryMaxMs: 30_000 });
   }
 
   // ---- life cycle ----
@@ -225,7 +222,7 @@ export class Daemon implements CulmCore {
     this.journal?.push(event);
     const { state, needsResync } = reduce(this.cluster, event, Date.now());
     if (needsResync) this.settleResync();
-    if (event.kind === 'app-removed') this.settleResync();
+    if (event.kind === 'app-removed' || event.kind === 'app-upsert') this.settleResync();
     if (state !== this.cluster) this.setState(state, false);
   }
 
@@ -296,6 +293,7 @@ export class Daemon implements CulmCore {
       return { at: Date.now(), result: 'skipped', reasons: ['waiting for the rules'], durationMs: 0 };
     }
     const record = await this.o.applier.apply(this.cluster, this.ruleMap);
+    if (record.result === 'deferred') return record;
     this.o.metrics.apply(record.result, record.durationMs / 1000);
     if (record.result === 'applied' || record.result === 'unchanged') {
       this.firstApplyOk = true;

@@ -1,8 +1,11 @@
 /** What the edges (REST API, UI, metrics endpoint) may ask of the running daemon. They never render or reload. */
 import type { ClusterState, Rule } from '../core/model.js';
 
-/** `skipped`: nothing known yet (no Marathon sync, no saved state): an empty config is never applied. */
-export type ApplyResult = 'applied' | 'unchanged' | 'invalid' | 'reload-failed' | 'error' | 'skipped';
+/**
+ * `skipped`: nothing known yet (no Marathon sync, no saved state): an empty config is never applied.
+ * `deferred`: a reload is needed but the last one was less than the reload interval ago: run again at `retryAt`.
+ */
+export type ApplyResult = 'applied' | 'unchanged' | 'invalid' | 'reload-failed' | 'error' | 'skipped' | 'deferred';
 
 export interface ApplyRecord {
   /** ms since epoch when the apply started. */
@@ -16,6 +19,8 @@ export interface ApplyRecord {
   /** sha256 of the config text that was applied (or rejected). */
   configHash?: string;
   error?: { code: string; message: string };
+  /** With `deferred`: when (ms since epoch) a reload is allowed again. */
+  retryAt?: number;
 }
 
 export interface DependencyCheck {

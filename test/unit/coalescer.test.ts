@@ -14,7 +14,7 @@ function harness(results: Array<ApplyRecord['result']> = [], runMs = 20) {
     seen.push(snapshot);
     const result = results.shift() ?? 'applied';
     return { at: Date.now(), result, reasons: [String(snapshot)], durationMs: runMs };
-  }, { minIntervalMs: 100, retryBaseMs: 30, retryMaxMs: 120 });
+  }, { retryBaseMs: 30, retryMaxMs: 120 });
   return { c, runs, seen, set: (v: number) => { value = v; } };
 }
 
@@ -32,7 +32,7 @@ t.test('a burst of 200 requests gives a bounded number of applies and ends with 
   await h.c.stop();
 });
 
-t.test('requests during an apply are served by the next one, spaced by the interval', async (t) => {
+t.test('requests during an apply are served by the next one', async (t) => {
   const h = harness([], 50);
   h.set(1);
   const first = h.c.request();
@@ -42,8 +42,33 @@ t.test('requests during an apply are served by the next one, spaced by the inter
   t.equal((await first).reasons[0], '1');
   t.equal((await second).reasons[0], '2', 'a request made while applying waits for the next apply');
   t.equal(h.runs.length, 2);
-  t.ok(h.runs[1] - h.runs[0] >= 95, `reloads spaced by minIntervalMs (${h.runs[1] - h.runs[0]} ms)`);
   await h.c.stop();
+});
+
+t.test('a deferred apply resolves nobody and runs again at retryAt, with the latest state', async (t) => {
+  const runs: number[] = [];
+  let value = 0;
+  let deferOnce = true;
+  const c = new ApplyCoalescer(async () => {
+    runs.push(Date.now());
+    if (deferOnce) {
+      deferOnce = false;
+      return { at: Date.now(), result: 'deferred', reasons: [], durationMs: 0, retryAt: Date.now() + 150 };
+    }
+    return { at: Date.now(), result: 'applied', reasons: [String(value)], durationMs: 0 };
+  }, { retryBaseMs: 10, retryMaxMs: 10 });
+  value = 1;
+  const p = c.request();
+  await sleep(50);
+  value = 2;
+  const q = c.request();
+  const r = await p;
+  t.equal(r.result, 'applied');
+  t.equal(r.reasons[0], '2', 'the run at retryAt saw the latest state');
+  t.equal((await q).reasons[0], '2');
+  t.equal(runs.length, 2);
+  t.ok(runs[1] - runs[0] >= 140, `ran again after ${runs[1] - runs[0]} ms`);
+  await c.stop();
 });
 
 t.test('a failed reload is retried with backoff until it succeeds', async (t) => {
@@ -72,7 +97,7 @@ t.test('an apply that throws becomes an error record; stop resolves pending call
     if (calls === 1) throw new Error('boom');
     await sleep(50);
     return { at: 0, result: 'applied', reasons: [], durationMs: 0 };
-  }, { minIntervalMs: 1000, retryBaseMs: 10_000, retryMaxMs: 10_000 });
+  }, { retryBaseMs: 10_000, retryMaxMs: 10_000 });
   const r = await c.request();
   t.equal(r.result, 'error');
   t.equal(r.error?.message, 'boom');
@@ -86,7 +111,7 @@ t.test('stop() while an apply runs and another is requested resolves (no hang)',
   const c = new ApplyCoalescer(async () => {
     await new Promise<void>((r) => { release = r; });
     return { at: 0, result: 'applied', reasons: [], durationMs: 0 };
-  }, { minIntervalMs: 10, retryBaseMs: 10, retryMaxMs: 10 });
+  }, { retryBaseMs: 10, retryMaxMs: 10 });
   const first = c.request();
   await sleep(5);
   const stopping = c.stop();
@@ -97,3 +122,4 @@ t.test('stop() while an apply runs and another is requested resolves (no hang)',
   t.equal((await first).result, 'applied');
   t.equal((await second).error?.code, 'E_STOPPING');
 });
+

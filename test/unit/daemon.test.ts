@@ -43,7 +43,7 @@ function setup(marathon: ControlledMarathon, snapshots = new MemoryStateStore())
   const applier = new Applier(new Renderer(template), driver, { HttpBind: '*:80', StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'haproxy.cfg') }, log);
   const daemon = new Daemon({
     applier, driver, apps: marathon, rules: new MemoryRuleStore(), snapshots, metrics: new PrometheusMetrics({ defaultMetrics: false }), log,
-    reloadIntervalMs: 0, settleMs: 20, resyncIntervalMs: 60_000, snapshotDelayMs: 10,
+    settleMs: 20, resyncIntervalMs: 60_000, snapshotDelayMs: 10,
   });
   return { daemon, dir };
 }

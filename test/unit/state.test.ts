@@ -18,7 +18,7 @@ t.test('event mapping from the documented payloads', async (t) => {
     { desc: 'health 1.4+', file: 'health_status_changed_event.json', kind: 'health' },
     { desc: 'health pre-1.4', file: 'health_status_changed_event.pre-1.4.json', kind: 'health' },
     { desc: 'instance health', file: 'instance_health_changed_event.json', kind: 'health' },
-    { desc: 'api post', file: 'api_post_event.json', kind: 'resync' },
+    { desc: 'api post', file: 'api_post_event.json', kind: 'app-upsert' },
     { desc: 'deployment info', file: 'deployment_info.json', kind: 'resync' },
     { desc: 'deployment success', file: 'deployment_success.json', kind: 'resync' },
     { desc: 'group change', file: 'group_change_success.json', kind: 'resync' },
@@ -135,6 +135,23 @@ t.test('resync is the truth for apps: removed apps go, identical tasks keep iden
   t.same([...s2.apps.keys()], ['/web']);
   t.equal(s2.apps.get('/web')!.tasks['w.1'], s.apps.get('/web')!.tasks['w.1'], 'unchanged task object reused');
   t.equal(s2.syncedAt, 5);
+});
+
+t.test('api_post_event: the app exists at once, with the tasks culm knows; an unchanged definition is a no-op', async (t) => {
+  const body = JSON.parse(readFileSync(new URL('../fixtures/marathon/events/api_post_event.json', import.meta.url), 'utf8'));
+  const e = toDomainEvent(body);
+  t.equal(e.kind, 'app-upsert');
+  let s = stateOf(app('/web'));
+  const r = reduce(s, e, 1);
+  t.ok(r.state.apps.has('/my-app'), 'new app added from its definition');
+  t.ok(r.needsResync, 'a resync confirms it');
+  t.same(r.state.apps.get('/my-app')!.servicePorts, [10001]);
+  s = reduce(r.state, status('my-app.1', 'TASK_RUNNING', 31001, '/my-app'), 2).state;
+  t.same(Object.keys(s.apps.get('/my-app')!.tasks), ['my-app.1'], 'its task lands at once');
+  const again = reduce(s, e, 3);
+  t.equal(again.state, s, 'same definition: nothing changes');
+  t.same(Object.keys(again.state.apps.get('/my-app')!.tasks), ['my-app.1']);
+  t.equal(parseEventJson('{"eventType":"api_post_event","appDefinition":"x"}').kind, 'resync', 'no usable definition: resync');
 });
 
 t.test('app_terminated removes the app and tombstones its tasks', async (t) => {
