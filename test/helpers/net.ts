@@ -19,14 +19,17 @@ export function freePort(): Promise<number> {
 export interface Backend {
   port: number;
   hits: number;
+  /** performance.now() of the last request it answered (benchmarks time changes by it). */
+  lastHitAt: number;
   close(): Promise<void>;
 }
 
 /** An HTTP server on 127.0.0.1 whose body is its own port ("31001\n"), so a test sees who answered. */
 export async function startBackend(): Promise<Backend> {
-  const backend = { port: 0, hits: 0 } as Backend;
+  const backend = { port: 0, hits: 0, lastHitAt: 0 } as Backend;
   const server: Server = createServer((req, res) => {
     backend.hits++;
+    backend.lastHitAt = performance.now();
     res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
     res.end(`${backend.port}\n`);
   });

@@ -106,12 +106,13 @@ export function deploymentEvents(
   v: MarathonVersion,
   appId: string,
   actions: string[],
-  groups: { original: EventBody; target: EventBody },
+  groups: () => { original: EventBody; target: EventBody },
 ): EventBody[] {
   const steps = actions.map((action) => ({ actions: [{ action, app: appId }] }));
   const version = now();
   const plan: EventBody = { id: randomUUID() };
-  if (v !== '1.10') Object.assign(plan, groups);
+  // Heavy plans (whole groups) only where Marathon sends them: built lazily, they cost O(apps).
+  if (v !== '1.10') Object.assign(plan, groups());
   Object.assign(plan, { steps, version });
   const out: EventBody[] = [];
   for (const step of steps) {

@@ -1,0 +1,101 @@
+/**
+ * Scenarios 1 and 2: event → serving on a 1,000 × 3 cluster. Task changes (runtime API, no reload) and
+ * changes that need a reload (a new app, a rule), against HAProxy's own limit for the same config measured
+ * in the same run (`haproxy -c` + the reload itself).
+ */
+import { request } from 'undici';
+import { runCommand } from '../../../src/haproxy/command.js';
+import { summarise, type Summary } from '../stats.js';
+import { setUp, sleep, timeUntil, type Bench } from './common.js';
+
+/** Sends requests back to back until `done()` or `ms` passed. */
+async function probe(url: string, ms: number, done: () => boolean = () => false): Promise<void> {
+  const end = performance.now() + ms;
+  while (performance.now() < end && !done()) {
+    try {
+      const r = await request(url, { headers: { connection: 'close' } });
+      await r.body.text();
+    } catch {
+      /* a refused connection during a reload is retried */
+    }
+  }
+}
+
+async function haproxyLimit(b: Bench, n: number): Promise<{ check: Summary; reload: Summary }> {
+  const cfg = b.culm.outputPath;
+  const checks: number[] = [];
+  const reloads: number[] = [];
+  for (let i = 0; i < n; i++) checks.push((await runCommand(`haproxy -c -f ${cfg}`, 60_000)).ms);
+  for (let i = 0; i < n; i++) {
+    reloads.push((await runCommand(`haproxy -f ${cfg} -p ${cfg}.pid -D -sf $(cat ${cfg}.pid)`, 60_000)).ms);
+    b.culm.haproxy.poll();
+    await sleep(200);
+  }
+  return { check: summarise(checks), reload: summarise(reloads) };
+}
+
+export async function latency(apps: number, changes: number): Promise<Record<string, unknown>> {
+  const b = await setUp(apps, 3, {}, { healthChecks: [{ protocol: 'HTTP', path: '/' }] });
+  try {
+    const target = b.pool[5];
+    const add: number[] = [];
+    const kill: number[] = [];
+    const unhealthy: number[] = [];
+    const healthy: number[] = [];
+    for (let i = 0; i < changes; i++) {
+      const app = `/app${i % apps}`;
+      const url = `${b.culm.frontend}${app}`;
+      // Added → first request that reaches it.
+      let t0 = performance.now();
+      const id = b.marathon.addTask(app, { port: target.port, healthy: true });
+      await probe(url, 5000, () => target.lastHitAt >= t0);
+      add.push(target.lastHitAt - t0);
+      // Unhealthy → last request that still reached it.
+      t0 = performance.now();
+      b.marathon.setTaskHealth(id, false);
+      await probe(url, 300);
+      unhealthy.push(Math.max(0, target.lastHitAt - t0));
+      t0 = performance.now();
+      b.marathon.setTaskHealth(id, true);
+      await probe(url, 5000, () => target.lastHitAt >= t0);
+      healthy.push(target.lastHitAt - t0);
+      // Killed → last request that still reached it.
+      t0 = performance.now();
+      b.marathon.killTask(id, { withKilling: true });
+      await probe(url, 300);
+      kill.push(Math.max(0, target.lastHitAt - t0));
+    }
+    const limit = await haproxyLimit(b, 5);
+
+    // Changes that need a reload, spaced by more than the reload interval so each is measured alone.
+    const newApp: number[] = [];
+    const rule: number[] = [];
+    const n = Math.max(5, Math.floor(changes / 5));
+    for (let i = 0; i < n; i++) {
+      const other = b.pool[6];
+      let t0 = performance.now();
+      b.marathon.addApp({ id: `/fresh${i}` });
+      b.marathon.addTask(`/fresh${i}`, { port: other.port });
+      await probe(`${b.culm.frontend}/fresh${i}`, 10_000, () => other.lastHitAt >= t0);
+      newApp.push(other.lastHitAt - t0);
+      await sleep(1100);
+      t0 = performance.now();
+      const res = await request(`${b.culm.api}/api/services/app${i}`, { method: 'PUT', body: JSON.stringify({ acl: `path_beg -i /rule${i}` }) });
+      await res.body.text();
+      await timeUntil(async () => {
+        const r = await request(`${b.culm.frontend}/rule${i}`, { headers: { connection: 'close' } });
+        await r.body.text();
+        return r.statusCode === 200;
+      }, 10_000, 1);
+      rule.push(performance.now() - t0);
+      await sleep(1100);
+    }
+    return {
+      apps, tasksPerApp: 3, startupMs: b.startupMs,
+      taskAdded: summarise(add), taskKilled: summarise(kill), taskUnhealthy: summarise(unhealthy), taskHealthyAgain: summarise(healthy),
+      newApp: summarise(newApp), ruleSet: summarise(rule), haproxyLimit: limit,
+    };
+  } finally {
+    await b.close();
+  }
+}
