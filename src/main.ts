@@ -6,6 +6,7 @@
 import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { hostname } from 'node:os';
 import { loadConfig, packageRoot, redactConfig, type CulmConfig } from './config/index.js';
 import { CulmError, errorMessage } from './core/errors.js';
 import { HaproxyDriver } from './haproxy/driver.js';
@@ -18,7 +19,7 @@ import { Applier } from './pipeline/apply.js';
 import { Daemon } from './pipeline/daemon.js';
 import { MarathonFeed } from './pipeline/marathon-feed.js';
 import type { DependencyCheck } from './pipeline/types.js';
-import { FileRuleStore, FileStateStore } from './store/file.js';
+import { createStores } from './cluster/stores.js';
 
 function version(): string {
   try {
@@ -68,14 +69,9 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     log,
     onRequest: (endpoint, outcome, ms) => metrics.marathonRequest(endpoint, outcome, ms / 1000),
   });
-  if (config.bamboo.zookeeper.hosts.length > 0) {
-    log.warn('ZooKeeper is configured but this build keeps rules in the embedded file store (ZooKeeper support is being built)');
-  }
-  const rules = new FileRuleStore(config.dataDir, (id, reason) => {
-    metrics.ruleSkipped(reason);
-    log.warn({ id, reason }, 'stored rule skipped');
-  });
-  const snapshots = new FileStateStore(config.dataDir);
+  const publicEndpoint = config.bamboo.endpoint || `http://${config.http.host || hostname()}:${config.http.port}`;
+  const stores = createStores(config, log, metrics, version(), publicEndpoint);
+  const { rules, snapshots, membership } = stores;
   const driver = new HaproxyDriver({
     outputPath: config.haproxy.outputPath,
     validationCommand: config.haproxy.validationCommand,
@@ -107,7 +103,11 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     settleMs: config.marathon.settleMs,
     resyncIntervalMs: config.marathon.resyncIntervalMs || 2 ** 31 - 1,
     // Called only after start-up, when the feed exists.
-    extraChecks: (): Record<string, DependencyCheck> => ({ events: feed.check() }),
+    extraChecks: (): Record<string, DependencyCheck> => {
+      const zk = stores.zookeeperCheck();
+      return { events: feed.check(), ...(zk ? { zookeeper: zk } : {}) };
+    },
+    onApply: (r) => void membership?.report({ at: r.at, result: r.result, configHash: r.configHash }),
   });
   const feed: MarathonFeed = new MarathonFeed({
     mode: config.marathon.eventMode,
@@ -131,12 +131,28 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
       daemon.acceptMarathonEvent(body, type);
     },
     resync: () => daemon.resync(),
+    onRegistered: (url) => void membership?.setCallbackUrl(url).catch((err) => log.warn({ err: errorMessage(err) }, 'callback URL not recorded in ZooKeeper')),
   });
+
+  // The leader removes the Marathon subscriptions of culm instances that are gone (never anyone else's).
+  const janitor = membership ? setInterval(() => {
+    void membership.removeStaleCallbacks(async (url) => {
+      try {
+        await client.request('DELETE', '/v2/eventSubscriptions', { query: { callbackUrl: url } });
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        // Marathon 1.5+ has no subscriptions to remove: the record alone goes.
+        if (code !== 'E_MARATHON_NOT_FOUND' && code !== 'E_CALLBACKS_UNAVAILABLE' && code !== 'E_MARATHON_HTTP') throw err;
+      }
+    }).catch((err) => log.warn({ err: errorMessage(err) }, 'stale callback clean-up failed'));
+  }, config.marathon.subscriptionCheckMs || 30_000) : undefined;
+  janitor?.unref();
 
   // The REST API (and /healthz) is up first, so probes answer while the first sync runs.
   const http = createHttpServer({
     core: daemon, metrics, log, version: version(),
     callbacks: { enabled: () => feed.acceptsCallbacks(), token: config.marathon.callbackToken || undefined },
+    cluster: () => stores.cluster(),
   });
   const { port } = await http.listen(config.http.host, config.http.port);
   log.info({ host: config.http.host || '*', port }, 'REST API listening');
@@ -147,10 +163,11 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     port,
     async stop() {
       log.info('stopping: no more events; finishing the apply in flight');
+      clearInterval(janitor);
       await feed.stop();
       await daemon.stop();
       await http.close();
-      await Promise.all([rules.close(), snapshots.close()]);
+      await stores.close();
       log.info('stopped; HAProxy keeps serving the last applied config');
     },
   };

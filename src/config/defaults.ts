@@ -103,6 +103,10 @@ export const SETTINGS = {
     file: 'Bamboo.Zookeeper.ReportingDelay', env: 'BAMBOO_ZK_REPORTING_DELAY', kind: 'seconds', default: '0', min: 0,
     doc: 'Seconds (Bamboo\'s unit) to wait before acting on a ZooKeeper change. Reloads are coalesced anyway, so 0 is fine.',
   },
+  'bamboo.zookeeper.sessionTimeoutMs': {
+    file: 'Bamboo.Zookeeper.SessionTimeoutMs', env: 'CULM_ZK_SESSION_TIMEOUT_MS', kind: 'ms', default: '10000', min: 1000,
+    doc: 'ZooKeeper session timeout (culm addition): how long after an instance dies its registration and leadership go, so another instance takes over. ZooKeeper bounds it to 2–20 ticks.',
+  },
   'bamboo.zookeeper.auth': {
     file: 'Bamboo.Zookeeper.Auth', env: 'BAMBOO_ZK_AUTH', kind: 'secret', default: '',
     doc: 'ZooKeeper digest credentials `user:password` (culm addition). Redacted in logs.',

@@ -32,6 +32,8 @@ export interface CulmConfig {
       readonly hosts: readonly string[];
       readonly path: string;
       readonly reportingDelayMs: number;
+      /** ZooKeeper session timeout: how fast a dead instance's nodes (and leadership) go. */
+      readonly sessionTimeoutMs: number;
       /** ZooKeeper digest credentials "user:password". */
       readonly auth?: string;
     };

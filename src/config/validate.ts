@@ -113,6 +113,7 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
         hosts: read('bamboo.zookeeper.hosts', asZkHosts),
         path: read('bamboo.zookeeper.path', asZkPath),
         reportingDelayMs: read('bamboo.zookeeper.reportingDelayMs', asSecondsInMs),
+        sessionTimeoutMs: read('bamboo.zookeeper.sessionTimeoutMs', asMs),
         ...(auth === undefined ? {} : { auth }),
       },
     },

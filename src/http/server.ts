@@ -12,6 +12,7 @@ import type { CulmCore } from '../pipeline/types.js';
 import { sendError } from './io.js';
 import { Router, splitUrl } from './router.js';
 import { marathonRoutes, type CallbackPolicy } from './routes/marathon.js';
+import { clusterRoutes, type ClusterSource } from './routes/cluster.js';
 import { opsRoutes } from './routes/ops.js';
 import { serviceRoutes } from './routes/services.js';
 import { stateRoutes } from './routes/state.js';
@@ -25,6 +26,8 @@ export interface HttpServerOptions {
   version: string;
   /** Who may POST Marathon events; absent: anyone (tests). */
   callbacks?: CallbackPolicy;
+  /** The cluster view for /api/cluster. */
+  cluster?: ClusterSource;
 }
 
 export interface HttpServer {
@@ -38,13 +41,14 @@ export interface HttpServer {
 const CLOSE_GRACE_MS = 5_000;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function createHttpServer({ core, metrics, log, version, callbacks }: HttpServerOptions): HttpServer {
+export function createHttpServer({ core, metrics, log, version, callbacks, cluster }: HttpServerOptions): HttpServer {
   const router = new Router();
   for (const route of [
     ...opsRoutes(core, metrics),
     ...stateRoutes(core),
     ...serviceRoutes(core),
     ...marathonRoutes(core, metrics, log, callbacks),
+    ...clusterRoutes(cluster),
     ...uiRoutes(core, version),
   ]) router.add(route);
 

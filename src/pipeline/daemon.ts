@@ -34,8 +34,10 @@ export interface DaemonOptions {
   resyncIntervalMs: number;
   /** How long to wait between snapshot writes. */
   snapshotDelayMs?: number;
-  /** Extra readiness checks from the edges (event stream, subscription). */
+  /** Extra readiness checks from the edges (event stream, subscription, ZooKeeper). */
   extraChecks?: () => Record<string, DependencyCheck>;
+  /** Told of every apply that did something (the cluster registry shows each instance's last one). */
+  onApply?(record: ApplyRecord): void;
 }
 
 const HISTORY = 50;
@@ -302,6 +304,7 @@ export class Daemon implements CulmCore {
     if (record.result !== 'unchanged' && record.result !== 'skipped') {
       this.records.push(record);
       if (this.records.length > HISTORY) this.records.shift();
+      this.o.onApply?.(record);
     }
     return record;
   }
@@ -316,8 +319,16 @@ export class Daemon implements CulmCore {
     return this.ruleMap;
   }
 
+  /** A rule write while the store cannot take it fails at once, before any work (503, nothing written). */
+  private requireWritableStore(): void {
+    if (this.o.rules.writable && !this.o.rules.writable()) {
+      throw new CulmError('E_STORE_UNAVAILABLE', `rules cannot be written now: ${this.o.rules.health().detail}`, { status: 503 });
+    }
+  }
+
   async putRule(input: Rule): Promise<Rule> {
     const rule = checkRule(input);
+    this.requireWritableStore();
     let candidate: string;
     try {
       candidate = this.o.applier.candidateWith(this.cluster, this.ruleMap, rule);
@@ -339,6 +350,7 @@ export class Daemon implements CulmCore {
   }
 
   async deleteRule(id: string): Promise<boolean> {
+    this.requireWritableStore();
     const existed = await this.o.rules.delete(id);
     if (existed || this.ruleMap.has(id)) {
       const next = new Map(this.ruleMap);

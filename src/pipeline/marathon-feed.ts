@@ -29,6 +29,8 @@ export interface FeedOptions {
   log: Logger;
   onEvent(eventType: string, data: string): void;
   resync(): Promise<unknown>;
+  /** The callback URL registered in Marathon (the cluster remembers it, to clean up after this instance). */
+  onRegistered?(callbackUrl: string): void;
 }
 
 export const CALLBACK_PATH = '/api/marathon/event_callback';
@@ -87,6 +89,7 @@ export class MarathonFeed {
       this.subscription = subscription;
       if (this.stopped) return; // stop() is waiting and will unregister
       this.active = 'callback';
+      this.o.onRegistered?.(this.callbackUrl());
       this.retryMs = 1000;
       this.lastError = '';
       void this.o.resync();

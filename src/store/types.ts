@@ -11,6 +11,11 @@ export interface RuleStore {
   watch(listener: (rules: Rule[]) => void): () => void;
   /** For /readyz: can the store take writes now? */
   health(): { ok: boolean; detail: string };
+  /**
+   * False when a write would certainly fail now (ZooKeeper disconnected): callers refuse at once with 503
+   * instead of doing work first. Absent: assume writable and let the write report.
+   */
+  writable?(): boolean;
   close(): Promise<void>;
 }
 

@@ -126,6 +126,10 @@ export class ZooKeeperRuleStore implements RuleStore {
     return () => this.listeners.delete(listener);
   }
 
+  writable(): boolean {
+    return this.session.isConnected();
+  }
+
   health(): { ok: boolean; detail: string } {
     const outage = this.session.outage();
     const count = this.entries ? this.rules().length : this.cached?.length;

@@ -240,8 +240,20 @@ export class ZkSession {
     }, timeoutMs);
   }
 
-  create(path: string, data: Buffer, acl: ACL[], timeoutMs?: number): Promise<string> {
-    return this.call('create ' + path, (c, cb) => c.create(path, data, acl, zookeeper.CreateMode.PERSISTENT, cb), timeoutMs);
+  /** Creates a node; `ephemeral` nodes go with this session, `sequential` ones get a counter suffix. */
+  create(path: string, data: Buffer, acl: ACL[], timeoutMs?: number, mode: 'persistent' | 'ephemeral' | 'ephemeral-sequential' = 'persistent'): Promise<string> {
+    const m = mode === 'ephemeral' ? zookeeper.CreateMode.EPHEMERAL
+      : mode === 'ephemeral-sequential' ? zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL : zookeeper.CreateMode.PERSISTENT;
+    return this.call('create ' + path, (c, cb) => c.create(path, data, acl, m, cb), timeoutMs);
+  }
+
+  /** Whether `path` exists (null when not); the watcher fires on its creation, deletion or change. */
+  exists(path: string, watcher?: Watcher, timeoutMs?: number): Promise<Stat | null> {
+    return this.call('stat ' + path, (c, cb) => {
+      const done = (err: unknown, stat: Stat): void => cb(err, stat ?? null);
+      if (watcher) c.exists(path, watcher, done);
+      else c.exists(path, done);
+    }, timeoutMs);
   }
 
   setData(path: string, data: Buffer, version: number, timeoutMs?: number): Promise<Stat> {
