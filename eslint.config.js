@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tap/**', 'data/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tap/**', 'data/**', '.scratch/**', 'bench-results/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -34,6 +34,10 @@ export interface Running {
   port: number;
 }
 
+function withToken(url: string, token: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
+}
+
 /**
  * Bamboo's templates are Go templates (`{{ range .Apps }}`); culm's are Eta. Rendering a Go template through
  * Eta would put `{{` into the config on every apply: refuse it at start with a pointer to the README.
@@ -135,18 +139,33 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   });
 
   // The leader removes the Marathon subscriptions of culm instances that are gone (never anyone else's).
+  const janitorMs = config.marathon.subscriptionCheckMs || 30_000;
   const janitor = membership ? setInterval(() => {
     void membership.removeStaleCallbacks(async (url) => {
-      try {
-        await client.request('DELETE', '/v2/eventSubscriptions', { query: { callbackUrl: url } });
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        // Marathon 1.5+ has no subscriptions to remove: the record alone goes.
-        if (code !== 'E_MARATHON_NOT_FOUND' && code !== 'E_CALLBACKS_UNAVAILABLE' && code !== 'E_MARATHON_HTTP') throw err;
+      // Recorded without the token: the instances share this config, so the URL they registered has ours.
+      const variants = config.marathon.callbackToken ? [withToken(url, config.marathon.callbackToken), url] : [url];
+      for (const callbackUrl of variants) {
+        try {
+          await client.request('DELETE', '/v2/eventSubscriptions', { query: { callbackUrl } });
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          // Marathon 1.5+ has no subscriptions to remove: the record alone goes.
+          if (code !== 'E_MARATHON_NOT_FOUND' && code !== 'E_CALLBACKS_UNAVAILABLE' && code !== 'E_MARATHON_HTTP') throw err;
+        }
       }
+    }, {
+      // An instance cut off from ZooKeeper is not gone: wait three rounds, then ask it directly.
+      graceMs: 3 * janitorMs,
+      isAlive: async (url) => {
+        const base = url.replace(/\/api\/marathon\/event_callback.*$/, '');
+        const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
+        await res.body?.cancel();
+        return res.ok;
+      },
     }).catch((err) => log.warn({ err: errorMessage(err) }, 'stale callback clean-up failed'));
-  }, config.marathon.subscriptionCheckMs || 30_000) : undefined;
+  }, janitorMs) : undefined;
   janitor?.unref();
+  stores.onLeader(() => daemon.saveSnapshotSoon());
 
   // The REST API (and /healthz) is up first, so probes answer while the first sync runs.
   const http = createHttpServer({

@@ -50,7 +50,12 @@ export class Membership {
   private electionNode?: string;
   private stopped = false;
   private unsubscribe?: () => void;
-  private joining?: Promise<void>;
+  /** Joins and elections run one at a time (overlapping ones created duplicate election nodes). */
+  private queue: Promise<void> = Promise.resolve();
+  private retryTimer?: NodeJS.Timeout;
+  private retryMs = 500;
+  /** When each recorded callback URL was first seen without a live instance (the leader waits a grace period). */
+  private readonly orphanSince = new Map<string, number>();
   private readonly self: InstanceInfo;
 
   constructor(private readonly o: MembershipOptions) {
@@ -68,18 +73,37 @@ export class Membership {
 
   start(): void {
     this.unsubscribe = this.o.session.onConnect((newSession) => {
-      // A new session lost our ephemeral nodes; a reconnect of the same one kept them (watches too).
-      if (newSession) this.electionNode = undefined;
+      if (newSession) {
+        // A new session lost our ephemeral nodes: whatever leadership the old one held is gone, at once.
+        this.electionNode = undefined;
+        this.setLeader(false);
+      }
       this.rejoin();
     });
     if (this.o.session.isConnected()) this.rejoin();
   }
 
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
   private rejoin(): void {
     if (this.stopped) return;
-    this.joining = this.join().catch((err) => {
-      this.o.log.warn({ err: errorMessage(err) }, 'could not join the culm cluster in ZooKeeper; will retry on reconnect');
+    clearTimeout(this.retryTimer);
+    this.serial(() => this.join()).then(() => { this.retryMs = 500; }, (err) => {
+      this.o.log.warn({ err: errorMessage(err), retryMs: this.retryMs }, 'could not join the culm cluster in ZooKeeper; retrying');
+      if (this.stopped) return;
+      this.retryTimer = setTimeout(() => this.rejoin(), this.retryMs);
+      this.retryTimer.unref();
+      this.retryMs = Math.min(this.retryMs * 2, 10_000);
     });
+  }
+
+  /** What a shared-state write must check: our election node, while we lead. */
+  fence(): { path: string; version: number } | undefined {
+    return this.isLeader() && this.electionNode ? { path: `${this.electionPath}/${this.electionNode}`, version: 0 } : undefined;
   }
 
   isLeader(): boolean {
@@ -94,15 +118,40 @@ export class Membership {
   }
 
   private async join(): Promise<void> {
+    if (this.stopped) return;
     const s = this.o.session;
     for (const p of [this.instancesPath, this.electionPath, this.callbacksPath]) await s.mkdirp(p, this.o.acl);
     await this.writeSelf();
-    if (!this.electionNode) {
-      const created = await s.create(`${this.electionPath}/${ELECTION_PREFIX}`, Buffer.from(this.self.id), this.o.acl, undefined, 'ephemeral-sequential');
-      this.electionNode = created.slice(created.lastIndexOf('/') + 1);
-    }
+    if (this.self.callbackUrl) await this.recordCallback(this.self.callbackUrl);
+    if (!this.electionNode) this.electionNode = await this.adoptOrCreateElectionNode();
     await this.elect();
   }
+
+  /**
+   * Our election node: one this session already made (a create whose answer was lost to a disconnect still
+   * happened) is adopted, and extra ones are removed; otherwise a new one is created.
+   */
+  private async adoptOrCreateElectionNode(): Promise<string> {
+    const s = this.o.session;
+    const ours: string[] = [];
+    for (const child of (await s.getChildren(this.electionPath)).children.filter((c) => c.startsWith(ELECTION_PREFIX)).sort()) {
+      const { data } = await s.getData(`${this.electionPath}/${child}`).catch(() => ({ data: null }));
+      if (data?.toString('utf8') === this.self.id) ours.push(child);
+    }
+    for (const extra of ours.slice(1)) await s.remove(`${this.electionPath}/${extra}`, -1).catch(() => undefined);
+    if (ours.length > 0) return ours[0];
+    const created = await s.create(`${this.electionPath}/${ELECTION_PREFIX}`, Buffer.from(this.self.id), this.o.acl, undefined, 'ephemeral-sequential');
+    return created.slice(created.lastIndexOf('/') + 1);
+  }
+
+  /** One watcher for "our predecessor is gone", whatever the number of elections (watches do not pile up). */
+  private readonly onPredecessorEvent = (event: { getType(): number }): void => {
+    if (event.getType() !== 2 /* NODE_DELETED */ || this.stopped) return;
+    void this.serial(() => this.elect()).catch((err) => {
+      this.o.log.warn({ err: errorMessage(err) }, 'leader election failed; retrying');
+      this.rejoin();
+    });
+  };
 
   private async writeSelf(): Promise<void> {
     const data = Buffer.from(JSON.stringify(this.self));
@@ -124,7 +173,8 @@ export class Membership {
       // Our node is gone (session replaced under us): take a new one.
       this.electionNode = undefined;
       this.setLeader(false);
-      await this.join();
+      this.electionNode = await this.adoptOrCreateElectionNode();
+      await this.elect();
       return;
     }
     if (mine === 0) {
@@ -133,9 +183,7 @@ export class Membership {
     }
     this.setLeader(false);
     const predecessor = `${this.electionPath}/${sorted[mine - 1]}`;
-    const stat = await this.o.session.exists(predecessor, (event) => {
-      if (event.getType() === 2 /* NODE_DELETED */) void this.elect().catch((err) => this.o.log.warn({ err: errorMessage(err) }, 'leader election failed'));
-    });
+    const stat = await this.o.session.exists(predecessor, this.onPredecessorEvent);
     if (!stat) await this.elect(); // gone between the listing and the watch
   }
 
@@ -146,18 +194,25 @@ export class Membership {
     await this.writeSelf().catch(() => undefined);
   }
 
+  /**
+   * The callback URL this instance registered in Marathon (called after every registration). Kept without
+   * its token (ZooKeeper nodes are world-readable); recorded again on every join, so an instance that
+   * registered while ZooKeeper was down is recorded once it is back.
+   */
   async setCallbackUrl(url: string | undefined): Promise<void> {
-    this.self.callbackUrl = url;
-    if (url && this.o.session.isConnected()) {
-      // Remembered persistently: when this instance is gone, the leader removes the subscription.
-      const node = `${this.callbacksPath}/${goQueryEscape(url)}`;
-      const data = Buffer.from(JSON.stringify({ instance: this.self.id }));
-      await this.o.session.create(node, data, this.o.acl).catch(async (err) => {
-        if (zkCode(err) === ZK.NODE_EXISTS) await this.o.session.setData(node, data, -1);
-        else throw err;
-      });
-    }
-    if (this.o.session.isConnected()) await this.writeSelf().catch(() => undefined);
+    this.self.callbackUrl = url === undefined ? undefined : withoutToken(url);
+    if (!this.o.session.isConnected()) return;
+    if (this.self.callbackUrl) await this.recordCallback(this.self.callbackUrl);
+    await this.writeSelf().catch(() => undefined);
+  }
+
+  private async recordCallback(url: string): Promise<void> {
+    const node = `${this.callbacksPath}/${goQueryEscape(url)}`;
+    const data = Buffer.from(JSON.stringify({ instance: this.self.id, at: Date.now() }));
+    await this.o.session.create(node, data, this.o.acl).catch(async (err) => {
+      if (zkCode(err) === ZK.NODE_EXISTS) await this.o.session.setData(node, data, -1);
+      else throw err;
+    });
   }
 
   async view(): Promise<ClusterView> {
@@ -171,13 +226,20 @@ export class Membership {
       leaderId = data ? data.toString('utf8') : null;
     }
     for (const child of children.sort()) {
+      let data: Buffer | null;
       try {
-        const { data } = await s.getData(`${this.instancesPath}/${child}`);
-        const info = JSON.parse(data?.toString('utf8') ?? '{}') as InstanceInfo;
-        instances.push({ ...info, leader: info.id === leaderId });
-      } catch {
-        /* an instance that left while we listed */
+        ({ data } = await s.getData(`${this.instancesPath}/${child}`));
+      } catch (err) {
+        if (zkCode(err) === ZK.NO_NODE) continue; // it left while we listed
+        throw err; // anything else: the view is incomplete, and nobody may act on it
       }
+      let info: InstanceInfo;
+      try {
+        info = JSON.parse(data?.toString('utf8') ?? '') as InstanceInfo;
+      } catch {
+        info = { id: goQueryUnescapeSafe(child), endpoint: '', version: '?', startedAt: 0 };
+      }
+      instances.push({ ...info, leader: info.id === leaderId });
     }
     return { self: this.self.id, leader: leaderId, instances };
   }
@@ -186,22 +248,41 @@ export class Membership {
    * Leader only: unsubscribe, in Marathon, every callback URL culm registered for an instance that is gone.
    * Only URLs culm recorded are touched, never another subscriber's.
    */
-  async removeStaleCallbacks(unsubscribe: (url: string) => Promise<void>): Promise<string[]> {
-    if (!this.isLeader()) return [];
+  async removeStaleCallbacks(
+    unsubscribe: (url: string) => Promise<void>,
+    opts: { graceMs: number; isAlive: (url: string) => Promise<boolean> },
+  ): Promise<string[]> {
+    if (!this.isLeader()) {
+      this.orphanSince.clear();
+      return [];
+    }
     const s = this.o.session;
     const live = new Set((await this.view()).instances.map((i) => i.callbackUrl).filter((u): u is string => !!u));
     const removed: string[] = [];
-    for (const child of (await s.getChildren(this.callbacksPath)).children) {
+    const now = Date.now();
+    const recorded = (await s.getChildren(this.callbacksPath)).children;
+    for (const url of this.orphanSince.keys()) if (!recorded.includes(goQueryEscape(url))) this.orphanSince.delete(url);
+    for (const child of recorded) {
       let url: string;
       try {
         url = goQueryUnescape(child);
       } catch {
         continue;
       }
-      if (live.has(url)) continue;
+      if (live.has(url)) {
+        this.orphanSince.delete(url);
+        continue;
+      }
+      // An instance cut off from ZooKeeper loses its registration but still runs: wait, then ask it.
+      const since = this.orphanSince.get(url) ?? now;
+      this.orphanSince.set(url, since);
+      if (now - since < opts.graceMs) continue;
+      if (await opts.isAlive(url).catch(() => false)) continue;
+      if (!this.isLeader()) break;
       try {
         await unsubscribe(url);
         await s.remove(`${this.callbacksPath}/${child}`, -1);
+        this.orphanSince.delete(url);
         removed.push(url);
         this.o.log.info({ callbackUrl: url.replace(/([?&]token=)[^&#]*/g, '$1[redacted]') }, 'removed the Marathon subscription of a culm instance that is gone');
       } catch (err) {
@@ -215,11 +296,25 @@ export class Membership {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
-    await this.joining;
+    clearTimeout(this.retryTimer);
+    await this.queue;
     const s = this.o.session;
     if (!s.isConnected()) return;
     const nodes = [this.selfPath, ...(this.electionNode ? [`${this.electionPath}/${this.electionNode}`] : [])];
     for (const n of nodes) await s.remove(n, -1).catch(() => undefined);
     this.setLeader(false);
+  }
+}
+
+/** The callback URL as culm records it: without the secret token. */
+export function withoutToken(url: string): string {
+  return url.replace(/([?&])token=[^&#]*&?/g, '$1').replace(/[?&]$/, '');
+}
+
+function goQueryUnescapeSafe(name: string): string {
+  try {
+    return goQueryUnescape(name);
+  } catch {
+    return name;
   }
 }

@@ -21,6 +21,8 @@ export interface Stores {
   /** /api/cluster */
   cluster(): Promise<ClusterView & { mode: 'standalone' | 'zookeeper' }>;
   zookeeperCheck(): DependencyCheck | undefined;
+  /** Called when this instance becomes leader (the daemon writes a full snapshot then). */
+  onLeader(listener: () => void): void;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,7 @@ export function createStores(config: CulmConfig, log: Logger, metrics: Metrics, 
       snapshots: localSnapshots,
       cluster: async () => ({ mode: 'standalone', self: self.id, leader: self.id, instances: [{ ...self, leader: true }] }),
       zookeeperCheck: () => undefined,
+      onLeader: () => undefined,
       close: async () => { await Promise.all([rules.close(), localSnapshots.close()]); },
     };
   }
@@ -50,14 +53,26 @@ export function createStores(config: CulmConfig, log: Logger, metrics: Metrics, 
   const rules = new ZooKeeperRuleStore({
     session, path: zk.path, cacheDir: config.dataDir, reportingDelayMs: zk.reportingDelayMs, auth: zk.auth, log, onSkipped,
   });
-  const membership = new Membership({ session, basePath: `${zk.path.replace(/\/+$/, '')}-culm`, self, acl, log });
-  const shared = new ZooKeeperStateStore({ session, path: stateAppsPath(zk.path), auth: zk.auth, log });
+  const leaderListeners: Array<() => void> = [];
+  // eslint-disable-next-line prefer-const -- the membership's callback needs the store made after it
+  let shared: ZooKeeperStateStore;
+  const membership = new Membership({
+    session, basePath: `${zk.path.replace(/\/+$/, '')}-culm`, self, acl, log,
+    onLeadership: (leader) => {
+      if (!leader) return;
+      // What this instance believed the shared snapshot held, as a follower, is stale: write it whole.
+      shared.forgetKnown();
+      for (const l of leaderListeners) l();
+    },
+  });
+  shared = new ZooKeeperStateStore({ session, path: stateAppsPath(zk.path), auth: zk.auth, log, fence: () => membership.fence() });
   const snapshots = new LayeredStateStore(shared, localSnapshots, () => membership.isLeader(), log);
   membership.start();
   return {
     rules, snapshots, membership,
     cluster: async () => ({ mode: 'zookeeper', ...(await membership.view()) }),
     zookeeperCheck: () => ({ ok: session.isConnected(), detail: session.downMessage() }),
+    onLeader: (listener) => { leaderListeners.push(listener); },
     async close() {
       await membership.stop();
       await Promise.all([rules.close(), snapshots.close()]);

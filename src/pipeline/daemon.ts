@@ -262,6 +262,11 @@ export class Daemon implements CulmCore {
     this.o.metrics.setCluster(this.cluster.apps.size, tasks, serving);
   }
 
+  /** Writes the snapshot shortly (a new leader writes the shared one whole). */
+  saveSnapshotSoon(): void {
+    this.scheduleSnapshot();
+  }
+
   private scheduleSnapshot(): void {
     if (this.snapshotTimer) return;
     this.snapshotTimer = setTimeout(() => {

@@ -72,7 +72,10 @@ export class MarathonFeed {
       callbackUrl: this.callbackUrl(),
       // 0 disables the periodic check (a timer that never fires in practice).
       checkIntervalMs: this.o.subscriptionCheckMs || 2 ** 31 - 1,
-      onReregistered: () => void this.o.resync(),
+      onReregistered: () => {
+        void this.o.resync();
+        this.o.onRegistered?.(this.callbackUrl());
+      },
       log: this.o.log,
       onUnavailable: (err) => {
         this.lastError = err.message;

@@ -183,7 +183,9 @@ export class ZooKeeperRuleStore implements RuleStore {
       else await this.readSome(nodes);
     } catch (err) {
       this.dirtyAll = true;
-      if (!(err instanceof CulmError && err.code === 'E_STORE_UNAVAILABLE')) {
+      // A reconnect starts a full read by itself; a timeout on a live connection does not: retry it too,
+      // or the watches of the nodes that failed are never armed again.
+      if (!(err instanceof CulmError && err.code === 'E_STORE_UNAVAILABLE') || this.session.isConnected()) {
         this.log.warn({ path: this.path, err: errorMessage(err) }, 'zookeeper rules unreadable; retrying');
         clearTimeout(this.retryTimer);
         this.retryTimer = setTimeout(() => this.scheduleRefresh(), 1000);

@@ -276,6 +276,7 @@ export class ZkSession {
       for (const op of ops) {
         if (op.op === 'create') tx.create(op.path, op.data, op.acl, zookeeper.CreateMode.PERSISTENT);
         else if (op.op === 'set') tx.setData(op.path, op.data, op.version);
+        else if (op.op === 'check') tx.check(op.path, op.version);
         else tx.remove(op.path, op.version);
       }
       tx.commit((err) => cb(err, undefined));
@@ -302,7 +303,9 @@ export class ZkSession {
 export type MultiOp =
   | { op: 'create'; path: string; data: Buffer; acl: ACL[] }
   | { op: 'set'; path: string; data: Buffer; version: number }
-  | { op: 'remove'; path: string; version: number };
+  | { op: 'remove'; path: string; version: number }
+  /** Fails the whole transaction unless `path` exists at `version` (fencing: "still the leader"). */
+  | { op: 'check'; path: string; version: number };
 
 interface ClientInternals {
   connectionManager?: {

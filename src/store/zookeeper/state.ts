@@ -35,6 +35,12 @@ export interface ZooKeeperStateStoreOptions {
   maxAppBytes?: number;
   log?: Logger;
   onSkipped?: (id: string, reason: string) => void;
+  /**
+   * The writer's fence: a node that exists at this version only while it may write (the leader's election
+   * node). Every write transaction checks it, so a leader that lost its session writes nothing.
+   * Returning undefined refuses the write.
+   */
+  fence?: () => { path: string; version: number } | undefined;
 }
 
 export interface SaveStats {
@@ -110,6 +116,7 @@ export class ZooKeeperStateStore implements StateStore {
   save(snapshot: Snapshot): Promise<void> {
     return this.serial(async () => {
       await this.session.whenConnected(this.o.connectWaitMs ?? 2000);
+      if (this.o.fence && !this.o.fence()) throw unavailable('not the leader: the shared snapshot is not written');
       const known = this.known ?? (await this.readTree()).nodes;
       const stats: SaveStats = { written: 0, deleted: 0, unchanged: 0, skipped: 0, transactions: 0 };
       const ops: Op[] = [];
@@ -174,10 +181,11 @@ export class ZooKeeperStateStore implements StateStore {
     if (batch.length > 0) batches.push(batch);
     await mapLimit(batches, 4, async (ops) => {
       try {
-        await this.session.multi(ops.map((o) => o.op));
+        await this.session.multi(this.fenced(ops.map((o) => o.op)));
         stats.transactions++;
       } catch (err) {
         if (zkCode(err) === undefined) throw err;
+        await this.assertFence();
         await mapLimit(ops, 16, (o) => this.upsert(o.op));
       }
       for (const o of ops) {
@@ -193,17 +201,37 @@ export class ZooKeeperStateStore implements StateStore {
     });
   }
 
+  /** Writes go in transactions that first check the fence (the writer's own election node). */
+  private fenced(ops: MultiOp[]): MultiOp[] {
+    const fence = this.o.fence?.();
+    return fence ? [{ op: 'check', path: fence.path, version: fence.version }, ...ops] : ops;
+  }
+
+  private async assertFence(): Promise<void> {
+    const fence = this.o.fence?.();
+    if (!this.o.fence) return;
+    if (!fence || !(await this.session.exists(fence.path))) {
+      throw unavailable('no longer the leader: the shared snapshot is not written');
+    }
+  }
+
+  /** One write, fenced; a create of an existing node becomes a set, a set of a missing node a create. */
   private async upsert(op: MultiOp): Promise<void> {
     try {
-      if (op.op === 'create') await this.session.create(op.path, op.data, op.acl);
-      else if (op.op === 'set') await this.session.setData(op.path, op.data, -1);
-      else await this.session.remove(op.path, -1);
+      await this.session.multi(this.fenced([op.op === 'set' ? { ...op, version: -1 } : op]));
     } catch (err) {
       const code = zkCode(err);
-      if (op.op === 'create' && code === ZK.NODE_EXISTS) await this.session.setData(op.path, op.data, -1);
-      else if (op.op === 'set' && code === ZK.NO_NODE) await this.session.create(op.path, op.data, this.acl);
+      if (code === undefined) throw err;
+      await this.assertFence();
+      if (op.op === 'create' && code === ZK.NODE_EXISTS) await this.session.multi(this.fenced([{ op: 'set', path: op.path, data: op.data, version: -1 }]));
+      else if (op.op === 'set' && code === ZK.NO_NODE) await this.session.multi(this.fenced([{ op: 'create', path: op.path, data: op.data, acl: this.acl }]));
       else if (!(op.op === 'remove' && code === ZK.NO_NODE)) throw err;
     }
+  }
+
+  /** Forget what the tree was believed to hold (a new leader must not trust what it saw as a follower). */
+  forgetKnown(): void {
+    this.known = null;
   }
 
   /** Every app node's text, and when the snapshot was saved; remembers the texts for the next save. */
