@@ -1,5 +1,5 @@
 /** Which tasks take traffic, and where they are reached. */
-import type { App, Task } from './model.js';
+import type { App, ClusterState, Task } from './model.js';
 
 export interface Endpoint {
   host: string;
@@ -32,4 +32,32 @@ export function endpointOf(app: App, task: Task): Endpoint | null {
 
 export function servingTasks(app: App): Task[] {
   return Object.values(app.tasks).filter((t) => isServing(app, t));
+}
+
+export interface ClusterCounts { apps: number; tasks: number; serving: number }
+
+/** Per-app counts, kept while the App object is (the reducer replaces an app only when it changed). */
+const countCache = new WeakMap<App, { tasks: number; serving: number }>();
+
+/**
+ * Apps, tasks and serving tasks in `state`. Cost: one cached lookup per unchanged app, a walk over the
+ * tasks of changed ones only (walking 100,000 tasks on every event costs ~30 ms at 10,000 apps).
+ */
+export function countTasks(state: ClusterState): ClusterCounts {
+  let tasks = 0;
+  let serving = 0;
+  for (const app of state.apps.values()) {
+    let c = countCache.get(app);
+    if (!c) {
+      c = { tasks: 0, serving: 0 };
+      for (const id in app.tasks) {
+        c.tasks++;
+        if (isServing(app, app.tasks[id])) c.serving++;
+      }
+      countCache.set(app, c);
+    }
+    tasks += c.tasks;
+    serving += c.serving;
+  }
+  return { apps: state.apps.size, tasks, serving };
 }

@@ -86,6 +86,8 @@ function reduceTask(state: ClusterState, e: Extract<DomainEvent, { kind: 'task' 
   if (!app) return { state, needsResync: true };
   const previous = app.tasks[e.taskId];
   if (previous && !moveAllowed(previous.state, e.state)) return { state };
+  // Most events repeat what is known (Marathon re-sends, resync overlap): judged without building a task.
+  if (previous && repeats(previous, e)) return { state };
   const task: Task = {
     id: e.taskId,
     appId: e.appId,
@@ -102,6 +104,17 @@ function reduceTask(state: ClusterState, e: Extract<DomainEvent, { kind: 'task' 
   if (previous?.startedAt) task.startedAt = previous.startedAt;
   if (previous && sameTask(previous, task)) return { state };
   return { state: withApp(state, { ...app, tasks: { ...app.tasks, [task.id]: task } }) };
+}
+
+/** The task reduceTask would build from `e` is `sameTask` as `previous` (same rules, no allocation). */
+function repeats(previous: Task, e: Extract<DomainEvent, { kind: 'task' }>): boolean {
+  if (previous.state !== e.state || (e.host || previous.host || '') !== previous.host) return false;
+  // The built task carries a version only when there is a non-empty one.
+  if ((e.version ?? previous.version ?? '') !== (previous.version || '') || previous.version === '') return false;
+  const samePorts = e.ports.length === 0 || (e.ports.length === previous.ports.length && e.ports.every((p, i) => p === previous.ports[i]));
+  if (!samePorts) return false;
+  return e.ipAddresses.length === 0
+    || (e.ipAddresses.length === previous.ipAddresses.length && e.ipAddresses.every((a, i) => a === previous.ipAddresses[i]));
 }
 
 function reduceHealth(state: ClusterState, e: Extract<DomainEvent, { kind: 'health' }>): Reduction {
@@ -134,6 +147,10 @@ export function applySnapshot(state: ClusterState, fresh: readonly App[], now: n
   const tombstones = new Map<string, number>();
   for (const [id, at] of state.tombstones) if (now - at < TOMBSTONE_TTL_MS) tombstones.set(id, at);
   const apps = new Map<string, App>();
+  // A periodic resync usually brings nothing new: unchanged apps keep their objects (so their views and
+  // rendered backends are reused), and when every app is unchanged, in the same order, so is the map.
+  const previousIds = state.apps.keys();
+  let unchanged = fresh.length === state.apps.size;
   for (const app of fresh) {
     const previous = state.apps.get(app.id);
     const tasks: Record<string, Task> = {};
@@ -147,7 +164,39 @@ export function applySnapshot(state: ClusterState, fresh: readonly App[], now: n
       }
       tasks[task.id] = known && sameTask(known, next) ? known : next;
     }
-    apps.set(app.id, { ...app, tasks });
+    const same = previous !== undefined && sameTasks(previous.tasks, tasks) && sameAppFields(previous, app);
+    apps.set(app.id, same ? previous : { ...app, tasks });
+    unchanged &&= same && previousIds.next().value === app.id;
   }
-  return { apps, tombstones, syncedAt: now };
+  return { apps: unchanged ? state.apps : apps, tombstones, syncedAt: now };
+}
+
+/** The same task objects under the same ids, in the same order. */
+function sameTasks(a: Record<string, Task>, b: Record<string, Task>): boolean {
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && kb.every((id, i) => ka[i] === id && a[id] === b[id]);
+}
+
+/** Every field but the tasks equal, whatever fields App has (plain JSON data, compared deeply). */
+function sameAppFields(a: App, b: App): boolean {
+  const { tasks: _a, ...x } = a;
+  const { tasks: _b, ...y } = b;
+  return sameJson(x, y);
+}
+
+/** Deep equality of JSON-like data, key order included (so a reused object reads exactly as the new one). */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const other = b as unknown[];
+    return a.length === other.length && a.every((v, i) => sameJson(v, other[i]));
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const kx = Object.keys(x);
+  const ky = Object.keys(y);
+  return kx.length === ky.length && kx.every((k, i) => ky[i] === k && sameJson(x[k], y[k]));
 }

@@ -49,27 +49,29 @@ function parse(text: string, header = ''): Section[] | null {
 
 const backendName = (header: string): string => header.split(/\s+/)[1] ?? '';
 
-/** Length of the longest common prefix (binary search over native string compares: fast on megabytes). */
+/**
+ * Block size for the prefix and suffix scans: each block is one native compare of two slices (a memcmp on
+ * flat strings), so a 7 MB config is crossed in ~2,000 compares instead of a binary search's ~20 compares of
+ * megabytes each.
+ */
+const BLOCK = 4096;
+
+/** Length of the longest common prefix. */
 function commonPrefix(a: string, b: string): number {
-  let lo = 0;
-  let hi = Math.min(a.length, b.length);
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >>> 1;
-    if (a.slice(0, mid) === b.slice(0, mid)) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
+  const max = Math.min(a.length, b.length);
+  let at = 0;
+  while (at + BLOCK <= max && a.slice(at, at + BLOCK) === b.slice(at, at + BLOCK)) at += BLOCK;
+  while (at < max && a.charCodeAt(at) === b.charCodeAt(at)) at++;
+  return at;
 }
 
+/** Length of the longest common suffix, at most `max`. */
 function commonSuffix(a: string, b: string, max: number): number {
-  let lo = 0;
-  let hi = Math.min(max, a.length, b.length);
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >>> 1;
-    if (a.slice(a.length - mid) === b.slice(b.length - mid)) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
+  const limit = Math.min(max, a.length, b.length);
+  let n = 0;
+  while (n + BLOCK <= limit && a.slice(a.length - n - BLOCK, a.length - n) === b.slice(b.length - n - BLOCK, b.length - n)) n += BLOCK;
+  while (n < limit && a.charCodeAt(a.length - n - 1) === b.charCodeAt(b.length - n - 1)) n++;
+  return n;
 }
 
 /** The section header line (e.g. `backend x`) that the text at `pos` belongs to. */

@@ -9,11 +9,22 @@ export const HTML_TYPE = 'text/html; charset=utf-8';
 /** The REST error shape: `{ "error": { "code", "message" } }`. */
 export interface ErrorBody { error: { code: string; message: string } }
 
+/**
+ * Every culm response goes through here, with `X-Content-Type-Options: nosniff`. Headers are handed to
+ * writeHead as one flat list (node's fast path: no per-header bookkeeping), and a string body is written
+ * as is (node sends it in one piece with the head).
+ */
 export function send(res: ServerResponse, status: number, contentType: string, body: string | Buffer, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
-  const payload = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  res.writeHead(status, { ...headers, 'Content-Type': contentType, 'Content-Length': String(payload.length) });
-  res.end(payload);
+  const length = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
+  const list: string[] = ['X-Content-Type-Options', 'nosniff'];
+  for (const name in headers) {
+    const lower = name.toLowerCase();
+    if (lower !== 'content-type' && lower !== 'content-length' && lower !== 'x-content-type-options') list.push(name, headers[name]);
+  }
+  list.push('Content-Type', contentType, 'Content-Length', String(length));
+  res.writeHead(status, list);
+  res.end(body);
 }
 
 export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
@@ -37,23 +48,36 @@ export function badRequest(code: string, message: string): CulmError {
  * The whole body, at most `limit` bytes. A declared Content-Length over the limit is refused before a byte is
  * read; a chunked body is counted as it arrives and the rest is discarded once the limit is passed.
  */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
-    throw tooLarge(limit);
+    return Promise.reject(tooLarge(limit));
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let over = false;
-  for await (const chunk of req) {
-    const buf = chunk as Buffer;
-    size += buf.length;
-    if (size > limit) over = true;
-    if (!over) chunks.push(buf);
-  }
-  if (over) throw tooLarge(limit);
-  return Buffer.concat(chunks, size);
+  if (req.destroyed) return Promise.reject(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+  // Listeners rather than `for await`: an async iterator per request costs more than the rest of a callback.
+  // Whichever of end, error and close comes first settles the promise; the others are no-ops then.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) over = true;
+      if (!over) chunks.push(chunk);
+    });
+    let ended = false;
+    req.on('end', () => {
+      ended = true;
+      if (over) reject(tooLarge(limit));
+      else resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    });
+    req.on('error', reject);
+    // Closed before the end: the client went away.
+    req.on('close', () => {
+      if (!ended) reject(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    });
+  });
 }
 
 function tooLarge(limit: number): CulmError {
@@ -63,10 +87,11 @@ function tooLarge(limit: number): CulmError {
 /** JSON.parse with the failure turned into a 400 that names no parser internals. */
 export function parseJson(body: Buffer): unknown {
   const text = body.toString('utf8');
-  if (!text.trim()) throw badRequest('E_BAD_JSON', 'request body is empty; a JSON object is expected');
   try {
     return JSON.parse(text) as unknown;
   } catch {
+    // Judged only on failure: trimming every body costs a copy.
+    if (!text.trim()) throw badRequest('E_BAD_JSON', 'request body is empty; a JSON object is expected');
     throw badRequest('E_BAD_JSON', 'request body is not valid JSON');
   }
 }

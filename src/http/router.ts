@@ -28,30 +28,36 @@ export type Match =
   | { kind: 'none' };
 
 export class Router {
-  private readonly routes: Route[] = [];
+  /** Exact paths → their first route, and the route's position among all routes. */
+  private readonly exact = new Map<string, { route: Route; at: number }>();
+  /** Routes with a pattern, with their positions: tried in order. */
+  private readonly patterns: Array<{ route: Route; pattern: RegExp; at: number }> = [];
+  private count = 0;
 
   add(route: Route): this {
-    this.routes.push(route);
+    const at = this.count++;
+    if (typeof route.path !== 'string') this.patterns.push({ route, pattern: route.path, at });
+    else if (!this.exact.has(route.path)) this.exact.set(route.path, { route, at });
     return this;
   }
 
+  /** The first route added that matches, as if every route were tried in order (without trying them all). */
   match(method: string, path: string): Match {
-    for (const route of this.routes) {
-      const params = matchPath(route.path, path);
-      if (!params) continue;
-      // HEAD is GET without the body; node:http drops the body of a HEAD response itself.
-      const handler = route.handlers[(method === 'HEAD' ? 'GET' : method) as Method];
-      if (handler) return { kind: 'found', route, handler, params };
-      return { kind: 'method', route, allow: allowed(route) };
+    const exact = this.exact.get(path);
+    for (const { route, pattern, at } of this.patterns) {
+      if (exact && at > exact.at) break;
+      const m = pattern.exec(path);
+      if (m) return this.resolve(route, method, m.slice(1));
     }
-    return { kind: 'none' };
+    return exact ? this.resolve(exact.route, method, []) : { kind: 'none' };
   }
-}
 
-function matchPath(pattern: string | RegExp, path: string): string[] | null {
-  if (typeof pattern === 'string') return pattern === path ? [] : null;
-  const m = pattern.exec(path);
-  return m ? m.slice(1) : null;
+  private resolve(route: Route, method: string, params: string[]): Match {
+    // HEAD is GET without the body; node:http drops the body of a HEAD response itself.
+    const handler = route.handlers[(method === 'HEAD' ? 'GET' : method) as Method];
+    if (handler) return { kind: 'found', route, handler, params };
+    return { kind: 'method', route, allow: allowed(route) };
+  }
 }
 
 function allowed(route: Route): string {

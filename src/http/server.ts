@@ -52,31 +52,37 @@ export function createHttpServer({ core, metrics, log, version, callbacks, clust
     ...uiRoutes(core, version),
   ]) router.add(route);
 
+  const debug = (): boolean => log.isLevelEnabled('debug');
+  const record = (routeName: string, method: string, path: string, res: ServerResponse, started: number, aborted: boolean): void => {
+    const seconds = (performance.now() - started) / 1000;
+    // Method, path, status and time only: bodies and headers (auth) never reach the log.
+    if (debug()) log.debug({ method, path, status: res.statusCode, ms: Math.round(seconds * 10_000) / 10, aborted: aborted || undefined }, 'http request');
+    metrics.httpRequest(routeName, method, res.statusCode, seconds);
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
     const method = req.method ?? 'GET';
     const { path, query } = splitUrl(req.url ?? '/');
     let routeName = 'unmatched';
-    res.once('close', () => {
-      const seconds = (performance.now() - started) / 1000;
-      // Method, path, status and time only: bodies and headers (auth) never reach the log.
-      log.debug({ method, path, status: res.statusCode, ms: Math.round(seconds * 10_000) / 10, aborted: !res.writableFinished || undefined }, 'http request');
-      metrics.httpRequest(routeName, method, res.statusCode, seconds);
-    });
-    res.setHeader('X-Content-Type-Options', 'nosniff');
     try {
       const match = router.match(method, path);
       if (match.kind === 'none') throw new CulmError('E_NOT_FOUND', `no route for ${method} ${path}`, { status: 404 });
       routeName = match.route.name;
       if (match.kind === 'method') {
         sendError(res, 405, 'E_METHOD_NOT_ALLOWED', `${method} is not allowed on ${match.route.name}; allowed: ${match.allow}`, { Allow: match.allow });
-        return;
+      } else {
+        if (!SAFE_METHODS.has(method)) refuseCrossSite(req);
+        await match.handler({ req, res, path, query, params: match.params });
       }
-      if (!SAFE_METHODS.has(method)) refuseCrossSite(req);
-      await match.handler({ req, res, path, query, params: match.params });
     } catch (err) {
       respondWithError(res, err, log, method, path);
     }
+    // Nearly every response is complete when its handler returns: it is counted now, without a listener per
+    // request. One still being written (or never answered) is counted when its connection lets go of it.
+    const route = routeName;
+    if (res.writableEnded || res.closed) record(route, method, path, res, started, !res.writableEnded || res.destroyed);
+    else res.once('close', () => record(route, method, path, res, started, !res.writableFinished));
   };
 
   const server = createServer((req, res) => void handle(req, res));

@@ -3,6 +3,7 @@
  * instances, e.g. in tests, never collide in the global one). Callers never see prom-client.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FastHistogram } from './fast-histogram.js';
 
 export interface Metrics {
   /** A Marathon event was taken in (callback or SSE); `type` is Marathon's eventType. */
@@ -14,6 +15,11 @@ export interface Metrics {
   /** A full resync from Marathon finished (`ok`, `error`, `stale`…). */
   resync(outcome: string): void;
   setCluster(apps: number, tasks: number, servingTasks: number): void;
+  /**
+   * The cluster gauges read `counts()` when scraped, instead of being set on every state change (which at
+   * 100,000 tasks costs more than the change itself). Overrides setCluster's values.
+   */
+  clusterFrom(counts: () => { apps: number; tasks: number; serving: number }): void;
   /** Rendering the config text in memory. */
   render(seconds: number): void;
   /** One apply cycle (diff, render, validate, write, reload) and how it ended. */
@@ -65,7 +71,13 @@ export class PrometheusMetrics implements Metrics {
   private readonly rulesSkipped: Counter<'reason'>;
   private readonly appsSkipped: Counter<'reason'>;
   private readonly storeErrors: Counter<'op'>;
-  private readonly httpRequests: Histogram<'route' | 'method' | 'status'>;
+  /** Observed on every request (Marathon callbacks included): the cheap kind. */
+  private readonly httpRequests: FastHistogram;
+  private counts?: () => { apps: number; tasks: number; serving: number };
+  /** Sets `gauge` from the cluster counts when scraped, if a source was given. */
+  private readonly clusterReader = (key: 'apps' | 'tasks' | 'serving', gauge: Gauge): void => {
+    if (this.counts) gauge.set(this.counts()[key]);
+  };
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -79,9 +91,10 @@ export class PrometheusMetrics implements Metrics {
       labelNames: ['endpoint', 'outcome'], buckets: SLOW_BUCKETS, registers,
     });
     this.resyncs = new Counter({ name: 'culm_marathon_resyncs_total', help: 'Full resyncs from Marathon, by outcome', labelNames: ['outcome'], registers });
-    this.apps = new Gauge({ name: 'culm_apps', help: 'Marathon apps known', registers });
-    this.tasks = new Gauge({ name: 'culm_tasks', help: 'Marathon tasks known', registers });
-    this.servingTasks = new Gauge({ name: 'culm_serving_tasks', help: 'Tasks that take traffic (running, healthy, reachable)', registers });
+    const cluster = this.clusterReader;
+    this.apps = new Gauge({ name: 'culm_apps', help: 'Marathon apps known', registers, collect: () => cluster('apps', this.apps) });
+    this.tasks = new Gauge({ name: 'culm_tasks', help: 'Marathon tasks known', registers, collect: () => cluster('tasks', this.tasks) });
+    this.servingTasks = new Gauge({ name: 'culm_serving_tasks', help: 'Tasks that take traffic (running, healthy, reachable)', registers, collect: () => cluster('serving', this.servingTasks) });
     this.renders = new Histogram({ name: 'culm_render_duration_seconds', help: 'Time to render the HAProxy config in memory', buckets: FAST_BUCKETS, registers });
     this.applies = new Counter({ name: 'culm_applies_total', help: 'Apply cycles, by result', labelNames: ['result'], registers });
     this.applyDuration = new Histogram({ name: 'culm_apply_duration_seconds', help: 'Duration of apply cycles', buckets: SLOW_BUCKETS, registers });
@@ -93,7 +106,7 @@ export class PrometheusMetrics implements Metrics {
     this.rulesSkipped = new Counter({ name: 'culm_rules_skipped_total', help: 'Rules left out of the render, by reason', labelNames: ['reason'], registers });
     this.appsSkipped = new Counter({ name: 'culm_apps_skipped_total', help: 'Apps left out of the render, by reason', labelNames: ['reason'], registers });
     this.storeErrors = new Counter({ name: 'culm_store_errors_total', help: 'Failed store operations, by operation', labelNames: ['op'], registers });
-    this.httpRequests = new Histogram({
+    this.httpRequests = new FastHistogram({
       name: 'culm_http_request_duration_seconds', help: 'Requests to the culm HTTP API, by route, method and status',
       labelNames: ['route', 'method', 'status'], buckets: FAST_BUCKETS, registers,
     });
@@ -114,6 +127,9 @@ export class PrometheusMetrics implements Metrics {
     this.tasks.set(tasks);
     this.servingTasks.set(servingTasks);
   }
+  clusterFrom(counts: () => { apps: number; tasks: number; serving: number }): void {
+    this.counts = counts;
+  }
   render(seconds: number): void { this.renders.observe(seconds); }
   apply(result: string, seconds: number): void {
     this.applies.inc({ result });
@@ -128,7 +144,7 @@ export class PrometheusMetrics implements Metrics {
   appSkipped(reason: string): void { this.appsSkipped.inc({ reason }); }
   storeError(op: string): void { this.storeErrors.inc({ op }); }
   httpRequest(route: string, method: string, status: number, seconds: number): void {
-    this.httpRequests.observe({ route, method, status: String(status) }, seconds);
+    this.httpRequests.observe([route, method, String(status)], seconds);
   }
 
   text(): Promise<string> {

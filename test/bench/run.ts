@@ -1,34 +1,54 @@
 /**
- * `npm run bench [-- --quick] [-- --only latency,storm,scale,ingest]`: culm end to end with real HAProxy, the
- * Marathon emulator and backends that answer with their own port, all on loopback. Prints each scenario's
- * figures and writes bench-results/latest.json. Not part of `npm test`: figures, not pass/fail.
+ * `npm run bench [-- --quick] [-- --only latency,storm,scale,ingest] [-- --cpu-prof [DIR]] [-- --json]`:
+ * culm end to end with real HAProxy, the Marathon emulator and backends that answer with their own port, all
+ * on loopback. Prints a table per scenario (each figure with its target) and writes
+ * bench-results/latest.json (quick.json with --quick); with --only, the other scenarios' last results in
+ * that file are kept. --cpu-prof writes culm's CPU profiles per phase to DIR (bench-results/profiles).
+ * Not part of `npm test`: figures, not pass/fail.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { execSync } from 'node:child_process';
 import { latency } from './scenarios/latency.js';
 import { storm } from './scenarios/storm.js';
 import { scale } from './scenarios/scale.js';
 import { ingest } from './scenarios/ingest.js';
+import { profiling } from './scenarios/common.js';
+import { report } from './report.js';
 
-const quick = process.argv.includes('--quick');
-const onlyArg = process.argv.find((a) => a.startsWith('--only'));
-const only = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : process.argv[process.argv.indexOf(onlyArg) + 1]).split(',') : undefined;
+const args = process.argv.slice(2);
+const valueOf = (flag: string): string | undefined => {
+  const inline = args.find((a) => a.startsWith(`${flag}=`));
+  if (inline) return inline.slice(flag.length + 1);
+  const i = args.indexOf(flag);
+  return i >= 0 && args[i + 1] && !args[i + 1].startsWith('--') ? args[i + 1] : undefined;
+};
+const quick = args.includes('--quick');
+const only = valueOf('--only')?.split(',');
 const want = (name: string): boolean => !only || only.includes(name);
+if (args.some((a) => a === '--cpu-prof' || a.startsWith('--cpu-prof='))) profiling.dir = resolve(valueOf('--cpu-prof') ?? 'bench-results/profiles');
 
 const scenarios: Array<[string, () => Promise<Record<string, unknown>>]> = [
   ['latency', () => latency(quick ? 100 : 1000, quick ? 10 : 50)],
   ['storm', () => storm(quick ? 100 : 500, quick ? 2000 : 10_000, quick ? 4 : 10)],
   ['scale', () => scale(quick ? 1000 : 10_000, 10)],
-  ['ingest', () => ingest(quick ? 20_000 : 100_000, 32)],
+  ['ingest', () => ingest(quick ? 40_000 : 200_000)],
 ];
+
+const rounded = (_k: string, v: unknown): unknown => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 10) / 10 : v);
 
 async function main(): Promise<void> {
   const haproxy = execSync('haproxy -v').toString().split('\n')[0];
   const machine = { cores: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, haproxy };
-  console.log(`culm benchmark${quick ? ' (quick)' : ''}: ${JSON.stringify(machine)}`);
-  const results: Record<string, unknown> = {};
+  console.log(`culm benchmark${quick ? ' (quick)' : ''}: ${machine.cores} × ${machine.cpu}, ${machine.memoryGiB} GiB, node ${machine.node}, ${haproxy}`);
+  const dir = join(new URL('../..', import.meta.url).pathname, 'bench-results');
+  const file = join(dir, quick ? 'quick.json' : 'latest.json');
+  // --only refreshes some scenarios: the others keep their last figures (each says when it ran).
+  const previous = only && existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { results?: Record<string, unknown>; ranAt?: Record<string, string> }) : {};
+  const results: Record<string, unknown> = { ...previous.results };
+  const ranAt: Record<string, string> = { ...previous.ranAt };
+  const began = performance.now();
   for (const [name, run] of scenarios) {
     if (!want(name)) continue;
     const started = performance.now();
@@ -37,13 +57,14 @@ async function main(): Promise<void> {
     } catch (err) {
       results[name] = { error: String(err) };
     }
-    console.log(`\n== ${name} (${((performance.now() - started) / 1000).toFixed(0)} s) ==\n${JSON.stringify(results[name], (_k, v) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 10) / 10 : v), 2)}`);
+    ranAt[name] = new Date().toISOString();
+    const result = results[name] as Record<string, unknown>;
+    console.log(`\n== ${name} (${((performance.now() - started) / 1000).toFixed(0)} s) ==\n${report(name, result)}`);
+    if (args.includes('--json')) console.log(JSON.stringify(result, rounded, 2));
   }
-  const dir = join(new URL('../..', import.meta.url).pathname, 'bench-results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, quick ? 'quick.json' : 'latest.json');
-  writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), quick, machine, results }, null, 2)}\n`);
-  console.log(`\nresults: ${file}`);
+  writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), quick, machine, ranAt, results }, null, 2)}\n`);
+  console.log(`\ntotal ${((performance.now() - began) / 1000).toFixed(0)} s; results: ${file}${profiling.dir ? `; culm CPU profiles: ${profiling.dir}` : ''}`);
   process.exit(0);
 }
 

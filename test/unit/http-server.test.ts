@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import t from 'tap';
 import { CulmError } from '../../src/core/errors.js';
@@ -324,6 +325,34 @@ t.test('Marathon event callback', async (t) => {
   core.eventError = new Error('bug');
   res = await send('POST', '/api/marathon/event_callback', event);
   t.same([res.status, await res.json()], [200, { accepted: false, kind: 'error' }]);
+});
+
+t.test('every answer says nosniff, errors included', async (t) => {
+  const { call, send } = await start(t);
+  for (const res of [await call('/status'), await call('/nope'), await send('POST', '/api/services', 'not json'), await call('/api/state', { method: 'HEAD' })]) {
+    t.equal(res.headers.get('x-content-type-options'), 'nosniff', `${res.status} ${res.url}`);
+  }
+});
+
+t.test('a client that leaves in the middle of a body is counted, and the server carries on', async (t) => {
+  const { core, metrics, base, send } = await start(t);
+  const { port } = new URL(base);
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => {
+      socket.write('POST /api/marathon/event_callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"eventType":');
+      setTimeout(() => { socket.destroy(); resolve(); }, 50);
+    });
+    socket.on('error', reject);
+  });
+  let text = '';
+  for (let i = 0; i < 100 && !/route="\/api\/marathon\/event_callback",method="POST"/.test(text); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    text = await metrics.text();
+  }
+  t.match(text, /culm_http_request_duration_seconds_count\{route="\/api\/marathon\/event_callback",method="POST",status="\d+"\} 1/);
+  t.same(core.events, [], 'nothing reached the core');
+  const res = await send('POST', '/api/marathon/event_callback', { eventType: 'x' });
+  t.equal(res.status, 200);
 });
 
 t.test('every request is logged at debug without bodies or auth headers', async (t) => {

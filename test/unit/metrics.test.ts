@@ -1,4 +1,6 @@
 import t from 'tap';
+import { Histogram, Registry } from 'prom-client';
+import { FastHistogram } from '../../src/metrics/fast-histogram.js';
 import { PrometheusMetrics, type Metrics } from '../../src/metrics/metrics.js';
 
 t.test('each named method shows up in the exposition text', async (t) => {
@@ -59,4 +61,33 @@ t.test('each instance has its own registry', async (t) => {
   t.match(await a.text(), /culm_marathon_resyncs_total\{outcome="error"\} 1/);
   t.notMatch(await b.text(), /outcome="error"/);
   t.notMatch(await b.text(), /culm_process_/, 'default metrics can be left out');
+});
+
+t.test('the request histogram reads exactly as a prom-client Histogram would', async (t) => {
+  const buckets = [0.0005, 0.001, 0.01, 1];
+  const theirs = new Registry();
+  const ours = new Registry();
+  const reference = new Histogram({ name: 'h', help: 'requests', labelNames: ['route', 'method', 'status'], buckets, registers: [theirs] });
+  const fast = new FastHistogram({ name: 'h', help: 'requests', labelNames: ['route', 'method', 'status'], buckets, registers: [ours] });
+  const cases = [[0.0001, '200'], [0.001, '200'], [0.5, '404'], [3, '200'], [0.01, '200'], [Number.NaN, '200']] as const;
+  for (const [seconds, status] of cases) {
+    if (Number.isFinite(seconds)) reference.observe({ route: '/a', method: 'GET', status }, seconds);
+    fast.observe(['/a', 'GET', status], seconds);
+  }
+  t.equal(await ours.metrics(), await theirs.metrics(), 'same exposition text (a non-finite value is ignored)');
+  const json = await ours.getMetricsAsJSON();
+  t.match(json[0], { name: 'h', type: 'histogram', values: [{ labels: { le: 0.0005, route: '/a', method: 'GET', status: '200' }, value: 1, metricName: 'h_bucket' }] });
+  ours.resetMetrics();
+  t.notMatch(await ours.metrics(), /h_count/, 'reset empties it');
+});
+
+t.test('cluster gauges can be read from the state when scraped', async (t) => {
+  const m = new PrometheusMetrics({ defaultMetrics: false });
+  m.setCluster(1, 2, 3);
+  t.match(await m.text(), /^culm_tasks 2$/m, 'pushed values');
+  let counts = { apps: 4, tasks: 40, serving: 39 };
+  m.clusterFrom(() => counts);
+  t.match(await m.text(), /^culm_apps 4$[\s\S]*^culm_tasks 40$[\s\S]*^culm_serving_tasks 39$/m);
+  counts = { apps: 5, tasks: 50, serving: 50 };
+  t.match(await m.text(), /^culm_serving_tasks 50$/m, 'read again at every scrape');
 });

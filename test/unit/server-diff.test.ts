@@ -81,3 +81,26 @@ t.test('the windowed diff agrees with whole-file parsing on random server change
   }
   t.equal(mismatches, 0, '2000 random rounds agree');
 });
+
+t.test('configs larger than the scan block: changes at, before and after block edges', async (t) => {
+  // 300 backends (~25 kB): the prefix and suffix scans cross several 4 kB blocks before the change.
+  const servers = (n: number, port: (k: number) => number): string[] => Array.from({ length: n }, (_, k) => `server s${k} 10.0.0.1:${port(k)}`);
+  const backends = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`b${String(i).padStart(3, '0')}`, servers(2, (k) => 31000 + k)]));
+  const before = cfg(backends);
+  let checked = 0;
+  for (const i of [0, 1, 47, 48, 49, 95, 96, 150, 298, 299]) {
+    const name = `b${String(i).padStart(3, '0')}`;
+    for (const change of ['add', 'remove', 'move'] as const) {
+      const next = { ...backends };
+      if (change === 'add') next[name] = [...backends[name], 'server s9 10.0.0.1:31009'];
+      if (change === 'remove') next[name] = backends[name].slice(1);
+      if (change === 'move') next[name] = servers(2, (k) => 32000 + k);
+      const after = cfg(next);
+      t.same(runtimeOps(before, after), runtimeOpsWhole(before, after), `${change} in ${name}`);
+      t.same(runtimeOps(after, before), runtimeOpsWhole(after, before), `${change} in ${name}, undone`);
+      checked++;
+    }
+  }
+  t.equal(checked, 30);
+  t.ok(before.length > 6 * 4096);
+});

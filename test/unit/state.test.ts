@@ -2,8 +2,9 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { instanceIdOf, parseEventJson, toDomainEvent, type DomainEvent } from '../../src/core/events.js';
 import { applySnapshot, reduce, TOMBSTONE_TTL_MS } from '../../src/core/state.js';
-import { isServing, servingTasks } from '../../src/core/eligibility.js';
+import { countTasks, isServing, servingTasks } from '../../src/core/eligibility.js';
 import { app, healthChecks, stateOf, task, tasks } from '../helpers/builders.js';
+import type { App } from '../../src/core/model.js';
 
 const fixture = (name: string): unknown =>
   JSON.parse(readFileSync(new URL(`../fixtures/marathon/events/${name}`, import.meta.url), 'utf8'));
@@ -165,4 +166,72 @@ t.test('an identical status update returns the same state', async (t) => {
   let s = stateOf(app('/web'));
   s = reduce(s, status('w.1', 'TASK_RUNNING'), 1).state;
   t.equal(reduce(s, status('w.1', 'TASK_RUNNING'), 2).state, s);
+});
+
+t.test('a status update that repeats what is known keeps the state; any difference makes a new one', async (t) => {
+  const known = { id: 'w.1', host: 'agent1', ports: [31001], ipAddresses: ['10.0.0.1'], version: 'v1' };
+  const event = (over: Partial<Extract<DomainEvent, { kind: 'task' }>>): DomainEvent => ({
+    kind: 'task', appId: '/web', taskId: 'w.1', state: 'TASK_RUNNING', host: 'agent1', ports: [31001], ipAddresses: ['10.0.0.1'], version: 'v1', ...over,
+  });
+  const cases: Array<{ desc: string; previous?: Partial<typeof known>; e: DomainEvent; same: boolean }> = [
+    { desc: 'everything equal', e: event({}), same: true },
+    { desc: 'no ports, no IPs, no host: the known ones are kept', e: event({ ports: [], ipAddresses: [], host: '' }), same: true },
+    { desc: 'no version: the known one is kept', e: event({ version: undefined }), same: true },
+    { desc: 'other state', e: event({ state: 'TASK_KILLING' }), same: false },
+    { desc: 'other host', e: event({ host: 'agent2' }), same: false },
+    { desc: 'other port', e: event({ ports: [31002] }), same: false },
+    { desc: 'one more port', e: event({ ports: [31001, 31002] }), same: false },
+    { desc: 'other IP', e: event({ ipAddresses: ['10.0.0.2'] }), same: false },
+    { desc: 'other version', e: event({ version: 'v2' }), same: false },
+    { desc: 'a version where none was known', previous: { version: undefined }, e: event({ version: 'v1' }), same: false },
+    { desc: 'no version either side', previous: { version: undefined }, e: event({ version: undefined }), same: true },
+    { desc: 'an empty known version is never kept as such', previous: { version: '' }, e: event({ version: undefined }), same: false },
+  ];
+  for (const c of cases) {
+    const previous = { ...known, ...c.previous };
+    const s = stateOf(app('/web', tasks(task(31001, { ...previous, ipAddresses: previous.ipAddresses }))));
+    const next = reduce(s, c.e, 1).state;
+    t.equal(next === s, c.same, c.desc);
+    if (!c.same) t.not(next.apps.get('/web')!.tasks['w.1'], s.apps.get('/web')!.tasks['w.1'], `${c.desc}: the task was rebuilt`);
+  }
+});
+
+t.test('cluster counts: apps, tasks, serving; unchanged apps are not walked again', async (t) => {
+  let s = stateOf(
+    app('/web', healthChecks({ protocol: 'HTTP', path: '/h' }), tasks(task(1, { id: 'w.1', healthy: true }), task(2, { id: 'w.2', healthy: false }))),
+    app('/api', tasks(task(3, { id: 'a.1' }), task(4, { id: 'a.2', state: 'TASK_STAGING' }))),
+    app('/empty'),
+  );
+  t.same(countTasks(s), { apps: 3, tasks: 4, serving: 2 });
+  s = reduce(s, status('a.2', 'TASK_RUNNING', 4, '/api'), 1).state;
+  t.same(countTasks(s), { apps: 3, tasks: 4, serving: 3 }, 'the changed app is counted again');
+  s = reduce(s, status('w.3', 'TASK_RUNNING', 5), 2).state;
+  t.same(countTasks(s), { apps: 3, tasks: 5, serving: 3 }, 'a new task without health results does not serve');
+});
+
+t.test('a resync that brings nothing new keeps the apps (so their views and rendered backends are reused)', async (t) => {
+  const answer = (): App[] => [
+    app('/a', tasks(task(1, { id: 'a.1' }), task(2, { id: 'a.2' }))),
+    app('/b', healthChecks({ protocol: 'HTTP', path: '/h' }), tasks(task(3, { id: 'b.1', healthy: true }))),
+    app('/c'),
+  ];
+  const s = applySnapshot(stateOf(), answer(), 1);
+  const same = applySnapshot(s, answer(), 2);
+  t.equal(same.apps, s.apps, 'identical answer: the same map');
+  t.equal(same.syncedAt, 2);
+
+  const cases: Array<{ desc: string; change: (apps: App[]) => App[]; changed: string[] }> = [
+    { desc: 'a task moved', change: (l) => { l[0].tasks['a.2'] = { ...l[0].tasks['a.2'], ports: [9] }; return l; }, changed: ['/a'] },
+    { desc: 'a task added', change: (l) => { l[2].tasks['c.1'] = { ...task(5, { id: 'c.1' }), appId: '/c' }; return l; }, changed: ['/c'] },
+    { desc: 'a label', change: (l) => { l[1].labels = { team: 'x' }; return l; }, changed: ['/b'] },
+    { desc: 'a deployment started', change: (l) => { l[2].deployments = ['d1']; return l; }, changed: ['/c'] },
+    { desc: 'a health check path', change: (l) => { l[1].healthChecks = [{ protocol: 'HTTP', path: '/other' }]; return l; }, changed: ['/b'] },
+    { desc: 'the same apps in another order', change: (l) => l.reverse(), changed: [] },
+  ];
+  for (const c of cases) {
+    const next = applySnapshot(s, c.change(answer()), 3);
+    t.not(next.apps, s.apps, `${c.desc}: a new map`);
+    const rebuilt = [...next.apps.keys()].filter((id) => next.apps.get(id) !== s.apps.get(id)).sort();
+    t.same(rebuilt, c.changed, `${c.desc}: only the changed app is a new object`);
+  }
 });

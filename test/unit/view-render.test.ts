@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { aclSpecificity, buildView, mesosDnsId } from '../../src/core/view.js';
+import { aclSpecificity, buildView, mesosDnsId, orderFrontends } from '../../src/core/view.js';
 import { diffViews } from '../../src/core/diff.js';
 import { Renderer } from '../../src/haproxy/render.js';
 import { makeRule } from '../../src/core/rules.js';
@@ -104,4 +104,42 @@ t.test('template errors are E_TEMPLATE, and a fixed template is picked up', asyn
   t.equal(out.split('\n')[0], '::grp::empty false _GRP_EMPTY a+b-c', 'Bamboo helpers');
   t.match(out, /::web true _WEB/);
   t.throws(() => new Renderer(join(dir, 'missing.eta')).render(view), { code: 'E_TEMPLATE', message: /cannot read/ });
+});
+
+t.test('view: order reused from the last build only while it still fits', async (t) => {
+  // Each step builds a view, then checks it against what a build from scratch gives (orderFrontends on the
+  // sorted apps), whatever the previous builds left behind.
+  const rules = new Map<string, Rule>();
+  let state = stateOf(app('/b', tasks(task(1))), app('/a'), app('/a/long/path'));
+  const check = (desc: string, options: Parameters<typeof buildView>[3] = {}): ReturnType<typeof buildView> => {
+    const v = buildView(state, rules, paths, options);
+    const ids = [...state.apps.keys()].filter((id) => !options.excludedApps?.has(id)).sort();
+    t.same(v.Apps.map((a) => a.Id), ids, `${desc}: apps sorted by id`);
+    t.same(v.Frontends.map((a) => a.Id), orderFrontends(v.Apps).map((a) => a.Id), `${desc}: frontends ordered`);
+    t.ok(v.Frontends.every((f) => v.Apps.includes(f)), `${desc}: frontends are this build's views`);
+    t.same(v.Routes.map((r) => `${r.Backend} ${r.Acl}`), v.Frontends.map((f) => `${f.Backend} ${f.Acl}`), `${desc}: routes follow the frontends`);
+    return v;
+  };
+  const first = check('first');
+  state = stateOf(app('/b', tasks(task(1), task(2))), app('/a'), app('/a/long/path'));
+  const taskChange = check('a task changed');
+  t.equal(taskChange.Routes, first.Routes, 'routes unchanged: the same array');
+  state = stateOf(app('/b'), app('/a'), app('/c'));
+  check('same count, one app replaced');
+  state = stateOf(app('/b'), app('/a'), app('/c'), app('/0'));
+  check('one app more');
+  check('an app excluded', { excludedApps: new Set(['/a', '/not-there']) });
+  rules.set('/c', makeRule('/c', 'hdr(host) -i c.example'));
+  const ruled = check('a rule set');
+  t.equal(ruled.Frontends[0].Id, '/c', 'a host rule goes first');
+  check('the rule ignored', { ignoredRules: new Set(['/c']) });
+  t.ok(Object.isFrozen(ruled.Services['/c']), 'service views are shared, so frozen');
+});
+
+t.test('diff reasons do not depend on the order apps are listed in', async (t) => {
+  const { state, rules } = sample();
+  const before = buildView(state, rules, paths);
+  const after = buildView(stateOf(app('/web'), app('/new')), new Map(), paths);
+  const shuffled = { ...after, Apps: [...after.Apps].reverse() };
+  t.same(diffViews(before, shuffled), diffViews(before, after));
 });

@@ -1,4 +1,7 @@
 /** Shared by the benchmark scenarios: a cluster in the emulator, culm started on it, timing helpers. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { MarathonEmulator, type AppSpec } from '../../helpers/marathon-emulator.js';
 import { startCulm, type CulmInstance } from '../../helpers/culm.js';
 import { get, startBackend, type Backend } from '../../helpers/net.js';
@@ -9,6 +12,8 @@ export interface Bench {
   pool: Backend[];
   /** ms from spawning culm to the first request routed through HAProxy. */
   startupMs: number;
+  /** Date.now() of every full /v2/apps answer the emulator finished sending (culm's resyncs). */
+  appsAnswers: number[];
   close(): Promise<void>;
 }
 
@@ -21,30 +26,107 @@ export async function timeUntil(check: () => Promise<boolean> | boolean, timeout
   }
 }
 
+/** Where culm writes a V8 CPU profile on exit (`run.ts --cpu-prof DIR`); unset: no profiling. */
+export const profiling: { dir?: string } = {};
+const PROFILER = new URL('../cpu-prof.mjs', import.meta.url).href;
+
+/**
+ * When profiling (`--cpu-prof`), ends culm's current profile and starts one named `name`, so each phase of
+ * a scenario gets a profile of its own. No-op otherwise.
+ */
+export function profilePhase(b: Bench, name: string): void {
+  const pid = b.culm.child.proc.pid;
+  if (!profiling.dir || pid === undefined) return;
+  mkdirSync(profiling.dir, { recursive: true });
+  writeFileSync(join(profiling.dir, `phase-${pid}`), name);
+  process.kill(pid, 'SIGUSR2');
+}
+
+/** GET a JSON document with a generous timeout (culm may be busy with a 100,000-task apply). */
+export async function getJson<T>(url: string, timeoutMs = 60_000): Promise<T> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`GET ${url}: ${res.status}`);
+  return (await res.json()) as T;
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * `apps` apps × `tasksPerApp` tasks, all answering on a pool of backends; culm started on it, with extra env.
  * Apps are created before culm starts (no event flood at start).
  */
-export async function setUp(apps: number, tasksPerApp: number, env: Record<string, string> = {}, spec: Partial<AppSpec> = {}, ports?: { api: number; frontend: number }): Promise<Bench> {
+type EmulatedTask = ReturnType<MarathonEmulator['tasksOf']>[number];
+
+/**
+ * The emulator finds an app's tasks by scanning every task: fine for tests, quadratic at 10,000 apps × 10
+ * tasks (one /v2/apps answer takes minutes, the benchmark would measure the emulator). The benchmark indexes
+ * them by app: same tasks, same order. (Belongs in the emulator itself; kept here until it is.)
+ */
+function indexTasksByApp(m: MarathonEmulator): void {
+  const byApp = new Map<string, Map<string, EmulatedTask>>();
+  const tasks = m.tasks;
+  const set = tasks.set.bind(tasks);
+  const remove = tasks.delete.bind(tasks);
+  tasks.set = (id: string, task: EmulatedTask) => {
+    const own = byApp.get(task.appId) ?? new Map<string, EmulatedTask>();
+    own.set(id, task);
+    byApp.set(task.appId, own);
+    return set(id, task);
+  };
+  tasks.delete = (id: string) => {
+    const task = tasks.get(id);
+    if (task) byApp.get(task.appId)?.delete(id);
+    return remove(id);
+  };
+  m.tasksOf = (appId: string) => [...(byApp.get(appId)?.values() ?? [])];
+}
+
+/** When the emulator finished sending each /v2/apps answer (its HTTP server is private: reached by name). */
+function recordAppsAnswers(m: MarathonEmulator, into: number[]): void {
+  const server = (m as unknown as { server: Server }).server;
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method === 'GET' && req.url?.startsWith('/v2/apps?')) res.once('finish', () => into.push(Date.now()));
+  });
+}
+
+export interface SetUpOptions {
+  /**
+   * Every task of every app on its own port (apps other than /app0 on ports nothing listens on), so each
+   * task is a server of its own; otherwise tasks share the pool's 4 ports and an app has at most 4 servers.
+   */
+  distinctPorts?: boolean;
+}
+
+export async function setUp(apps: number, tasksPerApp: number, env: Record<string, string> = {}, spec: Partial<AppSpec> = {}, ports?: { api: number; frontend: number }, opts: SetUpOptions = {}): Promise<Bench> {
   const marathon = await MarathonEmulator.start({ version: env.CULM_EVENT_MODE === 'callback' ? '1.4' : '1.10', keepaliveMs: 5000, recordEvents: false });
+  indexTasksByApp(marathon);
+  const appsAnswers: number[] = [];
+  recordAppsAnswers(marathon, appsAnswers);
   const pool: Backend[] = [];
   for (let i = 0; i < 8; i++) pool.push(await startBackend());
   for (let a = 0; a < apps; a++) {
     marathon.addApp({ id: `/app${a}`, ...spec });
-    for (let k = 0; k < tasksPerApp; k++) marathon.addTask(`/app${a}`, { port: pool[k % 4].port, healthy: spec.healthChecks ? true : undefined });
+    for (let k = 0; k < tasksPerApp; k++) {
+      const port = opts.distinctPorts && a > 0 ? 40_000 + k : pool[k % 4].port;
+      marathon.addTask(`/app${a}`, { port, healthy: spec.healthChecks ? true : undefined });
+    }
   }
   const spawnAt = performance.now();
   const culm = await startCulm({
     marathon: marathon.url,
     ports,
-    env: { CULM_EVENT_MODE: 'sse', CULM_LOG_LEVEL: 'warn', CULM_MARATHON_TIMEOUT_MS: '60000', ...env },
+    env: {
+      CULM_EVENT_MODE: 'sse', CULM_LOG_LEVEL: 'warn', CULM_MARATHON_TIMEOUT_MS: '60000',
+      ...env,
+      // --cpu-prof is not allowed in NODE_OPTIONS: a preloaded module runs the profiler instead.
+      ...(profiling.dir ? { CULM_BENCH_PROFILE_DIR: profiling.dir } : {}),
+      NODE_OPTIONS: [process.env.CULM_BENCH_NODE_OPTIONS, env.NODE_OPTIONS, profiling.dir ? `--import=${PROFILER}` : ''].filter(Boolean).join(' '),
+    },
   });
   await timeUntil(async () => (await get(`${culm.frontend}/app0`)).status === 200, 120_000, 20);
   const startupMs = performance.now() - spawnAt;
   return {
-    marathon, culm, pool, startupMs,
+    marathon, culm, pool, startupMs, appsAnswers,
     async close() {
       await culm.destroy();
       await marathon.stop();

@@ -1,46 +1,106 @@
 /**
- * Scenario 4: 10,000 apps / 100,000 tasks. Full sync → config applied, render + diff + apply of one change,
+ * Scenario 4: 10,000 apps / 100,000 tasks, every task a server of its own. Full sync → config applied (at
+ * start, and a resync in which every app changed), one task change (render + diff, then the runtime API),
  * culm's peak RSS, and HAProxy's own check time for that config.
  */
 import { runCommand } from '../../../src/haproxy/command.js';
 import { procStats } from '../proc.js';
-import { setUp, sleep, timeUntil } from './common.js';
+import { getJson, profilePhase, setUp, sleep, timeUntil, type Bench } from './common.js';
+
+interface ApplyRecord { at: number; result: string; durationMs: number; mode?: string; reasons: string[] }
+
+const progress = (what: string): void => { process.stderr.write(`  scale: ${what}\n`); };
+
+/** The next apply record after `n` records, waiting up to `timeoutMs`. */
+async function nextRecord(b: Bench, n: number, timeoutMs: number): Promise<ApplyRecord> {
+  let records: ApplyRecord[] = [];
+  await timeUntil(async () => (records = await getJson<ApplyRecord[]>(`${b.culm.api}/api/history`)).length > n, timeoutMs, 10);
+  return records[records.length - 1];
+}
 
 export async function scale(apps: number, tasksPerApp: number): Promise<Record<string, unknown>> {
   const built = performance.now();
-  const b = await setUp(apps, tasksPerApp, { CULM_RESYNC_INTERVAL_MS: '0' });
+  const b = await setUp(apps, tasksPerApp, { CULM_RESYNC_INTERVAL_MS: '0' }, {}, undefined, { distinctPorts: true });
   const setupMs = performance.now() - built;
+  progress(`set up in ${Math.round(setupMs)} ms`);
+  const metric = (m: string): Promise<number> => b.culm.metric(m);
   try {
-    const history = async (): Promise<Array<{ result: string; durationMs: number; mode?: string; reasons: string[] }>> =>
-      (await b.culm.json<Array<{ result: string; durationMs: number; mode?: string; reasons: string[] }>>('/api/history')).body;
+    const history = (): Promise<ApplyRecord[]> => getJson<ApplyRecord[]>(`${b.culm.api}/api/history`);
     const first = (await history()).find((r) => r.result === 'applied');
-    // One change: a task added to one app.
-    const target = b.pool[5];
-    const changes: Array<{ ms: number; applyMs: number; mode?: string }> = [];
+    // The first /v2/apps answer fully sent → the first config applied (everything culm does with it).
+    const startSync = first && b.appsAnswers.length > 0 ? first.at + first.durationMs - b.appsAnswers[0] : undefined;
+    // HAProxy's part of it: the reload command culm ran (its check is timed below, on the same config).
+    const firstReloadMs = (await metric('culm_haproxy_reload_duration_seconds_sum')) * 1000;
+
+    const memory: Record<string, { rssMb: number; peakRssMb: number; heapUsedMb: number }> = {};
+    const sampleMemory = async (phase: string): Promise<void> => {
+      const { rssMb, peakRssMb } = procStats(b.culm.child.proc.pid!);
+      memory[phase] = { rssMb, peakRssMb, heapUsedMb: (await metric('culm_nodejs_heap_size_used_bytes')) / 2 ** 20 };
+    };
+    await sampleMemory('afterStart');
+    profilePhase(b, 'one-change');
+    // One change, five times: a task added to one app (runtime API, no reload).
+    const changes: Array<{ ms: number; applyMs: number; runtimeMs: number; renderDiffMs: number; renders: number; mode?: string }> = [];
     for (let i = 0; i < 5; i++) {
       const n = (await history()).length;
+      const runtime0 = await metric('culm_haproxy_runtime_apply_duration_seconds_sum');
+      const renders0 = await metric('culm_render_duration_seconds_count');
       const t0 = performance.now();
-      b.marathon.addTask(`/app${(i * 997) % apps}`, { port: target.port });
-      await timeUntil(async () => (await history()).length > n, 30_000, 5);
-      const rec = (await history()).at(-1)!;
-      changes.push({ ms: performance.now() - t0, applyMs: rec.durationMs, mode: rec.mode });
-      await sleep(1200);
+      b.marathon.addTask(`/app${1 + ((i * 997) % (apps - 1))}`, { port: 41_000 + i });
+      const rec = await nextRecord(b, n, 30_000);
+      const ms = performance.now() - t0;
+      const runtimeMs = ((await metric('culm_haproxy_runtime_apply_duration_seconds_sum')) - runtime0) * 1000;
+      changes.push({
+        ms, applyMs: rec.durationMs, runtimeMs, renderDiffMs: rec.durationMs - runtimeMs,
+        renders: (await metric('culm_render_duration_seconds_count')) - renders0, mode: rec.mode,
+      });
+      await sleep(300);
     }
-    const render = await b.culm.metric('culm_render_duration_seconds_sum');
-    const renders = await b.culm.metric('culm_render_duration_seconds_count');
+    progress('one change ×5 done');
+    await sampleMemory('afterOneChanges');
+    profilePhase(b, 'between');
     const check = await runCommand(`haproxy -c -f ${b.culm.outputPath}`, 120_000);
-    // A resync of the whole cluster (what every (re)connect costs).
-    const resyncsBefore = await b.culm.metric('culm_marathon_resyncs_total{outcome="ok"}');
+
+    // A resync that brings nothing new (what the periodic resync usually is): culm's CPU for it.
+    profilePhase(b, 'unchanged-resync');
+    const resyncs = (): Promise<number> => metric('culm_marathon_resyncs_total{outcome="ok"}');
+    const quiet = { resyncs: await resyncs(), cpu: procStats(b.culm.child.proc.pid!).cpuSeconds, renders: await metric('culm_render_duration_seconds_count') };
+    const q0 = performance.now();
+    b.marathon.emit('deployment_success', { id: 'bench', eventType: 'deployment_success', timestamp: new Date().toISOString() });
+    await timeUntil(async () => (await resyncs()) > quiet.resyncs, 60_000, 10);
+    const unchangedResyncMs = performance.now() - q0;
+    await sleep(1500); // whatever the resync set off runs meanwhile
+    const unchangedResync = {
+      ms: unchangedResyncMs, culmCpuMs: (procStats(b.culm.child.proc.pid!).cpuSeconds - quiet.cpu) * 1000,
+      renders: (await metric('culm_render_duration_seconds_count')) - quiet.renders,
+    };
+    progress('unchanged resync done');
+
+    // A full resync in which every app changed: each app's first task moved to another port (Marathon's
+    // answer differs everywhere, no event told culm), then one deployment event asks for the resync.
+    for (let a = 1; a < apps; a++) {
+      const task = b.marathon.tasksOf(`/app${a}`)[0];
+      if (task) task.ports = [42_000];
+    }
+    const n = (await history()).length;
+    profilePhase(b, 'full-resync');
+    const answers = b.appsAnswers.length;
     const t0 = performance.now();
     b.marathon.emit('deployment_success', { id: 'bench', eventType: 'deployment_success', timestamp: new Date().toISOString() });
-    await timeUntil(async () => (await b.culm.metric('culm_marathon_resyncs_total{outcome="ok"}')) > resyncsBefore, 60_000, 20);
-    const resyncMs = performance.now() - t0;
+    const rec = await nextRecord(b, n, 600_000);
+    const resync = {
+      ms: performance.now() - t0, applyMs: rec.durationMs, mode: rec.mode, result: rec.result,
+      answerToAppliedMs: b.appsAnswers.length > answers ? rec.at + rec.durationMs - b.appsAnswers[answers] : undefined,
+    };
+    progress('full resync done');
+    await sampleMemory('afterFullResync');
+    profilePhase(b, 'end');
     const stats = procStats(b.culm.child.proc.pid!);
     return {
-      apps, tasks: apps * tasksPerApp, configMb: b.culm.config().length / 1e6, emulatorSetupMs: setupMs,
-      startToFirstRouteMs: b.startupMs, firstApplyMs: first?.durationMs,
-      oneChange: changes, meanRenderMs: renders ? (render / renders) * 1000 : undefined,
-      fullResyncMs: resyncMs, haproxyCheckMs: check.ms, culmPeakRssMb: stats.peakRssMb, culmRssMb: stats.rssMb,
+      apps, tasks: apps * tasksPerApp, configMb: b.culm.config().length / 1e6, setupMs,
+      startToFirstRouteMs: b.startupMs, startSyncToAppliedMs: startSync, firstApplyMs: first?.durationMs, firstReloadMs,
+      oneChange: changes, meanRenderMs: ((await metric('culm_render_duration_seconds_sum')) / (await metric('culm_render_duration_seconds_count'))) * 1000,
+      unchangedResync, fullResync: resync, haproxyCheckMs: check.ms, culmPeakRssMb: stats.peakRssMb, culmRssMb: stats.rssMb, memory,
     };
   } finally {
     await b.close();

@@ -1,0 +1,116 @@
+/**
+ * The human side of the benchmark: each scenario's JSON result as a table of figures, each with its target
+ * (issue 4) and whether it is met. The JSON stays the record (bench-results/*.json); this is what a reader
+ * looks at.
+ */
+import type { Summary } from './stats.js';
+import { table } from './stats.js';
+
+export interface Row {
+  figure: string;
+  value: string;
+  target: string;
+  /** true, false, or undefined when the figure has no target (context). */
+  met?: boolean;
+}
+
+type Json = Record<string, unknown>;
+
+const ms = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) ? `${v < 10 ? v.toFixed(1) : Math.round(v)} ms` : 'n/a');
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number.NaN);
+const atMost = (value: number, limit: number): boolean | undefined => (Number.isFinite(value) ? value <= limit : false);
+const sum = (s: unknown): Summary => (s ?? { n: 0, p50: Number.NaN, p99: Number.NaN, max: Number.NaN }) as Summary;
+
+function latency(r: Json): Row[] {
+  const limit = r.haproxyLimit as { check: Summary; reload: Summary } | undefined;
+  const own = limit ? limit.check.p50 + limit.reload.p50 : Number.NaN;
+  const rows: Row[] = [];
+  for (const [key, label] of [['taskAdded', 'task added → serving'], ['taskKilled', 'task killed → no traffic'],
+    ['taskUnhealthy', 'task unhealthy → no traffic'], ['taskHealthyAgain', 'task healthy → serving']] as const) {
+    const s = sum(r[key]);
+    rows.push(
+      { figure: `${label}, p50 (n=${s.n})`, value: ms(s.p50), target: '≤ 20 ms', met: atMost(s.p50, 20) },
+      { figure: `${label}, p99`, value: ms(s.p99), target: '≤ 100 ms', met: atMost(s.p99, 100) },
+    );
+  }
+  rows.push({ figure: 'HAProxy limit: haproxy -c + reload, p50', value: `${ms(limit?.check.p50)} + ${ms(limit?.reload.p50)}`, target: 'context' });
+  for (const [key, label] of [['newApp', 'new app → serving (reload)'], ['ruleSet', 'rule set → routed (reload)']] as const) {
+    const s = sum(r[key]);
+    rows.push({ figure: `${label}, p50 (n=${s.n})`, value: `${ms(s.p50)} (${(s.p50 / own).toFixed(2)}× limit)`, target: '≤ 1.25× limit', met: atMost(s.p50, 1.25 * own) });
+  }
+  rows.push({ figure: 'start → first route', value: ms(r.startupMs), target: 'context' });
+  return rows;
+}
+
+function storm(r: Json): Row[] {
+  const seconds = num(r.stormMs) / 1000;
+  return [
+    { figure: `status events sent over ${apps(r)} apps`, value: `${r.statusEvents} in ${seconds.toFixed(1)} s`, target: 'context' },
+    { figure: 'final state correct in the file', value: String(r.finalStateCorrectInFile), target: 'true', met: r.finalStateCorrectInFile === true },
+    { figure: 'backends wrong in HAProxy (runtime state)', value: String(r.backendsWrongInHaproxy), target: '0', met: r.backendsWrongInHaproxy === 0 },
+    { figure: 'reloads', value: String(r.reloads), target: `≤ ${Math.ceil(seconds) + 1} (1/s + 1)`, met: atMost(num(r.reloads), Math.ceil(seconds) + 1) },
+    { figure: 'runtime API applies', value: String(r.runtimeApplies), target: 'context' },
+    { figure: 'settled after the storm', value: ms(r.settleAfterStormMs), target: 'context' },
+    { figure: 'culm peak RSS / CPU', value: `${Math.round(num(r.culmPeakRssMb))} MB / ${num(r.culmCpuSeconds).toFixed(1)} s`, target: 'context' },
+  ];
+}
+
+const apps = (r: Json): string => Number(r.apps).toLocaleString('en');
+
+function scale(r: Json): Row[] {
+  const changes = (r.oneChange ?? []) as Array<{ ms: number; renderDiffMs: number; runtimeMs: number }>;
+  const worst = (key: 'ms' | 'renderDiffMs' | 'runtimeMs'): number => Math.max(...changes.map((c) => c[key]));
+  const median = (key: 'ms' | 'renderDiffMs' | 'runtimeMs'): number => {
+    const v = changes.map((c) => c[key]).sort((a, b) => a - b);
+    return v[Math.floor((v.length - 1) / 2)];
+  };
+  const resync = (r.fullResync ?? {}) as Json;
+  return [
+    { figure: `cluster: ${apps(r)} apps, ${Number(r.tasks).toLocaleString('en')} tasks`, value: `config ${num(r.configMb).toFixed(1)} MB`, target: 'context' },
+    { figure: `one change: render + diff, median (n=${changes.length})`, value: ms(median('renderDiffMs')), target: '≤ 200 ms', met: atMost(median('renderDiffMs'), 200) },
+    { figure: 'one change: render + diff, worst', value: ms(worst('renderDiffMs')), target: '≤ 200 ms', met: atMost(worst('renderDiffMs'), 200) },
+    { figure: 'one change: runtime API + file write, median', value: ms(median('runtimeMs')), target: 'context' },
+    { figure: 'one change: event → applied, median', value: ms(median('ms')), target: 'context' },
+    { figure: 'full sync at start: answer → applied', value: ms(r.startSyncToAppliedMs), target: '≤ 3 s', met: atMost(num(r.startSyncToAppliedMs), 3000) },
+    { figure: '  of which the first apply (render, -c, reload)', value: ms(r.firstApplyMs), target: 'context' },
+    { figure: '  HAProxy alone: haproxy -c + reload of this config', value: `${ms(r.haproxyCheckMs)} + ${ms(r.firstReloadMs)}`, target: 'context' },
+    { figure: '  culm\'s own share (the rest)', value: ms(num(r.startSyncToAppliedMs) - num(r.haproxyCheckMs) - num(r.firstReloadMs)), target: 'context' },
+    { figure: 'resync, nothing changed: culm CPU (fetch, parse, compare, apply)', value: ms((r.unchangedResync as Json | undefined)?.culmCpuMs), target: 'context' },
+    { figure: 'resync, every app changed: answer → applied', value: `${ms(resync.answerToAppliedMs)} (${String(resync.mode)})`, target: '≤ 3 s', met: atMost(num(resync.answerToAppliedMs), 3000) },
+    { figure: 'culm peak RSS', value: `${Math.round(num(r.culmPeakRssMb))} MB`, target: '≤ 400 MB', met: atMost(num(r.culmPeakRssMb), 400) },
+  ];
+}
+
+function ingest(r: Json): Row[] {
+  const rows: Row[] = [];
+  const floor = r.nodeHttpFloor as Json | undefined;
+  for (const [key, label] of [['pipelined', 'pipelined'], ['oneAtATime', 'one request at a time']] as const) {
+    const x = r[key] as Json | undefined;
+    if (!x) continue;
+    const shape = `${x.connections} conn × ${x.depth}`;
+    rows.push(
+      { figure: `events/s accepted, ${label} (${shape})`, value: Math.round(num(x.eventsPerSecond)).toLocaleString('en'), target: '≥ 20,000', met: num(x.eventsPerSecond) >= 20_000 },
+      { figure: `  per CPU second of culm (one core's capacity)`, value: Math.round(num(x.eventsPerCulmCpuSecond)).toLocaleString('en'), target: '≥ 20,000', met: num(x.eventsPerCulmCpuSecond) >= 20_000 },
+      { figure: '  lost / failed', value: `${x.lost} / ${x.failed}`, target: '0 / 0', met: x.lost === 0 && x.failed === 0 },
+    );
+    const f = floor?.[key] as Json | undefined;
+    if (f) rows.push({ figure: '  bare node:http server, same load (the floor)', value: `${Math.round(num(f.eventsPerSecond)).toLocaleString('en')} (culm at ${Math.round((num(x.eventsPerSecond) / num(f.eventsPerSecond)) * 100)}%)`, target: 'context' });
+  }
+  return rows;
+}
+
+const BY_SCENARIO: Record<string, (r: Json) => Row[]> = { latency, storm, scale, ingest };
+
+/** The table for one scenario's result (or its error). */
+export function report(name: string, result: Json): string {
+  if (typeof result.error === 'string') return `error: ${result.error}`;
+  let rows: Row[];
+  try {
+    rows = BY_SCENARIO[name]?.(result) ?? [];
+  } catch (err) {
+    return `(no table: ${String(err)})`;
+  }
+  return table(rows.map((row) => ({
+    figure: row.figure, value: row.value, target: row.target, '': row.met === undefined ? '' : row.met ? 'met' : 'MISSED',
+  })));
+}
