@@ -26,7 +26,10 @@ export async function scale(apps: number, tasksPerApp: number): Promise<Record<s
   const metric = (m: string): Promise<number> => b.culm.metric(m);
   try {
     const history = (): Promise<ApplyRecord[]> => getJson<ApplyRecord[]>(`${b.culm.api}/api/history`);
-    const first = (await history()).find((r) => r.result === 'applied');
+    // HAProxy may route before culm has recorded the apply that started it (the reload command is still
+    // finishing): wait for the record.
+    let first: ApplyRecord | undefined;
+    await timeUntil(async () => (first = (await history()).find((r) => r.result === 'applied')) !== undefined, 60_000, 20);
     // The first /v2/apps answer fully sent → the first config applied (everything culm does with it).
     const startSync = first && b.appsAnswers.length > 0 ? first.at + first.durationMs - b.appsAnswers[0] : undefined;
     // HAProxy's part of it: the reload command culm ran (its check is timed below, on the same config).
