@@ -8,7 +8,7 @@ import { mapApps, normaliseAppId } from '../core/marathon-map.js';
 import { emptyState, type App, type ClusterState, type Rule } from '../core/model.js';
 import { checkRule } from '../core/rules.js';
 import { applySnapshot, reduce } from '../core/state.js';
-import { isServing } from '../core/eligibility.js';
+import { countTasks } from '../core/eligibility.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { RuleStore, StateStore } from '../store/types.js';
@@ -63,9 +63,12 @@ export class Daemon implements CulmCore {
   private stopping = false;
   private unwatchRules?: () => void;
   private rulesLoaded = false;
+  private lastSnapshotMs = 0;
   private rulesTimer?: NodeJS.Timeout;
 
   constructor(private readonly o: DaemonOptions) {
+    // Counted when scraped, not on every event: walking 100,000 tasks per change is the hot path's biggest cost.
+    o.metrics.clusterFrom(() => countTasks(this.cluster));
     this.coalescer = new ApplyCoalescer(() => this.applyNow(), { retryBaseMs: 1000, retryMaxMs: 30_000 });
   }
 
@@ -91,7 +94,6 @@ export class Daemon implements CulmCore {
       this.restoredFromSnapshot = true;
       this.o.log.warn({ apps: saved.length, savedAt: new Date(snap.savedAt).toISOString() }, 'Marathon unreachable: serving the last saved state');
     }
-    this.updateClusterMetrics();
     void this.coalescer.request();
     this.resyncTimer = setInterval(() => void this.resync(), this.o.resyncIntervalMs);
     this.resyncTimer.unref();
@@ -244,22 +246,13 @@ export class Daemon implements CulmCore {
   private setState(next: ClusterState, fromResync: boolean): void {
     const changed = next.apps !== this.cluster.apps;
     this.cluster = next;
-    if (!changed && !fromResync) return;
-    this.updateClusterMetrics();
+    if (!changed) {
+      // A resync that changed nothing needs no render and no snapshot, unless nothing was applied yet.
+      if (fromResync && !this.firstApplyOk) void this.coalescer.request();
+      return;
+    }
     void this.coalescer.request();
     this.scheduleSnapshot();
-  }
-
-  private updateClusterMetrics(): void {
-    let tasks = 0;
-    let serving = 0;
-    for (const app of this.cluster.apps.values()) {
-      for (const t of Object.values(app.tasks)) {
-        tasks++;
-        if (isServing(app, t)) serving++;
-      }
-    }
-    this.o.metrics.setCluster(this.cluster.apps.size, tasks, serving);
   }
 
   /** Writes the snapshot shortly (a new leader writes the shared one whole). */
@@ -269,16 +262,20 @@ export class Daemon implements CulmCore {
 
   private scheduleSnapshot(): void {
     if (this.snapshotTimer) return;
+    // A big cluster's snapshot costs hundreds of ms: save at most ~5% of the time.
+    const delay = Math.max(this.o.snapshotDelayMs ?? 1000, 20 * this.lastSnapshotMs);
     this.snapshotTimer = setTimeout(() => {
       this.snapshotTimer = undefined;
       void this.saveSnapshot();
-    }, this.o.snapshotDelayMs ?? 1000);
+    }, delay);
     this.snapshotTimer.unref();
   }
 
   private async saveSnapshot(): Promise<void> {
+    const started = performance.now();
     try {
       await this.o.snapshots.save({ savedAt: Date.now(), apps: [...this.cluster.apps.values()] });
+      this.lastSnapshotMs = performance.now() - started;
     } catch (err) {
       this.o.metrics.storeError('snapshot');
       this.o.log.warn({ err: errorMessage(err) }, 'state snapshot not saved');
