@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import t from 'tap';
 import { createLogger, silentLogger } from '../../src/log/logger.js';
 import { MarathonClient, type MarathonClientOptions } from '../../src/marathon/client.js';
-import { MarathonError } from '../../src/marathon/http.js';
+import { deadUrl, rejection } from '../helpers/marathon-errors.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 interface Srv {
@@ -27,15 +27,6 @@ async function serve(t: { teardown(fn: () => unknown): void }, handler: Handler)
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
 }
 
-/** A port with nothing listening: connection refused. */
-async function deadUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return `http://127.0.0.1:${port}`;
-}
-
 function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
   res.end(JSON.stringify(body));
@@ -45,16 +36,6 @@ function client(t: { teardown(fn: () => unknown): void }, opts: Partial<Marathon
   const c = new MarathonClient({ timeoutMs: 1000, log: silentLogger(), ...opts });
   t.teardown(() => c.close());
   return c;
-}
-
-async function rejection(p: Promise<unknown>): Promise<MarathonError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof MarathonError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
 }
 
 const APPS = { apps: [{ id: '/web', tasks: [] }] };

@@ -5,6 +5,7 @@ import t from 'tap';
 import { silentLogger } from '../../src/log/logger.js';
 import { EventStream, type EventStreamOptions } from '../../src/marathon/event-stream.js';
 import type { MarathonError } from '../../src/marathon/http.js';
+import { deadUrl } from '../helpers/marathon-errors.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 interface Srv {
@@ -31,14 +32,6 @@ async function serve(t: { teardown(fn: () => unknown): void }, handler: Handler)
     return new Promise((resolve) => server.close(resolve));
   });
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, open: () => open };
-}
-
-async function deadUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return `http://127.0.0.1:${port}`;
 }
 
 /** Jetty's EventSourceServlet: only an Accept value exactly "text/event-stream" gets the stream, else 405 HTML. */

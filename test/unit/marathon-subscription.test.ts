@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { MarathonClient } from '../../src/marathon/client.js';
 import { MarathonError } from '../../src/marathon/http.js';
 import { CallbackSubscription } from '../../src/marathon/subscription.js';
+import { rejection } from '../helpers/marathon-errors.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -62,16 +63,6 @@ function setup(t: { teardown(fn: () => unknown): void }, url: string, extra: Par
   const sub = new CallbackSubscription({ client, callbackUrl: CB, checkIntervalMs: 40, log: silentLogger(), ...extra });
   t.teardown(() => sub.stop());
   return sub;
-}
-
-async function rejection(p: Promise<unknown>): Promise<MarathonError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof MarathonError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
 }
 
 t.test('register POSTs our URL (encoded) and returns "registered"', async (t) => {
