@@ -57,6 +57,8 @@ export interface CulmConfig {
   /** REST listen address. host '' means every interface (Go's ":8000"): pass `host || undefined` to listen(). */
   readonly http: { readonly host: string; readonly port: number };
   readonly dataDir: string;
+  /** V8's --heap-growing-percent, set at start; 0 leaves V8's own policy. */
+  readonly heapGrowingPercent: number;
   readonly logLevel: LogLevel;
   /** Bamboo's -log: also write logs to this file. */
   readonly logFile?: string;

@@ -3,7 +3,7 @@ import { CulmError } from '../core/errors.js';
 import { defaultTemplatePath, SETTINGS, type Setting, type SettingId } from './defaults.js';
 import type { Collected } from './load.js';
 import {
-  asBool, asChoice, asCommand, asHaproxyBind, asListen, asMs, asOptionalUrl, asPath, asSecondsInMs, asString,
+  asBool, asChoice, asCommand, asHaproxyBind, asInteger, asListen, asMs, asOptionalUrl, asPath, asSecondsInMs, asString,
   asUrls, asZkHosts, asZkPath, EVENT_MODES, Invalid, LOG_LEVELS,
 } from './parse.js';
 import type { CulmConfig, RawValue } from './types.js';
@@ -132,6 +132,7 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
     },
     http: read('http.bind', asListen),
     dataDir,
+    heapGrowingPercent: read('heapGrowingPercent', (v, st) => asInteger(v, st, 'percent', st.max ?? 400)),
     logLevel: read('logLevel', (v) => asChoice(v, LOG_LEVELS)),
     ...(logFile === undefined ? {} : { logFile }),
     warnings,

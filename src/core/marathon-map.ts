@@ -3,6 +3,7 @@
  * One malformed app never spoils the others: it is reported in `skipped` with its id and the reason.
  */
 import type { App, HealthCheck, NetworkMode, Task } from './model.js';
+import { sameJson } from './json.js';
 
 type Json = Record<string, unknown>;
 
@@ -151,21 +152,60 @@ export function mapApp(raw: unknown): App {
   return app;
 }
 
+/**
+ * Maps the elements of an `apps` array one at a time (as a streamed answer delivers them), so the caller never
+ * needs Marathon's whole answer in memory; `result()` gives what `mapApps` gives.
+ */
+export class AppsMapper {
+  private readonly out: MappedApps = { apps: [], skipped: [] };
+  private readonly seen = new Set<string>();
+
+  /**
+   * `known` gives the app culm already holds under an id: a mapped app or task identical to it (deeply, key
+   * order included) is replaced by the held object. Nothing changes for the caller but memory: on a resync
+   * that brings little new, the fresh copies die young instead of doubling the model until it is compared.
+   */
+  constructor(private readonly known?: (id: string) => App | undefined) {}
+
+  add(raw: unknown): void {
+    const id = isObj(raw) && typeof raw.id === 'string' ? raw.id : '(no id)';
+    try {
+      const mapped = mapApp(raw);
+      const previous = this.known?.(mapped.id);
+      const app = previous ? reuseKnown(mapped, previous) : mapped;
+      if (this.seen.has(app.id)) throw new Error('duplicate app id');
+      this.seen.add(app.id);
+      this.out.apps.push(app);
+    } catch (err) {
+      this.out.skipped.push({ id, reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  result(): MappedApps {
+    return this.out;
+  }
+}
+
+/** `fresh` with every task identical to one of `previous` replaced by it; `previous` itself when all is identical. */
+function reuseKnown(fresh: App, previous: App): App {
+  let allTasks = true;
+  let count = 0;
+  for (const id in fresh.tasks) {
+    count++;
+    const known = previous.tasks[id];
+    if (known !== undefined && sameJson(known, fresh.tasks[id])) fresh.tasks[id] = known;
+    else allTasks = false;
+  }
+  if (!allTasks || count !== Object.keys(previous.tasks).length) return fresh;
+  const { tasks: _f, ...f } = fresh;
+  const { tasks: _p, ...p } = previous;
+  return sameJson(f, p) && sameJson(Object.keys(fresh.tasks), Object.keys(previous.tasks)) ? previous : fresh;
+}
+
 /** Maps a whole `{apps: [...]}` answer; throws only if the envelope itself is wrong. */
 export function mapApps(body: unknown): MappedApps {
   if (!isObj(body) || !Array.isArray(body.apps)) throw new Error('Marathon answer has no "apps" array');
-  const out: MappedApps = { apps: [], skipped: [] };
-  const seen = new Set<string>();
-  for (const raw of body.apps) {
-    const id = isObj(raw) && typeof raw.id === 'string' ? raw.id : '(no id)';
-    try {
-      const app = mapApp(raw);
-      if (seen.has(app.id)) throw new Error('duplicate app id');
-      seen.add(app.id);
-      out.apps.push(app);
-    } catch (err) {
-      out.skipped.push({ id, reason: err instanceof Error ? err.message : String(err) });
-    }
-  }
-  return out;
+  const mapper = new AppsMapper();
+  for (const raw of body.apps) mapper.add(raw);
+  return mapper.result();
 }

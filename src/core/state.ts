@@ -9,6 +9,7 @@ import type { DomainEvent } from './events.js';
 import { instanceIdOf } from './events.js';
 import type { App, ClusterState, Task } from './model.js';
 import { TERMINAL_STATES } from './model.js';
+import { sameJson } from './json.js';
 
 /** Tombstones outlive any plausible delay of an event or a resync answer. */
 export const TOMBSTONE_TTL_MS = 10 * 60_000;
@@ -183,20 +184,4 @@ function sameAppFields(a: App, b: App): boolean {
   const { tasks: _a, ...x } = a;
   const { tasks: _b, ...y } = b;
   return sameJson(x, y);
-}
-
-/** Deep equality of JSON-like data, key order included (so a reused object reads exactly as the new one). */
-function sameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const other = b as unknown[];
-    return a.length === other.length && a.every((v, i) => sameJson(v, other[i]));
-  }
-  const x = a as Record<string, unknown>;
-  const y = b as Record<string, unknown>;
-  const kx = Object.keys(x);
-  const ky = Object.keys(y);
-  return kx.length === ky.length && kx.every((k, i) => ky[i] === k && sameJson(x[k], y[k]));
 }

@@ -1,22 +1,40 @@
 /** Files that are never seen half-written: write a temp file beside the target, fsync, rename over it. */
 import { open, rename, rm } from 'node:fs/promises';
 
-/** Writes `text` to `path` and fsyncs it (the caller renames it into place). */
-export async function writeDurably(path: string, text: string): Promise<void> {
+/** Pieces are gathered into writes of about this many characters. */
+const BATCH = 1 << 20;
+
+/**
+ * Writes `content` to `path` and fsyncs it (the caller renames it into place). `content` may be given in
+ * pieces (made as they are written, e.g. one per app), so a large file never exists whole in memory.
+ */
+export async function writeDurably(path: string, content: string | Iterable<string>): Promise<void> {
   const handle = await open(path, 'w', 0o644);
   try {
-    await handle.writeFile(text, 'utf8');
+    if (typeof content === 'string') await handle.writeFile(content, 'utf8');
+    else {
+      let batch = '';
+      for (const piece of content) {
+        batch += piece;
+        if (batch.length >= BATCH) {
+          // writeFile on a handle writes at the current position, all of it.
+          await handle.writeFile(batch, 'utf8');
+          batch = '';
+        }
+      }
+      if (batch !== '') await handle.writeFile(batch, 'utf8');
+    }
     await handle.sync();
   } finally {
     await handle.close();
   }
 }
 
-/** Replaces `path` with `text` atomically. */
-export async function writeAtomically(path: string, text: string): Promise<void> {
+/** Replaces `path` with `content` atomically. */
+export async function writeAtomically(path: string, content: string | Iterable<string>): Promise<void> {
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
-    await writeDurably(tmp, text);
+    await writeDurably(tmp, content);
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });

@@ -12,6 +12,7 @@ import {
   mediaType,
   readCapped,
 } from './http.js';
+import { AppsBodyError, AppsSplitter } from './apps-splitter.js';
 
 export type RequestOutcome = 'ok' | 'error';
 
@@ -41,6 +42,17 @@ export interface MarathonRequestOptions {
    * like an unparsable body (E_MARATHON_BODY, next endpoint tried).
    */
   validate?: (body: unknown) => string | undefined;
+  /**
+   * Reads a 2xx JSON body itself (instead of reading it whole and JSON.parse): returns the value, throws
+   * AppsBodyError for a body that is not what it should be (E_MARATHON_BODY, next endpoint tried).
+   */
+  consume?: (body: AsyncIterable<Uint8Array>) => Promise<unknown>;
+}
+
+/** Receives the apps of one answer, one at a time; a fresh one is made for each endpoint tried. */
+export interface AppsSink<T> {
+  add(rawApp: unknown): void;
+  result(): T;
 }
 
 export interface AppsResponse {
@@ -99,15 +111,29 @@ export class MarathonClient {
   }
 
   /** GET /v2/apps with tasks, deployments and readiness embedded; only checks that `apps` is an array. */
-  async getApps(opts: Pick<MarathonRequestOptions, 'signal' | 'timeoutMs'> = {}): Promise<AppsResponse> {
-    const body = await this.request('GET', APPS_PATH, {
+  getApps(opts: Pick<MarathonRequestOptions, 'signal' | 'timeoutMs'> = {}): Promise<AppsResponse> {
+    return this.streamApps(() => {
+      const apps: unknown[] = [];
+      return { add: (raw) => apps.push(raw), result: () => ({ apps }) };
+    }, opts);
+  }
+
+  /**
+   * GET /v2/apps like getApps, with each app handed to the sink as soon as it has arrived and been parsed, so
+   * the whole answer (tens of MB at 10,000 apps) is never held at once. An answer that fails half-way (cut
+   * short, malformed) is dropped with its sink and the next endpoint gets a fresh one.
+   */
+  async streamApps<T>(makeSink: () => AppsSink<T>, opts: Pick<MarathonRequestOptions, 'signal' | 'timeoutMs'> = {}): Promise<T> {
+    return (await this.request('GET', APPS_PATH, {
       ...opts,
-      validate: (b) =>
-        b !== null && typeof b === 'object' && Array.isArray((b as { apps?: unknown }).apps)
-          ? undefined
-          : 'expected an object with an "apps" array',
-    });
-    return body as AppsResponse;
+      consume: async (body) => {
+        const sink = makeSink();
+        const splitter = new AppsSplitter((raw) => sink.add(raw));
+        for await (const chunk of body) splitter.push(chunk);
+        splitter.end();
+        return sink.result();
+      },
+    })) as T;
   }
 
   /**
@@ -190,7 +216,7 @@ export class MarathonClient {
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
-      return await this.readResponse(res, what, fail, opts.validate);
+      return await this.readResponse(res, what, fail, opts);
     } catch (err) {
       if (opts.signal?.aborted) return { ok: false, failover: false, error: abortedError(method, path, err) };
       if (timedOut || isTimeoutError(err)) {
@@ -207,7 +233,7 @@ export class MarathonClient {
     res: Dispatcher.ResponseData,
     what: string,
     fail: (code: string, message: string, failover: boolean, extra?: { httpStatus?: number; cause?: unknown }) => Attempt,
-    validate: MarathonRequestOptions['validate'],
+    { validate, consume }: Pick<MarathonRequestOptions, 'validate' | 'consume'>,
   ): Promise<Attempt> {
     const status = res.statusCode;
     const type = mediaType(res.headers);
@@ -221,6 +247,15 @@ export class MarathonClient {
         return fail(Code.CONTENT_TYPE, `${what}: expected JSON, got ${type || 'no content type'}${hint ? ` (${hint})` : ''}`, true, {
           httpStatus: status,
         });
+      }
+      if (consume) {
+        try {
+          return { ok: true, value: await consume(res.body) };
+        } catch (err) {
+          if (!(err instanceof AppsBodyError)) throw err;
+          res.body.destroy();
+          return fail(Code.BODY, `${what}: ${err.message}`, true, { httpStatus: status, cause: err });
+        }
       }
       const text = await res.body.text();
       let value: unknown;

@@ -5,6 +5,7 @@ export {
   MarathonClient,
   APPS_PATH,
   type AppsResponse,
+  type AppsSink,
   type HttpMethod,
   type MarathonClientOptions,
   type MarathonRequestOptions,

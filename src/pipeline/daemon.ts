@@ -4,7 +4,7 @@
  */
 import { CulmError, errorMessage } from '../core/errors.js';
 import { eventLabel, toDomainEvent, type DomainEvent } from '../core/events.js';
-import { mapApps, normaliseAppId } from '../core/marathon-map.js';
+import { normaliseAppId, type MappedApps } from '../core/marathon-map.js';
 import { emptyState, type App, type ClusterState, type Rule } from '../core/model.js';
 import { checkRule } from '../core/rules.js';
 import { applySnapshot, reduce } from '../core/state.js';
@@ -18,8 +18,11 @@ import type { ApplyRecord, CulmCore, DependencyCheck, Readiness } from './types.
 import type { HaproxyDriver } from '../haproxy/driver.js';
 
 export interface AppsSource {
-  /** Raw `GET /v2/apps?embed=apps.tasks…` body. Throws on any failure. */
-  getApps(): Promise<unknown>;
+  /**
+   * `GET /v2/apps?embed=apps.tasks…`, mapped (see AppsMapper: malformed apps in `skipped`). Throws on any
+   * failure, including an answer that is not an object with an `apps` array.
+   */
+  fetchApps(known: (id: string) => App | undefined): Promise<MappedApps>;
 }
 
 export interface DaemonOptions {
@@ -157,10 +160,11 @@ export class Daemon implements CulmCore {
   }
 
   private async resyncOnce(): Promise<boolean> {
-    let body: unknown;
+    let mapped: MappedApps;
     this.journal = [];
     try {
-      body = await this.o.apps.getApps();
+      const held = this.cluster.apps;
+      mapped = await this.o.apps.fetchApps((id) => held.get(id));
     } catch (err) {
       this.journal = undefined;
       this.o.metrics.resync('error');
@@ -170,14 +174,6 @@ export class Daemon implements CulmCore {
     }
     const journal = this.journal;
     this.journal = undefined;
-    let mapped;
-    try {
-      mapped = mapApps(body);
-    } catch (err) {
-      this.o.metrics.resync('error');
-      this.marathonCheck = { ok: false, detail: `bad answer: ${errorMessage(err)}` };
-      return false;
-    }
     const apps = mapped.apps;
     for (const s of mapped.skipped) {
       this.o.metrics.appSkipped('unparsable');

@@ -3,7 +3,9 @@
  * the data directory, written atomically (temp file, fsync, rename), so a crash never leaves half a file.
  * Rules are kept in Bamboo's per-rule representation ({"version":"2","config":{"Acl":…}}), keyed by id.
  */
+import { createReadStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
+import { AppsSplitter } from '../marathon/apps-splitter.js';
 import { writeAtomically } from '../fs/atomic.js';
 import { join } from 'node:path';
 import { CulmError, errorMessage } from '../core/errors.js';
@@ -124,6 +126,16 @@ export class FileRuleStore implements RuleStore {
   }
 }
 
+function* snapshotText(snapshot: Snapshot): Generator<string> {
+  yield `{"savedAt":${JSON.stringify(snapshot.savedAt)},"apps":[`;
+  let first = true;
+  for (const app of snapshot.apps) {
+    yield first ? JSON.stringify(app) : `,${JSON.stringify(app)}`;
+    first = false;
+  }
+  yield ']}';
+}
+
 export class FileStateStore implements StateStore {
   private readonly path: string;
   private queue: Promise<unknown> = Promise.resolve();
@@ -132,18 +144,24 @@ export class FileStateStore implements StateStore {
     this.path = join(dataDir, 'state.json');
   }
 
+  /** Read app by app (AppsSplitter): the file of a 10,000-app cluster is tens of MB. Unreadable → null. */
   async load(): Promise<Snapshot | null> {
-    const raw = await readJson(this.path).catch(() => undefined);
-    if (typeof raw !== 'object' || raw === null) return null;
-    const snap = raw as Partial<Snapshot>;
-    if (!Array.isArray(snap.apps) || typeof snap.savedAt !== 'number') return null;
-    return { savedAt: snap.savedAt, apps: snap.apps };
+    const apps: Snapshot['apps'] = [];
+    const splitter = new AppsSplitter((app) => apps.push(app as Snapshot['apps'][number]));
+    try {
+      for await (const chunk of createReadStream(this.path)) splitter.push(chunk as Buffer);
+      const { savedAt } = splitter.end() as { savedAt?: unknown };
+      return typeof savedAt === 'number' ? { savedAt, apps } : null;
+    } catch {
+      return null;
+    }
   }
 
+  /** Written app by app: the same text as JSON.stringify(snapshot), never whole in memory. */
   save(snapshot: Snapshot): Promise<void> {
     const next = this.queue.then(async () => {
       await mkdir(join(this.path, '..'), { recursive: true });
-      await writeAtomically(this.path, JSON.stringify(snapshot));
+      await writeAtomically(this.path, snapshotText(snapshot));
     });
     this.queue = next.catch(() => undefined);
     return next;

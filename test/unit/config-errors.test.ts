@@ -42,6 +42,8 @@ t.test('each bad value is E_CONFIG naming the key (file key and env) and what is
     { desc: 'fractional number in file', file: { HAProxy: { CommandTimeoutMs: 1.5 } }, want: /HAProxy\.CommandTimeoutMs \/ CULM_COMMAND_TIMEOUT_MS: 1\.5 is not a whole number/ },
     { desc: 'number below minimum', env: { CULM_MARATHON_TIMEOUT_MS: '0' }, want: /Marathon\.RequestTimeoutMs \/ CULM_MARATHON_TIMEOUT_MS: 0 is below the minimum of 1/ },
     { desc: 'negative number', env: { CULM_SETTLE_MS: '-5' }, want: /Marathon\.SettleMs \/ CULM_SETTLE_MS: -5 is below the minimum of 0/ },
+    { desc: 'heap growth out of range', env: { CULM_HEAP_GROWING_PERCENT: '500' }, want: /Culm\.HeapGrowingPercent \/ CULM_HEAP_GROWING_PERCENT: 500 is above the maximum of 400 percent/ },
+    { desc: 'heap growth negative', env: { CULM_HEAP_GROWING_PERCENT: '-1' }, want: /CULM_HEAP_GROWING_PERCENT: -1 is below the minimum of 0 percent/ },
     { desc: 'timer overflow', env: { CULM_RESYNC_INTERVAL_MS: '99999999999' }, want: /CULM_RESYNC_INTERVAL_MS: 99999999999 is above the maximum of 2147483647/ },
     { desc: 'bad seconds', file: { Bamboo: { Zookeeper: { ReportingDelay: '5s' } } }, want: /Bamboo\.Zookeeper\.ReportingDelay \/ BAMBOO_ZK_REPORTING_DELAY: "5s" is not a whole number of seconds/ },
     { desc: 'unknown event mode', env: { CULM_EVENT_MODE: 'poll' }, want: /Marathon\.EventMode \/ CULM_EVENT_MODE: "poll" is not one of auto, callback, sse/ },

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon, type AppsSource } from '../../src/pipeline/daemon.js';
+import { mapApps, type MappedApps } from '../../src/core/marathon-map.js';
 import { Applier } from '../../src/pipeline/apply.js';
 import { HaproxyDriver } from '../../src/haproxy/driver.js';
 import { Renderer } from '../../src/haproxy/render.js';
@@ -22,9 +23,9 @@ class ControlledMarathon implements AppsSource {
   calls = 0;
   answers: Array<() => Promise<unknown>> = [];
   fallback: () => Promise<unknown> = async () => ({ apps: [] });
-  getApps(): Promise<unknown> {
+  async fetchApps(): Promise<MappedApps> {
     this.calls++;
-    return (this.answers.shift() ?? this.fallback)();
+    return mapApps(await (this.answers.shift() ?? this.fallback)());
   }
 }
 

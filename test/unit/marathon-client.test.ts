@@ -137,7 +137,7 @@ t.test('HTML pages, bad JSON and wrong shapes fail over', async (t) => {
 
   const cases = [
     { desc: 'text/html', srv: html, code: 'E_MARATHON_CONTENT_TYPE', msg: /Login required/ },
-    { desc: 'unparsable', srv: broken, code: 'E_MARATHON_BODY', msg: /unparsable/ },
+    { desc: 'cut short', srv: broken, code: 'E_MARATHON_BODY', msg: /ends before its JSON object/ },
     { desc: 'apps not an array', srv: shape, code: 'E_MARATHON_BODY', msg: /"apps" array/ },
   ];
   for (const c of cases) {
@@ -146,6 +146,44 @@ t.test('HTML pages, bad JSON and wrong shapes fail over', async (t) => {
     t.match(alone.message, c.msg, `${c.desc}: message`);
     t.same(await client(t, { endpoints: [c.srv.url, good.url] }).getApps(), APPS, `${c.desc}: failover`);
   }
+});
+
+t.test('streamApps: apps handed over as they arrive; a half-read answer is dropped with its sink', async (t) => {
+  const apps = Array.from({ length: 3000 }, (_, i) => ({ id: `/app${i}`, labels: { s: '"]},[{' }, tasks: [{ id: `t${i}`, host: 'h', ports: [i] }] }));
+  const text = JSON.stringify({ apps });
+  // Cut after 60 % of the body: the connection dies half-way.
+  const dying = await serve(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write(text.slice(0, Math.floor(text.length * 0.6)), () => setTimeout(() => res.socket?.destroy(), 20));
+  });
+  // Small pieces with pauses: the apps before a pause are already delivered when it ends.
+  let deliveredDuringPause = -1;
+  let sinks = 0;
+  let current: unknown[] = [];
+  const trickling = await serve(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const pieces = Math.ceil(text.length / 50_000);
+    let k = 0;
+    const next = (): void => {
+      if (k === 2) deliveredDuringPause = current.length;
+      if (k === pieces) return void res.end();
+      res.write(text.slice(k * 50_000, ++k * 50_000), () => setTimeout(next, 5));
+    };
+    next();
+  });
+  const c = client(t, { endpoints: [dying.url, trickling.url], timeoutMs: 10_000 });
+  const got = await c.streamApps(() => {
+    sinks++;
+    const mine: unknown[] = [];
+    current = mine;
+    return { add: (raw) => mine.push(raw), result: () => mine };
+  });
+  t.equal(sinks, 2, 'one sink per endpoint tried');
+  t.same(got, apps, 'the second endpoint\'s apps only, all of them, in order');
+  t.ok(deliveredDuringPause > 0 && deliveredDuringPause < apps.length, `apps delivered before the answer was complete (${deliveredDuringPause})`);
+
+  const alone = await rejection(client(t, { endpoints: [dying.url] }).streamApps(() => ({ add: () => undefined, result: () => 0 })));
+  t.match(alone.code, /E_MARATHON_(CONNECT|BODY)/, `a body cut by the connection: ${alone.code}`);
 });
 
 t.test('404 from Marathon (JSON) is definitive: typed error, no failover', async (t) => {

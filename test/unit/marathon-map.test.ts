@@ -1,6 +1,6 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { mapApps, healthFromResults } from '../../src/core/marathon-map.js';
+import { AppsMapper, mapApps, healthFromResults } from '../../src/core/marathon-map.js';
 import { endpointOf } from '../../src/core/eligibility.js';
 
 const ref = (name: string): unknown =>
@@ -82,4 +82,31 @@ t.test('health from results', async (t) => {
 t.test('env secrets are not exposed as strings', async (t) => {
   const { apps } = mapApps({ apps: [{ id: '/s', env: { A: 'x', PASSWORD: { secret: '/db' } } }] });
   t.same(apps[0].env, { A: 'x' });
+});
+
+t.test('AppsMapper with known apps: identical apps and tasks are the held objects, the result reads the same', async (t) => {
+  const rawApp = (id: string, ports: number[], label = 'a') => ({
+    id, labels: { L: label }, instances: ports.length,
+    tasks: ports.map((p, i) => ({ id: `${id.slice(1)}.t${i}`, host: '10.0.0.1', ports: [p], state: 'TASK_RUNNING', startedAt: '2026-01-01T00:00:00.000Z' })),
+  });
+  const before = [rawApp('/same', [1, 2]), rawApp('/moved', [3, 4]), rawApp('/relabelled', [5]), rawApp('/fewer', [6, 7])];
+  const held = new Map(mapApps({ apps: before }).apps.map((a) => [a.id, a]));
+  const after = [rawApp('/same', [1, 2]), rawApp('/moved', [3, 40]), rawApp('/relabelled', [5], 'b'), rawApp('/fewer', [6]), rawApp('/new', [8])];
+
+  const mapper = new AppsMapper((id) => held.get(id));
+  for (const raw of after) mapper.add(raw);
+  const got = mapper.result();
+  t.same(got, mapApps({ apps: after }), 'exactly what mapping without known apps gives');
+  const byId = new Map(got.apps.map((a) => [a.id, a]));
+  t.equal(byId.get('/same'), held.get('/same'), 'unchanged app: the held object');
+  const moved = byId.get('/moved')!;
+  t.not(moved, held.get('/moved'), 'changed app: a new object');
+  t.equal(moved.tasks['moved.t0'], held.get('/moved')!.tasks['moved.t0'], 'its unchanged task: the held object');
+  t.not(moved.tasks['moved.t1'], held.get('/moved')!.tasks['moved.t1'], 'its changed task: new');
+  const relabelled = byId.get('/relabelled')!;
+  t.not(relabelled, held.get('/relabelled'));
+  t.equal(relabelled.labels.L, 'b');
+  t.equal(relabelled.tasks['relabelled.t0'], held.get('/relabelled')!.tasks['relabelled.t0']);
+  t.not(byId.get('/fewer'), held.get('/fewer'), 'a task gone: a new app object');
+  t.same(Object.keys(byId.get('/fewer')!.tasks), ['fewer.t0']);
 });
