@@ -66,6 +66,38 @@ export interface RequestRecord {
 
 const START_PATH = ['TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING'];
 
+/**
+ * Every task by id, and by app (same order as the tasks were added): an app's tasks are looked up on every
+ * /v2/apps answer, which at 10,000 apps × 10 tasks must not scan all tasks once per app.
+ */
+export class TaskTable extends Map<string, Task> {
+  private readonly byApp = new Map<string, Map<string, Task>>();
+
+  override set(id: string, task: Task): this {
+    const previous = this.get(id);
+    if (previous && previous.appId !== task.appId) this.byApp.get(previous.appId)?.delete(id);
+    let own = this.byApp.get(task.appId);
+    if (!own) this.byApp.set(task.appId, (own = new Map()));
+    own.set(id, task);
+    return super.set(id, task);
+  }
+
+  override delete(id: string): boolean {
+    const task = this.get(id);
+    if (task) this.byApp.get(task.appId)?.delete(id);
+    return super.delete(id);
+  }
+
+  override clear(): void {
+    this.byApp.clear();
+    super.clear();
+  }
+
+  ofApp(appId: string): Task[] {
+    return [...(this.byApp.get(appId)?.values() ?? [])];
+  }
+}
+
 export class MarathonEmulator {
   readonly version: MarathonVersion;
   private readonly recordEvents: boolean;
@@ -76,7 +108,7 @@ export class MarathonEmulator {
 
   // Model and parts, public for routes.ts and for tests that want to look inside; change them via the methods.
   readonly apps = new Map<string, App>();
-  readonly tasks = new Map<string, Task>();
+  readonly tasks = new TaskTable();
   readonly frameworkId = `${randomUUID()}-0000`;
   readonly opts: EmulatorOptions;
   readonly callbacks: CallbackSubscribers | undefined;
@@ -188,7 +220,7 @@ export class MarathonEmulator {
     }));
     this.publish(ev.groupChangeSuccess(now()));
     this.publish(info);
-    for (const t of [...this.tasks.values()].filter((x) => x.appId === app.id)) this.transition(app, t, 'TASK_KILLED');
+    for (const t of this.tasksOf(app.id)) this.transition(app, t, 'TASK_KILLED');
     this.publish(ev.appTerminatedEvent(app));
     for (const e of rest) this.publish(e);
   }
@@ -303,7 +335,7 @@ export class MarathonEmulator {
   }
 
   tasksOf(appId: string): Task[] {
-    return [...this.tasks.values()].filter((t) => t.appId === appId);
+    return this.tasks.ofApp(appId);
   }
 
   publish(body: Record<string, unknown>): void {

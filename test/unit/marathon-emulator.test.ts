@@ -4,7 +4,7 @@ import t from 'tap';
 import http from 'node:http';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MarathonEmulator, instanceIdOf } from '../helpers/marathon-emulator.js';
+import { MarathonEmulator, TaskTable, instanceIdOf } from '../helpers/marathon-emulator.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -538,4 +538,22 @@ t.test('silenceKeepalives, dropStreams, stop', async (t) => {
   await emu.stop();
   await c.closed;
   t.pass('stop() ends open streams');
+});
+
+t.test('TaskTable: tasks by app in the order added, kept in step with set/delete/clear', async (t) => {
+  const table = new TaskTable();
+  const task = (id: string, appId: string) => ({ id, appId }) as unknown as Parameters<typeof table.set>[1];
+  table.set('a1', task('a1', '/a'));
+  table.set('b1', task('b1', '/b'));
+  table.set('a2', task('a2', '/a'));
+  t.same(table.ofApp('/a').map((x) => x.id), ['a1', 'a2']);
+  table.set('a1', task('a1', '/b'));
+  t.same(table.ofApp('/a').map((x) => x.id), ['a2'], 'moved to another app');
+  t.same(table.ofApp('/b').map((x) => x.id), ['b1', 'a1']);
+  table.delete('b1');
+  t.same(table.ofApp('/b').map((x) => x.id), ['a1']);
+  t.same(table.ofApp('/none'), []);
+  table.clear();
+  t.same(table.ofApp('/a'), []);
+  t.equal(table.size, 0);
 });

@@ -55,32 +55,6 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * `apps` apps × `tasksPerApp` tasks, all answering on a pool of backends; culm started on it, with extra env.
  * Apps are created before culm starts (no event flood at start).
  */
-type EmulatedTask = ReturnType<MarathonEmulator['tasksOf']>[number];
-
-/**
- * The emulator finds an app's tasks by scanning every task: fine for tests, quadratic at 10,000 apps × 10
- * tasks (one /v2/apps answer takes minutes, the benchmark would measure the emulator). The benchmark indexes
- * them by app: same tasks, same order. (Belongs in the emulator itself; kept here until it is.)
- */
-function indexTasksByApp(m: MarathonEmulator): void {
-  const byApp = new Map<string, Map<string, EmulatedTask>>();
-  const tasks = m.tasks;
-  const set = tasks.set.bind(tasks);
-  const remove = tasks.delete.bind(tasks);
-  tasks.set = (id: string, task: EmulatedTask) => {
-    const own = byApp.get(task.appId) ?? new Map<string, EmulatedTask>();
-    own.set(id, task);
-    byApp.set(task.appId, own);
-    return set(id, task);
-  };
-  tasks.delete = (id: string) => {
-    const task = tasks.get(id);
-    if (task) byApp.get(task.appId)?.delete(id);
-    return remove(id);
-  };
-  m.tasksOf = (appId: string) => [...(byApp.get(appId)?.values() ?? [])];
-}
-
 /** When the emulator finished sending each /v2/apps answer (its HTTP server is private: reached by name). */
 function recordAppsAnswers(m: MarathonEmulator, into: number[]): void {
   const server = (m as unknown as { server: Server }).server;
@@ -99,7 +73,6 @@ export interface SetUpOptions {
 
 export async function setUp(apps: number, tasksPerApp: number, env: Record<string, string> = {}, spec: Partial<AppSpec> = {}, ports?: { api: number; frontend: number }, opts: SetUpOptions = {}): Promise<Bench> {
   const marathon = await MarathonEmulator.start({ version: env.CULM_EVENT_MODE === 'callback' ? '1.4' : '1.10', keepaliveMs: 5000, recordEvents: false });
-  indexTasksByApp(marathon);
   const appsAnswers: number[] = [];
   recordAppsAnswers(marathon, appsAnswers);
   const pool: Backend[] = [];
