@@ -4,8 +4,8 @@
  * the last good file back (the old HAProxy process keeps serving it) and reports, so the caller retries.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm } from 'node:fs/promises';
-import { writeDurably } from '../fs/atomic.js';
+import { readdir, readFile, rename, rm } from 'node:fs/promises';
+import { writeAtomically, writeDurably } from '../fs/atomic.js';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { CulmError } from '../core/errors.js';
@@ -18,6 +18,12 @@ export interface DriverOptions {
   cleanupCommand: string;
   commandTimeoutMs: number;
   log: Logger;
+}
+
+/** A file a config names and needs beside it (the route map): written before the config is checked. */
+export interface SideFile {
+  path: string;
+  text: string;
 }
 
 export interface ApplyTimings {
@@ -47,6 +53,8 @@ export class HaproxyDriver {
    * rule was checked, then applied), it is renamed into place without running the validation again.
    */
   private checked?: { text: string; path: string };
+  /** Side files known to be on disk (written by this process). */
+  private readonly sideFiles = new Set<string>();
 
   constructor(options: DriverOptions) {
     this.o = options;
@@ -68,6 +76,46 @@ export class HaproxyDriver {
       this.lastGood = await readFile(this.o.outputPath, 'utf8');
     } catch {
       this.lastGood = undefined;
+    }
+    await this.pruneSideFiles([]);
+  }
+
+  /**
+   * Side files are named by their content and never rewritten: a config on disk always finds the exact map it
+   * was checked with. Written once (atomically) before the first config that names them is checked.
+   */
+  private async writeSideFiles(files: readonly SideFile[]): Promise<void> {
+    for (const f of files) {
+      if (this.sideFiles.has(f.path)) continue;
+      try {
+        await writeAtomically(f.path, f.text);
+      } catch (err) {
+        throw new CulmError('E_WRITE', `cannot write ${f.path}: ${String(err)}`, { cause: err });
+      }
+      this.sideFiles.add(f.path);
+    }
+  }
+
+  /**
+   * Removes the side files (`<output>.routes-*.map`) that neither the applied config, the last good one,
+   * the checked candidate nor `keep` names.
+   */
+  private async pruneSideFiles(keep: readonly SideFile[]): Promise<void> {
+    const dir = dirname(this.o.outputPath);
+    const prefix = `${basename(this.o.outputPath)}.routes-`;
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    const texts = [this.appliedText, this.lastGood, this.checked?.text];
+    for (const name of names) {
+      if (!name.startsWith(prefix) || !name.endsWith('.map')) continue;
+      const path = join(dir, name);
+      if (keep.some((f) => f.path === path) || texts.some((t) => t?.includes(path))) continue;
+      await rm(path, { force: true });
+      this.sideFiles.delete(path);
     }
   }
 
@@ -92,7 +140,9 @@ export class HaproxyDriver {
   }
 
   /** Validates without applying (used to check a rule before it is stored). */
-  async check(text: string): Promise<void> {
+  async check(text: string, files: readonly SideFile[] = []): Promise<void> {
+    await this.init();
+    await this.writeSideFiles(files);
     const { path } = await this.validate(text);
     const previous = this.checked;
     this.checked = { text, path };
@@ -111,9 +161,10 @@ export class HaproxyDriver {
   }
 
   /** Applies `text`; resolves with timings, or null when it is already what HAProxy runs. */
-  async apply(text: string): Promise<ApplyTimings | null> {
+  async apply(text: string, files: readonly SideFile[] = []): Promise<ApplyTimings | null> {
     await this.init();
     if (text === this.appliedText) return null;
+    await this.writeSideFiles(files);
     const { path, ms: validateMs } = await this.candidateFor(text);
     try {
       await rename(path, this.o.outputPath);
@@ -129,6 +180,7 @@ export class HaproxyDriver {
     if (reload.code !== 0) throw new CulmError('E_RELOAD_FAILED', describeFailure('reload', reload), { cause: reload });
     this.appliedText = text;
     this.lastGood = text;
+    await this.pruneSideFiles(files);
     return { validateMs, reloadMs: reload.ms };
   }
 
@@ -136,8 +188,9 @@ export class HaproxyDriver {
    * Records `text` as applied after its changes reached HAProxy through the runtime API: the file on disk
    * must still hold the whole truth, so a later reload or a restart gives the same servers.
    */
-  async commitRuntime(text: string): Promise<void> {
+  async commitRuntime(text: string, files: readonly SideFile[] = []): Promise<void> {
     await this.init();
+    await this.writeSideFiles(files);
     const tmp = this.candidatePath();
     try {
       await writeDurably(tmp, text);

@@ -9,7 +9,7 @@ import { CulmError, errorMessage } from '../core/errors.js';
 import type { ClusterState, Rule } from '../core/model.js';
 import { diffViews } from '../core/diff.js';
 import { buildView, type HaproxyPaths, type TemplateContext } from '../core/view.js';
-import type { HaproxyDriver } from '../haproxy/driver.js';
+import type { HaproxyDriver, SideFile } from '../haproxy/driver.js';
 import type { Renderer } from '../haproxy/render.js';
 import { applyRuntimeOps } from '../haproxy/runtime-api.js';
 import { runtimeOps } from '../haproxy/server-diff.js';
@@ -66,6 +66,9 @@ export function appAtFailure(message: string, text: string, view: TemplateContex
   return null;
 }
 
+/** The files the rendered config names (the route map). */
+export const sideFilesOf = (view: TemplateContext): SideFile[] => (view.RouteMap ? [{ path: view.RouteMap.Path, text: view.RouteMap.Text }] : []);
+
 export class Applier {
   /** Rule ids ignored, and app ids left out (with the app version that failed), after breaking validation. */
   readonly ignoredRules = new Map<string, string>();
@@ -89,7 +92,7 @@ export class Applier {
    * Server-only changes go through the runtime API (no reload, no -c: HAProxy parsed each server line as it
    * took it). Resolves false when this change needs a reload, or a runtime command failed (then reload).
    */
-  private async tryRuntime(text: string): Promise<boolean> {
+  private async tryRuntime(text: string, files: readonly SideFile[]): Promise<boolean> {
     const applied = this.driver.applied();
     if (!this.runtime.socketPath || applied === undefined) return false;
     const ops = runtimeOps(applied, text);
@@ -98,7 +101,7 @@ export class Applier {
     const started = performance.now();
     try {
       await applyRuntimeOps(this.runtime.socketPath, ops);
-      await this.driver.commitRuntime(text);
+      await this.driver.commitRuntime(text, files);
     } catch (err) {
       this.hooks.runtimeFailed?.();
       this.log.warn({ err: errorMessage(err) }, 'runtime API change failed; reloading instead');
@@ -141,9 +144,10 @@ export class Applier {
     return text;
   }
 
-  /** The config that would be applied with `rule` added: used to check a rule before storing it. */
-  candidateWith(state: ClusterState, rules: ReadonlyMap<string, Rule>, rule: Rule): string {
-    return this.render(this.view(state, rules, rule));
+  /** The config that would be applied with `rule` added, and its side files: to check a rule before storing it. */
+  candidateWith(state: ClusterState, rules: ReadonlyMap<string, Rule>, rule: Rule): { text: string; files: SideFile[] } {
+    const view = this.view(state, rules, rule);
+    return { text: this.render(view), files: sideFilesOf(view) };
   }
 
   async apply(state: ClusterState, rules: ReadonlyMap<string, Rule>): Promise<ApplyRecord> {
@@ -183,7 +187,7 @@ export class Applier {
         return record('invalid', ['config already rejected'], { configHash: sha256(text), error: { code: this.rejectedError.code, message: this.rejectedError.message } });
       }
       const reasons = diffViews(this.appliedView, view);
-      if (await this.tryRuntime(text)) {
+      if (await this.tryRuntime(text, sideFilesOf(view))) {
         this.appliedView = view;
         this.rejectedText = undefined;
         this.log.info({ reasons, mode: 'runtime' }, 'config applied through the runtime API');
@@ -196,7 +200,7 @@ export class Applier {
       }
       this.lastReloadAt = Date.now();
       try {
-        const timings = await this.driver.apply(text);
+        const timings = await this.driver.apply(text, sideFilesOf(view));
         if (timings) this.hooks.reloaded?.(timings.reloadMs / 1000);
         this.appliedView = view;
         this.rejectedText = undefined;

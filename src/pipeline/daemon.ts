@@ -15,7 +15,7 @@ import type { RuleStore, StateStore } from '../store/types.js';
 import type { Applier } from './apply.js';
 import { ApplyCoalescer } from './coalescer.js';
 import type { ApplyRecord, CulmCore, DependencyCheck, Readiness } from './types.js';
-import type { HaproxyDriver } from '../haproxy/driver.js';
+import type { HaproxyDriver, SideFile } from '../haproxy/driver.js';
 
 export interface AppsSource {
   /**
@@ -327,14 +327,14 @@ export class Daemon implements CulmCore {
   async putRule(input: Rule): Promise<Rule> {
     const rule = checkRule(input);
     this.requireWritableStore();
-    let candidate: string;
+    let candidate: { text: string; files: SideFile[] };
     try {
       candidate = this.o.applier.candidateWith(this.cluster, this.ruleMap, rule);
     } catch (err) {
       throw new CulmError('E_RULE_RENDER', `the template cannot render this rule: ${errorMessage(err)}`, { status: 400, cause: err });
     }
     try {
-      await this.o.driver.check(candidate);
+      await this.o.driver.check(candidate.text, candidate.files);
     } catch (err) {
       if (err instanceof CulmError && err.code === 'E_CONFIG_INVALID') {
         throw new CulmError('E_RULE_INVALID', `HAProxy rejects the config with this rule: ${err.message}`, { status: 400, cause: err });

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Applier } from '../../src/pipeline/apply.js';
 import { HaproxyDriver } from '../../src/haproxy/driver.js';
 import { Renderer } from '../../src/haproxy/render.js';
@@ -28,6 +28,13 @@ function setup() {
   return { dir, out, applier };
 }
 
+/** The config on disk and the route map it names (what HAProxy routes with). */
+function routing(out: string): string {
+  const cfg = readFileSync(out, 'utf8');
+  const map = /map_beg\(([^)]+)\)/.exec(cfg)?.[1];
+  return map ? `${cfg}\n${readFileSync(map, 'utf8')}` : cfg;
+}
+
 const state = stateOf(...['/a', '/b', '/c'].map((id, i) => app(id, tasks(task(31000 + i)))));
 
 t.test('a rule that breaks the config is ignored; the others apply', async (t) => {
@@ -36,14 +43,16 @@ t.test('a rule that breaks the config is ignored; the others apply', async (t) =
   const rules = new Map<string, Rule>([['/b', makeRule('/b', 'path_beg_bogus /b')], ['/c', makeRule('/c', 'path_beg -i /see')]]);
   const r = await applier.apply(state, rules);
   t.equal(r.result, 'applied');
-  const cfg = readFileSync(out, 'utf8');
-  t.match(cfg, 'acl ::b-aclrule path_beg -i /b', 'the bad rule is replaced by the default ACL');
-  t.match(cfg, 'acl ::c-aclrule path_beg -i /see', 'the good rule applies');
+  const cfg = routing(out);
+  t.match(cfg, '\n/b ::b-cluster\n', 'the bad rule is replaced by the default ACL');
+  t.match(cfg, '\n/see ::c-cluster\n', 'the good rule applies');
   t.ok(applier.ignoredRules.has('/b'));
   const fixed = new Map(rules).set('/b', makeRule('/b', 'path_beg -i /bee'));
   t.equal((await applier.apply(state, fixed)).result, 'applied');
   t.notOk(applier.ignoredRules.has('/b'), 'a changed rule is tried again');
-  t.match(readFileSync(out, 'utf8'), 'path_beg -i /bee');
+  t.match(routing(out), '\n/bee ::b-cluster\n');
+  const maps = readdirSync(dirname(out)).filter((n) => n.endsWith('.map'));
+  t.same(maps, [/map_beg\(([^)]+)\)/.exec(readFileSync(out, 'utf8'))![1].split('/').pop()], 'only the map the applied config names is left');
 });
 
 t.test('a broken partial: nothing is isolated for good, and the fixed partial is picked up', async (t) => {

@@ -83,16 +83,48 @@ t.test('shipped templates are ASCII: a rendered config stays a one-byte string (
 
 t.test('default template: golden file, and HAProxy accepts it', async (t) => {
   const { state, rules } = sample();
-  const text = new Renderer(templatePath).render(buildView(state, rules, paths)).replace(templatePath, 'templates/haproxy.cfg.eta');
+  const view = buildView(state, rules, paths);
+  const text = new Renderer(templatePath).render(view).replace(templatePath, 'templates/haproxy.cfg.eta');
   if (process.env.UPDATE_GOLDEN) writeFileSync(goldenPath, text);
   t.equal(text, readFileSync(goldenPath, 'utf8'), 'matches test/fixtures/golden/default.cfg (UPDATE_GOLDEN=1 to refresh)');
-  t.ok(text.indexOf('use_backend ::web::api-cluster') < text.indexOf('use_backend ::web-cluster'), '/web/api before /web');
+  t.match(text, 'acl ::grp::empty-aclrule hdr(host) -i empty.example.com\n    use_backend ::grp::empty-cluster if ::grp::empty-aclrule\n', 'a host rule stays an acl, first');
+  t.equal(view.RouteMap?.Text, '/web/api ::web::api-cluster\n/ipt ::ipt-cluster\n/web ::web-cluster\n', 'path prefixes in the map, /web/api before /web');
+  t.match(text, `use_backend %[path,lower,map_beg(${view.RouteMap?.Path})]`);
   t.match(text, /backend ::grp::empty-cluster\n\s+balance leastconn\n\s+option forwardfor\n\n/, 'an app with no task keeps its backend');
   const dir = mkdtempSync(join(tmpdir(), 'culm-golden-'));
   const file = join(dir, 'haproxy.cfg');
   writeFileSync(file, text.replaceAll('/run/culm/', `${dir}/`));
+  writeFileSync(view.RouteMap!.Path.replace('/run/culm/', `${dir}/`), view.RouteMap!.Text);
   const out = execFileSync('haproxy', ['-c', '-f', file], { encoding: 'utf8' });
   t.match(out, /Configuration file is valid/);
+});
+
+t.test('route map: the plain path_beg -i tail of the routing, in order; the rest stays acl lines', async (t) => {
+  const mk = (id: string, acl?: string) => [id, acl] as const;
+  const cases: Array<{ desc: string; rules: Array<readonly [string, string | undefined]>; acl: string[]; map: string }> = [
+    { desc: 'defaults only, lower-cased, longer prefixes first', rules: [mk('/App1'), mk('/app10'), mk('/b')], acl: [], map: '/app10 ::app10-cluster\n/app1 ::App1-cluster\n/b ::b-cluster\n' },
+    { desc: 'a non-path rule first stays an acl', rules: [mk('/h', 'hdr(host) -i h.example'), mk('/p')], acl: ['/h'], map: '/p ::p-cluster\n' },
+    { desc: 'case-sensitive, two patterns, odd characters: acl lines', rules: [mk('/cs', 'path_beg /CS'), mk('/two', 'path_beg -i /x /y'), mk('/odd', 'path_beg -i /a"b'), mk('/rel', 'path_beg -i noslash')], acl: ['/cs', '/odd', '/rel', '/two'], map: '' },
+    { desc: 'a plain rule before a non-plain one in the order stays an acl (order kept)', rules: [mk('/z', 'hdr(host) -i z'), mk('/p', 'path_beg -i /p'), mk('/q', 'path_beg /Q')], acl: ['/p', '/q', '/z'], map: '' },
+  ];
+  for (const c of cases) {
+    const state = stateOf(...c.rules.map(([id]) => app(id, tasks(task(31000)))));
+    const rules = new Map(c.rules.filter(([, acl]) => acl).map(([id, acl]) => [id, makeRule(id, acl!)]));
+    const view = buildView(state, rules, paths);
+    t.equal(view.AclRoutes.length + (view.RouteMap?.Routes.length ?? 0), view.Routes.length, `${c.desc}: every route once`);
+    t.same(view.Routes.slice(0, view.AclRoutes.length), view.AclRoutes, `${c.desc}: acl routes are the head`);
+    if (c.acl.length) t.same([...view.AclRoutes.map((r) => r.Id)].sort(), c.acl, `${c.desc}: acl lines`);
+    if (c.map) t.equal(view.RouteMap?.Text, c.map, `${c.desc}: map`);
+    if (!c.map) t.equal(view.RouteMap, undefined, `${c.desc}: no map`);
+  }
+  // The same routes: the same map object (and path); another map text: another path.
+  const state = stateOf(app('/a', tasks(task(1))), app('/b', tasks(task(2))));
+  const one = buildView(state, new Map(), paths);
+  const two = buildView(stateOf(app('/a', tasks(task(3))), app('/b', tasks(task(2)))), new Map(), paths);
+  t.equal(two.RouteMap, one.RouteMap, 'a task change keeps the map');
+  const three = buildView(state, new Map([['/b', makeRule('/b', 'path_beg -i /bee')]]), paths);
+  t.not(three.RouteMap?.Path, one.RouteMap?.Path, 'a rule change names another map file');
+  t.match(three.RouteMap?.Path, /^\/run\/culm\/haproxy\.cfg\.routes-[0-9a-f]{16}\.map$/);
 });
 
 t.test('template errors are E_TEMPLATE, and a fixed template is picked up', async (t) => {

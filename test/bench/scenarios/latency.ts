@@ -5,7 +5,7 @@
  */
 import { request } from 'undici';
 import { runCommand } from '../../../src/haproxy/command.js';
-import { summarise, type Summary } from '../stats.js';
+import { summarise } from '../stats.js';
 import { setUp, sleep, timeUntil, type Bench } from './common.js';
 
 /** Sends requests back to back until `done()` or `ms` passed. */
@@ -21,17 +21,13 @@ async function probe(url: string, ms: number, done: () => boolean = () => false)
   }
 }
 
-async function haproxyLimit(b: Bench, n: number): Promise<{ check: Summary; reload: Summary }> {
+/** One `haproxy -c` and one reload (the way culm's default reload command does it) of the current config. */
+async function haproxyOnce(b: Bench): Promise<{ check: number; reload: number }> {
   const cfg = b.culm.outputPath;
-  const checks: number[] = [];
-  const reloads: number[] = [];
-  for (let i = 0; i < n; i++) checks.push((await runCommand(`haproxy -c -f ${cfg}`, 60_000)).ms);
-  for (let i = 0; i < n; i++) {
-    reloads.push((await runCommand(`haproxy -f ${cfg} -p ${cfg}.pid -D -sf $(cat ${cfg}.pid)`, 60_000)).ms);
-    b.culm.haproxy.poll();
-    await sleep(200);
-  }
-  return { check: summarise(checks), reload: summarise(reloads) };
+  const check = (await runCommand(`haproxy -c -f ${cfg}`, 60_000)).ms;
+  const reload = (await runCommand(`haproxy -f ${cfg} -p ${cfg}.pid -D -sf $(cat ${cfg}.pid)`, 60_000)).ms;
+  b.culm.haproxy.poll();
+  return { check, reload };
 }
 
 export async function latency(apps: number, changes: number): Promise<Record<string, unknown>> {
@@ -65,12 +61,13 @@ export async function latency(apps: number, changes: number): Promise<Record<str
       await probe(url, 300);
       kill.push(Math.max(0, target.lastHitAt - t0));
     }
-    const limit = await haproxyLimit(b, 5);
-
-    // Changes that need a reload, spaced by more than the reload interval so each is measured alone.
+    // Changes that need a reload, spaced by more than the reload interval so each is measured alone, with
+    // HAProxy's own check and reload of the same config measured in between (same conditions, same size).
     const newApp: number[] = [];
     const rule: number[] = [];
-    const n = Math.max(5, Math.floor(changes / 5));
+    const checks: number[] = [];
+    const reloads: number[] = [];
+    const n = Math.max(10, Math.floor(changes / 5));
     for (let i = 0; i < n; i++) {
       const other = b.pool[6];
       let t0 = performance.now();
@@ -89,7 +86,12 @@ export async function latency(apps: number, changes: number): Promise<Record<str
       }, 10_000, 1);
       rule.push(performance.now() - t0);
       await sleep(1100);
+      const own = await haproxyOnce(b);
+      checks.push(own.check);
+      reloads.push(own.reload);
+      await sleep(1100);
     }
+    const limit = { check: summarise(checks), reload: summarise(reloads) };
     return {
       apps, tasksPerApp: 3, startupMs: b.startupMs,
       taskAdded: summarise(add), taskKilled: summarise(kill), taskUnhealthy: summarise(unhealthy), taskHealthyAgain: summarise(healthy),
