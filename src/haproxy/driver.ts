@@ -26,6 +26,12 @@ export interface SideFile {
   text: string;
 }
 
+/** A config written beside the output, waiting for its runtime commands (see `prepareRuntime`). */
+export interface RuntimeCandidate {
+  readonly text: string;
+  readonly path: string;
+}
+
 export interface ApplyTimings {
   validateMs: number;
   reloadMs: number;
@@ -185,22 +191,42 @@ export class HaproxyDriver {
   }
 
   /**
-   * Records `text` as applied after its changes reached HAProxy through the runtime API: the file on disk
-   * must still hold the whole truth, so a later reload or a restart gives the same servers.
+   * For a change applied through the runtime API: writes `text` (and its side files) durably to a candidate
+   * file first, so that once the commands have reached HAProxy, `commitRuntime` only has to rename it into
+   * place. The file on disk is then never behind HAProxy for longer than a rename, and a crash in between
+   * leaves no partial file.
    */
-  async commitRuntime(text: string, files: readonly SideFile[] = []): Promise<void> {
+  async prepareRuntime(text: string, files: readonly SideFile[] = []): Promise<RuntimeCandidate> {
     await this.init();
     await this.writeSideFiles(files);
-    const tmp = this.candidatePath();
+    const path = this.candidatePath();
     try {
-      await writeDurably(tmp, text);
-      await rename(tmp, this.o.outputPath);
+      await writeDurably(path, text);
     } catch (err) {
-      await rm(tmp, { force: true });
-      throw new CulmError('E_WRITE', `cannot write ${this.o.outputPath}: ${String(err)}`, { cause: err });
+      await rm(path, { force: true });
+      throw new CulmError('E_WRITE', `cannot write candidate config ${path}: ${String(err)}`, { cause: err });
     }
-    this.appliedText = text;
-    this.lastGood = text;
+    return { text, path };
+  }
+
+  /**
+   * Records the candidate as applied after its changes reached HAProxy through the runtime API: renamed over
+   * the output, so the file on disk holds the whole truth and a later reload or a restart gives the same servers.
+   */
+  async commitRuntime(candidate: RuntimeCandidate): Promise<void> {
+    try {
+      await rename(candidate.path, this.o.outputPath);
+    } catch (err) {
+      await this.discard(candidate);
+      throw new CulmError('E_WRITE', `cannot move config into ${this.o.outputPath}: ${String(err)}`, { cause: err });
+    }
+    this.appliedText = candidate.text;
+    this.lastGood = candidate.text;
+  }
+
+  /** Removes a prepared candidate that will not be committed. */
+  async discard(candidate: RuntimeCandidate): Promise<void> {
+    await rm(candidate.path, { force: true });
   }
 
   private async restoreLastGood(): Promise<void> {

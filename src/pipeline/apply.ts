@@ -9,7 +9,7 @@ import { CulmError, errorMessage } from '../core/errors.js';
 import type { ClusterState, Rule } from '../core/model.js';
 import { diffViews } from '../core/diff.js';
 import { buildView, type HaproxyPaths, type TemplateContext } from '../core/view.js';
-import type { HaproxyDriver, SideFile } from '../haproxy/driver.js';
+import type { HaproxyDriver, RuntimeCandidate, SideFile } from '../haproxy/driver.js';
 import type { Renderer } from '../haproxy/render.js';
 import { applyRuntimeOps } from '../haproxy/runtime-api.js';
 import { runtimeOps } from '../haproxy/server-diff.js';
@@ -66,8 +66,12 @@ export function appAtFailure(message: string, text: string, view: TemplateContex
   return null;
 }
 
-/** The files the rendered config names (the route map). */
-export const sideFilesOf = (view: TemplateContext): SideFile[] => (view.RouteMap ? [{ path: view.RouteMap.Path, text: view.RouteMap.Text }] : []);
+/**
+ * The files the rendered config names (the route map): none for a template that does not use it. The map line
+ * sits in the frontend, near the top, so the search is short when it is there.
+ */
+export const sideFilesOf = (view: TemplateContext, text: string): SideFile[] =>
+  (view.RouteMap && text.includes(view.RouteMap.Path) ? [{ path: view.RouteMap.Path, text: view.RouteMap.Text }] : []);
 
 export class Applier {
   /** Rule ids ignored, and app ids left out (with the app version that failed), after breaking validation. */
@@ -99,10 +103,14 @@ export class Applier {
     // Thousands of socket commands take longer than one reload (measured: 2,000 adds ≈ 0.6–0.85 s).
     if (!ops || ops.length === 0 || ops.length > MAX_RUNTIME_OPS) return false;
     const started = performance.now();
+    let candidate: RuntimeCandidate | undefined;
     try {
+      // The file is written before the commands are sent, renamed into place once they are through.
+      candidate = await this.driver.prepareRuntime(text, files);
       await applyRuntimeOps(this.runtime.socketPath, ops);
-      await this.driver.commitRuntime(text, files);
+      await this.driver.commitRuntime(candidate);
     } catch (err) {
+      if (candidate) await this.driver.discard(candidate);
       this.hooks.runtimeFailed?.();
       this.log.warn({ err: errorMessage(err) }, 'runtime API change failed; reloading instead');
       return false;
@@ -147,7 +155,8 @@ export class Applier {
   /** The config that would be applied with `rule` added, and its side files: to check a rule before storing it. */
   candidateWith(state: ClusterState, rules: ReadonlyMap<string, Rule>, rule: Rule): { text: string; files: SideFile[] } {
     const view = this.view(state, rules, rule);
-    return { text: this.render(view), files: sideFilesOf(view) };
+    const text = this.render(view);
+    return { text, files: sideFilesOf(view, text) };
   }
 
   async apply(state: ClusterState, rules: ReadonlyMap<string, Rule>): Promise<ApplyRecord> {
@@ -187,7 +196,7 @@ export class Applier {
         return record('invalid', ['config already rejected'], { configHash: sha256(text), error: { code: this.rejectedError.code, message: this.rejectedError.message } });
       }
       const reasons = diffViews(this.appliedView, view);
-      if (await this.tryRuntime(text, sideFilesOf(view))) {
+      if (await this.tryRuntime(text, sideFilesOf(view, text))) {
         this.appliedView = view;
         this.rejectedText = undefined;
         this.log.info({ reasons, mode: 'runtime' }, 'config applied through the runtime API');
@@ -200,7 +209,7 @@ export class Applier {
       }
       this.lastReloadAt = Date.now();
       try {
-        const timings = await this.driver.apply(text, sideFilesOf(view));
+        const timings = await this.driver.apply(text, sideFilesOf(view, text));
         if (timings) this.hooks.reloaded?.(timings.reloadMs / 1000);
         this.appliedView = view;
         this.rejectedText = undefined;

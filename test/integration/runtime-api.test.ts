@@ -43,6 +43,7 @@ t.test('add, kill and health changes without a reload', async (t) => {
   marathon.killTask(id, { withKilling: true });
   await eventually('killed task leaves the file', () => !culm.config().includes(`127.0.0.1:${b[1].port}`));
   t.equal(await reloads(), before, 'no reload for any of these changes');
+  t.same(readdirSync(culm.dir).filter((n) => n.endsWith('.candidate')), [], 'no candidate file left beside the config');
   t.same(culm.haproxy.poll(), [pid], 'the same HAProxy process serves');
   const history = await culm.json<Array<{ mode?: string; reasons: string[] }>>('/api/history');
   t.ok(history.body.some((r) => r.mode === 'runtime' && r.reasons.some((x) => /\+1 server/.test(x))), 'recorded as runtime applies');
@@ -80,6 +81,7 @@ t.test('a runtime failure falls back to a reload', async (t) => {
   await eventually('applied by a reload after the runtime failure', async () => (await reloads()) > before);
   t.ok(await culm.metric('culm_haproxy_runtime_failures_total') >= 1, 'the runtime failure was counted');
   t.match(culm.config(), `127.0.0.1:${c.port}`);
+  t.same(readdirSync(dir).filter((n) => n.endsWith('.candidate')), [], 'the candidate written for the failed runtime change is removed');
   // `balance source` sends one client to one server: ask HAProxy itself what it serves.
   const state = await runtimeCommands(`${culm.outputPath}.sock`, ['show servers state ::web-cluster']);
   t.match(state[0], ` ${c.port} `, 'the reloaded HAProxy has the new server');

@@ -99,3 +99,15 @@ t.test('an app whose data breaks a custom template is left out; the others apply
   t.match(cfg, 'backend ::e-cluster');
   t.ok(applier.excludedApps.has('/bad'));
 });
+
+t.test('a template that routes with acl lines only (Bamboo style): no map file is written', async (t) => {
+  const { applier, dir, out } = setup();
+  const main = join(dir, 'haproxy.cfg.eta');
+  const routes = '<% for (const app of it.Frontends) { -%>\n    acl <%= app.AclName %> <%= app.Acl %>\n    use_backend <%= app.Backend %> if <%= app.AclName %>\n<% } -%>\n';
+  writeFileSync(main, readFileSync(main, 'utf8').replace(/^<%~ it\.memo\(it\.Routes.*$\n/m, routes));
+  t.equal((await applier.apply(state, new Map())).result, 'applied');
+  const cfg = readFileSync(out, 'utf8');
+  t.match(cfg, 'acl ::b-aclrule path_beg -i /b\n    use_backend ::b-cluster if ::b-aclrule', 'routing by acl lines');
+  t.notMatch(cfg, 'map_beg');
+  t.same(readdirSync(dir).filter((n) => n.endsWith('.map')), [], 'no map file beside the config');
+});
