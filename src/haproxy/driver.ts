@@ -37,6 +37,9 @@ export interface ApplyTimings {
   reloadMs: number;
 }
 
+/** A shell command that does nothing and succeeds (`exit 0`, `true`, `:` or nothing): not worth a shell. */
+export const isNoOpCommand = (command: string): boolean => /^\s*(exit(\s+0)?|true|:)?\s*;?\s*$/.test(command);
+
 /** Single-quotes a path for /bin/sh. */
 export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
@@ -180,9 +183,12 @@ export class HaproxyDriver {
     }
     const reload = await runCommand(this.o.reloadCommand, this.o.commandTimeoutMs);
     if (reload.code !== 0) await this.restoreLastGood();
-    // Bamboo runs the cleanup command after every reload attempt, successful or not.
-    const cleanup = await runCommand(this.o.cleanupCommand, this.o.commandTimeoutMs);
-    if (cleanup.code !== 0) this.o.log.warn({ detail: describeFailure('cleanup', cleanup) }, 'cleanup command failed');
+    // Bamboo runs the cleanup command after every reload attempt, successful or not (its default, `exit 0`,
+    // does nothing: no shell is started for it).
+    if (!isNoOpCommand(this.o.cleanupCommand)) {
+      const cleanup = await runCommand(this.o.cleanupCommand, this.o.commandTimeoutMs);
+      if (cleanup.code !== 0) this.o.log.warn({ detail: describeFailure('cleanup', cleanup) }, 'cleanup command failed');
+    }
     if (reload.code !== 0) throw new CulmError('E_RELOAD_FAILED', describeFailure('reload', reload), { cause: reload });
     this.appliedText = text;
     this.lastGood = text;

@@ -1,4 +1,5 @@
 /** Shared by the benchmark scenarios: a cluster in the emulator, culm started on it, timing helpers. */
+import { SETTINGS } from '../../../src/config/defaults.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -90,6 +91,9 @@ export async function setUp(apps: number, tasksPerApp: number, env: Record<strin
     ports,
     env: {
       CULM_EVENT_MODE: 'sse', CULM_LOG_LEVEL: 'warn', CULM_MARATHON_TIMEOUT_MS: '60000',
+      // culm's own defaults, not the shorter ones the integration tests use.
+      CULM_RELOAD_INTERVAL_MS: SETTINGS['haproxy.reloadIntervalMs'].default,
+      CULM_SETTLE_MS: SETTINGS['marathon.settleMs'].default,
       ...env,
       // --cpu-prof is not allowed in NODE_OPTIONS: a preloaded module runs the profiler instead.
       ...(profiling.dir ? { CULM_BENCH_PROFILE_DIR: profiling.dir } : {}),

@@ -6,28 +6,42 @@
 import { request } from 'undici';
 import { runCommand } from '../../../src/haproxy/command.js';
 import { summarise } from '../stats.js';
-import { setUp, sleep, timeUntil, type Bench } from './common.js';
+import { setUp, sleep, type Bench } from './common.js';
 
-/** Sends requests back to back until `done()` or `ms` passed. */
-async function probe(url: string, ms: number, done: () => boolean = () => false): Promise<void> {
+/**
+ * Sends requests back to back until `done(status)` or `ms` passed. Every reload-bound change and HAProxy's own
+ * check + reload are measured under this same load, so the ratio compares like with like.
+ */
+async function probe(url: string, ms: number, done: (status: number) => boolean = () => false): Promise<void> {
   const end = performance.now() + ms;
-  while (performance.now() < end && !done()) {
+  while (performance.now() < end) {
     try {
       const r = await request(url, { headers: { connection: 'close' } });
       await r.body.text();
+      if (done(r.statusCode)) return;
     } catch {
       /* a refused connection during a reload is retried */
     }
   }
 }
 
-/** One `haproxy -c` and one reload (the way culm's default reload command does it) of the current config. */
-async function haproxyOnce(b: Bench): Promise<{ check: number; reload: number }> {
+/**
+ * One `haproxy -c` and one reload (the way culm's default reload command does it) of the current config,
+ * while `url` is probed as during the measured changes.
+ */
+async function haproxyOnce(b: Bench, url: string): Promise<{ check: number; reload: number }> {
   const cfg = b.culm.outputPath;
-  const check = (await runCommand(`haproxy -c -f ${cfg}`, 60_000)).ms;
-  const reload = (await runCommand(`haproxy -f ${cfg} -p ${cfg}.pid -D -sf $(cat ${cfg}.pid)`, 60_000)).ms;
-  b.culm.haproxy.poll();
-  return { check, reload };
+  let finished = false;
+  const load = probe(url, 60_000, () => finished);
+  try {
+    const check = (await runCommand(`haproxy -c -f ${cfg}`, 60_000)).ms;
+    const reload = (await runCommand(`haproxy -f ${cfg} -p ${cfg}.pid -D -sf $(cat ${cfg}.pid)`, 60_000)).ms;
+    b.culm.haproxy.poll();
+    return { check, reload };
+  } finally {
+    finished = true;
+    await load;
+  }
 }
 
 export async function latency(apps: number, changes: number): Promise<Record<string, unknown>> {
@@ -79,14 +93,14 @@ export async function latency(apps: number, changes: number): Promise<Record<str
       t0 = performance.now();
       const res = await request(`${b.culm.api}/api/services/app${i}`, { method: 'PUT', body: JSON.stringify({ acl: `path_beg -i /rule${i}` }) });
       await res.body.text();
-      await timeUntil(async () => {
-        const r = await request(`${b.culm.frontend}/rule${i}`, { headers: { connection: 'close' } });
-        await r.body.text();
-        return r.statusCode === 200;
-      }, 10_000, 1);
-      rule.push(performance.now() - t0);
+      let routedAt = 0;
+      await probe(`${b.culm.frontend}/rule${i}`, 10_000, (status) => {
+        if (status === 200) routedAt = performance.now();
+        return routedAt > 0;
+      });
+      rule.push((routedAt || performance.now()) - t0);
       await sleep(1100);
-      const own = await haproxyOnce(b);
+      const own = await haproxyOnce(b, `${b.culm.frontend}/app${i}`);
       checks.push(own.check);
       reloads.push(own.reload);
       await sleep(1100);
