@@ -7,6 +7,9 @@ import { MarathonEmulator, type AppSpec } from '../../helpers/marathon-emulator.
 import { startCulm, type CulmInstance } from '../../helpers/culm.js';
 import { get, startBackend, type Backend } from '../../helpers/net.js';
 
+/** Node flags culm is run with in production (README, `npm start`, Dockerfile). */
+const NODE_FLAGS = '--max-semi-space-size=8';
+
 export interface Bench {
   marathon: MarathonEmulator;
   culm: CulmInstance;
@@ -94,10 +97,13 @@ export async function setUp(apps: number, tasksPerApp: number, env: Record<strin
       // culm's own defaults, not the shorter ones the integration tests use.
       CULM_RELOAD_INTERVAL_MS: SETTINGS['haproxy.reloadIntervalMs'].default,
       CULM_SETTLE_MS: SETTINGS['marathon.settleMs'].default,
+      // culm settings given to the benchmark itself (e.g. CULM_HEAP_GROWING_PERCENT=30 npm run bench), to compare.
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('CULM_') && !k.startsWith('CULM_BENCH_'))),
       ...env,
       // --cpu-prof is not allowed in NODE_OPTIONS: a preloaded module runs the profiler instead.
       ...(profiling.dir ? { CULM_BENCH_PROFILE_DIR: profiling.dir } : {}),
-      NODE_OPTIONS: [process.env.CULM_BENCH_NODE_OPTIONS, env.NODE_OPTIONS, profiling.dir ? `--import=${PROFILER}` : ''].filter(Boolean).join(' '),
+      // As the README, `npm start` and the Docker image run culm; CULM_BENCH_NODE_OPTIONS replaces it.
+      NODE_OPTIONS: [process.env.CULM_BENCH_NODE_OPTIONS ?? NODE_FLAGS, env.NODE_OPTIONS, profiling.dir ? `--import=${PROFILER}` : ''].filter(Boolean).join(' '),
     },
   });
   await timeUntil(async () => (await get(`${culm.frontend}/app0`)).status === 200, 120_000, 20);
