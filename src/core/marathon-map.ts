@@ -161,8 +161,8 @@ export class AppsMapper {
   private readonly seen = new Set<string>();
 
   /**
-   * `known` gives the app culm already holds under an id: a mapped app or task identical to it (deeply, key
-   * order included) is replaced by the held object. Nothing changes for the caller but memory: on a resync
+   * `known` gives the app culm already holds under an id: a mapped app or task identical to it (every field
+   * equal) is replaced by the held object. Nothing changes for the caller but memory: on a resync
    * that brings little new, the fresh copies die young instead of doubling the model until it is compared.
    */
   constructor(private readonly known?: (id: string) => App | undefined) {}
@@ -186,6 +186,23 @@ export class AppsMapper {
   }
 }
 
+/**
+ * Every field of two tasks equal (the Task interface's fields, one by one: 100,000 of these per resync at
+ * 10,000 apps, where a generic deep comparison was a tenth of the resync's CPU). A field added to Task must be
+ * added here.
+ */
+export function sameTaskData(a: Task, b: Task): boolean {
+  return a.id === b.id && a.appId === b.appId && a.host === b.host && a.state === b.state && a.healthy === b.healthy
+    && a.version === b.version && a.stagedAt === b.stagedAt && a.startedAt === b.startedAt
+    && sameList(a.ports, b.ports) && sameList(a.ipAddresses, b.ipAddresses);
+}
+
+const sameList = <T>(a: readonly T[], b: readonly T[]): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
 /** `fresh` with every task identical to one of `previous` replaced by it; `previous` itself when all is identical. */
 function reuseKnown(fresh: App, previous: App): App {
   let allTasks = true;
@@ -193,7 +210,7 @@ function reuseKnown(fresh: App, previous: App): App {
   for (const id in fresh.tasks) {
     count++;
     const known = previous.tasks[id];
-    if (known !== undefined && sameJson(known, fresh.tasks[id])) fresh.tasks[id] = known;
+    if (known !== undefined && sameTaskData(known, fresh.tasks[id])) fresh.tasks[id] = known;
     else allTasks = false;
   }
   if (!allTasks || count !== Object.keys(previous.tasks).length) return fresh;

@@ -12,6 +12,7 @@ export interface HealthCheck {
   portIndex?: number;
 }
 
+/** A task as culm keeps it. `sameTaskData` (marathon-map.ts) compares every field: add a new field there too. */
 export interface Task {
   id: string;
   appId: string;

@@ -154,19 +154,29 @@ export function applySnapshot(state: ClusterState, fresh: readonly App[], now: n
   let unchanged = fresh.length === state.apps.size;
   for (const app of fresh) {
     const previous = state.apps.get(app.id);
-    const tasks: Record<string, Task> = {};
-    for (const task of Object.values(app.tasks)) {
-      if (tombstones.has(task.id)) continue;
+    // Copied only from the first task that differs from Marathon's (at start, and on a resync that brings what
+    // culm already holds, no task does: 100,000 tasks are not copied for nothing).
+    let tasks: Record<string, Task> | undefined;
+    const list = Object.values(app.tasks);
+    for (let i = 0; i < list.length; i++) {
+      const task = list[i];
+      let next: Task | undefined = tombstones.has(task.id) ? undefined : task;
       const known = previous?.tasks[task.id];
-      let next = task;
-      if (known && !moveAllowed(known.state, task.state)) next = { ...next, state: known.state };
-      if (next.healthy === null && known && known.healthy !== null && app.healthChecks.length > 0) {
-        next = { ...next, healthy: known.healthy };
+      if (next && known) {
+        if (!moveAllowed(known.state, next.state)) next = { ...next, state: known.state };
+        if (next.healthy === null && known.healthy !== null && app.healthChecks.length > 0) next = { ...next, healthy: known.healthy };
+        if (sameTask(known, next)) next = known;
       }
-      tasks[task.id] = known && sameTask(known, next) ? known : next;
+      if (tasks === undefined && next !== task) {
+        tasks = {};
+        for (let j = 0; j < i; j++) tasks[list[j].id] = list[j];
+      }
+      if (tasks !== undefined && next !== undefined) tasks[task.id] = next;
     }
-    const same = previous !== undefined && sameTasks(previous.tasks, tasks) && sameAppFields(previous, app);
-    apps.set(app.id, same ? previous : { ...app, tasks });
+    const kept = tasks ?? app.tasks;
+    const same = previous !== undefined
+      && ((previous === app && kept === app.tasks) || (sameTasks(previous.tasks, kept) && sameAppFields(previous, app)));
+    apps.set(app.id, same ? previous : kept === app.tasks ? app : { ...app, tasks: kept });
     unchanged &&= same && previousIds.next().value === app.id;
   }
   return { apps: unchanged ? state.apps : apps, tombstones, syncedAt: now };

@@ -73,6 +73,8 @@ export function appAtFailure(message: string, text: string, view: TemplateContex
 export const sideFilesOf = (view: TemplateContext, text: string): SideFile[] =>
   (view.RouteMap && text.includes(view.RouteMap.Path) ? [{ path: view.RouteMap.Path, text: view.RouteMap.Text }] : []);
 
+const round1 = (ms: number): number => Math.round(ms * 10) / 10;
+
 export class Applier {
   /** Rule ids ignored, and app ids left out (with the app version that failed), after breaking validation. */
   readonly ignoredRules = new Map<string, string>();
@@ -163,7 +165,7 @@ export class Applier {
     const at = Date.now();
     const started = performance.now();
     const record = (result: ApplyRecord['result'], reasons: string[], extra: Partial<ApplyRecord> = {}): ApplyRecord => ({
-      at, result, reasons, durationMs: Math.round((performance.now() - started) * 10) / 10, ...extra,
+      at, result, reasons, durationMs: round1(performance.now() - started), ...extra,
     });
     try {
       this.renderer.load(); // picks up a changed template before isolations are judged
@@ -214,7 +216,8 @@ export class Applier {
         this.appliedView = view;
         this.rejectedText = undefined;
         this.log.info({ reasons, ms: timings?.reloadMs }, 'config applied');
-        return record('applied', reasons, { configHash: sha256(text), mode: 'reload' });
+        const spent = timings ? { validateMs: round1(timings.validateMs), reloadMs: round1(timings.reloadMs) } : {};
+        return record('applied', reasons, { configHash: sha256(text), mode: 'reload', ...spent });
       } catch (err) {
         const e = err instanceof CulmError ? err : new CulmError('E_APPLY', errorMessage(err), { cause: err });
         if (e.code === 'E_CONFIG_INVALID') {

@@ -21,6 +21,12 @@ export interface ApplyRecord {
   error?: { code: string; message: string };
   /** With `deferred`: when (ms since epoch) a reload is allowed again. */
   retryAt?: number;
+  /**
+   * With a reload: how long the validation command (0 when the very same config was checked just before, by a
+   * rule's PUT) and the reload command took, in ms. The rest of `durationMs` is culm's own work.
+   */
+  validateMs?: number;
+  reloadMs?: number;
 }
 
 export interface DependencyCheck {

@@ -25,7 +25,7 @@ function setup() {
   const out = join(dir, 'haproxy.cfg');
   const driver = new HaproxyDriver({ outputPath: out, validationCommand: 'haproxy -c -f {{.}}', reloadCommand: 'true', cleanupCommand: 'true', commandTimeoutMs: 10_000, log });
   const applier = new Applier(new Renderer(join(dir, 'haproxy.cfg.eta')), driver, { HttpBind: '127.0.0.1:1', StatsSocket: join(dir, 's.sock'), PidFile: join(dir, 'p'), OutputPath: out }, log);
-  return { dir, out, applier };
+  return { dir, out, applier, driver };
 }
 
 /** The config on disk and the route map it names (what HAProxy routes with). */
@@ -110,4 +110,19 @@ t.test('a template that routes with acl lines only (Bamboo style): no map file i
   t.match(cfg, 'acl ::b-aclrule path_beg -i /b\n    use_backend ::b-cluster if ::b-aclrule', 'routing by acl lines');
   t.notMatch(cfg, 'map_beg');
   t.same(readdirSync(dir).filter((n) => n.endsWith('.map')), [], 'no map file beside the config');
+});
+
+t.test('an applied reload records the validation and reload commands\' share; a config checked just before is not validated again', async (t) => {
+  const { applier, driver } = setup();
+  const r = await applier.apply(state, new Map());
+  t.equal(r.mode, 'reload');
+  t.ok(r.validateMs! > 0, `haproxy -c took ${r.validateMs} ms`);
+  t.ok(r.reloadMs! >= 0);
+  t.ok(r.validateMs! + r.reloadMs! <= r.durationMs, 'within the apply');
+  const rules = new Map([['/a', makeRule('/a', 'path_beg -i /eh')]]);
+  const candidate = applier.candidateWith(state, new Map(), rules.get('/a')!);
+  await driver.check(candidate.text, candidate.files);
+  const next = await applier.apply(state, rules);
+  t.equal(next.result, 'applied');
+  t.equal(next.validateMs, 0, 'the checked candidate is renamed into place');
 });

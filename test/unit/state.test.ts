@@ -235,3 +235,19 @@ t.test('a resync that brings nothing new keeps the apps (so their views and rend
     t.same(rebuilt, c.changed, `${c.desc}: only the changed app is a new object`);
   }
 });
+
+t.test('resync: a task among others tombstoned or corrected, the others kept in Marathon\'s order', async (t) => {
+  let s = applySnapshot(stateOf(), [app('/w', healthChecks({ protocol: 'HTTP', path: '/' }), tasks(
+    task(1, { id: 'w.1', healthy: true }), task(2, { id: 'w.2', healthy: true }), task(3, { id: 'w.3', healthy: true }), task(4, { id: 'w.4', healthy: true })))], 1);
+  s = reduce(s, status('w.2', 'TASK_KILLED', 2, '/w'), 2).state;
+  // Marathon's stale answer still lists w.2; its leader lost the health results of w.3 (failover).
+  const stale = app('/w', healthChecks({ protocol: 'HTTP', path: '/' }), tasks(
+    task(1, { id: 'w.1', healthy: true }), task(2, { id: 'w.2', healthy: true }), task(3, { id: 'w.3', healthy: null }), task(4, { id: 'w.4', healthy: true })));
+  const next = applySnapshot(s, [stale], 3).apps.get('/w')!;
+  t.same(Object.keys(next.tasks), ['w.1', 'w.3', 'w.4'], 'the tombstoned task is left out, the order kept');
+  t.equal(next.tasks['w.3'].healthy, true, 'last known health kept');
+  t.equal(next.tasks['w.1'], s.apps.get('/w')!.tasks['w.1'], 'an unchanged task is the held object');
+  t.same(Object.keys(stale.tasks), ['w.1', 'w.2', 'w.3', 'w.4'], 'Marathon\'s answer itself is not changed');
+  const fresh = app('/n', tasks(task(5, { id: 'n.1' })));
+  t.equal(applySnapshot(s, [fresh], 4).apps.get('/n'), fresh, 'a new app with nothing to correct is taken as it is');
+});

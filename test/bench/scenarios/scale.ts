@@ -7,7 +7,7 @@ import { runCommand } from '../../../src/haproxy/command.js';
 import { procStats } from '../proc.js';
 import { getJson, profilePhase, setUp, sleep, timeUntil, type Bench } from './common.js';
 
-interface ApplyRecord { at: number; result: string; durationMs: number; mode?: string; reasons: string[] }
+interface ApplyRecord { at: number; result: string; durationMs: number; mode?: string; reasons: string[]; validateMs?: number; reloadMs?: number }
 
 const progress = (what: string): void => { process.stderr.write(`  scale: ${what}\n`); };
 
@@ -32,8 +32,9 @@ export async function scale(apps: number, tasksPerApp: number): Promise<Record<s
     await timeUntil(async () => (first = (await history()).find((r) => r.result === 'applied')) !== undefined, 60_000, 20);
     // The first /v2/apps answer fully sent → the first config applied (everything culm does with it).
     const startSync = first && b.appsAnswers.length > 0 ? first.at + first.durationMs - b.appsAnswers[0] : undefined;
-    // HAProxy's part of it: the reload command culm ran (its check is timed below, on the same config).
-    const firstReloadMs = (await metric('culm_haproxy_reload_duration_seconds_sum')) * 1000;
+    // HAProxy's part of it: the validation and reload commands culm ran in that apply.
+    const firstValidateMs = first?.validateMs;
+    const firstReloadMs = first?.reloadMs;
 
     const memory: Record<string, { rssMb: number; peakRssMb: number; heapUsedMb: number }> = {};
     const sampleMemory = async (phase: string): Promise<void> => {
@@ -92,7 +93,7 @@ export async function scale(apps: number, tasksPerApp: number): Promise<Record<s
     b.marathon.emit('deployment_success', { id: 'bench', eventType: 'deployment_success', timestamp: new Date().toISOString() });
     const rec = await nextRecord(b, n, 600_000);
     const resync = {
-      ms: performance.now() - t0, applyMs: rec.durationMs, mode: rec.mode, result: rec.result,
+      ms: performance.now() - t0, applyMs: rec.durationMs, mode: rec.mode, result: rec.result, validateMs: rec.validateMs, reloadMs: rec.reloadMs,
       answerToAppliedMs: b.appsAnswers.length > answers ? rec.at + rec.durationMs - b.appsAnswers[answers] : undefined,
     };
     progress('full resync done');
@@ -101,7 +102,7 @@ export async function scale(apps: number, tasksPerApp: number): Promise<Record<s
     const stats = procStats(b.culm.child.proc.pid!);
     return {
       apps, tasks: apps * tasksPerApp, configMb: b.culm.config().length / 1e6, setupMs,
-      startToFirstRouteMs: b.startupMs, startSyncToAppliedMs: startSync, firstApplyMs: first?.durationMs, firstReloadMs,
+      startToFirstRouteMs: b.startupMs, startSyncToAppliedMs: startSync, firstApplyMs: first?.durationMs, firstValidateMs, firstReloadMs,
       oneChange: changes, meanRenderMs: ((await metric('culm_render_duration_seconds_sum')) / (await metric('culm_render_duration_seconds_count'))) * 1000,
       unchangedResync, fullResync: resync, haproxyCheckMs: check.ms, culmPeakRssMb: stats.peakRssMb, culmRssMb: stats.rssMb, memory,
     };
