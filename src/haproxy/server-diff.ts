@@ -27,24 +27,41 @@ interface Section {
 const SERVER = /^\s*server\s+(\S+)\s+(\S+):(\d+)(?:\s+(.*?))?\s*$/;
 const SECTION = /^(global|defaults|frontend|backend|listen|resolvers|peers|userlist|program|cache|http-errors|ring|mailers)\b/;
 
-function parse(text: string, header = ''): Section[] | null {
-  const sections: Section[] = [{ header, body: [], servers: new Map() }];
-  for (const raw of text === '' ? [] : text.split('\n')) {
-    const line = raw.replace(/\s+$/, '');
+/** A section of the text, or `null` for duplicate server names in a backend (HAProxy judges that file). */
+type Parsed = Section | null;
+
+/**
+ * The sections of `text`, one at a time (the first one continues the section `header` names): two texts are
+ * compared section by section, so a comparison that fails early parses little, and no more than one section
+ * of each text is held at once.
+ */
+function* sections(text: string, header = ''): Generator<Parsed> {
+  let current: Section = { header, body: [], servers: new Map() };
+  let from = 0;
+  while (from < text.length) {
+    let to = text.indexOf('\n', from);
+    if (to === -1) to = text.length;
+    const line = text.slice(from, to).replace(/\s+$/, '');
+    from = to + 1;
     if (SECTION.test(line)) {
-      sections.push({ header: line, body: [], servers: new Map() });
+      yield current;
+      current = { header: line, body: [], servers: new Map() };
       continue;
     }
-    const current = sections[sections.length - 1];
-    const m = SERVER.exec(line);
-    if (m && current.header.startsWith('backend ')) {
-      if (current.servers.has(m[1])) return null; // duplicate names: let HAProxy judge the whole file
+    const m = current.header.startsWith('backend ') ? SERVER.exec(line) : null;
+    if (m) {
+      if (current.servers.has(m[1])) {
+        yield null;
+        return;
+      }
       current.servers.set(m[1], { name: m[1], address: m[2], port: Number(m[3]), options: m[4] ?? '' });
       continue;
     }
     current.body.push(line);
   }
-  return sections;
+  // A text ending with a newline has an empty last line, as split('\n') gives.
+  if (text.endsWith('\n')) current.body.push('');
+  yield current;
 }
 
 const backendName = (header: string): string => header.split(/\s+/)[1] ?? '';
@@ -87,10 +104,11 @@ function headerAt(text: string, pos: number): string {
 }
 
 /**
- * The runtime operations that turn `before` into `after`, or null when a reload is needed. Only the lines
- * between the common prefix and suffix are parsed: one change in a 7 MB config costs a few milliseconds.
+ * The runtime operations that turn `before` into `after`, or null when a reload is needed (or when there would
+ * be more than `maxOps`: the comparison stops there). Only the lines between the common prefix and suffix are
+ * parsed: one change in a 7 MB config costs a few milliseconds.
  */
-export function runtimeOps(before: string, after: string): RuntimeOp[] | null {
+export function runtimeOps(before: string, after: string, maxOps = Infinity): RuntimeOp[] | null {
   if (before === after) return [];
   let start = commonPrefix(before, after);
   start = before.lastIndexOf('\n', start - 1) + 1; // back to a line start (same in both: common prefix)
@@ -106,15 +124,18 @@ export function runtimeOps(before: string, after: string): RuntimeOp[] | null {
   beforeEnd = eol(before, beforeEnd);
   afterEnd = eol(after, afterEnd);
   const header = headerAt(before, start);
-  return compareSections(parse(before.slice(start, beforeEnd), header), parse(after.slice(start, afterEnd), header));
+  return compareSections(sections(before.slice(start, beforeEnd), header), sections(after.slice(start, afterEnd), header), maxOps);
 }
 
-function compareSections(a: Section[] | null, b: Section[] | null): RuntimeOp[] | null {
-  if (!a || !b || a.length !== b.length) return null;
+function compareSections(a: Iterator<Parsed>, b: Iterator<Parsed>, maxOps: number): RuntimeOp[] | null {
   const ops: RuntimeOp[] = [];
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i];
-    const y = b[i];
+  for (;;) {
+    const xa = a.next();
+    const yb = b.next();
+    if (xa.done || yb.done) return xa.done && yb.done ? ops : null;
+    const x = xa.value;
+    const y = yb.value;
+    if (!x || !y) return null;
     if (x.header !== y.header || x.body.length !== y.body.length || x.body.some((l, j) => l !== y.body[j])) return null;
     if (!x.header.startsWith('backend ')) {
       if (x.servers.size || y.servers.size) return null;
@@ -129,11 +150,11 @@ function compareSections(a: Section[] | null, b: Section[] | null): RuntimeOp[] 
       }
     }
     for (const [name, server] of y.servers) if (!x.servers.has(name)) ops.push({ op: 'add', backend, server });
+    if (ops.length > maxOps) return null;
   }
-  return ops;
 }
 
 /** The same answer from whole-file parsing: the reference the fast path is tested against. */
 export function runtimeOpsWhole(before: string, after: string): RuntimeOp[] | null {
-  return compareSections(parse(before), parse(after));
+  return compareSections(sections(before), sections(after), Infinity);
 }

@@ -101,7 +101,7 @@ export class Applier {
   private async tryRuntime(text: string, files: readonly SideFile[]): Promise<boolean> {
     const applied = this.driver.applied();
     if (!this.runtime.socketPath || applied === undefined) return false;
-    const ops = runtimeOps(applied, text);
+    const ops = runtimeOps(applied, text, MAX_RUNTIME_OPS);
     // Thousands of socket commands take longer than one reload (measured: 2,000 adds ≈ 0.6–0.85 s).
     if (!ops || ops.length === 0 || ops.length > MAX_RUNTIME_OPS) return false;
     const started = performance.now();

@@ -104,3 +104,14 @@ t.test('configs larger than the scan block: changes at, before and after block e
   t.equal(checked, 30);
   t.ok(before.length > 6 * 4096);
 });
+
+t.test('more ops than the limit: null (a reload), whatever comes after', async (t) => {
+  const servers = (n: number, port: number): string[] => Array.from({ length: n }, (_, i) => `server s${i} 10.0.0.1:${port + i}`);
+  const before = cfg({ a: servers(3, 1000), b: servers(3, 2000) });
+  const after = cfg({ a: servers(3, 1100), b: servers(3, 2100) });
+  t.equal(runtimeOps(before, after)?.length, 12, 'every server re-addressed: 6 removes + 6 adds');
+  t.equal(runtimeOps(before, after, 12)?.length, 12, 'at the limit: the ops');
+  t.equal(runtimeOps(before, after, 11), null, 'over the limit: a reload');
+  t.equal(runtimeOps(before, after, 5), null, 'over it within the first backend already');
+  t.equal(runtimeOps(before, `${after.replace('backend b', 'backend c')}`, 100), null, 'a structural change after the ops still needs a reload');
+});
