@@ -38,6 +38,8 @@ function latency(r: Json): Row[] {
     const s = sum(r[key]);
     rows.push({ figure: `${label}, p50 (n=${s.n})`, value: `${ms(s.p50)} (${(s.p50 / own).toFixed(2)}× limit)`, target: '≤ 1.25× limit', met: atMost(s.p50, 1.25 * own) });
   }
+  const applyOwn = r.applyOwn === undefined ? undefined : sum(r.applyOwn);
+  if (applyOwn) rows.push({ figure: `  culm's own time in those reloads' applies, p50 (n=${applyOwn.n})`, value: ms(applyOwn.p50), target: 'context' });
   rows.push({ figure: 'start → first route', value: ms(r.startupMs), target: 'context' });
   return rows;
 }

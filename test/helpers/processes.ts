@@ -4,7 +4,7 @@
  * there is remembered so old (-sf) processes are stopped too.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 /** Fails loudly when a real component the tests need is missing: never a silent skip. */
 export function requireBinary(name: string, hint: string): string {
@@ -39,8 +39,13 @@ export class PidFileWatcher {
   }
 
   poll(): number[] {
-    if (!existsSync(this.pidFile)) return [];
-    const pids = readFileSync(this.pidFile, 'utf8').split(/\s+/).filter(Boolean).map(Number).filter((n) => n > 1);
+    let text: string;
+    try {
+      text = readFileSync(this.pidFile, 'utf8');
+    } catch {
+      return []; // not written yet, or being replaced (or the test's directory is gone)
+    }
+    const pids = text.split(/\s+/).filter(Boolean).map(Number).filter((n) => n > 1);
     for (const p of pids) this.seen.add(p);
     return pids;
   }

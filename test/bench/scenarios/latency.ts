@@ -6,7 +6,7 @@
 import { request } from 'undici';
 import { runCommand } from '../../../src/haproxy/command.js';
 import { summarise } from '../stats.js';
-import { setUp, sleep, type Bench } from './common.js';
+import { getJson, setUp, sleep, type Bench } from './common.js';
 
 /**
  * Sends requests back to back until `done(status)` or `ms` passed. Every reload-bound change and HAProxy's own
@@ -100,16 +100,22 @@ export async function latency(apps: number, changes: number): Promise<Record<str
       });
       rule.push((routedAt || performance.now()) - t0);
       await sleep(1100);
-      const own = await haproxyOnce(b, `${b.culm.frontend}/app${i}`);
+      // Probed like the changes above, on a path nothing routes yet (HAProxy answers 503 itself).
+      const own = await haproxyOnce(b, `${b.culm.frontend}/unrouted${i}`);
       checks.push(own.check);
       reloads.push(own.reload);
       await sleep(1100);
     }
     const limit = { check: summarise(checks), reload: summarise(reloads) };
+    // culm's own time inside those applies (render, diff, file writes): the apply minus its two commands.
+    const history = await getJson<Array<{ reasons: string[]; mode?: string; durationMs: number; validateMs?: number; reloadMs?: number }>>(`${b.culm.api}/api/history`);
+    const applyOwn = history
+      .filter((h) => h.mode === 'reload' && h.validateMs !== undefined && h.reasons.some((x) => /\/(fresh|app)\d+/.test(x)))
+      .map((h) => h.durationMs - (h.validateMs ?? 0) - (h.reloadMs ?? 0));
     return {
       apps, tasksPerApp: 3, startupMs: b.startupMs,
       taskAdded: summarise(add), taskKilled: summarise(kill), taskUnhealthy: summarise(unhealthy), taskHealthyAgain: summarise(healthy),
-      newApp: summarise(newApp), ruleSet: summarise(rule), haproxyLimit: limit,
+      newApp: summarise(newApp), ruleSet: summarise(rule), haproxyLimit: limit, applyOwn: summarise(applyOwn),
     };
   } finally {
     await b.close();
