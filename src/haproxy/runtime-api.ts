@@ -7,7 +7,11 @@ import { createConnection } from 'node:net';
 import { CulmError } from '../core/errors.js';
 import type { RuntimeOp } from './server-diff.js';
 
-/** Sends `commands` in one connection (`;`-separated); resolves one reply per command. */
+/**
+ * Sends `commands` in one connection, in the CLI's interactive mode: every reply ends with the `> ` prompt
+ * line, which is the only reliable framing (without it, some replies end with a blank line and some do not,
+ * so a `;`-joined batch cannot be split back into replies). Resolves one trimmed reply per command.
+ */
 export function runtimeCommands(socketPath: string, commands: string[], timeoutMs = 2000): Promise<string[]> {
   return new Promise((resolve, reject) => {
     let out = '';
@@ -18,7 +22,7 @@ export function runtimeCommands(socketPath: string, commands: string[], timeoutM
     }, timeoutMs);
     sock.setEncoding('utf8');
     sock.on('connect', () => {
-      sock.end(`${commands.join(';')}\n`);
+      sock.end(`prompt\n${commands.join('\n')}\nquit\n`);
     });
     sock.on('data', (d: string) => { out += d; });
     sock.on('error', (err) => {
@@ -27,13 +31,20 @@ export function runtimeCommands(socketPath: string, commands: string[], timeoutM
     });
     sock.on('close', () => {
       clearTimeout(timer);
-      // Each reply ends with an empty line.
-      const replies = out.split('\n\n').map((r) => r.trim());
-      if (replies.length > 0 && replies[replies.length - 1] === '') replies.pop();
-      while (replies.length < commands.length) replies.push('');
-      resolve(replies.slice(0, commands.length));
+      resolve(splitReplies(out, commands.length));
     });
   });
+}
+
+/**
+ * The replies of an interactive session: `prompt`'s own (empty) reply, then one per command, each followed by
+ * the prompt. Missing replies (the connection ended early) are empty strings.
+ */
+export function splitReplies(out: string, count: number): string[] {
+  const parts = `\n${out}`.split('\n> ').map((r) => r.trim());
+  const replies = parts.slice(1, 1 + count);
+  while (replies.length < count) replies.push('');
+  return replies;
 }
 
 const OK_REPLIES = [/^$/, /^New server registered\.?$/, /^Server deleted\.?$/];
@@ -46,13 +57,27 @@ export function canAddAtRuntime(options: string): boolean {
   return ADDABLE.test(options);
 }
 
+/** `del server` refused because requests or idle keep-alive connections still use the server. */
+const STILL_CONNECTED = /still has connections|connection queue|cannot remove/i;
+
+export interface RuntimeResult {
+  commands: number;
+  /**
+   * Servers (`backend/name`) put in maintenance whose deletion HAProxy refused because connections still
+   * use them: out of rotation already, deleted by a later `deleteServers` (or gone with the next reload).
+   */
+  lingering: string[];
+}
+
 /**
  * Applies the ops. Removals first: the server goes to maintenance at once (no new requests), then is
- * deleted; a server that still has connections stays in maintenance until the next reload (harmless: the
- * config file no longer has it). Adds: `add server`, then `enable health` (when checked) and `enable server`.
+ * deleted; a server that still has connections stays in maintenance (reported in `lingering`, harmless:
+ * the config file no longer has it). Adds: `add server` (or the lingering server of that name, taken back),
+ * then `enable health` (when checked) and `state ready`.
  */
-export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[]): Promise<{ commands: number }> {
+export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[]): Promise<RuntimeResult> {
   let commands = 0;
+  const lingering: string[] = [];
   const run = async (cmds: string[], check: (replies: string[]) => void): Promise<void> => {
     commands += cmds.length;
     check(await runtimeCommands(socketPath, cmds));
@@ -60,9 +85,10 @@ export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[]): Pro
   for (const op of ops) {
     const id = `${op.backend}/${op.server.name}`;
     if (op.op === 'remove') {
-      await run([`set server ${id} state maint`, `del server ${id}`], ([maint]) => {
+      await run([`set server ${id} state maint`, `del server ${id}`], ([maint, del]) => {
         if (!isOk(maint) && !/No such server/i.test(maint)) throw new CulmError('E_RUNTIME', `set server ${id} state maint: ${maint}`);
-        // A failed delete (connections still attached) is tolerated: the server is out of rotation.
+        if (STILL_CONNECTED.test(del)) lingering.push(id);
+        else if (!isOk(del) && !/No such server/i.test(del)) throw new CulmError('E_RUNTIME', `del server ${id}: ${del}`);
       });
       continue;
     }
@@ -79,5 +105,15 @@ export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[]): Pro
       if (bad !== undefined) throw new CulmError('E_RUNTIME', `enable ${id}: ${bad}`);
     });
   }
-  return { commands };
+  return { commands, lingering };
+}
+
+/**
+ * Tries again to delete servers left in maintenance (`backend/name`). Resolves with those still refused
+ * (connections still attached); a server already gone counts as deleted. Never makes a server take traffic.
+ */
+export async function deleteServers(socketPath: string, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const replies = await runtimeCommands(socketPath, ids.map((id) => `del server ${id}`));
+  return ids.filter((_, i) => STILL_CONNECTED.test(replies[i]));
 }

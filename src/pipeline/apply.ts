@@ -11,6 +11,7 @@ import { diffViews } from '../core/diff.js';
 import { buildView, type HaproxyPaths, type TemplateContext } from '../core/view.js';
 import type { HaproxyDriver, RuntimeCandidate, SideFile } from '../haproxy/driver.js';
 import type { Renderer } from '../haproxy/render.js';
+import { LingeringServers } from '../haproxy/lingering.js';
 import { applyRuntimeOps } from '../haproxy/runtime-api.js';
 import { runtimeOps } from '../haproxy/server-diff.js';
 import type { Logger } from '../log/logger.js';
@@ -84,6 +85,8 @@ export class Applier {
   private rejectedError?: CulmError;
   private templateVersion = '';
   private lastReloadAt = Number.NEGATIVE_INFINITY;
+  /** Servers removed at runtime that HAProxy has not deleted yet (connections still attached). */
+  private lingering?: LingeringServers;
 
   constructor(
     private readonly renderer: Renderer,
@@ -106,11 +109,15 @@ export class Applier {
     if (!ops || ops.length === 0 || ops.length > MAX_RUNTIME_OPS) return false;
     const started = performance.now();
     let candidate: RuntimeCandidate | undefined;
+    const socket = this.runtime.socketPath;
+    this.lingering ??= new LingeringServers(socket, this.log);
+    const lingering = this.lingering;
     try {
       // The file is written before the commands are sent, renamed into place once they are through.
       candidate = await this.driver.prepareRuntime(text, files);
-      await applyRuntimeOps(this.runtime.socketPath, ops);
+      const result = await lingering.exclusive(() => applyRuntimeOps(socket, ops));
       await this.driver.commitRuntime(candidate);
+      lingering.update(result.lingering, ops.filter((o) => o.op === 'add').map((o) => `${o.backend}/${o.server.name}`));
     } catch (err) {
       if (candidate) await this.driver.discard(candidate);
       this.hooks.runtimeFailed?.();
@@ -213,6 +220,7 @@ export class Applier {
       try {
         const timings = await this.driver.apply(text, sideFilesOf(view, text));
         if (timings) this.hooks.reloaded?.(timings.reloadMs / 1000);
+        this.lingering?.clear();
         this.appliedView = view;
         this.rejectedText = undefined;
         this.log.info({ reasons, ms: timings?.reloadMs }, 'config applied');

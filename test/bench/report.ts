@@ -33,6 +33,9 @@ function latency(r: Json): Row[] {
       { figure: `${label}, p99`, value: ms(s.p99), target: '≤ 100 ms', met: atMost(s.p99, 100) },
     );
   }
+  const phase = r.taskPhase as { reloads: number; runtimeFailures: number } | undefined;
+  if (phase) rows.push({ figure: '  reloads / runtime failures during those task changes', value: `${phase.reloads} / ${phase.runtimeFailures}`, target: 'context' });
+  if (r.warmUpWorstMs !== undefined) rows.push({ figure: '  (first 5 cycles after start, not counted: worst)', value: ms(r.warmUpWorstMs), target: 'context' });
   rows.push({ figure: 'HAProxy limit: haproxy -c + reload, p50', value: `${ms(limit?.check.p50)} + ${ms(limit?.reload.p50)}`, target: 'context' });
   for (const [key, label] of [['newApp', 'new app → serving (reload)'], ['ruleSet', 'rule set → routed (reload)']] as const) {
     const s = sum(r[key]);

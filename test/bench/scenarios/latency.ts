@@ -44,15 +44,27 @@ async function haproxyOnce(b: Bench, url: string): Promise<{ check: number; relo
   }
 }
 
+/** Add / health / kill cycles run before the measured ones. */
+const WARM_UP_CYCLES = 5;
+
 export async function latency(apps: number, changes: number): Promise<Record<string, unknown>> {
   const b = await setUp(apps, 3, {}, { healthChecks: [{ protocol: 'HTTP', path: '/' }] });
   try {
     const target = b.pool[5];
+    const warmUp: number[] = [];
     const add: number[] = [];
     const kill: number[] = [];
     const unhealthy: number[] = [];
     const healthy: number[] = [];
-    for (let i = 0; i < changes; i++) {
+    // Steady state, as a long-running daemon is: the first cycles after start (JIT, HAProxy's first round
+    // of health checks, the start's snapshot and resync) are run but reported apart, as `warmUp`.
+    const warm = WARM_UP_CYCLES;
+    const reloadsBefore = await b.culm.metric('culm_haproxy_reload_duration_seconds_count');
+    for (let i = 0; i < changes + warm; i++) {
+      if (i === warm) {
+        warmUp.push(...add, ...healthy);
+        add.length = 0; kill.length = 0; unhealthy.length = 0; healthy.length = 0;
+      }
       const app = `/app${i % apps}`;
       const url = `${b.culm.frontend}${app}`;
       // Added → first request that reaches it.
@@ -75,6 +87,10 @@ export async function latency(apps: number, changes: number): Promise<Record<str
       await probe(url, 300);
       kill.push(Math.max(0, target.lastHitAt - t0));
     }
+    const taskPhase = {
+      reloads: await b.culm.metric('culm_haproxy_reload_duration_seconds_count') - reloadsBefore,
+      runtimeFailures: await b.culm.metric('culm_haproxy_runtime_failures_total'),
+    };
     // Changes that need a reload, spaced by more than the reload interval so each is measured alone, with
     // HAProxy's own check and reload of the same config measured in between (same conditions, same size).
     const newApp: number[] = [];
@@ -114,7 +130,7 @@ export async function latency(apps: number, changes: number): Promise<Record<str
       .map((h) => h.durationMs - (h.validateMs ?? 0) - (h.reloadMs ?? 0));
     return {
       apps, tasksPerApp: 3, startupMs: b.startupMs,
-      taskAdded: summarise(add), taskKilled: summarise(kill), taskUnhealthy: summarise(unhealthy), taskHealthyAgain: summarise(healthy),
+      warmUpWorstMs: Math.max(...warmUp), taskPhase, taskAdded: summarise(add), taskKilled: summarise(kill), taskUnhealthy: summarise(unhealthy), taskHealthyAgain: summarise(healthy),
       newApp: summarise(newApp), ruleSet: summarise(rule), haproxyLimit: limit, applyOwn: summarise(applyOwn),
     };
   } finally {

@@ -1,0 +1,96 @@
+/**
+ * Servers removed through the runtime API that HAProxy would not delete yet: they are in maintenance (no
+ * new requests), but requests in flight or idle keep-alive connections still use them, and HAProxy 2.6
+ * refuses `del server` until those are gone. They are deleted later, retried with a growing delay, instead of
+ * a reload that would cut nothing short either. A reload clears them (the new process has only the file's
+ * servers); an `add server` of the same name takes one back.
+ */
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../log/logger.js';
+import { deleteServers } from './runtime-api.js';
+
+export interface LingeringOptions {
+  /** First retry after this long (HAProxy purges idle server connections every 5 s by default). */
+  firstRetryMs?: number;
+  maxRetryMs?: number;
+}
+
+export class LingeringServers {
+  private readonly ids = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private delayMs: number;
+  private sweeping?: Promise<void>;
+  private busy = 0;
+  private readonly firstRetryMs: number;
+  private readonly maxRetryMs: number;
+
+  constructor(private readonly socketPath: string, private readonly log: Logger, options: LingeringOptions = {}) {
+    this.firstRetryMs = options.firstRetryMs ?? 2000;
+    this.maxRetryMs = options.maxRetryMs ?? 60_000;
+    this.delayMs = this.firstRetryMs;
+  }
+
+  /** `backend/name` of the servers waiting to be deleted. */
+  list(): string[] {
+    return [...this.ids];
+  }
+
+  /**
+   * Runs `fn` (runtime commands) with no deletion round in flight meanwhile, so a server being taken back by
+   * an `add server` is never deleted under it.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.busy++;
+    try {
+      await this.sweeping;
+      return await fn();
+    } finally {
+      this.busy--;
+    }
+  }
+
+  /** After a runtime change: servers left in maintenance, and servers added again (no longer lingering). */
+  update(lingering: readonly string[], added: readonly string[]): void {
+    for (const id of added) this.ids.delete(id);
+    if (lingering.length > 0) {
+      for (const id of lingering) this.ids.add(id);
+      this.delayMs = this.firstRetryMs;
+      this.log.debug({ servers: lingering }, 'servers in maintenance until their connections close');
+    }
+    this.schedule();
+  }
+
+  /** After a reload: HAProxy's new process has only the servers of the file. */
+  clear(): void {
+    this.ids.clear();
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private schedule(): void {
+    if (this.timer || this.ids.size === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.busy > 0) {
+        this.schedule();
+        return;
+      }
+      this.sweeping = this.sweep().finally(() => {
+        this.sweeping = undefined;
+        this.schedule();
+      });
+    }, this.delayMs);
+    this.timer.unref();
+  }
+
+  private async sweep(): Promise<void> {
+    const ids = this.list();
+    try {
+      const still = new Set(await deleteServers(this.socketPath, ids));
+      for (const id of ids) if (!still.has(id) && this.ids.delete(id)) this.log.debug({ server: id }, 'lingering server deleted');
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, 'lingering servers: stats socket not reachable, retrying later');
+    }
+    this.delayMs = Math.min(this.delayMs * 2, this.maxRetryMs);
+  }
+}
