@@ -54,7 +54,7 @@ function storm(r: Json): Row[] {
     { figure: 'final state correct in the file', value: String(r.finalStateCorrectInFile), target: 'true', met: r.finalStateCorrectInFile === true },
     { figure: 'backends wrong in HAProxy (runtime state)', value: String(r.backendsWrongInHaproxy), target: '0', met: r.backendsWrongInHaproxy === 0 },
     { figure: 'reloads', value: String(r.reloads), target: `≤ ${Math.ceil(seconds) + 1} (1/s + 1)`, met: atMost(num(r.reloads), Math.ceil(seconds) + 1) },
-    { figure: 'runtime API applies', value: String(r.runtimeApplies), target: 'context' },
+    { figure: 'runtime API applies / failures (then a reload)', value: `${r.runtimeApplies} / ${r.runtimeFailures ?? '?'}`, target: 'context' },
     { figure: 'settled after the storm', value: ms(r.settleAfterStormMs), target: 'context' },
     { figure: 'culm peak RSS / CPU', value: `${Math.round(num(r.culmPeakRssMb))} MB / ${num(r.culmCpuSeconds).toFixed(1)} s`, target: 'context' },
   ];

@@ -86,6 +86,8 @@ export async function storm(apps: number, events: number, seconds: number): Prom
       apps, statusEvents: sent, stormMs, settleAfterStormMs: settleMs,
       reloads: (await reloads()) - reloadsBefore,
       runtimeApplies: (await b.culm.metric('culm_haproxy_runtime_apply_duration_seconds_count')) - runtimeBefore,
+      runtimeFailures: await b.culm.metric('culm_haproxy_runtime_failures_total'),
+      warnings: b.culm.child.output().split('\n').filter((l) => l.includes('"level":40')).slice(0, 3),
       finalStateCorrectInFile: matches(), backendsWrongInHaproxy: liveMismatches,
       culmPeakRssMb: after.peakRssMb, culmCpuSeconds: after.cpuSeconds - before.cpuSeconds,
     };
