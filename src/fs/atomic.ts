@@ -1,4 +1,5 @@
 /** Files that are never seen half-written: write a temp file beside the target, fsync, rename over it. */
+import { dirname } from 'node:path';
 import { open, rename, rm } from 'node:fs/promises';
 
 /** Pieces are gathered into writes of about this many characters. */
@@ -30,12 +31,34 @@ export async function writeDurably(path: string, content: string | Iterable<stri
   }
 }
 
+/**
+ * Makes a rename in `dir` durable: without it, a crash right after can bring back the old directory entry.
+ * Best effort: a file system that cannot sync a directory (EINVAL, EISDIR on some) is not an error.
+ */
+export async function syncDir(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch {
+    /* not supported here */
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** Moves a written file over `path` and makes the move durable. */
+export async function renameDurably(from: string, path: string): Promise<void> {
+  await rename(from, path);
+  await syncDir(dirname(path));
+}
+
 /** Replaces `path` with `content` atomically. */
 export async function writeAtomically(path: string, content: string | Iterable<string>): Promise<void> {
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
     await writeDurably(tmp, content);
-    await rename(tmp, path);
+    await renameDurably(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;

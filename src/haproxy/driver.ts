@@ -4,8 +4,8 @@
  * the last good file back (the old HAProxy process keeps serving it) and reports, so the caller retries.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rename, rm } from 'node:fs/promises';
-import { writeAtomically, writeDurably } from '../fs/atomic.js';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { renameDurably, writeAtomically, writeDurably } from '../fs/atomic.js';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { CulmError } from '../core/errors.js';
@@ -40,6 +40,16 @@ export interface ApplyTimings {
 /** A shell command that does nothing and succeeds (`exit 0`, `true`, `:` or nothing): not worth a shell. */
 export const isNoOpCommand = (command: string): boolean => /^\s*(exit(\s+0)?|true|:)?\s*;?\s*$/.test(command);
 
+/** Whether a process with this pid exists (one of another culm sharing the directory keeps its files). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Single-quotes a path for /bin/sh. */
 export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
@@ -54,6 +64,8 @@ export class HaproxyDriver {
   private readonly o: DriverOptions;
   /** The text HAProxy was last successfully reloaded with by this process. */
   private appliedText?: string;
+  /** Set by `forgetApplied`: `appliedText` may not be what HAProxy runs. */
+  private stale = false;
   /** What is on disk and known to be good: the output file found at start, then each applied config. */
   private lastGood?: string;
   private initialised = false;
@@ -69,8 +81,22 @@ export class HaproxyDriver {
     this.o = options;
   }
 
+  /** What HAProxy runs, as far as culm knows it; undefined before the first apply and after `forgetApplied`. */
   applied(): string | undefined {
+    return this.stale ? undefined : this.appliedText;
+  }
+
+  /** The text last applied, even when `forgetApplied` made it uncertain (for display). */
+  lastApplied(): string | undefined {
     return this.appliedText;
+  }
+
+  /**
+   * HAProxy may not run what was applied (a runtime change half done): the next apply reloads, whatever its
+   * text, and no runtime change is computed against it meanwhile.
+   */
+  forgetApplied(): void {
+    this.stale = true;
   }
 
   private candidatePath(): string {
@@ -87,6 +113,25 @@ export class HaproxyDriver {
       this.lastGood = undefined;
     }
     await this.pruneSideFiles([]);
+    await this.removeStaleCandidates();
+  }
+
+  /** Candidate files left by a process that died before renaming or removing them (`.<output>.<pid>.*.candidate`). */
+  private async removeStaleCandidates(): Promise<void> {
+    const dir = dirname(this.o.outputPath);
+    const prefix = `.${basename(this.o.outputPath)}.`;
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!name.startsWith(prefix) || !name.endsWith('.candidate')) continue;
+      const pid = Number(name.slice(prefix.length).split('.')[0]);
+      if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && processExists(pid))) continue;
+      await rm(join(dir, name), { force: true });
+    }
   }
 
   /**
@@ -172,11 +217,11 @@ export class HaproxyDriver {
   /** Applies `text`; resolves with timings, or null when it is already what HAProxy runs. */
   async apply(text: string, files: readonly SideFile[] = []): Promise<ApplyTimings | null> {
     await this.init();
-    if (text === this.appliedText) return null;
+    if (text === this.applied()) return null;
     await this.writeSideFiles(files);
     const { path, ms: validateMs } = await this.candidateFor(text);
     try {
-      await rename(path, this.o.outputPath);
+      await renameDurably(path, this.o.outputPath);
     } catch (err) {
       await rm(path, { force: true });
       throw new CulmError('E_WRITE', `cannot move config into ${this.o.outputPath}: ${String(err)}`, { cause: err });
@@ -191,6 +236,7 @@ export class HaproxyDriver {
     }
     if (reload.code !== 0) throw new CulmError('E_RELOAD_FAILED', describeFailure('reload', reload), { cause: reload });
     this.appliedText = text;
+    this.stale = false;
     this.lastGood = text;
     await this.pruneSideFiles(files);
     return { validateMs, reloadMs: reload.ms };
@@ -221,12 +267,13 @@ export class HaproxyDriver {
    */
   async commitRuntime(candidate: RuntimeCandidate): Promise<void> {
     try {
-      await rename(candidate.path, this.o.outputPath);
+      await renameDurably(candidate.path, this.o.outputPath);
     } catch (err) {
       await this.discard(candidate);
       throw new CulmError('E_WRITE', `cannot move config into ${this.o.outputPath}: ${String(err)}`, { cause: err });
     }
     this.appliedText = candidate.text;
+    this.stale = false;
     this.lastGood = candidate.text;
   }
 
@@ -240,7 +287,7 @@ export class HaproxyDriver {
     const tmp = this.candidatePath();
     try {
       await writeDurably(tmp, this.lastGood);
-      await rename(tmp, this.o.outputPath);
+      await renameDurably(tmp, this.o.outputPath);
       this.o.log.warn({ output: this.o.outputPath }, 'reload failed: last good config restored');
     } catch (err) {
       await rm(tmp, { force: true });

@@ -8,6 +8,7 @@
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { deleteServers } from './runtime-api.js';
+import type { ServerLine } from './server-diff.js';
 
 export interface LingeringOptions {
   /** First retry after this long (HAProxy purges idle server connections every 5 s by default). */
@@ -16,7 +17,8 @@ export interface LingeringOptions {
 }
 
 export class LingeringServers {
-  private readonly ids = new Set<string>();
+  /** `backend/name` → the line the server was added with (an add of that name may take it back). */
+  private readonly servers = new Map<string, ServerLine>();
   private timer?: NodeJS.Timeout;
   private delayMs: number;
   private sweeping?: Promise<void>;
@@ -32,12 +34,18 @@ export class LingeringServers {
 
   /** `backend/name` of the servers waiting to be deleted. */
   list(): string[] {
-    return [...this.ids];
+    return [...this.servers.keys()];
+  }
+
+  /** The servers waiting to be deleted, with their lines. */
+  known(): ReadonlyMap<string, ServerLine> {
+    return this.servers;
   }
 
   /**
-   * Runs `fn` (runtime commands) with no deletion round in flight meanwhile, so a server being taken back by
-   * an `add server` is never deleted under it.
+   * Runs `fn` (runtime commands and what records them, or a reload) with no deletion round in flight
+   * meanwhile, so a server being taken back by an `add server` is never deleted under it, and a deletion
+   * never reaches a process that has just replaced the old one.
    */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.busy++;
@@ -49,26 +57,32 @@ export class LingeringServers {
     }
   }
 
-  /** After a runtime change: servers left in maintenance, and servers added again (no longer lingering). */
-  update(lingering: readonly string[], added: readonly string[]): void {
-    for (const id of added) this.ids.delete(id);
+  /**
+   * After a runtime change: servers added (no longer lingering, whether new or taken back), then the servers
+   * left in maintenance by this change.
+   */
+  update(lingering: ReadonlyArray<readonly [string, ServerLine]>, added: readonly string[]): void {
+    for (const id of added) this.servers.delete(id);
     if (lingering.length > 0) {
-      for (const id of lingering) this.ids.add(id);
+      for (const [id, line] of lingering) this.servers.set(id, line);
+      // New ones are tried again soon, whatever the delay the older ones had reached.
       this.delayMs = this.firstRetryMs;
-      this.log.debug({ servers: lingering }, 'servers in maintenance until their connections close');
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.log.debug({ servers: lingering.map(([id]) => id) }, 'servers in maintenance until their connections close');
     }
     this.schedule();
   }
 
   /** After a reload: HAProxy's new process has only the servers of the file. */
   clear(): void {
-    this.ids.clear();
+    this.servers.clear();
     clearTimeout(this.timer);
     this.timer = undefined;
   }
 
   private schedule(): void {
-    if (this.timer || this.ids.size === 0) return;
+    if (this.timer || this.servers.size === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.busy > 0) {
@@ -87,7 +101,7 @@ export class LingeringServers {
     const ids = this.list();
     try {
       const still = new Set(await deleteServers(this.socketPath, ids));
-      for (const id of ids) if (!still.has(id) && this.ids.delete(id)) this.log.debug({ server: id }, 'lingering server deleted');
+      for (const id of ids) if (!still.has(id) && this.servers.delete(id)) this.log.debug({ server: id }, 'lingering server deleted');
     } catch (err) {
       this.log.debug({ err: errorMessage(err) }, 'lingering servers: stats socket not reachable, retrying later');
     }

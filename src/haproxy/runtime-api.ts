@@ -5,7 +5,7 @@
  */
 import { createConnection } from 'node:net';
 import { CulmError } from '../core/errors.js';
-import type { RuntimeOp } from './server-diff.js';
+import type { RuntimeOp, ServerLine } from './server-diff.js';
 
 /**
  * Sends `commands` in one connection, in the CLI's interactive mode: every reply ends with the `> ` prompt
@@ -31,20 +31,22 @@ export function runtimeCommands(socketPath: string, commands: string[], timeoutM
     });
     sock.on('close', () => {
       clearTimeout(timer);
-      resolve(splitReplies(out, commands.length));
+      const replies = splitReplies(out, commands.length);
+      if (replies) resolve(replies);
+      else reject(new CulmError('E_RUNTIME', `stats socket ${socketPath}: the answer to ${commands.length} command(s) was cut short or not understood (${out.length} bytes)`));
     });
   });
 }
 
 /**
  * The replies of an interactive session: `prompt`'s own (empty) reply, then one per command, each followed by
- * the prompt. Missing replies (the connection ended early) are empty strings.
+ * the prompt, and nothing after the last prompt (`quit` has no reply). Anything else (a connection that closed
+ * early, an answer with more or fewer prompts) is null: which commands ran cannot be known.
  */
-export function splitReplies(out: string, count: number): string[] {
-  const parts = `\n${out}`.split('\n> ').map((r) => r.trim());
-  const replies = parts.slice(1, 1 + count);
-  while (replies.length < count) replies.push('');
-  return replies;
+export function splitReplies(out: string, count: number): string[] | null {
+  const parts = `\n${out}`.split('\n> ');
+  if (parts.length !== count + 2 || parts[count + 1] !== '' || parts[0].trim() !== '') return null;
+  return parts.slice(1, 1 + count).map((r) => r.trim());
 }
 
 const OK_REPLIES = [/^$/, /^New server registered\.?$/, /^Server deleted\.?$/];
@@ -63,21 +65,24 @@ const STILL_CONNECTED = /still has connections|connection queue|cannot remove/i;
 export interface RuntimeResult {
   commands: number;
   /**
-   * Servers (`backend/name`) put in maintenance whose deletion HAProxy refused because connections still
-   * use them: out of rotation already, deleted by a later `deleteServers` (or gone with the next reload).
+   * Servers (`backend/name`, with the line they were added with) put in maintenance whose deletion HAProxy
+   * refused because connections still use them: out of rotation already, deleted by a later `deleteServers`
+   * (or gone with the next reload).
    */
-  lingering: string[];
+  lingering: Array<[string, ServerLine]>;
 }
 
 /**
  * Applies the ops. Removals first: the server goes to maintenance at once (no new requests), then is
  * deleted; a server that still has connections stays in maintenance (reported in `lingering`, harmless:
- * the config file no longer has it). Adds: `add server` (or the lingering server of that name, taken back),
- * then `enable health` (when checked) and `state ready`.
+ * the config file no longer has it). Adds: `add server`, then `enable health` (when checked) and `state
+ * ready`. An add whose name is still taken by a lingering server (`known`, or removed earlier in this batch)
+ * takes that server back, but only when its line had the same options (weight, checks, ssl…): only the
+ * address and port can be changed at runtime, so anything else throws, and the caller reloads.
  */
-export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[]): Promise<RuntimeResult> {
+export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[], known: ReadonlyMap<string, ServerLine> = new Map()): Promise<RuntimeResult> {
   let commands = 0;
-  const lingering: string[] = [];
+  const lingering = new Map<string, ServerLine>();
   const run = async (cmds: string[], check: (replies: string[]) => void): Promise<void> => {
     commands += cmds.length;
     check(await runtimeCommands(socketPath, cmds));
@@ -87,7 +92,7 @@ export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[]): Pro
     if (op.op === 'remove') {
       await run([`set server ${id} state maint`, `del server ${id}`], ([maint, del]) => {
         if (!isOk(maint) && !/No such server/i.test(maint)) throw new CulmError('E_RUNTIME', `set server ${id} state maint: ${maint}`);
-        if (STILL_CONNECTED.test(del)) lingering.push(id);
+        if (STILL_CONNECTED.test(del)) lingering.set(id, op.server);
         else if (!isOk(del) && !/No such server/i.test(del)) throw new CulmError('E_RUNTIME', `del server ${id}: ${del}`);
       });
       continue;
@@ -96,7 +101,14 @@ export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[]): Pro
     const addr = `${op.server.address}:${op.server.port}`;
     const checked = /\bcheck\b/.test(op.server.options);
     await run([`add server ${id} ${addr}${op.server.options ? ` ${op.server.options}` : ''}`], ([reply]) => {
-      if (/already exists/i.test(reply)) return; // left in maintenance by an earlier removal: reused below
+      if (/already exists/i.test(reply)) {
+        const was = lingering.get(id) ?? known.get(id);
+        if (was === undefined || was.options !== op.server.options) {
+          throw new CulmError('E_RUNTIME', `add server ${id}: a server of that name is still in HAProxy${was ? ` with other options (${was.options || 'none'})` : ''}`);
+        }
+        lingering.delete(id); // taken back below
+        return;
+      }
       if (!isOk(reply)) throw new CulmError('E_RUNTIME', `add server ${id}: ${reply}`);
     });
     const enable = [`set server ${id} addr ${op.server.address} port ${op.server.port}`, ...(checked ? [`enable health ${id}`] : []), `set server ${id} state ready`];
@@ -105,7 +117,7 @@ export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[]): Pro
       if (bad !== undefined) throw new CulmError('E_RUNTIME', `enable ${id}: ${bad}`);
     });
   }
-  return { commands, lingering };
+  return { commands, lingering: [...lingering] };
 }
 
 /**

@@ -95,9 +95,11 @@ function commonSuffix(a: string, b: string, max: number): number {
 function headerAt(text: string, pos: number): string {
   let end = pos;
   while (end > 0) {
-    const start = text.lastIndexOf('\n', end - 2) + 1;
+    // The line that ends at `end` (its newline included); the first line starts at 0.
+    const start = end < 2 ? 0 : text.lastIndexOf('\n', end - 2) + 1;
     const line = text.slice(start, end).replace(/\s+$/, '');
     if (SECTION.test(line)) return line;
+    if (start >= end) break;
     end = start;
   }
   return '';
@@ -152,9 +154,4 @@ function compareSections(a: Iterator<Parsed>, b: Iterator<Parsed>, maxOps: numbe
     for (const [name, server] of y.servers) if (!x.servers.has(name)) ops.push({ op: 'add', backend, server });
     if (ops.length > maxOps) return null;
   }
-}
-
-/** The same answer from whole-file parsing: the reference the fast path is tested against. */
-export function runtimeOpsWhole(before: string, after: string): RuntimeOp[] | null {
-  return compareSections(sections(before), sections(after), Infinity);
 }

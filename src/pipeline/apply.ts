@@ -9,7 +9,7 @@ import { CulmError, errorMessage } from '../core/errors.js';
 import type { ClusterState, Rule } from '../core/model.js';
 import { diffViews } from '../core/diff.js';
 import { buildView, type HaproxyPaths, type TemplateContext } from '../core/view.js';
-import type { HaproxyDriver, RuntimeCandidate, SideFile } from '../haproxy/driver.js';
+import type { ApplyTimings, HaproxyDriver, RuntimeCandidate, SideFile } from '../haproxy/driver.js';
 import type { Renderer } from '../haproxy/render.js';
 import { LingeringServers } from '../haproxy/lingering.js';
 import { applyRuntimeOps } from '../haproxy/runtime-api.js';
@@ -103,29 +103,49 @@ export class Applier {
    */
   private async tryRuntime(text: string, files: readonly SideFile[]): Promise<boolean> {
     const applied = this.driver.applied();
-    if (!this.runtime.socketPath || applied === undefined) return false;
+    const socket = this.runtime.socketPath;
+    if (!socket || applied === undefined) return false;
     const ops = runtimeOps(applied, text, MAX_RUNTIME_OPS);
     // Thousands of socket commands take longer than one reload (measured: 2,000 adds ≈ 0.6–0.85 s).
     if (!ops || ops.length === 0 || ops.length > MAX_RUNTIME_OPS) return false;
     const started = performance.now();
     let candidate: RuntimeCandidate | undefined;
-    const socket = this.runtime.socketPath;
-    this.lingering ??= new LingeringServers(socket, this.log);
-    const lingering = this.lingering;
+    const lingering = this.lingeringServers(socket);
     try {
       // The file is written before the commands are sent, renamed into place once they are through.
       candidate = await this.driver.prepareRuntime(text, files);
-      const result = await lingering.exclusive(() => applyRuntimeOps(socket, ops));
-      await this.driver.commitRuntime(candidate);
-      lingering.update(result.lingering, ops.filter((o) => o.op === 'add').map((o) => `${o.backend}/${o.server.name}`));
+      const prepared = candidate;
+      await lingering.exclusive(async () => {
+        const result = await applyRuntimeOps(socket, ops, lingering.known());
+        await this.driver.commitRuntime(prepared);
+        lingering.update(result.lingering, ops.filter((o) => o.op === 'add').map((o) => `${o.backend}/${o.server.name}`));
+      });
     } catch (err) {
       if (candidate) await this.driver.discard(candidate);
+      // HAProxy's servers are not known exactly any more (a batch may have half run): only a reload, from the
+      // whole file, puts them right, even if the next config is the one applied before.
+      this.driver.forgetApplied();
       this.hooks.runtimeFailed?.();
       this.log.warn({ err: errorMessage(err) }, 'runtime API change failed; reloading instead');
       return false;
     }
     this.hooks.runtimeApplied?.((performance.now() - started) / 1000);
     return true;
+  }
+
+  private lingeringServers(socket: string): LingeringServers {
+    this.lingering ??= new LingeringServers(socket, this.log);
+    return this.lingering;
+  }
+
+  /** The reload, with no deletion of lingering servers in flight; after it, none are left. */
+  private async reload(text: string, files: readonly SideFile[]): Promise<ApplyTimings | null> {
+    const run = async (): Promise<ApplyTimings | null> => {
+      const timings = await this.driver.apply(text, files);
+      this.lingering?.clear();
+      return timings;
+    };
+    return this.lingering ? this.lingering.exclusive(run) : run();
   }
 
   /** Forget isolations that no longer apply: the rule changed, the app's definition changed, the template changed. */
@@ -218,9 +238,8 @@ export class Applier {
       }
       this.lastReloadAt = Date.now();
       try {
-        const timings = await this.driver.apply(text, sideFilesOf(view, text));
+        const timings = await this.reload(text, sideFilesOf(view, text));
         if (timings) this.hooks.reloaded?.(timings.reloadMs / 1000);
-        this.lingering?.clear();
         this.appliedView = view;
         this.rejectedText = undefined;
         this.log.info({ reasons, ms: timings?.reloadMs }, 'config applied');

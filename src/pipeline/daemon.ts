@@ -379,7 +379,7 @@ export class Daemon implements CulmCore {
   }
 
   appliedConfig(): string | undefined {
-    return this.o.driver.applied();
+    return this.o.driver.lastApplied();
   }
 }
 

@@ -68,10 +68,22 @@ t.test('a server with a request in flight is put in maintenance, deleted once th
     { op: 'remove', backend: 'b', server },
     { op: 'add', backend: 'b', server: { name: 'other', address: '127.0.0.1', port: other.port, options: '' } },
   ]);
-  t.same(result.lingering, ['b/slow'], 'refused deletion reported, not thrown');
+  t.same(result.lingering, [['b/slow', server]], 'refused deletion reported (with its line), not thrown');
   t.equal((await adminStates(socket)).get('slow'), '1', 'in maintenance meanwhile');
   t.equal((await get(`http://127.0.0.1:${front}/`)).body, String(other.port), 'new requests go to the other server');
   t.same(await deleteServers(socket, ['b/slow']), ['b/slow'], 'still refused while the request is in flight');
+
+  // An add of the same name takes the lingering server back, but only with the same options.
+  const known = new Map([['b/slow', server]]);
+  await t.rejects(applyRuntimeOps(socket, [{ op: 'add', backend: 'b', server: { ...server, options: 'weight 50' } }], known), { code: 'E_RUNTIME' }, 'other options: not taken back (the caller reloads)');
+  t.equal((await adminStates(socket)).get('slow'), '1', 'still in maintenance');
+  await t.rejects(applyRuntimeOps(socket, [{ op: 'add', backend: 'b', server }]), { code: 'E_RUNTIME' }, 'a server culm does not know as lingering: not taken over');
+  t.same((await applyRuntimeOps(socket, [{ op: 'add', backend: 'b', server }], known)).lingering, [], 'same line: taken back');
+  t.equal((await adminStates(socket)).get('slow'), '0', 'in rotation again');
+  const batch = await applyRuntimeOps(socket, [{ op: 'remove', backend: 'b', server }, { op: 'add', backend: 'b', server }]);
+  t.same(batch.lingering, [], 'refused deletion and take-back in one batch: not lingering');
+  t.equal((await adminStates(socket)).get('slow'), '0');
+  t.same((await applyRuntimeOps(socket, [{ op: 'remove', backend: 'b', server }])).lingering, [['b/slow', server]], 'removed again');
 
   const lingering = new LingeringServers(socket, silentLogger(), { firstRetryMs: 50, maxRetryMs: 100 });
   lingering.update(result.lingering, []);
@@ -83,13 +95,14 @@ t.test('a server with a request in flight is put in maintenance, deleted once th
   t.ok((await adminStates(socket)).has('other'));
 });
 
-t.test('a lingering server taken back by an add, or cleared by a reload, is not deleted later', async (t) => {
-  const log = silentLogger();
-  const lingering = new LingeringServers('/nonexistent/culm.sock', log, { firstRetryMs: 10_000 });
-  lingering.update(['b/a', 'b/b'], []);
+t.test('LingeringServers: added ids are no longer lingering, new lingering ones are; a reload clears them', async (t) => {
+  const line = (name: string) => ({ name, address: '10.0.0.1', port: 1, options: '' });
+  const lingering = new LingeringServers('/nonexistent/culm.sock', silentLogger(), { firstRetryMs: 10_000 });
+  lingering.update([['b/a', line('a')], ['b/b', line('b')]], []);
   t.same(lingering.list().sort(), ['b/a', 'b/b']);
-  lingering.update([], ['b/a']);
-  t.same(lingering.list(), ['b/b'], 'added again: no longer lingering');
+  t.same(lingering.known().get('b/a'), line('a'), 'kept with its line');
+  lingering.update([['b/c', line('c')]], ['b/a']);
+  t.same(lingering.list().sort(), ['b/b', 'b/c'], 'added again: no longer lingering; the new one is');
   lingering.clear();
   t.same(lingering.list(), [], 'a reload clears them');
 });

@@ -58,3 +58,29 @@ t.test('runtime candidate: written before the commands, in place only once commi
   t.equal(readFileSync(out, 'utf8'), 'new\n', 'and the output is unchanged');
   t.equal(driver.applied(), 'new\n');
 });
+
+t.test('after forgetApplied, the same text is reloaded (HAProxy may not run it after a half-done runtime change)', async (t) => {
+  const marker = join(mkdtempSync(join(tmpdir(), 'culm-driver-')), 'reloads');
+  const { driver } = setup(`echo x >> ${marker}`, 'exit 0');
+  t.ok(await driver.apply('one\n'));
+  t.equal(await driver.apply('one\n'), null, 'the same text: no reload');
+  driver.forgetApplied();
+  t.equal(driver.applied(), undefined, 'nothing to compute a runtime change against');
+  t.equal(driver.lastApplied(), 'one\n', 'still shown');
+  t.ok(await driver.apply('one\n'), 'reloaded');
+  t.equal(readFileSync(marker, 'utf8'), 'x\nx\n');
+  t.equal(driver.applied(), 'one\n');
+});
+
+t.test('candidate files of a process that died are removed at start; a live process keeps its own', async (t) => {
+  const { dir, driver } = setup('true', 'exit 0');
+  // A pid that is surely not running: above the kernel's pid_max.
+  const dead = join(dir, '.haproxy.cfg.99999999.abcd1234.candidate');
+  const live = join(dir, `.haproxy.cfg.${process.ppid}.abcd1234.candidate`);
+  const other = join(dir, '.other.cfg.99999999.abcd1234.candidate');
+  for (const f of [dead, live, other]) writeFileSync(f, 'x');
+  await driver.apply('one\n');
+  t.notOk(existsSync(dead), 'a dead process\'s candidate is removed');
+  t.ok(existsSync(live), 'a running process\'s candidate is kept');
+  t.ok(existsSync(other), 'another output\'s files are not touched');
+});

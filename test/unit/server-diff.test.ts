@@ -1,6 +1,58 @@
 import t from 'tap';
-import { runtimeOps, runtimeOpsWhole } from '../../src/haproxy/server-diff.js';
+import { runtimeOps, type RuntimeOp, type ServerLine } from '../../src/haproxy/server-diff.js';
 import { canAddAtRuntime } from '../../src/haproxy/runtime-api.js';
+
+/**
+ * The reference the fast path is tested against: whole-file parsing with split('\n'), written apart from
+ * the code under test (the windowed, streamed parser of server-diff.ts).
+ */
+function runtimeOpsWhole(before: string, after: string): RuntimeOp[] | null {
+  const SERVER = /^\s*server\s+(\S+)\s+(\S+):(\d+)(?:\s+(.*?))?\s*$/;
+  const SECTION = /^(global|defaults|frontend|backend|listen|resolvers|peers|userlist|program|cache|http-errors|ring|mailers)\b/;
+  type Section = { header: string; body: string[]; servers: Map<string, ServerLine> };
+  const parse = (text: string): Section[] | null => {
+    const sections: Section[] = [{ header: '', body: [], servers: new Map() }];
+    for (const raw of text === '' ? [] : text.split('\n')) {
+      const line = raw.replace(/\s+$/, '');
+      if (SECTION.test(line)) {
+        sections.push({ header: line, body: [], servers: new Map() });
+        continue;
+      }
+      const current = sections[sections.length - 1];
+      const m = SERVER.exec(line);
+      if (m && current.header.startsWith('backend ')) {
+        if (current.servers.has(m[1])) return null;
+        current.servers.set(m[1], { name: m[1], address: m[2], port: Number(m[3]), options: m[4] ?? '' });
+        continue;
+      }
+      current.body.push(line);
+    }
+    return sections;
+  };
+  const a = parse(before);
+  const b = parse(after);
+  if (!a || !b || a.length !== b.length) return null;
+  const ops: RuntimeOp[] = [];
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x.header !== y.header || x.body.join('\n') !== y.body.join('\n')) return null;
+    if (!x.header.startsWith('backend ')) {
+      if (x.servers.size || y.servers.size) return null;
+      continue;
+    }
+    const backend = x.header.split(/\s+/)[1] ?? '';
+    for (const [name, server] of x.servers) {
+      const next = y.servers.get(name);
+      if (!next) ops.push({ op: 'remove', backend, server });
+      else if (next.address !== server.address || next.port !== server.port || next.options !== server.options) {
+        ops.push({ op: 'remove', backend, server }, { op: 'add', backend, server: next });
+      }
+    }
+    for (const [name, server] of y.servers) if (!x.servers.has(name)) ops.push({ op: 'add', backend, server });
+  }
+  return ops;
+}
 
 const cfg = (servers: Record<string, string[]>, extra = ''): string => [
   'global', '    stats socket /x.sock', '', 'frontend http-in', '    bind *:80', '    use_backend a if a_acl', extra,
@@ -114,4 +166,11 @@ t.test('more ops than the limit: null (a reload), whatever comes after', async (
   t.equal(runtimeOps(before, after, 11), null, 'over the limit: a reload');
   t.equal(runtimeOps(before, after, 5), null, 'over it within the first backend already');
   t.equal(runtimeOps(before, `${after.replace('backend b', 'backend c')}`, 100), null, 'a structural change after the ops still needs a reload');
+});
+
+t.test('a config that starts with blank lines (a custom template): the change is still found', async (t) => {
+  const before = `\n\n# 3 apps\n${cfg({ a: ['server a-1 10.0.0.1:1'] })}`;
+  t.equal(runtimeOps(before, before.replace('# 3 apps', '# 4 apps')), null, 'a comment before the first section: reload');
+  t.same(runtimeOps(before, before.replace('10.0.0.1:1', '10.0.0.1:2'))?.map((o) => o.op), ['remove', 'add']);
+  t.same(runtimeOps(`\n${before}`, `\n${before}`), []);
 });
