@@ -121,7 +121,7 @@ t.test('restart with Marathon down serves the saved state', async (t) => {
   await first.waitReady();
   t.same(await whoAnswers(`${first.frontend}/web`, 2), new Set([String(a.port)]));
   await new Promise((r) => setTimeout(r, 1200)); // the snapshot is written within a second of a change
-  await first.destroy(); // culm and its HAProxy are gone
+  await first.destroy(true); // culm and its HAProxy are gone (its directory stays, for the second)
   const port = new URL(marathon.url).port;
   await marathon.stop(); // and Marathon is unreachable
   const second = await startCulm({
@@ -131,6 +131,7 @@ t.test('restart with Marathon down serves the saved state', async (t) => {
   });
   t.teardown(async () => {
     await second.destroy();
+    rmSync(first.dir, { recursive: true, force: true });
     await a.close();
   });
   await second.waitReady();
