@@ -40,6 +40,11 @@ export interface ApplyTimings {
 /** A shell command that does nothing and succeeds (`exit 0`, `true`, `:` or nothing): not worth a shell. */
 export const isNoOpCommand = (command: string): boolean => /^\s*(exit(\s+0)?|true|:)?\s*;?\s*$/.test(command);
 
+/** This process's run: tells its candidate files from those of an earlier process that had the same pid. */
+const RUN = randomBytes(4).toString('hex');
+
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /** Whether a process with this pid exists (one of another culm sharing the directory keeps its files). */
 function processExists(pid: number): boolean {
   try {
@@ -101,7 +106,7 @@ export class HaproxyDriver {
 
   private candidatePath(): string {
     const dir = dirname(this.o.outputPath);
-    return join(dir, `.${basename(this.o.outputPath)}.${process.pid}.${randomBytes(4).toString('hex')}.candidate`);
+    return join(dir, `.${basename(this.o.outputPath)}.${process.pid}-${RUN}.${randomBytes(4).toString('hex')}.candidate`);
   }
 
   private async init(): Promise<void> {
@@ -116,10 +121,14 @@ export class HaproxyDriver {
     await this.removeStaleCandidates();
   }
 
-  /** Candidate files left by a process that died before renaming or removing them (`.<output>.<pid>.*.candidate`). */
+  /**
+   * Candidate files left by a culm that died before renaming or removing them: `.<output>.<pid>-<run>.<hex>.candidate`
+   * whose process is gone, or whose pid is this process's but from another run (a container restarted with
+   * the same pid). Only exact names are touched; what cannot be removed is left (it never blocks an apply).
+   */
   private async removeStaleCandidates(): Promise<void> {
     const dir = dirname(this.o.outputPath);
-    const prefix = `.${basename(this.o.outputPath)}.`;
+    const own = new RegExp(`^\\.${escapeRegExp(basename(this.o.outputPath))}\\.(\\d+)-([0-9a-f]{8})\\.[0-9a-f]{8}\\.candidate$`);
     let names: string[];
     try {
       names = await readdir(dir);
@@ -127,10 +136,11 @@ export class HaproxyDriver {
       return;
     }
     for (const name of names) {
-      if (!name.startsWith(prefix) || !name.endsWith('.candidate')) continue;
-      const pid = Number(name.slice(prefix.length).split('.')[0]);
-      if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && processExists(pid))) continue;
-      await rm(join(dir, name), { force: true });
+      const m = own.exec(name);
+      if (!m) continue;
+      const pid = Number(m[1]);
+      const stale = pid === process.pid ? m[2] !== RUN : !processExists(pid);
+      if (stale) await rm(join(dir, name), { force: true }).catch(() => undefined);
     }
   }
 
@@ -168,7 +178,7 @@ export class HaproxyDriver {
       if (!name.startsWith(prefix) || !name.endsWith('.map')) continue;
       const path = join(dir, name);
       if (keep.some((f) => f.path === path) || texts.some((t) => t?.includes(path))) continue;
-      await rm(path, { force: true });
+      await rm(path, { force: true }).catch(() => undefined); // left for a later prune
       this.sideFiles.delete(path);
     }
   }

@@ -10,6 +10,9 @@ import type { Logger } from '../log/logger.js';
 import { deleteServers } from './runtime-api.js';
 import type { ServerLine } from './server-diff.js';
 
+/** A round that found a change in flight tries again this soon. */
+const BUSY_RETRY_MS = 200;
+
 export interface LingeringOptions {
   /** First retry after this long (HAProxy purges idle server connections every 5 s by default). */
   firstRetryMs?: number;
@@ -20,6 +23,8 @@ export class LingeringServers {
   /** `backend/name` → the line the server was added with (an add of that name may take it back). */
   private readonly servers = new Map<string, ServerLine>();
   private timer?: NodeJS.Timeout;
+  /** When the timer fires (ms since epoch). */
+  private dueAt = 0;
   private delayMs: number;
   private sweeping?: Promise<void>;
   private busy = 0;
@@ -65,10 +70,13 @@ export class LingeringServers {
     for (const id of added) this.servers.delete(id);
     if (lingering.length > 0) {
       for (const [id, line] of lingering) this.servers.set(id, line);
-      // New ones are tried again soon, whatever the delay the older ones had reached.
+      // New ones are tried again soon: a round further away than that is brought forward (one already due
+      // sooner is kept, so a steady stream of new ones never keeps pushing the round back).
       this.delayMs = this.firstRetryMs;
-      clearTimeout(this.timer);
-      this.timer = undefined;
+      if (this.timer && this.dueAt > Date.now() + this.firstRetryMs) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
       this.log.debug({ servers: lingering.map(([id]) => id) }, 'servers in maintenance until their connections close');
     }
     this.schedule();
@@ -81,19 +89,20 @@ export class LingeringServers {
     this.timer = undefined;
   }
 
-  private schedule(): void {
+  private schedule(delayMs = this.delayMs): void {
     if (this.timer || this.servers.size === 0) return;
+    this.dueAt = Date.now() + delayMs;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.busy > 0) {
-        this.schedule();
+        this.schedule(BUSY_RETRY_MS); // soon after the change in flight, not a whole delay later
         return;
       }
       this.sweeping = this.sweep().finally(() => {
         this.sweeping = undefined;
         this.schedule();
       });
-    }, this.delayMs);
+    }, delayMs);
     this.timer.unref();
   }
 

@@ -60,7 +60,7 @@ export function canAddAtRuntime(options: string): boolean {
 }
 
 /** `del server` refused because requests or idle keep-alive connections still use the server. */
-const STILL_CONNECTED = /still has connections|connection queue|cannot remove/i;
+const STILL_CONNECTED = /still has connections|cannot remove/i;
 
 export interface RuntimeResult {
   commands: number;
@@ -87,6 +87,9 @@ export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[], know
     commands += cmds.length;
     check(await runtimeCommands(socketPath, cmds));
   };
+  // Nothing is sent when one of the adds needs a reload anyway.
+  const unaddable = ops.find((o) => o.op === 'add' && !canAddAtRuntime(o.server.options));
+  if (unaddable) throw new CulmError('E_RUNTIME', `server options need a reload: ${unaddable.server.options}`);
   for (const op of ops) {
     const id = `${op.backend}/${op.server.name}`;
     if (op.op === 'remove') {
@@ -97,7 +100,6 @@ export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[], know
       });
       continue;
     }
-    if (!canAddAtRuntime(op.server.options)) throw new CulmError('E_RUNTIME', `server options need a reload: ${op.server.options}`);
     const addr = `${op.server.address}:${op.server.port}`;
     const checked = /\bcheck\b/.test(op.server.options);
     await run([`add server ${id} ${addr}${op.server.options ? ` ${op.server.options}` : ''}`], ([reply]) => {
@@ -125,7 +127,15 @@ export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[], know
  * (connections still attached); a server already gone counts as deleted. Never makes a server take traffic.
  */
 export async function deleteServers(socketPath: string, ids: readonly string[]): Promise<string[]> {
-  if (ids.length === 0) return [];
-  const replies = await runtimeCommands(socketPath, ids.map((id) => `del server ${id}`));
-  return ids.filter((_, i) => STILL_CONNECTED.test(replies[i]));
+  const still: string[] = [];
+  // HAProxy 2.6 sometimes ends a long pipelined session early (seen from ~1,000 commands): small sessions.
+  for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
+    const chunk = ids.slice(i, i + DELETE_CHUNK);
+    const replies = await runtimeCommands(socketPath, chunk.map((id) => `del server ${id}`));
+    still.push(...chunk.filter((_, j) => STILL_CONNECTED.test(replies[j])));
+  }
+  return still;
 }
+
+/** `del server` commands per socket session. */
+const DELETE_CHUNK = 200;

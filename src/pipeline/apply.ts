@@ -121,10 +121,10 @@ export class Applier {
         lingering.update(result.lingering, ops.filter((o) => o.op === 'add').map((o) => `${o.backend}/${o.server.name}`));
       });
     } catch (err) {
-      if (candidate) await this.driver.discard(candidate);
       // HAProxy's servers are not known exactly any more (a batch may have half run): only a reload, from the
       // whole file, puts them right, even if the next config is the one applied before.
       this.driver.forgetApplied();
+      if (candidate) await this.driver.discard(candidate).catch(() => undefined);
       this.hooks.runtimeFailed?.();
       this.log.warn({ err: errorMessage(err) }, 'runtime API change failed; reloading instead');
       return false;
@@ -142,7 +142,7 @@ export class Applier {
   private async reload(text: string, files: readonly SideFile[]): Promise<ApplyTimings | null> {
     const run = async (): Promise<ApplyTimings | null> => {
       const timings = await this.driver.apply(text, files);
-      this.lingering?.clear();
+      if (timings) this.lingering?.clear();
       return timings;
     };
     return this.lingering ? this.lingering.exclusive(run) : run();

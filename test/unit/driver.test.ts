@@ -72,15 +72,20 @@ t.test('after forgetApplied, the same text is reloaded (HAProxy may not run it a
   t.equal(driver.applied(), 'one\n');
 });
 
-t.test('candidate files of a process that died are removed at start; a live process keeps its own', async (t) => {
+t.test('candidate files of a culm that died are removed at start; a live one\'s, and other files, are kept', async (t) => {
   const { dir, driver } = setup('true', 'exit 0');
+  const name = (pid: number | string, run = 'abcd1234'): string => join(dir, `.haproxy.cfg.${pid}-${run}.0badc0de.candidate`);
   // A pid that is surely not running: above the kernel's pid_max.
-  const dead = join(dir, '.haproxy.cfg.99999999.abcd1234.candidate');
-  const live = join(dir, `.haproxy.cfg.${process.ppid}.abcd1234.candidate`);
-  const other = join(dir, '.other.cfg.99999999.abcd1234.candidate');
-  for (const f of [dead, live, other]) writeFileSync(f, 'x');
+  const dead = name(99999999);
+  const live = name(process.ppid);
+  const samePidEarlierRun = name(process.pid, 'ffffffff');
+  const otherOutput = join(dir, '.haproxy.cfg.staging.99999999-abcd1234.0badc0de.candidate');
+  const oddName = join(dir, '.haproxy.cfg.x.candidate');
+  for (const f of [dead, live, samePidEarlierRun, otherOutput, oddName]) writeFileSync(f, 'x');
   await driver.apply('one\n');
   t.notOk(existsSync(dead), 'a dead process\'s candidate is removed');
+  t.notOk(existsSync(samePidEarlierRun), 'this pid\'s candidate from an earlier run (a restarted container) is removed');
   t.ok(existsSync(live), 'a running process\'s candidate is kept');
-  t.ok(existsSync(other), 'another output\'s files are not touched');
+  t.ok(existsSync(otherOutput), 'another output\'s candidate is not touched');
+  t.ok(existsSync(oddName), 'a name that is not exactly a candidate\'s is not touched');
 });
