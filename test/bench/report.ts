@@ -22,8 +22,11 @@ const atMost = (value: number, limit: number): boolean | undefined => (Number.is
 const sum = (s: unknown): Summary => (s ?? { n: 0, p50: Number.NaN, p99: Number.NaN, max: Number.NaN }) as Summary;
 
 function latency(r: Json): Row[] {
-  const limit = r.haproxyLimit as { check: Summary; reload: Summary } | undefined;
-  const own = limit ? limit.check.p50 + limit.reload.p50 : Number.NaN;
+  const limit = r.haproxyLimit as { check: Summary; reload: Summary; handover?: Summary; total?: Summary } | undefined;
+  // The limit: from `haproxy -c` to the first request the new process answers (check + reload command + the
+  // handover from the old process); runs before the handover was measured have check + reload only.
+  const own = limit ? (limit.total?.p50 ?? limit.check.p50 + limit.reload.p50) : Number.NaN;
+  const commands = limit ? limit.check.p50 + limit.reload.p50 : Number.NaN;
   const rows: Row[] = [];
   for (const [key, label] of [['taskAdded', 'task added → serving'], ['taskKilled', 'task killed → no traffic'],
     ['taskUnhealthy', 'task unhealthy → no traffic'], ['taskHealthyAgain', 'task healthy → serving']] as const) {
@@ -36,10 +39,10 @@ function latency(r: Json): Row[] {
   const phase = r.taskPhase as { reloads: number; runtimeFailures: number } | undefined;
   if (phase) rows.push({ figure: '  reloads / runtime failures during those task changes', value: `${phase.reloads} / ${phase.runtimeFailures}`, target: 'context' });
   if (r.warmUpWorstMs !== undefined) rows.push({ figure: '  (first 5 cycles after start, not counted: worst)', value: ms(r.warmUpWorstMs), target: 'context' });
-  rows.push({ figure: 'HAProxy limit: haproxy -c + reload, p50', value: `${ms(limit?.check.p50)} + ${ms(limit?.reload.p50)}`, target: 'context' });
+  rows.push({ figure: 'HAProxy limit: -c + reload + handover, p50', value: `${ms(limit?.check.p50)} + ${ms(limit?.reload.p50)} + ${ms(limit?.handover?.p50)} (${ms(own)})`, target: 'context' });
   for (const [key, label] of [['newApp', 'new app → serving (reload)'], ['ruleSet', 'rule set → routed (reload)']] as const) {
     const s = sum(r[key]);
-    rows.push({ figure: `${label}, p50 (n=${s.n})`, value: `${ms(s.p50)} (${(s.p50 / own).toFixed(2)}× limit)`, target: '≤ 1.25× limit', met: atMost(s.p50, 1.25 * own) });
+    rows.push({ figure: `${label}, p50 (n=${s.n})`, value: `${ms(s.p50)} (${(s.p50 / own).toFixed(2)}× limit; ${(s.p50 / commands).toFixed(2)}× -c + reload)`, target: '≤ 1.25× limit', met: atMost(s.p50, 1.25 * own) });
   }
   const applyOwn = r.applyOwn === undefined ? undefined : sum(r.applyOwn);
   if (applyOwn) rows.push({ figure: `  culm's own time in those reloads' applies, p50 (n=${applyOwn.n})`, value: ms(applyOwn.p50), target: 'context' });

@@ -4,6 +4,7 @@
  * in the same run (`haproxy -c` + the reload itself).
  */
 import { request } from 'undici';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { runCommand } from '../../../src/haproxy/command.js';
 import { summarise } from '../stats.js';
 import { getJson, setUp, sleep, type Bench } from './common.js';
@@ -26,22 +27,34 @@ async function probe(url: string, ms: number, done: (status: number) => boolean 
 }
 
 /**
- * One `haproxy -c` and one reload (the way culm's default reload command does it) of the current config,
- * while `url` is probed as during the measured changes.
+ * HAProxy's own limit, measured like a change: culm's current config plus one route (`/limit-probe-N`
+ * answered 299 by HAProxy itself) is checked with `haproxy -c` and reloaded the way culm's default reload
+ * command does it, while that path is probed back to back as during the measured changes; the limit ends
+ * with the first request the new process answers (so it includes the handover from the old process, as a
+ * change does). The next apply of culm reloads its own file again.
  */
-async function haproxyOnce(b: Bench, url: string): Promise<{ check: number; reload: number }> {
+async function haproxyOnce(b: Bench, n: number): Promise<{ check: number; reload: number; handover: number }> {
   const cfg = b.culm.outputPath;
-  let finished = false;
-  const load = probe(url, 60_000, () => finished);
-  try {
-    const check = (await runCommand(`haproxy -c -f ${cfg}`, 60_000)).ms;
-    const reload = (await runCommand(`haproxy -f ${cfg} -p ${cfg}.pid -D -sf $(cat ${cfg}.pid)`, 60_000)).ms;
-    b.culm.haproxy.poll();
-    return { check, reload };
-  } finally {
-    finished = true;
-    await load;
-  }
+  const variant = `${cfg}.limit.cfg`;
+  const path = `/limit-probe-${n}`;
+  const text = readFileSync(cfg, 'utf8').replace(/^(frontend [^\n]*\n(?:[^\n]*\n)*?\s+bind [^\n]*\n)/m, `$1    http-request return status 299 if { path_beg ${path} }\n`);
+  if (!text.includes(path)) throw new Error('bench: no frontend bind line to add the limit probe after');
+  writeFileSync(variant, text);
+  let servedAt = 0;
+  const load = probe(`${b.culm.frontend}${path}`, 60_000, (status) => {
+    if (status === 299) servedAt = performance.now();
+    return servedAt > 0;
+  });
+  // Timed by the shell itself (wall clock, ns): this process is busy probing, and would see the commands
+  // end late.
+  const script = `date +%s%N; haproxy -c -q -f ${variant} && date +%s%N && haproxy -f ${variant} -p ${cfg}.pid -D -sf $(cat ${cfg}.pid) && date +%s%N`;
+  const result = await runCommand(script, 60_000);
+  await load;
+  b.culm.haproxy.poll();
+  const [start, checked, reloaded] = result.stdout.trim().split('\n').map((ns) => Number(BigInt(ns) / 1000n) / 1000);
+  if (result.code !== 0 || reloaded === undefined) throw new Error(`bench: HAProxy's own check or reload failed: ${result.stderr}`);
+  const servedWall = performance.timeOrigin + (servedAt || performance.now());
+  return { check: checked - start, reload: reloaded - checked, handover: Math.max(0, servedWall - reloaded) };
 }
 
 /** Add / health / kill cycles run before the measured ones. */
@@ -97,6 +110,8 @@ export async function latency(apps: number, changes: number): Promise<Record<str
     const rule: number[] = [];
     const checks: number[] = [];
     const reloads: number[] = [];
+    const handovers: number[] = [];
+    const limits: number[] = [];
     const n = Math.max(10, Math.floor(changes / 5));
     for (let i = 0; i < n; i++) {
       const other = b.pool[6];
@@ -117,12 +132,14 @@ export async function latency(apps: number, changes: number): Promise<Record<str
       rule.push((routedAt || performance.now()) - t0);
       await sleep(1100);
       // Probed like the changes above, on a path nothing routes yet (HAProxy answers 503 itself).
-      const own = await haproxyOnce(b, `${b.culm.frontend}/unrouted${i}`);
+      const own = await haproxyOnce(b, i);
       checks.push(own.check);
       reloads.push(own.reload);
+      handovers.push(own.handover);
+      limits.push(own.check + own.reload + own.handover);
       await sleep(1100);
     }
-    const limit = { check: summarise(checks), reload: summarise(reloads) };
+    const limit = { check: summarise(checks), reload: summarise(reloads), handover: summarise(handovers), total: summarise(limits) };
     // culm's own time inside those applies (render, diff, file writes): the apply minus its two commands.
     const history = await getJson<Array<{ reasons: string[]; mode?: string; durationMs: number; validateMs?: number; reloadMs?: number }>>(`${b.culm.api}/api/history`);
     const applyOwn = history
