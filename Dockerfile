@@ -21,7 +21,7 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY templates ./templates
 COPY config ./config
-# A young generation of 8 MB semi-spaces instead of 16: 40-70 MB less peak memory at 10,000 apps for no
+# A young generation of 8 MB semi-spaces instead of 16: 25-70 MB less peak memory at 10,000 apps for no
 # measurable CPU (BENCHMARKS.md).
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=8 \
