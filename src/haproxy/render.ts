@@ -64,12 +64,29 @@ export class Renderer {
   }
 
   private newEta(): Eta {
-    return new Eta({
+    const eta = new Eta({
       views: dirname(this.templatePath),
       autoEscape: false, // HAProxy config, not HTML
       autoTrim: false, // newlines matter in a config: a control line ends with -%> to drop its own
       cache: true, // partials compiled once per template version (a new Eta when the template changes)
     });
+    // An include resolves its partial's path on every call (JSON key, path joins: ~3 µs, 10,000 times per
+    // full render): resolved once per (including file, name) for this template version instead.
+    const resolvePathOnce = eta.resolvePath;
+    if (resolvePathOnce) {
+      const resolved = new Map<string, string>();
+      type Resolve = NonNullable<Eta['resolvePath']>;
+      eta.resolvePath = function (this: ThisParameterType<Resolve>, template: string, options?: Parameters<Resolve>[1]): string {
+        const key = `${options?.filepath ?? ''}\0${template}`;
+        let path = resolved.get(key);
+        if (path === undefined) {
+          path = resolvePathOnce.call(this, template, options);
+          resolved.set(key, path);
+        }
+        return path;
+      };
+    }
+    return eta;
   }
 
   /**
