@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { SseParser, type SseMessage } from '../../src/marathon/sse.js';
 
-const LF_FRAMES = readFileSync(new URL('../../../shared/reference/marathon/master-1.10__events.txt', import.meta.url), 'utf8');
+const LF_FRAMES = readFileSync(new URL('../fixtures/marathon/master-1.10__events.txt', import.meta.url), 'utf8');
 // Jetty writes CRLF line ends.
 const CRLF_FRAMES = LF_FRAMES.replace(/\r?\n/g, '\r\n');
 const enc = new TextEncoder();
