@@ -121,6 +121,15 @@ export class HaproxyDriver {
     await this.removeStaleCandidates();
   }
 
+  /** The names in the output's directory (none when it cannot be read: the write that follows will say why). */
+  private async outputDirNames(): Promise<string[]> {
+    try {
+      return await readdir(dirname(this.o.outputPath));
+    } catch {
+      return [];
+    }
+  }
+
   /**
    * Candidate files left by a culm that died before renaming or removing them: `.<output>.<pid>-<run>.<hex>.candidate`
    * whose process is gone, or whose pid is this process's but from another run (a container restarted with
@@ -129,13 +138,7 @@ export class HaproxyDriver {
   private async removeStaleCandidates(): Promise<void> {
     const dir = dirname(this.o.outputPath);
     const own = new RegExp(`^\\.${escapeRegExp(basename(this.o.outputPath))}\\.(\\d+)-([0-9a-f]{8})\\.[0-9a-f]{8}\\.candidate$`);
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch {
-      return;
-    }
-    for (const name of names) {
+    for (const name of await this.outputDirNames()) {
       const m = own.exec(name);
       if (!m) continue;
       const pid = Number(m[1]);
@@ -167,14 +170,8 @@ export class HaproxyDriver {
   private async pruneSideFiles(keep: readonly SideFile[]): Promise<void> {
     const dir = dirname(this.o.outputPath);
     const prefix = `${basename(this.o.outputPath)}.routes-`;
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch {
-      return;
-    }
     const texts = [this.appliedText, this.lastGood, this.checked?.text];
-    for (const name of names) {
+    for (const name of await this.outputDirNames()) {
       if (!name.startsWith(prefix) || !name.endsWith('.map')) continue;
       const path = join(dir, name);
       if (keep.some((f) => f.path === path) || texts.some((t) => t?.includes(path))) continue;

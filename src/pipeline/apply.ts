@@ -86,7 +86,7 @@ export class Applier {
   private templateVersion = '';
   private lastReloadAt = Number.NEGATIVE_INFINITY;
   /** Servers removed at runtime that HAProxy has not deleted yet (connections still attached). */
-  private lingering?: LingeringServers;
+  private readonly lingering?: LingeringServers;
 
   constructor(
     private readonly renderer: Renderer,
@@ -95,7 +95,9 @@ export class Applier {
     private readonly log: Logger,
     private readonly hooks: ApplyHooks = {},
     private readonly runtime: RuntimeOptions = {},
-  ) {}
+  ) {
+    if (runtime.socketPath) this.lingering = new LingeringServers(runtime.socketPath, log);
+  }
 
   /**
    * Server-only changes go through the runtime API (no reload, no -c: HAProxy parsed each server line as it
@@ -104,13 +106,13 @@ export class Applier {
   private async tryRuntime(text: string, files: readonly SideFile[]): Promise<boolean> {
     const applied = this.driver.applied();
     const socket = this.runtime.socketPath;
-    if (!socket || applied === undefined) return false;
+    const lingering = this.lingering;
+    if (!socket || !lingering || applied === undefined) return false;
     const ops = runtimeOps(applied, text, MAX_RUNTIME_OPS);
     // Thousands of socket commands take longer than one reload (measured: 2,000 adds ≈ 0.6–0.85 s).
     if (!ops || ops.length === 0 || ops.length > MAX_RUNTIME_OPS) return false;
     const started = performance.now();
     let candidate: RuntimeCandidate | undefined;
-    const lingering = this.lingeringServers(socket);
     try {
       // The file is written before the commands are sent, renamed into place once they are through.
       candidate = await this.driver.prepareRuntime(text, files);
@@ -131,11 +133,6 @@ export class Applier {
     }
     this.hooks.runtimeApplied?.((performance.now() - started) / 1000);
     return true;
-  }
-
-  private lingeringServers(socket: string): LingeringServers {
-    this.lingering ??= new LingeringServers(socket, this.log);
-    return this.lingering;
   }
 
   /** The reload, with no deletion of lingering servers in flight; after it, none are left. */
@@ -225,7 +222,8 @@ export class Applier {
         return record('invalid', ['config already rejected'], { configHash: sha256(text), error: { code: this.rejectedError.code, message: this.rejectedError.message } });
       }
       const reasons = diffViews(this.appliedView, view);
-      if (await this.tryRuntime(text, sideFilesOf(view, text))) {
+      const files = sideFilesOf(view, text);
+      if (await this.tryRuntime(text, files)) {
         this.appliedView = view;
         this.rejectedText = undefined;
         this.log.info({ reasons, mode: 'runtime' }, 'config applied through the runtime API');
@@ -238,7 +236,7 @@ export class Applier {
       }
       this.lastReloadAt = Date.now();
       try {
-        const timings = await this.reload(text, sideFilesOf(view, text));
+        const timings = await this.reload(text, files);
         if (timings) this.hooks.reloaded?.(timings.reloadMs / 1000);
         this.appliedView = view;
         this.rejectedText = undefined;
