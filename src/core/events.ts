@@ -4,6 +4,9 @@
  */
 import { mapApp, normaliseAppId } from './marathon-map.js';
 import type { App } from './model.js';
+import {
+  checkApp, isAppId, isHost, isIpAddress, isPort, isTaskId, isTaskState, isVersion, shown, type InputField,
+} from './input-grammar.js';
 
 export type DomainEvent =
   | {
@@ -23,7 +26,8 @@ export type DomainEvent =
   /** Something app-level changed (definition, deployment, group): fetch /v2/apps again soon. */
   | { kind: 'resync'; reason: string }
   | { kind: 'ignored'; eventType: string }
-  | { kind: 'invalid'; eventType: string; reason: string };
+  /** `field`, `value` (shown, cut short): what the input grammar (input-grammar.ts) refused, when that is why. */
+  | { kind: 'invalid'; eventType: string; reason: string; field?: InputField; value?: string };
 
 type Json = Record<string, unknown>;
 const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -58,6 +62,10 @@ export function toDomainEvent(body: unknown, sseType?: string): DomainEvent {
   if (!isObj(body)) return { kind: 'invalid', eventType: sseType ?? 'unknown', reason: 'body is not a JSON object' };
   const type = str(body.eventType) ?? sseType ?? 'unknown';
   const invalid = (reason: string): DomainEvent => ({ kind: 'invalid', eventType: type, reason });
+  // Bounded reasons (a metrics label): the value itself is not part of it.
+  const refused = (field: InputField, value: unknown): DomainEvent => ({
+    kind: 'invalid', eventType: type, reason: `invalid ${field}`, field, ...(value === undefined ? {} : { value: shown(value) }),
+  });
 
   switch (type) {
     case 'status_update_event': {
@@ -69,10 +77,19 @@ export function toDomainEvent(body: unknown, sseType?: string): DomainEvent {
       const ipAddresses = Array.isArray(body.ipAddresses)
         ? body.ipAddresses.filter(isObj).map((a) => str(a.ipAddress)).filter((a): a is string => !!a)
         : [];
-      const event: DomainEvent = {
-        kind: 'task', appId: normaliseAppId(appId), taskId, state, host: str(body.host) ?? '', ports, ipAddresses,
-      };
+      const host = str(body.host) ?? '';
       const version = str(body.version);
+      const id = normaliseAppId(appId);
+      if (!isAppId(id)) return refused('app_id', appId);
+      if (!isTaskId(taskId)) return refused('task_id', taskId);
+      if (!isTaskState(state)) return refused('task_state', state);
+      if (host !== '' && !isHost(host)) return refused('host', host);
+      const badPort = ports.find((p) => !isPort(p));
+      if (badPort !== undefined) return refused('port', badPort);
+      const badIp = ipAddresses.find((a) => !isIpAddress(a));
+      if (badIp !== undefined) return refused('ip_address', badIp);
+      if (version && !isVersion(version)) return refused('version', version);
+      const event: DomainEvent = { kind: 'task', appId: id, taskId, state, host, ports, ipAddresses };
       if (version) event.version = version;
       return event;
     }
@@ -83,20 +100,25 @@ export function toDomainEvent(body: unknown, sseType?: string): DomainEvent {
       if (!appId || (!instanceId && !taskId) || typeof body.alive !== 'boolean') {
         return invalid('health_status_changed_event needs appId, instanceId or taskId, and alive');
       }
+      if (!isAppId(normaliseAppId(appId))) return refused('app_id', appId);
+      if (!isTaskId(instanceId ?? taskId!)) return refused('task_id', instanceId ?? taskId);
       return { kind: 'health', appId: normaliseAppId(appId), alive: body.alive, ...(instanceId ? { instanceId } : { taskId }) };
     }
     case 'instance_health_changed_event': {
       const appId = str(body.runSpecId);
       const instanceId = str(body.instanceId);
       if (!appId || !instanceId) return invalid('instance_health_changed_event needs runSpecId and instanceId');
+      if (!isAppId(normaliseAppId(appId))) return refused('app_id', appId);
+      if (!isTaskId(instanceId)) return refused('task_id', instanceId);
       const alive = typeof body.healthy === 'boolean' ? body.healthy : null;
       return { kind: 'health', appId: normaliseAppId(appId), instanceId, alive };
     }
     case 'api_post_event': {
       if (!isObj(body.appDefinition)) return { kind: 'resync', reason: type };
       try {
-        const app = mapApp(body.appDefinition);
-        return { kind: 'app-upsert', app: { ...app, tasks: {} } };
+        // A definition that fails the input grammar is left to the resync (which refuses it with its reason).
+        const app = checkApp({ ...mapApp(body.appDefinition), tasks: {} }, []);
+        return { kind: 'app-upsert', app };
       } catch {
         return { kind: 'resync', reason: type };
       }
@@ -104,6 +126,7 @@ export function toDomainEvent(body: unknown, sseType?: string): DomainEvent {
     case 'app_terminated_event': {
       const appId = str(body.appId);
       if (!appId) return invalid('app_terminated_event needs appId');
+      if (!isAppId(normaliseAppId(appId))) return refused('app_id', appId);
       return { kind: 'app-removed', appId: normaliseAppId(appId) };
     }
     default:

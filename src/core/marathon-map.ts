@@ -4,12 +4,15 @@
  */
 import type { App, HealthCheck, NetworkMode, Task } from './model.js';
 import { sameJson } from './json.js';
+import { checkApp, InputError, type Rejection } from './input-grammar.js';
 
 type Json = Record<string, unknown>;
 
 export interface MappedApps {
   apps: App[];
   skipped: Array<{ id: string; reason: string }>;
+  /** Values refused by the input grammar (input-grammar.ts): a task, label or env entry left out, or a whole app (also in `skipped`). */
+  rejected: Rejection[];
 }
 
 const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -157,7 +160,7 @@ export function mapApp(raw: unknown): App {
  * needs Marathon's whole answer in memory; `result()` gives what `mapApps` gives.
  */
 export class AppsMapper {
-  private readonly out: MappedApps = { apps: [], skipped: [] };
+  private readonly out: MappedApps = { apps: [], skipped: [], rejected: [] };
   private readonly seen = new Set<string>();
 
   /**
@@ -170,14 +173,20 @@ export class AppsMapper {
   add(raw: unknown): void {
     const id = isObj(raw) && typeof raw.id === 'string' ? raw.id : '(no id)';
     try {
-      const mapped = mapApp(raw);
-      const previous = this.known?.(mapped.id);
+      const previous = this.known?.(isObj(raw) && typeof raw.id === 'string' ? normaliseAppId(raw.id) : '');
+      // A task identical to one culm holds was checked when it came in: 100,000 tasks are not checked again.
+      const mapped = checkApp(mapApp(raw), this.out.rejected, previous && ((t) => {
+        const known = previous.tasks[t.id];
+        return known !== undefined && sameTaskData(known, t);
+      }));
       const app = previous ? reuseKnown(mapped, previous) : mapped;
       if (this.seen.has(app.id)) throw new Error('duplicate app id');
       this.seen.add(app.id);
       this.out.apps.push(app);
     } catch (err) {
-      this.out.skipped.push({ id, reason: err instanceof Error ? err.message : String(err) });
+      const reason = err instanceof Error ? err.message : String(err);
+      if (err instanceof InputError) this.out.rejected.push({ appId: id, field: err.field, reason });
+      this.out.skipped.push({ id, reason });
     }
   }
 

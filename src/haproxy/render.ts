@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Eta } from 'eta';
 import { CulmError, errorMessage } from '../core/errors.js';
 import type { TemplateContext } from '../core/view.js';
+import { quote, quoteFormat } from '../core/input-grammar.js';
 
 type Services = TemplateContext['Services'];
 
@@ -31,6 +32,10 @@ export const templateHelpers = {
     if (Number.isNaN(n)) throw new Error(`ToInt: ${JSON.stringify(s)} is not a number`);
     return n;
   },
+  /** culm's: any text as one HAProxy word (single-quoted), for label or env values a template writes. */
+  quote,
+  /** culm's: like `quote`, with `%` doubled, for arguments HAProxy reads as log-format strings. */
+  quoteFormat,
 };
 
 const lowerCaseHelpers = {

@@ -10,6 +10,8 @@ export interface Metrics {
   eventReceived(type: string): void;
   /** A Marathon event was dropped: unparseable, too large, unknown shape… */
   eventRejected(reason: string): void;
+  /** A value from Marathon (answer or event) failed the input grammar; `field` names which (input-grammar.ts). */
+  marathonDataRejected(field: string): void;
   /** One request to Marathon's API: `endpoint` is the API path (`/v2/apps`), not a host. */
   marathonRequest(endpoint: string, outcome: string, seconds: number): void;
   /** A full resync from Marathon finished (`ok`, `error`, `stale`…). */
@@ -55,6 +57,7 @@ export class PrometheusMetrics implements Metrics {
   readonly registry: Registry;
   private readonly events: Counter<'type'>;
   private readonly eventsRejected: Counter<'reason'>;
+  private readonly dataRejected: Counter<'field'>;
   private readonly marathonRequests: Histogram<'endpoint' | 'outcome'>;
   private readonly resyncs: Counter<'outcome'>;
   private readonly apps: Gauge;
@@ -86,6 +89,10 @@ export class PrometheusMetrics implements Metrics {
 
     this.events = new Counter({ name: 'culm_marathon_events_total', help: 'Marathon events received, by event type', labelNames: ['type'], registers });
     this.eventsRejected = new Counter({ name: 'culm_marathon_events_rejected_total', help: 'Marathon events dropped, by reason', labelNames: ['reason'], registers });
+    this.dataRejected = new Counter({
+      name: 'culm_marathon_data_rejected_total', help: 'Values from Marathon refused by the input grammar (the task, app or entry left out), by field',
+      labelNames: ['field'], registers,
+    });
     this.marathonRequests = new Histogram({
       name: 'culm_marathon_request_duration_seconds', help: 'Requests to the Marathon API, by endpoint and outcome',
       labelNames: ['endpoint', 'outcome'], buckets: SLOW_BUCKETS, registers,
@@ -118,6 +125,7 @@ export class PrometheusMetrics implements Metrics {
 
   eventReceived(type: string): void { this.events.inc({ type }); }
   eventRejected(reason: string): void { this.eventsRejected.inc({ reason }); }
+  marathonDataRejected(field: string): void { this.dataRejected.inc({ field }); }
   marathonRequest(endpoint: string, outcome: string, seconds: number): void {
     this.marathonRequests.observe({ endpoint, outcome }, seconds);
   }

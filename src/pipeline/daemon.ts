@@ -7,6 +7,7 @@ import { eventLabel, toDomainEvent, type DomainEvent } from '../core/events.js';
 import { normaliseAppId, type MappedApps } from '../core/marathon-map.js';
 import { emptyState, type App, type ClusterState, type Rule } from '../core/model.js';
 import { checkRule } from '../core/rules.js';
+import { checkApp, type Rejection } from '../core/input-grammar.js';
 import { applySnapshot, reduce } from '../core/state.js';
 import { countTasks } from '../core/eligibility.js';
 import type { Logger } from '../log/logger.js';
@@ -90,7 +91,7 @@ export class Daemon implements CulmCore {
     });
     // The saved state is the baseline: a resync carries its health forward (a new Marathon leader has no
     // health results yet), and when Marathon cannot be reached it is what gets served.
-    const saved = snap ? snap.apps.filter(isPlausibleApp) : [];
+    const saved = snap ? restorable(snap.apps, this.o.log) : [];
     if (snap) this.cluster = { ...applySnapshot(emptyState(), saved, snap.savedAt), syncedAt: 0 };
     const synced = await this.resync();
     if (!synced && snap) {
@@ -175,6 +176,10 @@ export class Daemon implements CulmCore {
     const journal = this.journal;
     this.journal = undefined;
     const apps = mapped.apps;
+    for (const r of mapped.rejected) {
+      this.o.metrics.marathonDataRejected(r.field);
+      this.o.log.warn({ app: r.appId, field: r.field, reason: r.reason }, 'value from Marathon refused');
+    }
     for (const s of mapped.skipped) {
       this.o.metrics.appSkipped('unparsable');
       this.o.log.warn({ app: s.id, reason: s.reason }, 'app skipped; its last known state is kept');
@@ -209,7 +214,8 @@ export class Daemon implements CulmCore {
   private onEvent(event: DomainEvent): void {
     if (event.kind === 'invalid') {
       this.o.metrics.eventRejected(event.reason);
-      this.o.log.debug({ type: event.eventType, reason: event.reason }, 'event not understood');
+      if (event.field) this.o.metrics.marathonDataRejected(event.field);
+      this.o.log.debug({ type: event.eventType, reason: event.reason, value: event.value }, 'event not understood');
       return;
     }
     this.o.metrics.eventReceived(eventLabel(event));
@@ -381,6 +387,25 @@ export class Daemon implements CulmCore {
   appliedConfig(): string | undefined {
     return this.o.driver.lastApplied();
   }
+}
+
+/**
+ * The saved apps that hold together, each checked by the input grammar like Marathon's own answers: the
+ * snapshot lives in a file or in ZooKeeper, where something other than culm may have written it.
+ */
+function restorable(apps: readonly unknown[], log: Logger): App[] {
+  const out: App[] = [];
+  const rejected: Rejection[] = [];
+  for (const app of apps) {
+    if (!isPlausibleApp(app)) continue;
+    try {
+      out.push(checkApp(app, rejected));
+    } catch (err) {
+      log.warn({ app: app.id, err: errorMessage(err) }, 'saved app refused');
+    }
+  }
+  for (const r of rejected) log.warn({ app: r.appId, field: r.field, reason: r.reason }, 'saved value refused');
+  return out;
 }
 
 function isPlausibleApp(v: unknown): v is App {

@@ -1,0 +1,194 @@
+/**
+ * The grammar of every value from Marathon (its REST answers, its events, a callback POST) that can reach a
+ * config line: app and task ids, hosts and IPs, ports, health-check paths and protocols, label and env
+ * entries. HAProxy's config is line- and word-oriented: a newline starts a directive, a space starts a new
+ * argument, `#` a comment, quotes and `\` change how the rest is read, `"${VAR}"` expands the environment.
+ * A value is checked where it enters the model (marathon-map.ts, events.ts, the saved snapshot), so nothing
+ * downstream (the view, a custom template) ever holds one that could write a directive. Pure: no I/O.
+ */
+import type { App, Task } from './model.js';
+
+/** Which field a refused value came from: the `field` label of `culm_marathon_data_rejected_total`. */
+export type InputField =
+  | 'app_id' | 'task_id' | 'host' | 'ip_address' | 'port' | 'service_port' | 'container_port'
+  | 'health_check_path' | 'health_check_protocol' | 'health_check_port_index' | 'task_state'
+  | 'label' | 'env' | 'version';
+
+export interface Rejection {
+  /** The app the value belongs to (as given, for the log line; it may itself be the refused value). */
+  appId: string;
+  field: InputField;
+  reason: string;
+}
+
+export class InputError extends Error {
+  constructor(readonly field: InputField, message: string) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+/** A value quoted for a log line or an error: JSON-escaped (control characters visible), cut short. */
+export function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+// Marathon's PathId segment (PathId.scala): lower-case letters, digits, '-' inside, '.' between words.
+// Upper case is accepted too (harmless in a config, and seen in ids of very old Marathons).
+const ID_SEGMENT = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?))*$/i;
+const MAX_ID = 512;
+
+/** An absolute app id: `/seg/seg…`, each segment by Marathon's grammar. */
+export function isAppId(id: string): boolean {
+  if (id.length < 2 || id.length > MAX_ID || id[0] !== '/') return false;
+  const segments = id.slice(1).split('/');
+  return segments.every((s) => ID_SEGMENT.test(s));
+}
+
+/**
+ * Marathon's task ids: `<app_id with / as _>.<uuid>` (legacy) or `…instance-<uuid>._app.<n>` (1.4+). Mesos
+ * allows more, so the set is the printable characters that cannot end a word or change quoting.
+ */
+const TASK_ID = /^[A-Za-z0-9._:@+~-]{1,512}$/;
+export const isTaskId = (id: string): boolean => TASK_ID.test(id);
+
+const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+const IPV6_CHARS = /^[0-9A-Fa-f:.]{2,45}$/;
+
+export function isIpAddress(value: string): boolean {
+  if (IPV4.test(value)) return true;
+  if (!IPV6_CHARS.test(value) || !value.includes(':')) return false;
+  // WHATWG's URL parser implements RFC 4291's text forms exactly (and is pure).
+  try {
+    new URL(`http://[${value}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// RFC 1123 labels; '_' accepted (some agents' names have it; HAProxy resolves them through libc).
+const LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+
+/** A Mesos agent's host: an IP address or a DNS name. */
+export function isHost(value: string): boolean {
+  if (isIpAddress(value)) return true;
+  const name = value.endsWith('.') ? value.slice(0, -1) : value;
+  if (name.length === 0 || name.length > 253) return false;
+  const labels = name.split('.');
+  // All-numeric dotted names are malformed IPv4 addresses, not names.
+  if (labels.every((l) => /^\d+$/.test(l))) return false;
+  return labels.every((l) => LABEL.test(l));
+}
+
+export const isPort = (p: unknown): p is number => Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535;
+/** Service and container ports: 0 means "none assigned" in Marathon's app definitions. */
+export const isPortOrZero = (p: unknown): p is number => p === 0 || isPort(p);
+
+/**
+ * An HTTP health-check path as `option httpchk GET <path>` writes it: one word, RFC 3986 path and query
+ * characters, without the ones HAProxy's parser reads specially (quotes, `\`, `#`, `$`).
+ */
+const HEALTH_PATH = /^\/[A-Za-z0-9\-._~!&()*+,;=:@%/?]{0,1023}$/;
+export const isHealthCheckPath = (p: string): boolean => HEALTH_PATH.test(p);
+
+const PROTOCOL = /^[A-Z][A-Z0-9_]{0,31}$/;
+export const isHealthCheckProtocol = (p: string): boolean => PROTOCOL.test(p);
+
+const TASK_STATE = /^TASK_[A-Z_]{1,40}$/;
+export const isTaskState = (s: string): boolean => TASK_STATE.test(s);
+
+// Versions are ISO timestamps; anything word-like is accepted (only custom templates could show one).
+const VERSION = /^[A-Za-z0-9.:+_-]{1,64}$/;
+export const isVersion = (v: string): boolean => VERSION.test(v);
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/**
+ * A label or env entry handed to templates: any text without control characters (a newline would start a
+ * directive). Spaces, quotes and `#` stay (marathon-lb's labels have them): a template writes such a value
+ * as one word with `quote()`.
+ */
+export const isTemplateText = (key: string, value: string): boolean =>
+  key.length > 0 && key.length <= 256 && value.length <= 16_384 && !CONTROL.test(key) && !CONTROL.test(value);
+
+/**
+ * `value` as one HAProxy word, whatever it holds: single-quoted (HAProxy reads nothing inside single
+ * quotes: no `$`, `\` or `#`), with each `'` written as `'\''` (close, escaped quote, reopen). Control
+ * characters cannot be quoted on one line: they are refused.
+ */
+export function quote(value: string): string {
+  if (CONTROL.test(value)) throw new InputError('label', `quote(): ${shown(value)} holds a control character`);
+  return `'${value.replace(/'/g, "'\\''")}'`;
+}
+
+/**
+ * `quote()` for an argument HAProxy reads as a log-format string (`http-request set-header`, `return ...
+ * hdr`, `lf-string`): `%` is doubled too, so a value such as `%[env(SECRET)]` stays text and fetches nothing.
+ */
+export const quoteFormat = (value: string): string => quote(value.replace(/%/g, '%%'));
+
+// ---- whole apps, as the model holds them ----
+
+
+/**
+ * The task if every value in it is well formed; otherwise undefined, with the reason in `rejected`. A task
+ * without host or ports is kept (it is not served, see eligibility.ts): only what is there is checked.
+ */
+export function checkTask(task: Task, rejected: Rejection[]): Task | undefined {
+  const refuse = (field: InputField, value: unknown): undefined => {
+    rejected.push({ appId: task.appId, field, reason: `task ${shown(task.id)}: ${field} ${shown(value)} is not valid` });
+    return undefined;
+  };
+  if (!isTaskId(task.id)) return refuse('task_id', task.id);
+  if (task.host !== '' && !isHost(task.host)) return refuse('host', task.host);
+  for (const p of task.ports) if (!isPort(p)) return refuse('port', p);
+  for (const ip of task.ipAddresses) if (!isIpAddress(ip)) return refuse('ip_address', ip);
+  if (!isTaskState(task.state)) return refuse('task_state', task.state);
+  if (task.version !== undefined && !isVersion(task.version)) return refuse('version', task.version);
+  return task;
+}
+
+/**
+ * The app with every value checked: an app whose id, ports or health checks are malformed is refused whole
+ * (InputError: the caller keeps its last known state); a malformed task, label or env entry is left out, the
+ * rest kept. `trusted(task)` says a task was already checked (identical to one culm holds): not checked again.
+ * Returns `app` itself when nothing was left out.
+ */
+export function checkApp(app: App, rejected: Rejection[], trusted?: (task: Task) => boolean): App {
+  const refuse = (field: InputField, value: unknown): never => {
+    throw new InputError(field, `${field} ${shown(value)} is not valid`);
+  };
+  if (!isAppId(app.id)) refuse('app_id', app.id);
+  for (const p of app.servicePorts) if (!isPortOrZero(p)) refuse('service_port', p);
+  for (const p of app.containerPorts) if (!isPortOrZero(p)) refuse('container_port', p);
+  for (const h of app.healthChecks) {
+    if (!isHealthCheckProtocol(h.protocol)) refuse('health_check_protocol', h.protocol);
+    if (h.path !== undefined && !isHealthCheckPath(h.path)) refuse('health_check_path', h.path);
+    if (h.portIndex !== undefined && !(Number.isInteger(h.portIndex) && h.portIndex >= 0 && h.portIndex < 1000)) refuse('health_check_port_index', h.portIndex);
+  }
+  if (app.version !== undefined && !isVersion(app.version)) refuse('version', app.version);
+  const labels = checkTexts(app.id, 'label', app.labels, rejected);
+  const env = checkTexts(app.id, 'env', app.env, rejected);
+  let tasks: Record<string, Task> | undefined;
+  for (const id in app.tasks) {
+    const task = app.tasks[id];
+    if (trusted?.(task) || checkTask(task, rejected)) continue;
+    tasks ??= { ...app.tasks };
+    delete tasks[id];
+  }
+  if (labels === app.labels && env === app.env && tasks === undefined) return app;
+  return { ...app, labels, env, tasks: tasks ?? app.tasks };
+}
+
+function checkTexts(appId: string, field: 'label' | 'env', entries: Record<string, string>, rejected: Rejection[]): Record<string, string> {
+  let out: Record<string, string> | undefined;
+  for (const key in entries) {
+    if (isTemplateText(key, entries[key])) continue;
+    rejected.push({ appId, field, reason: `${field} ${shown(key)} has a control character or is too long: left out` });
+    out ??= { ...entries };
+    delete out[key];
+  }
+  return out ?? entries;
+}
