@@ -91,6 +91,8 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     StatsSocket: config.haproxy.statsSocketPath,
     PidFile: config.haproxy.pidPath,
     OutputPath: config.haproxy.outputPath,
+    User: config.haproxy.user,
+    Group: config.haproxy.group,
   }, log, {
     rendered: (s) => metrics.render(s),
     validationFailed: () => metrics.validationFailed(),

@@ -159,6 +159,17 @@ export const SETTINGS = {
     default: { derived: '`<OutputPath>.sock`' },
     doc: 'HAProxy runtime API socket (at most 107 bytes, a Unix socket limit).',
   },
+  'haproxy.user': {
+    file: 'HAProxy.User', env: 'HAPROXY_USER', kind: 'text',
+    default: { derived: '`haproxy` when culm runs as root and that user exists (Debian\'s package makes it), else empty' },
+    doc: "The user HAProxy runs as once it has bound its ports and opened its socket (the default template's `user`): a process started as root drops root, so even a config injection would not run as root. Empty: HAProxy keeps culm's user.",
+  },
+  'haproxy.group': {
+    // Not HAPROXY_GROUP: that is marathon-lb's name for the apps an edge serves.
+    file: 'HAProxy.UserGroup', env: 'HAPROXY_USER_GROUP', kind: 'text',
+    default: { derived: 'the user\'s name' },
+    doc: 'The group HAProxy runs as with `HAProxy.User` (the default template\'s `group`).',
+  },
   'haproxy.commandTimeoutMs': {
     file: 'HAProxy.CommandTimeoutMs', env: 'CULM_COMMAND_TIMEOUT_MS', kind: 'ms', default: '30000', min: 1,
     doc: 'Timeout for each validation, reload and cleanup command.',

@@ -49,6 +49,9 @@ export interface CulmConfig {
     readonly httpBind: string;
     readonly pidPath: string;
     readonly statsSocketPath: string;
+    /** '' when HAProxy keeps culm's user. */
+    readonly user: string;
+    readonly group: string;
     readonly commandTimeoutMs: number;
     readonly reloadIntervalMs: number;
     /** Server-only changes through the stats socket, without a reload. */

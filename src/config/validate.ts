@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CulmError } from '../core/errors.js';
 import { defaultTemplatePath, SETTINGS, type Setting, type SettingId } from './defaults.js';
@@ -84,6 +85,9 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
     warnings.push(`config ${keyLabel('haproxy.validationCommand')} has no {{.}} placeholder, so it does not check the candidate configuration`);
   }
 
+  const haproxyUser = read('haproxy.user', (v) => asAccountName(v), defaultHaproxyUser);
+  const haproxyGroup = haproxyUser === '' ? '' : read('haproxy.group', (v) => asAccountName(v), () => haproxyUser);
+
   const endpoint = read('bamboo.endpoint', asOptionalUrl);
   if (eventMode === 'callback' && endpoint === '') {
     fail0(`config ${keyLabel('bamboo.endpoint')}: required when the event mode (${keyLabel('marathon.eventMode')}) is callback; Marathon needs a URL to call`);
@@ -126,6 +130,8 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
       httpBind: read('haproxy.httpBind', asHaproxyBind),
       pidPath,
       statsSocketPath,
+      user: haproxyUser,
+      group: haproxyGroup,
       commandTimeoutMs: read('haproxy.commandTimeoutMs', asMs),
       reloadIntervalMs: read('haproxy.reloadIntervalMs', asMs),
       runtimeApi: read('haproxy.runtimeApi', asBool),
@@ -139,6 +145,23 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
     source: collected.file === undefined ? {} : { file: collected.file },
   };
   return deepFreeze(config);
+}
+
+/** A user or group name as HAProxy's `user`/`group` take it (POSIX portable names); '' for none. */
+function asAccountName(v: unknown): string {
+  const name = asString(v).trim();
+  if (name !== '' && !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(name)) throw new Invalid(`${JSON.stringify(name)} is not a user or group name`);
+  return name;
+}
+
+/** `haproxy` when culm runs as root and the system has that user (Debian's package creates it), else ''. */
+function defaultHaproxyUser(): string {
+  if (process.getuid?.() !== 0) return '';
+  try {
+    return /^haproxy:/m.test(readFileSync('/etc/passwd', 'utf8')) ? 'haproxy' : '';
+  } catch {
+    return '';
+  }
 }
 
 /** The `-p <pidfile>` of a Bamboo-style reload command, when it is a plain word we can read. */

@@ -48,7 +48,15 @@ export interface AppView {
 
 export interface ServiceView { Id: string; Acl: string; Config: Record<string, string> }
 
-export interface HaproxyPaths { HttpBind: string; StatsSocket: string; PidFile: string; OutputPath: string }
+export interface HaproxyPaths {
+  HttpBind: string;
+  StatsSocket: string;
+  PidFile: string;
+  OutputPath: string;
+  /** The user and group HAProxy runs as once started (HAProxy.User/Group); empty: as culm. */
+  User?: string;
+  Group?: string;
+}
 
 export interface ViewOptions {
   /** Apps left out of the render (isolated after they broke `haproxy -c`). */

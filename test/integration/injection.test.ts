@@ -5,7 +5,8 @@
  */
 import t, { type Test } from 'tap';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
@@ -83,6 +84,10 @@ t.test('newlines and spaces in Marathon\'s own data (event stream): refused per 
   marathon.addTask('/web', { port: other.port });
   await eventually('a later task serves', async () => (await whoAnswers(`${culm.frontend}/web`, 6)).has(String(other.port)));
   await assertClean(t, culm, stealPort);
+  // Defence in depth: started as root, HAProxy runs as Debian's haproxy user (as culm's user otherwise).
+  const pid = culm.haproxy.poll()[0];
+  const user = execFileSync('ps', ['-o', 'user=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+  t.equal(user, process.getuid?.() === 0 ? 'haproxy' : userInfo().username, `HAProxy (pid ${pid}) runs as ${user}`);
 
   t.ok(await culm.metric('culm_marathon_data_rejected_total{field="host"}') >= 4, 'hosts refused are counted');
   t.ok(await culm.metric('culm_marathon_data_rejected_total{field="health_check_path"}') >= 1, 'the health-check path refused is counted');

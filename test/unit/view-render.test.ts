@@ -99,6 +99,20 @@ t.test('default template: golden file, and HAProxy accepts it', async (t) => {
   t.match(out, /Configuration file is valid/);
 });
 
+t.test('default template: HAProxy.User/UserGroup become user/group in global, and HAProxy accepts them', async (t) => {
+  const { state, rules } = sample();
+  const dir = mkdtempSync(join(tmpdir(), 'culm-user-'));
+  const own = { ...paths, StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'haproxy.cfg') };
+  const plain = new Renderer(templatePath).render(buildView(state, rules, own));
+  t.notMatch(plain, /^\s+(user|group) /m, 'no user: no user/group lines');
+  const view = buildView(state, rules, { ...own, User: 'nobody', Group: 'nogroup' });
+  const text = new Renderer(templatePath).render(view);
+  t.match(text, /hard-stop-after 30s\n\s+#[^\n]*\n\s+user nobody\n\s+group nogroup\n/, 'user and group in global');
+  writeFileSync(own.OutputPath, text);
+  writeFileSync(view.RouteMap!.Path, view.RouteMap!.Text);
+  t.match(execFileSync('haproxy', ['-c', '-f', own.OutputPath], { encoding: 'utf8' }), /Configuration file is valid/);
+});
+
 t.test('route map: the plain path_beg -i tail of the routing, in order; the rest stays acl lines', async (t) => {
   const mk = (id: string, acl?: string) => [id, acl] as const;
   const cases: Array<{ desc: string; rules: Array<readonly [string, string | undefined]>; acl: string[]; map: string }> = [
