@@ -50,6 +50,11 @@ export interface CulmConfig {
     readonly pidPath: string;
     readonly statsSocketPath: string;
     readonly commandTimeoutMs: number;
+    /** Soft limits of each validation command; 0 = none. */
+    readonly validationCpuSeconds: number;
+    readonly validationMemoryMiB: number;
+    /** Where rules may read `-f` pattern files from; '' = nowhere. */
+    readonly aclFilesDir: string;
     readonly reloadIntervalMs: number;
     /** Server-only changes through the stats socket, without a reload. */
     readonly runtimeApi: boolean;

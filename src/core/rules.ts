@@ -1,4 +1,5 @@
 /** Per-app rules (Bamboo's "services"): normalisation and the checks done before one is stored. */
+import { checkAclFiles, parseAcl, type ParsedAcl } from './acl.js';
 import { CulmError } from './errors.js';
 import type { Rule } from './model.js';
 
@@ -11,7 +12,22 @@ export function normaliseRuleId(id: string): string {
 // Newlines or other control characters in an ACL would let a rule inject HAProxy directives.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-export function checkRule(rule: Rule): Rule {
+/** What an operator allows rules: the directory `-f` pattern files may come from ('' = none). */
+export interface RulePolicy {
+  aclFilesDir: string;
+}
+
+/**
+ * Refuses a rule that could inject directives or read outside the config (see `acl.ts`). Without a policy
+ * (the REST layer, which does not know the settings) pattern files are left to the core's call, which has one.
+ */
+export function checkRule(rule: Rule, policy?: RulePolicy): Rule {
+  checkRuleAcl(rule, policy);
+  return rule;
+}
+
+/** The parsed ACL of a rule that passed `checkRule` (undefined for the default ACL). */
+export function checkRuleAcl(rule: Rule, policy?: RulePolicy): ParsedAcl | undefined {
   if (!rule.id || rule.id === '/') throw new CulmError('E_RULE_ID', 'rule id is empty', { status: 400 });
   if (CONTROL.test(rule.id) || /\s/.test(rule.id)) {
     throw new CulmError('E_RULE_ID', `rule id ${JSON.stringify(rule.id)} contains whitespace or control characters`, { status: 400 });
@@ -24,7 +40,17 @@ export function checkRule(rule: Rule): Rule {
       throw new CulmError('E_RULE_CONFIG', `config key ${JSON.stringify(key)} for ${rule.id} contains a newline or control character`, { status: 400 });
     }
   }
-  return rule;
+  // An empty ACL means the default one (`path_beg -i <id>`), which the view writes.
+  if (!rule.acl.trim()) return undefined;
+  let parsed: ParsedAcl;
+  try {
+    parsed = parseAcl(rule.acl.trim());
+    if (policy) checkAclFiles(parsed, policy.aclFilesDir);
+  } catch (err) {
+    if (err instanceof CulmError) throw new CulmError(err.code, `acl for ${rule.id}: ${err.message}`, { status: 400, cause: err });
+    throw err;
+  }
+  return parsed;
 }
 
 /** Bamboo keeps the ACL twice: as `Acl` and as `Config.Acl`; the two are kept equal. */

@@ -6,7 +6,8 @@ import { CulmError, errorMessage } from '../core/errors.js';
 import { eventLabel, toDomainEvent, type DomainEvent } from '../core/events.js';
 import { normaliseAppId, type MappedApps } from '../core/marathon-map.js';
 import { emptyState, type App, type ClusterState, type Rule } from '../core/model.js';
-import { checkRule } from '../core/rules.js';
+import { checkRuleAcl, type RulePolicy } from '../core/rules.js';
+import { checkAclFilesOnDisk } from '../fs/acl-files.js';
 import { applySnapshot, reduce } from '../core/state.js';
 import { countTasks } from '../core/eligibility.js';
 import type { Logger } from '../log/logger.js';
@@ -41,6 +42,8 @@ export interface DaemonOptions {
   extraChecks?: () => Record<string, DependencyCheck>;
   /** Told of every apply that did something (the cluster registry shows each instance's last one). */
   onApply?(record: ApplyRecord): void;
+  /** What rules may contain beyond the grammar (the pattern-file directory); default: no pattern files. */
+  rulePolicy?: RulePolicy;
 }
 
 const HISTORY = 50;
@@ -325,8 +328,11 @@ export class Daemon implements CulmCore {
   }
 
   async putRule(input: Rule): Promise<Rule> {
-    const rule = checkRule(input);
+    const policy = this.o.rulePolicy ?? { aclFilesDir: '' };
+    const parsed = checkRuleAcl(input, policy);
+    const rule = input;
     this.requireWritableStore();
+    if (parsed) await checkAclFilesOnDisk(parsed.files, policy.aclFilesDir);
     let candidate: { text: string; files: SideFile[] };
     try {
       candidate = this.o.applier.candidateWith(this.cluster, this.ruleMap, rule);
@@ -336,8 +342,13 @@ export class Daemon implements CulmCore {
     try {
       await this.o.driver.check(candidate.text, candidate.files);
     } catch (err) {
+      // The driver's messages are already cleaned of paths, pids and file contents (haproxy-errors.ts).
       if (err instanceof CulmError && err.code === 'E_CONFIG_INVALID') {
         throw new CulmError('E_RULE_INVALID', `HAProxy rejects the config with this rule: ${err.message}`, { status: 400, cause: err });
+      }
+      // Only a check with this rule hit the limit: the rule is to blame, not the host (the applied config passed).
+      if (err instanceof CulmError && err.code === 'E_VALIDATION_LIMIT') {
+        throw new CulmError('E_RULE_ACL_LIMIT', `checking the config with this rule was stopped: ${err.message}; nothing was stored`, { status: 400, cause: err });
       }
       throw err;
     }
