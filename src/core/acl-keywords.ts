@@ -3,7 +3,7 @@
  * that make sense in the frontend that routes (request side, no side effects, nothing that reads a file, an
  * environment variable, a variable, a stick table or a userlist). Taken from HAProxy 2.6's configuration.txt,
  * sections 7.1 (flags, match methods), 7.3.1 (converters), 7.3.2–7.3.6 (fetches and their "ACL derivatives").
- * `test/unit/acl-keywords.test.ts` has real `haproxy -c` accept every entry, so a name HAProxy does not know
+ * `test/integration/acl-keywords.test.ts` has real `haproxy -c` accept every entry, so a name HAProxy does not know
  * cannot sit here.
  *
  * Left out on purpose: `env()` (reads culm's environment), `map*`/`-M`-like converters and `jwt_verify` (read
