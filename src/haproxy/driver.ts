@@ -206,8 +206,10 @@ export class HaproxyDriver {
       const clean = { replace: [[path, basename(this.o.outputPath)]] as const };
       const hit = limitHit(result, limits);
       if (hit) {
-        const what = hit === 'cpu' ? `its CPU-time limit of ${limits.cpuSeconds} s` : `its memory limit of ${limits.memoryMiB} MiB`;
-        throw new CulmError('E_VALIDATION_LIMIT', `validation exceeded ${what} (HAProxy.ValidationCpuSeconds / HAProxy.ValidationMemoryMiB) and was stopped`, { status: 503, cause: result });
+        const what = hit === 'cpu'
+          ? `its CPU-time limit of ${limits.cpuSeconds} s (HAProxy.ValidationCpuSeconds / CULM_VALIDATION_CPU_SECONDS)`
+          : `its memory limit of ${limits.memoryMiB} MiB (HAProxy.ValidationMemoryMiB / CULM_VALIDATION_MEMORY_MIB)`;
+        throw new CulmError('E_VALIDATION_LIMIT', `validation exceeded ${what} and was stopped`, { status: 503, cause: result });
       }
       // A validation that timed out or was killed says nothing about the config: retry, do not reject it.
       if (result.timedOut || result.code === null) {
