@@ -7,10 +7,10 @@
 import { realpath, stat } from 'node:fs/promises';
 import { CulmError } from '../core/errors.js';
 
-const refuse = (message: string): CulmError => new CulmError('E_RULE_ACL_FILE', message, { status: 400 });
-
-export async function checkAclFilesOnDisk(files: readonly string[], dir: string): Promise<void> {
+/** Throws a 400 `E_RULE_ACL_FILE` naming the rule `id` when one of its `files` does not pass. */
+export async function checkAclFilesOnDisk(id: string, files: readonly string[], dir: string): Promise<void> {
   if (files.length === 0) return;
+  const refuse = (message: string): CulmError => new CulmError('E_RULE_ACL_FILE', `acl for ${id}: ${message}`, { status: 400 });
   let root: string;
   try {
     root = await realpath(dir);

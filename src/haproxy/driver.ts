@@ -89,6 +89,8 @@ export class HaproxyDriver {
    * limited checks in a row, never four CPUs.
    */
   private readonly oneValidation = serialQueue();
+  /** Side files of rule checks in progress, with how many hold each (see `check`). */
+  private readonly checking = new Map<string, number>();
 
   constructor(options: DriverOptions) {
     this.o = options;
@@ -182,7 +184,7 @@ export class HaproxyDriver {
     for (const name of await this.outputDirNames()) {
       if (!name.startsWith(prefix) || !name.endsWith('.map')) continue;
       const path = join(dir, name);
-      if (keep.some((f) => f.path === path) || texts.some((t) => t?.includes(path))) continue;
+      if (keep.some((f) => f.path === path) || this.checking.has(path) || texts.some((t) => t?.includes(path))) continue;
       await rm(path, { force: true }).catch(() => undefined); // left for a later prune
       this.sideFiles.delete(path);
     }
@@ -223,11 +225,22 @@ export class HaproxyDriver {
   /** Validates without applying (used to check a rule before it is stored). */
   async check(text: string, files: readonly SideFile[] = []): Promise<void> {
     await this.init();
-    await this.writeSideFiles(files);
-    const { path } = await this.validate(text);
-    const previous = this.checked;
-    this.checked = { text, path };
-    if (previous) await rm(previous.path, { force: true });
+    // While this check waits for its turn, an apply may finish and prune: its side files must survive that.
+    const held = files.map((f) => f.path);
+    for (const p of held) this.checking.set(p, (this.checking.get(p) ?? 0) + 1);
+    try {
+      await this.writeSideFiles(files);
+      const { path } = await this.validate(text);
+      const previous = this.checked;
+      this.checked = { text, path };
+      if (previous) await rm(previous.path, { force: true });
+    } finally {
+      for (const p of held) {
+        const n = (this.checking.get(p) ?? 1) - 1;
+        if (n === 0) this.checking.delete(p);
+        else this.checking.set(p, n);
+      }
+    }
   }
 
   /** The candidate for `text`: the one `check()` validated if it is the same text, else a new validation. */

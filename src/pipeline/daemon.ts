@@ -332,7 +332,7 @@ export class Daemon implements CulmCore {
     const parsed = checkRuleAcl(input, policy);
     const rule = input;
     this.requireWritableStore();
-    if (parsed) await checkAclFilesOnDisk(parsed.files, policy.aclFilesDir);
+    if (parsed) await checkAclFilesOnDisk(rule.id, parsed.files, policy.aclFilesDir);
     let candidate: { text: string; files: SideFile[] };
     try {
       candidate = this.o.applier.candidateWith(this.cluster, this.ruleMap, rule);

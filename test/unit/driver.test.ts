@@ -129,3 +129,17 @@ t.test('limits are soft ulimits in the validation command\'s own shell; the relo
   t.equal(validation, `7 ${300 * 1024}`);
   t.not(reload, validation, 'the reload (which starts HAProxy) keeps culm\'s own limits');
 });
+
+t.test('a rule check waiting for its turn keeps its side file through an apply\'s prune', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-driver-'));
+  const out = join(dir, 'haproxy.cfg');
+  const map = `${out}.routes-0123abcd.map`;
+  // The validation fails when the map the candidate names is missing, as HAProxy does.
+  const validationCommand = `sleep 0.1; if grep -q routes- {{.}}; then test -e ${map}; fi`;
+  const driver = new HaproxyDriver({ outputPath: out, validationCommand, reloadCommand: 'true', cleanupCommand: 'exit 0', commandTimeoutMs: 5000, log: silentLogger() });
+  const apply = driver.apply('plain\n');
+  const check = driver.check(`use_backend %[path,map_beg(${map})]\n`, [{ path: map, text: '/x b\n' }]);
+  await apply;
+  await check;
+  t.pass('the check found its map after the apply pruned');
+});
