@@ -168,7 +168,7 @@ export const SETTINGS = {
   'haproxy.validationCpuSeconds': {
     file: 'HAProxy.ValidationCpuSeconds', env: 'CULM_VALIDATION_CPU_SECONDS', kind: 'seconds', min: 0,
     // A rule's pattern file (or a huge config) must not keep a core busy: soft RLIMIT_CPU, so HAProxy gets SIGXCPU.
-    default: { derived: 'the command timeout, in whole seconds' },
+    default: { derived: '`CommandTimeoutMs` in whole seconds (`30`)' },
     doc: 'CPU time one validation command (`haproxy -c`) may use (`ulimit -S -t` in its shell); past it the check is stopped and reported (a rule: 400 `E_RULE_ACL_LIMIT`). 0: no limit. Validations run one at a time.',
   },
   'haproxy.validationMemoryMiB': {
