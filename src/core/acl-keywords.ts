@@ -16,9 +16,11 @@
 /** Whether a keyword takes arguments in parentheses. */
 export type ArgUse = 'none' | 'optional' | 'required';
 
-const none = (names: string): Record<string, ArgUse> => Object.fromEntries(names.split(/\s+/).filter(Boolean).map((n) => [n, 'none']));
-const optional = (names: string): Record<string, ArgUse> => Object.fromEntries(names.split(/\s+/).filter(Boolean).map((n) => [n, 'optional']));
-const required = (names: string): Record<string, ArgUse> => Object.fromEntries(names.split(/\s+/).filter(Boolean).map((n) => [n, 'required']));
+const withArgs = (use: ArgUse) => (names: string): Record<string, ArgUse> =>
+  Object.fromEntries(names.split(/\s+/).filter(Boolean).map((n) => [n, use]));
+const none = withArgs('none');
+const optional = withArgs('optional');
+const required = withArgs('required');
 
 /** Fetches and ACL keywords, by name. */
 export const FETCHES: Readonly<Record<string, ArgUse>> = Object.freeze({

@@ -53,6 +53,42 @@ export function checkRuleAcl(rule: Rule, policy?: RulePolicy): ParsedAcl | undef
   return parsed;
 }
 
+/**
+ * Rules from a store pass the same grammar as a PUT (ZooKeeper is shared with Bamboo and other writers, and
+ * older versions stored whatever HAProxy accepted): one that does not is left out, so its app keeps the default
+ * ACL. Pattern files are judged lexically here; the validation's limits cover the rest.
+ */
+export function admitRules(rules: readonly Rule[], policy: RulePolicy): { admitted: Map<string, Rule>; refused: Array<{ rule: Rule; error: CulmError }> } {
+  const admitted = new Map<string, Rule>();
+  const refused: Array<{ rule: Rule; error: CulmError }> = [];
+  for (const rule of rules) {
+    try {
+      checkRuleAcl(rule, policy);
+      admitted.set(rule.id, rule);
+    } catch (err) {
+      if (!(err instanceof CulmError)) throw err;
+      refused.push({ rule, error: err });
+    }
+  }
+  return { admitted, refused };
+}
+
+/**
+ * A failed check of the config with a new rule, as the rule's error: HAProxy's refusal (its message already
+ * cleaned by the driver) and a check stopped by the validation limits are the rule's fault, 400 both (the
+ * applied config passed under the same limits); anything else stays what it was.
+ */
+export function ruleCheckError(err: unknown): unknown {
+  if (!(err instanceof CulmError)) return err;
+  if (err.code === 'E_CONFIG_INVALID') {
+    return new CulmError('E_RULE_INVALID', `HAProxy rejects the config with this rule: ${err.message}`, { status: 400, cause: err });
+  }
+  if (err.code === 'E_VALIDATION_LIMIT') {
+    return new CulmError('E_RULE_ACL_LIMIT', `checking the config with this rule was stopped: ${err.message}; nothing was stored`, { status: 400, cause: err });
+  }
+  return err;
+}
+
 /** Bamboo keeps the ACL twice: as `Acl` and as `Config.Acl`; the two are kept equal. */
 export function makeRule(id: string, acl: string, config: Record<string, string> = {}): Rule {
   const merged = { ...config };

@@ -6,7 +6,7 @@ import { CulmError, errorMessage } from '../core/errors.js';
 import { eventLabel, toDomainEvent, type DomainEvent } from '../core/events.js';
 import { normaliseAppId, type MappedApps } from '../core/marathon-map.js';
 import { emptyState, type App, type ClusterState, type Rule } from '../core/model.js';
-import { checkRuleAcl, type RulePolicy } from '../core/rules.js';
+import { admitRules, checkRuleAcl, ruleCheckError, type RulePolicy } from '../core/rules.js';
 import { checkAclFilesOnDisk } from '../fs/acl-files.js';
 import { applySnapshot, reduce } from '../core/state.js';
 import { countTasks } from '../core/eligibility.js';
@@ -71,6 +71,8 @@ export class Daemon implements CulmCore {
   private rulesLoaded = false;
   private lastSnapshotMs = 0;
   private rulesTimer?: NodeJS.Timeout;
+  /** Stored rules already reported as refused (id and text), so a watch does not log them again. */
+  private readonly refusedRules = new Set<string>();
 
   constructor(private readonly o: DaemonOptions) {
     // Counted when scraped, not on every event: walking 100,000 tasks per change is the hot path's biggest cost.
@@ -83,7 +85,7 @@ export class Daemon implements CulmCore {
   async start(): Promise<void> {
     await this.loadRules();
     this.unwatchRules = this.o.rules.watch((rules) => {
-      this.ruleMap = new Map(rules.map((r) => [r.id, r]));
+      this.ruleMap = this.admitted(rules);
       this.rulesLoaded = true;
       void this.coalescer.request();
     });
@@ -123,6 +125,19 @@ export class Daemon implements CulmCore {
     return this.coalescer.request();
   }
 
+  /** Stored rules that pass the grammar (see `admitRules`); the others are reported once per text. */
+  private admitted(rules: readonly Rule[]): Map<string, Rule> {
+    const { admitted, refused } = admitRules(rules, this.o.rulePolicy ?? { aclFilesDir: '' });
+    for (const { rule, error } of refused) {
+      const key = `${rule.id}\n${rule.acl}`;
+      if (this.refusedRules.has(key)) continue;
+      this.refusedRules.add(key);
+      this.o.metrics.ruleSkipped('refused');
+      this.o.log.warn({ app: rule.id, code: error.code, err: error.message }, 'stored rule refused by the rule grammar: the app keeps its default ACL');
+    }
+    return admitted;
+  }
+
   /**
    * Rules must be known before anything is applied: applying without them would drop every custom ACL.
    * Until the store answers, applies wait and loading is retried.
@@ -130,7 +145,7 @@ export class Daemon implements CulmCore {
   private async loadRules(): Promise<void> {
     try {
       const rules = await this.o.rules.list();
-      this.ruleMap = new Map(rules.map((r) => [r.id, r]));
+      this.ruleMap = this.admitted(rules);
       this.rulesLoaded = true;
       clearTimeout(this.rulesTimer);
     } catch (err) {
@@ -327,10 +342,9 @@ export class Daemon implements CulmCore {
     }
   }
 
-  async putRule(input: Rule): Promise<Rule> {
+  async putRule(rule: Rule): Promise<Rule> {
     const policy = this.o.rulePolicy ?? { aclFilesDir: '' };
-    const parsed = checkRuleAcl(input, policy);
-    const rule = input;
+    const parsed = checkRuleAcl(rule, policy);
     this.requireWritableStore();
     if (parsed) await checkAclFilesOnDisk(rule.id, parsed.files, policy.aclFilesDir);
     let candidate: { text: string; files: SideFile[] };
@@ -339,19 +353,7 @@ export class Daemon implements CulmCore {
     } catch (err) {
       throw new CulmError('E_RULE_RENDER', `the template cannot render this rule: ${errorMessage(err)}`, { status: 400, cause: err });
     }
-    try {
-      await this.o.driver.check(candidate.text, candidate.files);
-    } catch (err) {
-      // The driver's messages are already cleaned of paths, pids and file contents (haproxy-errors.ts).
-      if (err instanceof CulmError && err.code === 'E_CONFIG_INVALID') {
-        throw new CulmError('E_RULE_INVALID', `HAProxy rejects the config with this rule: ${err.message}`, { status: 400, cause: err });
-      }
-      // Only a check with this rule hit the limit: the rule is to blame, not the host (the applied config passed).
-      if (err instanceof CulmError && err.code === 'E_VALIDATION_LIMIT') {
-        throw new CulmError('E_RULE_ACL_LIMIT', `checking the config with this rule was stopped: ${err.message}; nothing was stored`, { status: 400, cause: err });
-      }
-      throw err;
-    }
+    await this.o.driver.check(candidate.text, candidate.files).catch((err: unknown) => { throw ruleCheckError(err); });
     await this.o.rules.put(rule);
     this.ruleMap = new Map(this.ruleMap).set(rule.id, rule);
     void this.coalescer.request();
