@@ -26,6 +26,7 @@ const accepted: Array<{ desc: string; acl: string; fetch: string; patterns?: str
   { desc: 'escaped $ in double quotes', acl: 'path_reg "^/a\\$"', fetch: 'path_reg', patterns: ['^/a$'] },
   { desc: 'escaped #', acl: 'path_sub \\#x', fetch: 'path_sub', patterns: ['#x'] },
   { desc: '-- makes || a literal', acl: 'path_sub -- || -x', fetch: 'path_sub', patterns: ['||', '-x'] },
+  { desc: 'single quotes are literal: no expansion in HAProxy 2.6 (checked with haproxy -c)', acl: "hdr(x) '${HOME}' '$HOME'", fetch: 'hdr', patterns: ['${HOME}', '$HOME'] },
   { desc: 'unquoted $ is not expanded (2.6)', acl: 'path_end .json$x', fetch: 'path_end', patterns: ['.json$x'] },
   { desc: 'tls sni', acl: 'ssl_fc_sni -i app.example.com', fetch: 'ssl_fc_sni' },
   { desc: 'url parameter', acl: 'urlp(id) 42', fetch: 'urlp', patterns: ['42'] },
