@@ -84,6 +84,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     reloadCommand: config.haproxy.reloadCommand,
     cleanupCommand: config.haproxy.cleanupCommand,
     commandTimeoutMs: config.haproxy.commandTimeoutMs,
+    validationLimits: { cpuSeconds: config.haproxy.validationCpuSeconds, memoryMiB: config.haproxy.validationMemoryMiB },
     log,
   });
   const applier = new Applier(new Renderer(config.haproxy.templatePath), driver, {
@@ -107,6 +108,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
 
   const daemon = new Daemon({
     applier, driver, rules, snapshots, metrics, log,
+    rulePolicy: { aclFilesDir: config.haproxy.aclFilesDir },
     apps: { fetchApps: (known) => client.streamApps(() => new AppsMapper(known)) },
     settleMs: config.marathon.settleMs,
     resyncIntervalMs: config.marathon.resyncIntervalMs || 2 ** 31 - 1,

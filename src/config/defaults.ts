@@ -15,6 +15,8 @@ export type Kind =
   | 'eventMode'
   | 'logLevel'
   | 'path' // non-empty, resolved against the working directory
+  | 'optionalPath' // like path, '' means "none"
+  | 'mebibytes' // integer MiB
   | 'command' // non-empty shell command
   | 'optionalCommand' // shell command, '' means "run nothing"
   | 'listen' // Go-style listen address: ":8000", "127.0.0.1:8000", "[::1]:8000"
@@ -173,6 +175,22 @@ export const SETTINGS = {
   'haproxy.commandTimeoutMs': {
     file: 'HAProxy.CommandTimeoutMs', env: 'CULM_COMMAND_TIMEOUT_MS', kind: 'ms', default: '30000', min: 1,
     doc: 'Timeout for each validation, reload and cleanup command.',
+  },
+  'haproxy.validationCpuSeconds': {
+    file: 'HAProxy.ValidationCpuSeconds', env: 'CULM_VALIDATION_CPU_SECONDS', kind: 'seconds', min: 0,
+    // A rule's pattern file (or a huge config) must not keep a core busy: soft RLIMIT_CPU, so HAProxy gets SIGXCPU.
+    default: { derived: '`CommandTimeoutMs` in whole seconds (`30`)' },
+    doc: 'CPU time one validation command (`haproxy -c`) may use (`ulimit -S -t` in its shell); past it the check is stopped and reported (a rule: 400 `E_RULE_ACL_LIMIT`). 0: no limit. Validations run one at a time.',
+  },
+  'haproxy.validationMemoryMiB': {
+    file: 'HAProxy.ValidationMemoryMiB', env: 'CULM_VALIDATION_MEMORY_MIB', kind: 'mebibytes', default: '2048', min: 0,
+    // Measured: `haproxy -c` of a 10,000-app config stays far below it (see BENCHMARKS.md); /dev/urandom as a
+    // pattern file grew one by ~280 MB/s before this limit existed.
+    doc: 'Address space one validation command may use, in MiB (`ulimit -S -v`); an allocation past it fails the check. 0: no limit.',
+  },
+  'haproxy.aclFilesDir': {
+    file: 'HAProxy.AclFilesDir', env: 'CULM_ACL_FILES_DIR', kind: 'optionalPath', default: '',
+    doc: "The only directory a rule's ACL may load pattern files from (`-f <file>`, `-M`): absolute paths inside it, regular files, symlinks resolved at the check. Empty: rules may not use pattern files.",
   },
   'haproxy.runtimeApi': {
     file: 'HAProxy.RuntimeApi', env: 'CULM_RUNTIME_API', kind: 'bool', default: 'true',

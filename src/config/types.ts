@@ -53,6 +53,11 @@ export interface CulmConfig {
     readonly user: string;
     readonly group: string;
     readonly commandTimeoutMs: number;
+    /** Soft limits of each validation command; 0 = none. */
+    readonly validationCpuSeconds: number;
+    readonly validationMemoryMiB: number;
+    /** Where rules may read `-f` pattern files from; '' = nowhere. */
+    readonly aclFilesDir: string;
     readonly reloadIntervalMs: number;
     /** Server-only changes through the stats socket, without a reload. */
     readonly runtimeApi: boolean;

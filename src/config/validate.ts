@@ -58,7 +58,7 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
     return v === '' ? undefined : v;
   };
   const path = (id: SettingId, derive?: () => string): string => {
-    const parse = (v: unknown): string => asPath(v, cwd, id !== 'dataDir');
+    const parse = (v: unknown): string => asPath(v, cwd, id !== 'dataDir' && id !== 'haproxy.aclFilesDir');
     return derive === undefined ? read(id, parse) : read(id, parse, derive);
   };
 
@@ -97,6 +97,8 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
   const auth = text('bamboo.zookeeper.auth');
   if (auth !== undefined && !/^[^:]+:/.test(auth)) fail('bamboo.zookeeper.auth', 'must be digest credentials user:password', rawOf('bamboo.zookeeper.auth'));
   const logFile = text('logFile') === undefined ? undefined : path('logFile');
+  const commandTimeoutMs = read('haproxy.commandTimeoutMs', asMs);
+  const aclFilesDir = text('haproxy.aclFilesDir') === undefined ? '' : path('haproxy.aclFilesDir');
 
   const config: CulmConfig = {
     marathon: {
@@ -132,7 +134,10 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
       statsSocketPath,
       user: haproxyUser,
       group: haproxyGroup,
-      commandTimeoutMs: read('haproxy.commandTimeoutMs', asMs),
+      commandTimeoutMs,
+      validationCpuSeconds: read('haproxy.validationCpuSeconds', (v, st) => asSecondsInMs(v, st) / 1000, () => Math.ceil(commandTimeoutMs / 1000)),
+      validationMemoryMiB: read('haproxy.validationMemoryMiB', (v, st) => asInteger(v, st, 'MiB', st.max ?? 1024 * 1024)),
+      aclFilesDir,
       reloadIntervalMs: read('haproxy.reloadIntervalMs', asMs),
       runtimeApi: read('haproxy.runtimeApi', asBool),
     },

@@ -1,4 +1,5 @@
 /** Per-app rules (Bamboo's "services"): normalisation and the checks done before one is stored. */
+import { checkAclFiles, parseAcl, type ParsedAcl } from './acl.js';
 import { CulmError } from './errors.js';
 import type { Rule } from './model.js';
 
@@ -11,7 +12,22 @@ export function normaliseRuleId(id: string): string {
 // Newlines or other control characters in an ACL would let a rule inject HAProxy directives.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-export function checkRule(rule: Rule): Rule {
+/** What an operator allows rules: the directory `-f` pattern files may come from ('' = none). */
+export interface RulePolicy {
+  aclFilesDir: string;
+}
+
+/**
+ * Refuses a rule that could inject directives or read outside the config (see `acl.ts`). Without a policy
+ * (the REST layer, which does not know the settings) pattern files are left to the core's call, which has one.
+ */
+export function checkRule(rule: Rule, policy?: RulePolicy): Rule {
+  checkRuleAcl(rule, policy);
+  return rule;
+}
+
+/** The parsed ACL of a rule that passed `checkRule` (undefined for the default ACL). */
+export function checkRuleAcl(rule: Rule, policy?: RulePolicy): ParsedAcl | undefined {
   if (!rule.id || rule.id === '/') throw new CulmError('E_RULE_ID', 'rule id is empty', { status: 400 });
   if (CONTROL.test(rule.id) || /\s/.test(rule.id)) {
     throw new CulmError('E_RULE_ID', `rule id ${JSON.stringify(rule.id)} contains whitespace or control characters`, { status: 400 });
@@ -24,7 +40,53 @@ export function checkRule(rule: Rule): Rule {
       throw new CulmError('E_RULE_CONFIG', `config key ${JSON.stringify(key)} for ${rule.id} contains a newline or control character`, { status: 400 });
     }
   }
-  return rule;
+  // An empty ACL means the default one (`path_beg -i <id>`), which the view writes.
+  if (!rule.acl.trim()) return undefined;
+  let parsed: ParsedAcl;
+  try {
+    parsed = parseAcl(rule.acl.trim());
+    if (policy) checkAclFiles(parsed, policy.aclFilesDir);
+  } catch (err) {
+    if (err instanceof CulmError) throw new CulmError(err.code, `acl for ${rule.id}: ${err.message}`, { status: 400, cause: err });
+    throw err;
+  }
+  return parsed;
+}
+
+/**
+ * Rules from a store pass the same grammar as a PUT (ZooKeeper is shared with Bamboo and other writers, and
+ * older versions stored whatever HAProxy accepted): one that does not is left out, so its app keeps the default
+ * ACL. Pattern files are judged lexically here; the validation's limits cover the rest.
+ */
+export function admitRules(rules: readonly Rule[], policy: RulePolicy): { admitted: Map<string, Rule>; refused: Array<{ rule: Rule; error: CulmError }> } {
+  const admitted = new Map<string, Rule>();
+  const refused: Array<{ rule: Rule; error: CulmError }> = [];
+  for (const rule of rules) {
+    try {
+      checkRuleAcl(rule, policy);
+      admitted.set(rule.id, rule);
+    } catch (err) {
+      if (!(err instanceof CulmError)) throw err;
+      refused.push({ rule, error: err });
+    }
+  }
+  return { admitted, refused };
+}
+
+/**
+ * A failed check of the config with a new rule, as the rule's error: HAProxy's refusal (its message already
+ * cleaned by the driver) and a check stopped by the validation limits are the rule's fault, 400 both (the
+ * applied config passed under the same limits); anything else stays what it was.
+ */
+export function ruleCheckError(err: unknown): unknown {
+  if (!(err instanceof CulmError)) return err;
+  if (err.code === 'E_CONFIG_INVALID') {
+    return new CulmError('E_RULE_INVALID', `HAProxy rejects the config with this rule: ${err.message}`, { status: 400, cause: err });
+  }
+  if (err.code === 'E_VALIDATION_LIMIT') {
+    return new CulmError('E_RULE_ACL_LIMIT', `checking the config with this rule was stopped: ${err.message}; nothing was stored`, { status: 400, cause: err });
+  }
+  return err;
 }
 
 /** Bamboo keeps the ACL twice: as `Acl` and as `Config.Acl`; the two are kept equal. */

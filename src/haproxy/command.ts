@@ -4,6 +4,7 @@
  * `haproxy -D` forks a daemon that may inherit our pipes and keep them open for its whole life.
  */
 import { spawn } from 'node:child_process';
+import { cleanHaproxyOutput, type CleanOptions } from './haproxy-errors.js';
 
 export interface CommandResult {
   code: number | null;
@@ -54,11 +55,43 @@ export function runCommand(command: string, timeoutMs: number, env?: NodeJS.Proc
   });
 }
 
-/** A one-line summary of a failed command for logs and API errors (HAProxy's [ALERT] lines first). */
-export function describeFailure(what: string, r: CommandResult): string {
+/**
+ * A one-line summary of a failed command for logs and API errors: HAProxy's [ALERT] lines first, cleaned of
+ * pids, the replaced paths and quoted file contents (see haproxy-errors.ts).
+ */
+export function describeFailure(what: string, r: CommandResult, options?: CleanOptions): string {
   if (r.timedOut) return `${what} timed out after ${Math.round(r.ms)} ms`;
-  const lines = `${r.stderr}\n${r.stdout}`.split('\n').map((l) => l.trim()).filter(Boolean);
-  const alerts = lines.filter((l) => l.includes('[ALERT]'));
-  const detail = (alerts.length > 0 ? alerts : lines).slice(0, 6).join(' | ');
+  const detail = cleanHaproxyOutput(`${r.stderr}\n${r.stdout}`, options);
   return `${what} failed (exit ${r.code ?? r.signal}): ${detail || 'no output'}`;
+}
+
+/** CPU time (seconds) and address space (MiB) a command may use; 0 = no limit of that kind. */
+export interface ResourceLimits {
+  cpuSeconds: number;
+  memoryMiB: number;
+}
+
+/**
+ * The command under soft limits set by the same /bin/sh (dash's and bash's `ulimit -S -t/-v`, checked on
+ * Debian 12): inherited by everything it starts. Soft, because lowering a soft limit is always allowed, where
+ * setting a hard one fails in a container that already lowered it; HAProxy does not raise them.
+ */
+export function withLimits(command: string, limits: ResourceLimits): string {
+  const parts: string[] = [];
+  if (limits.cpuSeconds > 0) parts.push(`ulimit -S -t ${Math.ceil(limits.cpuSeconds)}`);
+  if (limits.memoryMiB > 0) parts.push(`ulimit -S -v ${Math.floor(limits.memoryMiB * 1024)}`);
+  return parts.length === 0 ? command : `${parts.join('; ')}; ${command}`;
+}
+
+const SIGXCPU_EXIT = 128 + 24;
+
+/** Which limit stopped the command, if one did: SIGXCPU for CPU time, an allocation failure or crash for memory. */
+export function limitHit(r: CommandResult, limits: ResourceLimits): 'cpu' | 'memory' | undefined {
+  if (r.timedOut) return undefined;
+  if (limits.cpuSeconds > 0 && (r.signal === 'SIGXCPU' || r.code === SIGXCPU_EXIT)) return 'cpu';
+  if (limits.memoryMiB > 0) {
+    if (/out of memory|cannot allocate memory/i.test(`${r.stderr}\n${r.stdout}`)) return 'memory';
+    if (['SIGSEGV', 'SIGABRT', 'SIGBUS'].includes(r.signal ?? '') || [128 + 6, 128 + 7, 128 + 11].includes(r.code ?? 0)) return 'memory';
+  }
+  return undefined;
 }

@@ -9,7 +9,8 @@ import { renameDurably, writeAtomically, writeDurably } from '../fs/atomic.js';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { CulmError } from '../core/errors.js';
-import { describeFailure, runCommand } from './command.js';
+import { serialQueue } from '../core/serial.js';
+import { describeFailure, limitHit, runCommand, withLimits, type ResourceLimits } from './command.js';
 
 export interface DriverOptions {
   outputPath: string;
@@ -17,6 +18,8 @@ export interface DriverOptions {
   reloadCommand: string;
   cleanupCommand: string;
   commandTimeoutMs: number;
+  /** CPU time and memory a validation may use (a rule's pattern file must not take the host); default: none. */
+  validationLimits?: ResourceLimits;
   log: Logger;
 }
 
@@ -81,6 +84,13 @@ export class HaproxyDriver {
   private checked?: { text: string; path: string };
   /** Side files known to be on disk (written by this process). */
   private readonly sideFiles = new Set<string>();
+  /**
+   * Every validation (a rule's check, an apply's) waits for the one before: four bad rules at once cost four
+   * limited checks in a row, never four CPUs.
+   */
+  private readonly oneValidation = serialQueue();
+  /** Side files of rule checks in progress, with how many hold each (see `check`). */
+  private readonly checking = new Map<string, number>();
 
   constructor(options: DriverOptions) {
     this.o = options;
@@ -174,7 +184,7 @@ export class HaproxyDriver {
     for (const name of await this.outputDirNames()) {
       if (!name.startsWith(prefix) || !name.endsWith('.map')) continue;
       const path = join(dir, name);
-      if (keep.some((f) => f.path === path) || texts.some((t) => t?.includes(path))) continue;
+      if (keep.some((f) => f.path === path) || this.checking.has(path) || texts.some((t) => t?.includes(path))) continue;
       await rm(path, { force: true }).catch(() => undefined); // left for a later prune
       this.sideFiles.delete(path);
     }
@@ -188,14 +198,26 @@ export class HaproxyDriver {
     } catch (err) {
       throw new CulmError('E_WRITE', `cannot write candidate config ${path}: ${String(err)}`, { cause: err });
     }
-    const result = await runCommand(validationCommandFor(this.o.validationCommand, path), this.o.commandTimeoutMs);
+    const limits = this.o.validationLimits ?? { cpuSeconds: 0, memoryMiB: 0 };
+    const command = withLimits(validationCommandFor(this.o.validationCommand, path), limits);
+    const result = await this.oneValidation(() => runCommand(command, this.o.commandTimeoutMs));
     if (result.code !== 0) {
       await rm(path, { force: true });
+      this.o.log.debug({ stderr: result.stderr, stdout: result.stdout }, 'validation output');
+      // Callers see the candidate as the file it would become, without pids or quoted file contents.
+      const clean = { replace: [[path, basename(this.o.outputPath)]] as const };
+      const hit = limitHit(result, limits);
+      if (hit) {
+        const what = hit === 'cpu'
+          ? `its CPU-time limit of ${limits.cpuSeconds} s (HAProxy.ValidationCpuSeconds / CULM_VALIDATION_CPU_SECONDS)`
+          : `its memory limit of ${limits.memoryMiB} MiB (HAProxy.ValidationMemoryMiB / CULM_VALIDATION_MEMORY_MIB)`;
+        throw new CulmError('E_VALIDATION_LIMIT', `validation exceeded ${what} and was stopped`, { status: 503, cause: result });
+      }
       // A validation that timed out or was killed says nothing about the config: retry, do not reject it.
       if (result.timedOut || result.code === null) {
-        throw new CulmError('E_VALIDATION_TIMEOUT', describeFailure('validation', result), { status: 503, cause: result });
+        throw new CulmError('E_VALIDATION_TIMEOUT', describeFailure('validation', result, clean), { status: 503, cause: result });
       }
-      throw new CulmError('E_CONFIG_INVALID', describeFailure('validation', result), { status: 400, cause: result });
+      throw new CulmError('E_CONFIG_INVALID', describeFailure('validation', result, clean), { status: 400, cause: result });
     }
     return { path, ms: result.ms };
   }
@@ -203,11 +225,22 @@ export class HaproxyDriver {
   /** Validates without applying (used to check a rule before it is stored). */
   async check(text: string, files: readonly SideFile[] = []): Promise<void> {
     await this.init();
-    await this.writeSideFiles(files);
-    const { path } = await this.validate(text);
-    const previous = this.checked;
-    this.checked = { text, path };
-    if (previous) await rm(previous.path, { force: true });
+    // While this check waits for its turn, an apply may finish and prune: its side files must survive that.
+    const held = files.map((f) => f.path);
+    for (const p of held) this.checking.set(p, (this.checking.get(p) ?? 0) + 1);
+    try {
+      await this.writeSideFiles(files);
+      const { path } = await this.validate(text);
+      const previous = this.checked;
+      this.checked = { text, path };
+      if (previous) await rm(previous.path, { force: true });
+    } finally {
+      for (const p of held) {
+        const n = (this.checking.get(p) ?? 1) - 1;
+        if (n === 0) this.checking.delete(p);
+        else this.checking.set(p, n);
+      }
+    }
   }
 
   /** The candidate for `text`: the one `check()` validated if it is the same text, else a new validation. */

@@ -6,7 +6,8 @@ import { CulmError, errorMessage } from '../core/errors.js';
 import { eventLabel, toDomainEvent, type DomainEvent } from '../core/events.js';
 import { normaliseAppId, type MappedApps } from '../core/marathon-map.js';
 import { emptyState, type App, type ClusterState, type Rule } from '../core/model.js';
-import { checkRule } from '../core/rules.js';
+import { admitRules, checkRuleAcl, ruleCheckError, type RulePolicy } from '../core/rules.js';
+import { checkAclFilesOnDisk } from '../fs/acl-files.js';
 import { checkApp, type Rejection } from '../core/input-grammar.js';
 import { applySnapshot, reduce } from '../core/state.js';
 import { countTasks } from '../core/eligibility.js';
@@ -42,6 +43,8 @@ export interface DaemonOptions {
   extraChecks?: () => Record<string, DependencyCheck>;
   /** Told of every apply that did something (the cluster registry shows each instance's last one). */
   onApply?(record: ApplyRecord): void;
+  /** What rules may contain beyond the grammar (the pattern-file directory); default: no pattern files. */
+  rulePolicy?: RulePolicy;
 }
 
 const HISTORY = 50;
@@ -69,6 +72,8 @@ export class Daemon implements CulmCore {
   private rulesLoaded = false;
   private lastSnapshotMs = 0;
   private rulesTimer?: NodeJS.Timeout;
+  /** Stored rules already reported as refused (id and text), so a watch does not log them again. */
+  private readonly refusedRules = new Set<string>();
 
   constructor(private readonly o: DaemonOptions) {
     // Counted when scraped, not on every event: walking 100,000 tasks per change is the hot path's biggest cost.
@@ -81,7 +86,7 @@ export class Daemon implements CulmCore {
   async start(): Promise<void> {
     await this.loadRules();
     this.unwatchRules = this.o.rules.watch((rules) => {
-      this.ruleMap = new Map(rules.map((r) => [r.id, r]));
+      this.ruleMap = this.admitted(rules);
       this.rulesLoaded = true;
       void this.coalescer.request();
     });
@@ -121,6 +126,19 @@ export class Daemon implements CulmCore {
     return this.coalescer.request();
   }
 
+  /** Stored rules that pass the grammar (see `admitRules`); the others are reported once per text. */
+  private admitted(rules: readonly Rule[]): Map<string, Rule> {
+    const { admitted, refused } = admitRules(rules, this.o.rulePolicy ?? { aclFilesDir: '' });
+    for (const { rule, error } of refused) {
+      const key = `${rule.id}\n${rule.acl}`;
+      if (this.refusedRules.has(key)) continue;
+      this.refusedRules.add(key);
+      this.o.metrics.ruleSkipped('refused');
+      this.o.log.warn({ app: rule.id, code: error.code, err: error.message }, 'stored rule refused by the rule grammar: the app keeps its default ACL');
+    }
+    return admitted;
+  }
+
   /**
    * Rules must be known before anything is applied: applying without them would drop every custom ACL.
    * Until the store answers, applies wait and loading is retried.
@@ -128,7 +146,7 @@ export class Daemon implements CulmCore {
   private async loadRules(): Promise<void> {
     try {
       const rules = await this.o.rules.list();
-      this.ruleMap = new Map(rules.map((r) => [r.id, r]));
+      this.ruleMap = this.admitted(rules);
       this.rulesLoaded = true;
       clearTimeout(this.rulesTimer);
     } catch (err) {
@@ -330,23 +348,18 @@ export class Daemon implements CulmCore {
     }
   }
 
-  async putRule(input: Rule): Promise<Rule> {
-    const rule = checkRule(input);
+  async putRule(rule: Rule): Promise<Rule> {
+    const policy = this.o.rulePolicy ?? { aclFilesDir: '' };
+    const parsed = checkRuleAcl(rule, policy);
     this.requireWritableStore();
+    if (parsed) await checkAclFilesOnDisk(rule.id, parsed.files, policy.aclFilesDir);
     let candidate: { text: string; files: SideFile[] };
     try {
       candidate = this.o.applier.candidateWith(this.cluster, this.ruleMap, rule);
     } catch (err) {
       throw new CulmError('E_RULE_RENDER', `the template cannot render this rule: ${errorMessage(err)}`, { status: 400, cause: err });
     }
-    try {
-      await this.o.driver.check(candidate.text, candidate.files);
-    } catch (err) {
-      if (err instanceof CulmError && err.code === 'E_CONFIG_INVALID') {
-        throw new CulmError('E_RULE_INVALID', `HAProxy rejects the config with this rule: ${err.message}`, { status: 400, cause: err });
-      }
-      throw err;
-    }
+    await this.o.driver.check(candidate.text, candidate.files).catch((err: unknown) => { throw ruleCheckError(err); });
     await this.o.rules.put(rule);
     this.ruleMap = new Map(this.ruleMap).set(rule.id, rule);
     void this.coalescer.request();

@@ -251,3 +251,14 @@ t.test('CONFIG_KEYS and the reference table', async (t) => {
   t.match(md, '| `HAProxy.HttpBind` | `HAPROXY_HTTP_BIND` |  | `*:80` |');
   t.match(md, '| `Culm.Bind` | `BIND` | `--bind` | `:8000` |');
 });
+
+t.test('validation limits and the pattern-file directory', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-cfg-limits-'));
+  const d = loadConfig({ argv: [], env: {}, cwd: dir }).haproxy;
+  t.same([d.validationCpuSeconds, d.validationMemoryMiB, d.aclFilesDir], [30, 2048, ''], 'defaults: the command timeout, 2 GiB, no directory');
+  t.equal(loadConfig({ argv: [], env: { CULM_COMMAND_TIMEOUT_MS: '4500' }, cwd: dir }).haproxy.validationCpuSeconds, 5, 'follows the command timeout, rounded up');
+  const set = loadConfig({ argv: [], env: { CULM_VALIDATION_CPU_SECONDS: '0', CULM_VALIDATION_MEMORY_MIB: '512', CULM_ACL_FILES_DIR: 'acl/' }, cwd: dir }).haproxy;
+  t.same([set.validationCpuSeconds, set.validationMemoryMiB, set.aclFilesDir], [0, 512, join(dir, 'acl')], '0 = no limit; the directory resolved against the working directory');
+  t.throws(() => loadConfig({ argv: [], env: { CULM_VALIDATION_MEMORY_MIB: 'lots' }, cwd: dir }), /HAProxy\.ValidationMemoryMiB \/ CULM_VALIDATION_MEMORY_MIB: "lots" is not a whole number of MiB/);
+  t.throws(() => loadConfig({ argv: [], env: { CULM_VALIDATION_CPU_SECONDS: '-1' }, cwd: dir }), /HAProxy\.ValidationCpuSeconds/);
+});

@@ -3,7 +3,7 @@
  * (no HAProxy needed): event/resync races, the saved state as baseline, skipped apps, shutdown.
  */
 import t from 'tap';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon, type AppsSource } from '../../src/pipeline/daemon.js';
@@ -15,6 +15,8 @@ import { MemoryRuleStore, MemoryStateStore } from '../../src/store/memory.js';
 import { PrometheusMetrics } from '../../src/metrics/metrics.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { servingTasks } from '../../src/core/eligibility.js';
+import { makeRule } from '../../src/core/rules.js';
+import { CulmError } from '../../src/core/errors.js';
 import { app, healthChecks, task, tasks } from '../helpers/builders.js';
 
 const template = new URL('../../templates/haproxy.cfg.eta', import.meta.url).pathname;
@@ -37,14 +39,14 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
 
 const mtask = (id: string, port: number, extra: Record<string, unknown> = {}) => ({ id, host: '127.0.0.1', ports: [port], state: 'TASK_RUNNING', ...extra });
 
-function setup(marathon: ControlledMarathon, snapshots = new MemoryStateStore()) {
+function setup(marathon: ControlledMarathon, snapshots = new MemoryStateStore(), extra: { rules?: MemoryRuleStore; aclFilesDir?: string } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'culm-daemon-'));
   const log = silentLogger();
   const driver = new HaproxyDriver({ outputPath: join(dir, 'haproxy.cfg'), validationCommand: 'true', reloadCommand: 'true', cleanupCommand: 'true', commandTimeoutMs: 5000, log });
   const applier = new Applier(new Renderer(template), driver, { HttpBind: '*:80', StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'haproxy.cfg') }, log);
   const daemon = new Daemon({
-    applier, driver, apps: marathon, rules: new MemoryRuleStore(), snapshots, metrics: new PrometheusMetrics({ defaultMetrics: false }), log,
-    settleMs: 20, resyncIntervalMs: 60_000, snapshotDelayMs: 10,
+    applier, driver, apps: marathon, rules: extra.rules ?? new MemoryRuleStore(), snapshots, metrics: new PrometheusMetrics({ defaultMetrics: false }), log,
+    settleMs: 20, resyncIntervalMs: 60_000, snapshotDelayMs: 10, rulePolicy: { aclFilesDir: extra.aclFilesDir ?? '' },
   });
   return { daemon, dir };
 }
@@ -117,4 +119,41 @@ t.test('events after stop are refused', async (t) => {
   await daemon.start();
   await daemon.stop();
   t.same(daemon.acceptMarathonEvent(status('web.z', 'TASK_RUNNING', 1)), { accepted: false, kind: 'stopping' });
+});
+
+t.test('stored rules outside the grammar are left out (the app keeps its default ACL); the rest apply', async (t) => {
+  const m = new ControlledMarathon();
+  m.fallback = async () => ({ apps: [{ id: '/web', tasks: [mtask('web.a', 31001)] }, { id: '/api', tasks: [mtask('api.a', 31002)] }] });
+  const rules = new MemoryRuleStore();
+  await rules.put(makeRule('/web', 'src -f /etc/shadow')); // written by another writer, never checked
+  await rules.put(makeRule('/api', 'hdr(host) -i api.example.com'));
+  const { daemon, dir } = setup(m, new MemoryStateStore(), { rules });
+  await daemon.start();
+  await daemon.resync();
+  t.same([...daemon.rules().keys()], ['/api'], 'only the valid rule is in effect');
+  await daemon.applyNowAndWait();
+  const cfg = readFileSync(join(dir, 'haproxy.cfg'), 'utf8');
+  t.notMatch(cfg, '/etc/shadow');
+  t.match(cfg, 'hdr(host) -i api.example.com');
+  await daemon.stop();
+});
+
+t.test('putRule: pattern files only from the configured directory, symlinks resolved, regular files only', async (t) => {
+  const m = new ControlledMarathon();
+  m.fallback = async () => ({ apps: [{ id: '/web', tasks: [mtask('web.a', 31001)] }] });
+  const files = mkdtempSync(join(tmpdir(), 'culm-daemon-acl-'));
+  writeFileSync(join(files, 'ok.lst'), '10.0.0.0/8\n');
+  symlinkSync('/etc/passwd', join(files, 'out'));
+  mkdirSync(join(files, 'sub'));
+  const { daemon } = setup(m, new MemoryStateStore(), { aclFilesDir: files });
+  await daemon.start();
+  await daemon.resync();
+  t.ok(await daemon.putRule(makeRule('/web', `src -f ${files}/ok.lst`)), 'inside: accepted');
+  for (const [acl, message] of [[`src -f ${files}/out`, 'leads outside'], [`src -f ${files}/sub`, 'not a regular file'], [`src -f ${files}/none`, 'no such file'], ['src -f /etc/passwd', 'inside']]) {
+    const err = await daemon.putRule(makeRule('/web', acl)).catch((e: unknown) => e);
+    t.ok(err instanceof CulmError && err.code === 'E_RULE_ACL_FILE' && err.status === 400, `${acl}: refused`);
+    t.match((err as Error).message, message);
+  }
+  t.equal(daemon.rules().get('/web')?.acl, `src -f ${files}/ok.lst`, 'the refusals stored nothing');
+  await daemon.stop();
 });

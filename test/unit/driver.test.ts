@@ -89,3 +89,57 @@ t.test('candidate files of a culm that died are removed at start; a live one\'s,
   t.ok(existsSync(otherOutput), 'another output\'s candidate is not touched');
   t.ok(existsSync(oddName), 'a name that is not exactly a candidate\'s is not touched');
 });
+
+t.test('validations run one at a time: a rule check and applies never overlap', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-driver-'));
+  const log = join(dir, 'spans');
+  // Each validation writes its start and end (ns) around a short sleep.
+  const validationCommand = `echo "s $(date +%s%N)" >> ${log}; sleep 0.15; echo "e $(date +%s%N)" >> ${log}`;
+  const driver = new HaproxyDriver({ outputPath: join(dir, 'haproxy.cfg'), validationCommand, reloadCommand: 'true', cleanupCommand: 'exit 0', commandTimeoutMs: 5000, log: silentLogger() });
+  await Promise.all([driver.check('a\n'), driver.check('b\n'), driver.apply('c\n'), driver.check('d\n')]);
+  const marks = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')[0]);
+  t.same(marks, ['s', 'e', 's', 'e', 's', 'e', 's', 'e'], 'each validation ends before the next starts');
+});
+
+t.test('a validation past its CPU-time limit is stopped and reported as E_VALIDATION_LIMIT, not as a bad config', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-driver-'));
+  const driver = new HaproxyDriver({
+    outputPath: join(dir, 'haproxy.cfg'), validationCommand: 'while :; do :; done', reloadCommand: 'true', cleanupCommand: 'exit 0',
+    commandTimeoutMs: 20_000, validationLimits: { cpuSeconds: 1, memoryMiB: 0 }, log: silentLogger(),
+  });
+  const started = performance.now();
+  const err = await driver.check('x\n').catch((e: unknown) => e);
+  const ms = performance.now() - started;
+  t.ok(err instanceof CulmError && err.code === 'E_VALIDATION_LIMIT', `stopped by the limit: ${String(err)}`);
+  t.match((err as Error).message, 'CPU-time limit of 1 s');
+  t.ok(ms < 5000, `cut off after ~1 s of CPU, long before the 20 s timeout (${Math.round(ms)} ms)`);
+  t.same(readdirSync(dir).filter((f) => f.endsWith('.candidate')), [], 'its candidate is removed');
+});
+
+t.test('limits are soft ulimits in the validation command\'s own shell; the reload is not limited', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-driver-'));
+  const seen = join(dir, 'limits');
+  const driver = new HaproxyDriver({
+    outputPath: join(dir, 'haproxy.cfg'), validationCommand: `echo "$(ulimit -S -t) $(ulimit -S -v)" >> ${seen}`,
+    reloadCommand: `echo "$(ulimit -S -t) $(ulimit -S -v)" >> ${seen}`, cleanupCommand: 'exit 0',
+    commandTimeoutMs: 5000, validationLimits: { cpuSeconds: 7, memoryMiB: 300 }, log: silentLogger(),
+  });
+  await driver.apply('x\n');
+  const [validation, reload] = readFileSync(seen, 'utf8').trim().split('\n');
+  t.equal(validation, `7 ${300 * 1024}`);
+  t.not(reload, validation, 'the reload (which starts HAProxy) keeps culm\'s own limits');
+});
+
+t.test('a rule check waiting for its turn keeps its side file through an apply\'s prune', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-driver-'));
+  const out = join(dir, 'haproxy.cfg');
+  const map = `${out}.routes-0123abcd.map`;
+  // The validation fails when the map the candidate names is missing, as HAProxy does.
+  const validationCommand = `sleep 0.1; if grep -q routes- {{.}}; then test -e ${map}; fi`;
+  const driver = new HaproxyDriver({ outputPath: out, validationCommand, reloadCommand: 'true', cleanupCommand: 'exit 0', commandTimeoutMs: 5000, log: silentLogger() });
+  const apply = driver.apply('plain\n');
+  const check = driver.check(`use_backend %[path,map_beg(${map})]\n`, [{ path: map, text: '/x b\n' }]);
+  await apply;
+  await check;
+  t.pass('the check found its map after the apply pruned');
+});

@@ -277,16 +277,16 @@ t.test('services: bad bodies are 4xx JSON errors and never reach the core', asyn
 t.test('errors from the core keep their status and code', async (t) => {
   const { core, send } = await start(t);
   core.putError = new CulmError('E_STORE_UNAVAILABLE', 'zookeeper is unavailable', { status: 503 });
-  let res = await send('POST', '/api/services', { id: '/a', acl: 'x' });
+  let res = await send('POST', '/api/services', { id: '/a', acl: 'path_beg /x' });
   t.equal(res.status, 503);
   t.same(await res.json(), { error: { code: 'E_STORE_UNAVAILABLE', message: 'zookeeper is unavailable' } });
 
   core.putError = new CulmError('E_RULE_INVALID', 'haproxy -c rejected the rule', { status: 400 });
-  res = await send('PUT', '/api/services/a', { acl: 'bogus acl' });
+  res = await send('PUT', '/api/services/a', { acl: 'path_beg /bogus' });
   t.same([res.status, await res.json()], [400, { error: { code: 'E_RULE_INVALID', message: 'haproxy -c rejected the rule' } }]);
 
   core.putError = new Error('secret internals at /var/lib/x');
-  res = await send('POST', '/api/services', { id: '/a', acl: 'x' });
+  res = await send('POST', '/api/services', { id: '/a', acl: 'path_beg /x' });
   t.same([res.status, await res.json()], [500, { error: { code: 'E_INTERNAL', message: 'internal error' } }]);
 });
 
@@ -359,7 +359,7 @@ t.test('every request is logged at debug without bodies or auth headers', async 
   const lines: string[] = [];
   const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
   const { send } = await start(t, createLogger('debug', sink));
-  await send('POST', '/api/services?x=1', { id: '/a', acl: 'secret-acl' }, { 'Content-Type': 'application/json', Authorization: 'Basic c2VjcmV0' });
+  await send('POST', '/api/services?x=1', { id: '/a', acl: 'hdr(x-secret) secret-acl' }, { 'Content-Type': 'application/json', Authorization: 'Basic c2VjcmV0' });
   await new Promise((r) => setImmediate(r));
   const record = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'http request');
   t.match(record, { level: 20, method: 'POST', path: '/api/services', status: 200, ms: Number });
@@ -393,4 +393,20 @@ t.test('operator page', async (t) => {
     t.equal((html.match(/<script/g) ?? []).length, 1, 'one script, our own');
     t.notMatch(html, /https?:\/\//, 'no external assets');
   }
+});
+
+t.test('a rule outside the ACL grammar is a 400 with its code; the core is never called', async (t) => {
+  const { core, send } = await start(t);
+  const cases = [
+    { acl: 'src "${CULM_CALLBACK_TOKEN}"', code: 'E_RULE_ACL_ENV' },
+    { acl: 'nosuchfetch /x', code: 'E_RULE_ACL_FETCH' },
+    { acl: 'path_beg /a || path_beg /b', code: 'E_RULE_ACL_OPERATOR' },
+    { acl: 'path_beg "/x', code: 'E_RULE_ACL_SYNTAX' },
+  ];
+  for (const c of cases) {
+    const res = await send('PUT', '/api/services/a', { acl: c.acl });
+    t.equal(res.status, 400, c.acl);
+    t.match(await res.json(), { error: { code: c.code, message: /^acl for \/a: / } }, c.acl);
+  }
+  t.equal(core.puts.length, 0);
 });

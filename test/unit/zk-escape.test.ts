@@ -68,7 +68,7 @@ t.test('nodes decode like Bamboo ParseServiceRepr; what would break HAProxy is s
     { desc: 'v1 with a trailing newline', name: '%2Fnl', data: 'path_beg /nl\n', id: '/nl', acl: 'path_beg /nl' },
     { desc: 'slashes in the id', name: '%2Fgrp%2Fapp1', data: '{"version":"2","config":{"Acl":"path_beg /app1"}}', id: '/grp/app1', acl: 'path_beg /app1' },
     { desc: 'name without the slash (old Bamboo)', name: 'legacy', data: 'path_beg /legacy', id: '/legacy', acl: 'path_beg /legacy' },
-    { desc: 'a JSON string is v1 text, quotes included (as Bamboo)', name: '%2Fq', data: '"x"', id: '/q', acl: '"x"' },
+    { desc: 'a JSON string is v1 text, quotes included (as Bamboo)', name: '%2Fq', data: '"path_beg"', id: '/q', acl: '"path_beg"' },
     { desc: 'empty data is an empty v1 rule', name: '%2Fempty', data: '', id: '/empty', acl: '' },
   ];
   for (const c of good) {
