@@ -1,0 +1,121 @@
+/**
+ * Rate limit for hints (callbacks without the subscription's secret): the apps they name are collected for
+ * one settle window and then re-read, each once, a few at a time; the next window opens when those reads are
+ * done. So a flood costs at most one read per app per window, and never a queue that grows with the flood:
+ * past `maxPending` distinct apps (made-up ids) the window asks for one full resync instead, which covers
+ * them all, and so does a resync asked for by a hint itself (deployment events).
+ */
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export type OfferOutcome = 'queued' | 'coalesced' | 'overflow' | 'resync';
+
+export interface HintLimiterOptions {
+  /** The window: how long hints are collected before the reads (Marathon.SettleMs). */
+  windowMs: number;
+  /** Distinct apps a window may read; one more turns the window into a full resync. */
+  maxPending?: number;
+  /** Reads in flight at once. */
+  concurrency?: number;
+  /** Reads one app and applies Marathon's answer. Must not throw (a failed read changes nothing). */
+  readApp(appId: string): Promise<void>;
+  /** Asks for a full resync (the daemon's, which coalesces with every other resync). */
+  resync(): void;
+  timers?: Timers;
+}
+
+export const DEFAULT_MAX_PENDING = 256;
+const DEFAULT_CONCURRENCY = 4;
+
+const realTimers: Timers = {
+  setTimeout: (fn, ms) => {
+    const handle = setTimeout(fn, ms);
+    handle.unref();
+    return handle;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export class HintLimiter {
+  private pending = new Set<string>();
+  private resyncWanted = false;
+  private timer: unknown;
+  private running?: Promise<void>;
+  private stopped = false;
+  private readonly maxPending: number;
+  private readonly concurrency: number;
+  private readonly timers: Timers;
+
+  constructor(private readonly o: HintLimiterOptions) {
+    this.maxPending = o.maxPending ?? DEFAULT_MAX_PENDING;
+    this.concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
+    this.timers = o.timers ?? realTimers;
+  }
+
+  /** Distinct apps waiting for the next window's reads. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** A hint names this app: read it in the next window (once, however many hints name it). */
+  offerRead(appId: string): OfferOutcome {
+    if (this.resyncWanted || this.pending.has(appId)) return 'coalesced';
+    if (this.pending.size >= this.maxPending) {
+      this.pending.clear();
+      this.resyncWanted = true;
+      return 'overflow';
+    }
+    this.pending.add(appId);
+    this.arm();
+    return 'queued';
+  }
+
+  /** A hint asks for a resync: one, at the end of the window. */
+  offerResync(): OfferOutcome {
+    if (this.resyncWanted) return 'coalesced';
+    this.pending.clear();
+    this.resyncWanted = true;
+    this.arm();
+    return 'resync';
+  }
+
+  /** Stops taking windows; waits for the reads in flight. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending.clear();
+    await this.running;
+  }
+
+  private arm(): void {
+    if (this.stopped || this.timer !== undefined || this.running) return;
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.window().finally(() => {
+        this.running = undefined;
+        if (this.pending.size > 0 || this.resyncWanted) this.arm();
+      });
+    }, this.o.windowMs);
+  }
+
+  private async window(): Promise<void> {
+    if (this.stopped) return;
+    const apps = [...this.pending];
+    this.pending.clear();
+    if (this.resyncWanted) {
+      // A full resync reads every app: the reads collected meanwhile are covered.
+      this.resyncWanted = false;
+      this.o.resync();
+      return;
+    }
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < apps.length && !this.stopped) await this.o.readApp(apps[next++]).catch(() => undefined);
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, apps.length) }, worker));
+  }
+}
