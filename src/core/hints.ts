@@ -27,7 +27,8 @@ export function isMarathonAppId(id: string): boolean {
   return segments.every((s) => SEGMENT.test(s));
 }
 
-function appIdOf(event: DomainEvent): string | undefined {
+/** The app an event is about, if it names one. */
+export function appIdOf(event: DomainEvent): string | undefined {
   switch (event.kind) {
     case 'task':
     case 'health':

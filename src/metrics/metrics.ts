@@ -10,6 +10,12 @@ export interface Metrics {
   eventReceived(type: string): void;
   /** A Marathon event was dropped: unparseable, too large, unknown shape… */
   eventRejected(reason: string): void;
+  /**
+   * A hint (a callback without the subscription's secret) and what became of it: `no-change`, `invalid`,
+   * `queued`, `coalesced`, `overflow`, `resync`; and of the reads hints caused: `read-applied`, `read-gone`,
+   * `read-failed`.
+   */
+  hint(outcome: string): void;
   /** One request to Marathon's API: `endpoint` is the API path (`/v2/apps`), not a host. */
   marathonRequest(endpoint: string, outcome: string, seconds: number): void;
   /** A full resync from Marathon finished (`ok`, `error`, `stale`…). */
@@ -55,6 +61,7 @@ export class PrometheusMetrics implements Metrics {
   readonly registry: Registry;
   private readonly events: Counter<'type'>;
   private readonly eventsRejected: Counter<'reason'>;
+  private readonly hints: Counter<'outcome'>;
   private readonly marathonRequests: Histogram<'endpoint' | 'outcome'>;
   private readonly resyncs: Counter<'outcome'>;
   private readonly apps: Gauge;
@@ -86,6 +93,7 @@ export class PrometheusMetrics implements Metrics {
 
     this.events = new Counter({ name: 'culm_marathon_events_total', help: 'Marathon events received, by event type', labelNames: ['type'], registers });
     this.eventsRejected = new Counter({ name: 'culm_marathon_events_rejected_total', help: 'Marathon events dropped, by reason', labelNames: ['reason'], registers });
+    this.hints = new Counter({ name: 'culm_marathon_hints_total', help: 'Event callbacks without the secret (hints), and the app reads they caused, by outcome', labelNames: ['outcome'], registers });
     this.marathonRequests = new Histogram({
       name: 'culm_marathon_request_duration_seconds', help: 'Requests to the Marathon API, by endpoint and outcome',
       labelNames: ['endpoint', 'outcome'], buckets: SLOW_BUCKETS, registers,
@@ -118,6 +126,7 @@ export class PrometheusMetrics implements Metrics {
 
   eventReceived(type: string): void { this.events.inc({ type }); }
   eventRejected(reason: string): void { this.eventsRejected.inc({ reason }); }
+  hint(outcome: string): void { this.hints.inc({ outcome }); }
   marathonRequest(endpoint: string, outcome: string, seconds: number): void {
     this.marathonRequests.observe({ endpoint, outcome }, seconds);
   }
