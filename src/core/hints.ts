@@ -12,9 +12,12 @@ export type HintAction =
   | { kind: 'none' }
   /** The event names something that is not a Marathon app id: no request is built from it. */
   | { kind: 'invalid'; reason: string }
-  /** Re-read this app from Marathon. */
+  /** Re-read this app (one culm holds) from Marathon. */
   | { kind: 'read'; appId: string }
-  /** An app-level change (deployments, groups): a (rate-limited) full resync, as for trusted events. */
+  /**
+   * An app-level change (deployments, groups), or an app culm does not hold: a (rate-limited) full resync,
+   * as for trusted events. Made-up app ids thus cost one resync per window together, not a read each.
+   */
   | { kind: 'resync' };
 
 /** One path segment of a Marathon id (Marathon's PathId validation): lower-case letters, digits, dots, dashes. */
@@ -52,5 +55,6 @@ export function hintAction(state: ClusterState, event: DomainEvent, now: number)
   if (appId === undefined) return { kind: 'none' };
   if (!isMarathonAppId(appId)) return { kind: 'invalid', reason: 'not a Marathon app id' };
   const { state: next, needsResync } = reduce(state, event, now);
-  return next.apps !== state.apps || needsResync ? { kind: 'read', appId } : { kind: 'none' };
+  if (next.apps === state.apps && !needsResync) return { kind: 'none' };
+  return state.apps.has(appId) ? { kind: 'read', appId } : { kind: 'resync' };
 }

@@ -2,8 +2,8 @@
  * Rate limit for hints (callbacks without the subscription's secret): the apps they name are collected for
  * one settle window and then re-read, each once, a few at a time; the next window opens when those reads are
  * done. So a flood costs at most one read per app per window, and never a queue that grows with the flood:
- * past `maxPending` distinct apps (made-up ids) the window asks for one full resync instead, which covers
- * them all, and so does a resync asked for by a hint itself (deployment events).
+ * past `maxPending` distinct apps the window asks for one full resync instead, which covers them all, and so
+ * does a resync asked for by a hint itself (deployment events, apps culm does not hold: made-up ids).
  */
 
 export interface Timers {
