@@ -7,6 +7,7 @@
  */
 
 export interface Timers {
+  now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
@@ -24,6 +25,8 @@ export interface HintLimiterOptions {
   readApp(appId: string): Promise<void>;
   /** Asks for a full resync (the daemon's, which coalesces with every other resync). */
   resync(): void;
+  /** Least time between two resyncs asked for by hints (default 8 windows: a resync is not cheap). */
+  resyncGapMs?: number;
   timers?: Timers;
 }
 
@@ -31,6 +34,7 @@ export const DEFAULT_MAX_PENDING = 256;
 const DEFAULT_CONCURRENCY = 4;
 
 const realTimers: Timers = {
+  now: () => performance.now(),
   setTimeout: (fn, ms) => {
     const handle = setTimeout(fn, ms);
     handle.unref();
@@ -48,11 +52,16 @@ export class HintLimiter {
   private readonly maxPending: number;
   private readonly concurrency: number;
   private readonly timers: Timers;
+  private readonly resyncGapMs: number;
+  private lastResyncAt = -Infinity;
+  /** Set by a window that had to hold its resync back: when the next window may run it. */
+  private resyncDueIn = 0;
 
   constructor(private readonly o: HintLimiterOptions) {
     this.maxPending = o.maxPending ?? DEFAULT_MAX_PENDING;
     this.concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
     this.timers = o.timers ?? realTimers;
+    this.resyncGapMs = o.resyncGapMs ?? 8 * o.windowMs;
   }
 
   /** Distinct apps waiting for the next window's reads. */
@@ -93,25 +102,34 @@ export class HintLimiter {
 
   private arm(): void {
     if (this.stopped || this.timer !== undefined || this.running) return;
+    const delay = Math.max(this.o.windowMs, this.resyncDueIn);
+    this.resyncDueIn = 0;
     this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
       this.running = this.window().finally(() => {
         this.running = undefined;
         if (this.pending.size > 0 || this.resyncWanted) this.arm();
       });
-    }, this.o.windowMs);
+    }, delay);
   }
 
   private async window(): Promise<void> {
     if (this.stopped) return;
-    const apps = [...this.pending];
-    this.pending.clear();
     if (this.resyncWanted) {
       // A full resync reads every app: the reads collected meanwhile are covered.
+      this.pending.clear();
+      const wait = this.lastResyncAt + this.resyncGapMs - this.timers.now();
+      if (wait > 0) {
+        this.resyncDueIn = wait;
+        return;
+      }
       this.resyncWanted = false;
+      this.lastResyncAt = this.timers.now();
       this.o.resync();
       return;
     }
+    const apps = [...this.pending];
+    this.pending.clear();
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < apps.length && !this.stopped) await this.o.readApp(apps[next++]).catch(() => undefined);
