@@ -102,24 +102,33 @@ t.test('forged events without the secret change nothing; with it they apply; a f
   const floodResyncs = resyncs();
   const kills = 5000;
   const runnings = 1000;
-  const began = performance.now();
-  let next = 0;
+  const blockSize = 1000;
+  const blockMs: number[] = [];
   let bad = 0;
-  const worker = async (): Promise<void> => {
-    while (next < kills + runnings) {
-      const i = next++;
-      const body = i < kills
-        ? statusUpdate(`/made-up-${i}`, `made-up-${i}.${i}`, 'TASK_KILLED', 31000)
-        : statusUpdate(`/made-up-${i}`, `made-up-${i}.${i}`, 'TASK_RUNNING', attacker.port);
-      const res = await fetch(`${culm.api}${CALLBACK}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      if (res.status !== 200 || (await res.json() as { kind: string }).kind !== 'hint') bad++;
-    }
-  };
-  await Promise.all(Array.from({ length: 32 }, worker));
+  const began = performance.now();
+  for (let from = 0; from < kills + runnings; from += blockSize) {
+    // One block of forged events, 32 at a time; a block is timed to see whether the later ones cost more.
+    const blockBegan = performance.now();
+    let next = from;
+    const worker = async (): Promise<void> => {
+      while (next < from + blockSize) {
+        const i = next++;
+        const body = i < kills
+          ? statusUpdate(`/made-up-${i}`, `made-up-${i}.${i}`, 'TASK_KILLED', 31000)
+          : statusUpdate(`/made-up-${i}`, `made-up-${i}.${i}`, 'TASK_RUNNING', attacker.port);
+        const res = await fetch(`${culm.api}${CALLBACK}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        if (res.status !== 200 || (await res.json() as { kind: string }).kind !== 'hint') bad++;
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    blockMs.push(performance.now() - blockBegan);
+  }
   const floodMs = performance.now() - began;
-  t.comment(`flood: ${kills + runnings} forged events in ${floodMs.toFixed(0)} ms (${((kills + runnings) / floodMs * 1000).toFixed(0)}/s)`);
+  t.comment(`flood: ${kills + runnings} forged events in ${floodMs.toFixed(0)} ms (${((kills + runnings) / floodMs * 1000).toFixed(0)}/s); ms per ${blockSize}: ${blockMs.map((ms) => ms.toFixed(0)).join(', ')}`);
   t.equal(bad, 0, 'every forged event answered 200 as a hint');
-  t.ok(floodMs < 30_000, 'handled in seconds');
+  // Loopback on a shared machine: absolute figures vary with the load, a slowdown with the count would not.
+  const fastest = Math.min(...blockMs);
+  t.ok(blockMs.at(-2)! < 4 * fastest + 1000, 'the last kills cost about what the first did');
   await new Promise((r) => setTimeout(r, 1000));
   const reads = appReads() - floodReads;
   const full = resyncs() - floodResyncs;
