@@ -152,4 +152,5 @@ t.test('forged events without the secret change nothing; with it they apply; a f
   await post(culm, forged[2].body, token);
   // Applied at once; the resync it triggers brings /web back, since Marathon still runs it.
   await eventually('/web is gone', async () => !(await culm.json<{ Apps: Array<{ Id: string }> }>('/api/state')).body.Apps.some((x) => x.Id === '/web'), 5000, 5);
+  t.notMatch(culm.child.output(), token, 'the secret never reached the log, through all of it');
 });
