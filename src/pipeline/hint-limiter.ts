@@ -5,6 +5,7 @@
  * past `maxPending` distinct apps the window asks for one full resync instead, which covers them all, and so
  * does a resync asked for by a hint itself (deployment events, apps culm does not hold: made-up ids).
  */
+import { mapLimit } from '../store/zookeeper/util.js';
 
 export interface Timers {
   now(): number;
@@ -130,10 +131,8 @@ export class HintLimiter {
     }
     const apps = [...this.pending];
     this.pending.clear();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < apps.length && !this.stopped) await this.o.readApp(apps[next++]).catch(() => undefined);
-    };
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, apps.length) }, worker));
+    await mapLimit(apps, this.concurrency, async (id) => {
+      if (!this.stopped) await this.o.readApp(id).catch(() => undefined);
+    });
   }
 }
