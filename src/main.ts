@@ -10,12 +10,14 @@ import { hostname } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { loadConfig, packageRoot, redactConfig, type CulmConfig } from './config/index.js';
 import { CulmError, errorMessage } from './core/errors.js';
-import { AppsMapper } from './core/marathon-map.js';
+import { AppsMapper, mapApp } from './core/marathon-map.js';
 import { HaproxyDriver } from './haproxy/driver.js';
 import { Renderer } from './haproxy/render.js';
 import { createHttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { MarathonClient } from './marathon/index.js';
+import { loadOrCreateCallbackToken } from './marathon/callback-token.js';
+import { removeSubscriptionsOf } from './marathon/subscription.js';
 import { PrometheusMetrics } from './metrics/metrics.js';
 import { Applier } from './pipeline/apply.js';
 import { Daemon } from './pipeline/daemon.js';
@@ -34,10 +36,6 @@ function version(): string {
 export interface Running {
   stop(): Promise<void>;
   port: number;
-}
-
-function withToken(url: string, token: string): string {
-  return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
 }
 
 /**
@@ -106,10 +104,19 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     reloadIntervalMs: config.haproxy.reloadIntervalMs,
   });
 
+  // Callbacks without this secret are hints, never applied: safe by default, so a made-up token when none is set.
+  const callbackToken = config.marathon.callbackToken
+    || (config.marathon.eventMode === 'sse' ? '' : loadOrCreateCallbackToken(config.dataDir, log));
   const daemon = new Daemon({
     applier, driver, rules, snapshots, metrics, log,
     rulePolicy: { aclFilesDir: config.haproxy.aclFilesDir },
-    apps: { fetchApps: (known) => client.streamApps(() => new AppsMapper(known)) },
+    apps: {
+      fetchApps: (known) => client.streamApps(() => new AppsMapper(known)),
+      fetchApp: async (id) => {
+        const raw = await client.getApp(id);
+        return raw === null ? null : mapApp(raw);
+      },
+    },
     settleMs: config.marathon.settleMs,
     resyncIntervalMs: config.marathon.resyncIntervalMs || 2 ** 31 - 1,
     // Called only after start-up, when the feed exists.
@@ -126,7 +133,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     user: config.marathon.user,
     password: config.marathon.password,
     publicEndpoint: config.bamboo.endpoint,
-    callbackToken: config.marathon.callbackToken,
+    callbackToken,
     subscriptionCheckMs: config.marathon.subscriptionCheckMs,
     sseWatchdogMs: config.marathon.sseWatchdogMs,
     log,
@@ -147,19 +154,8 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   // The leader removes the Marathon subscriptions of culm instances that are gone (never anyone else's).
   const janitorMs = config.marathon.subscriptionCheckMs || 30_000;
   const janitor = membership ? setInterval(() => {
-    void membership.removeStaleCallbacks(async (url) => {
-      // Recorded without the token: the instances share this config, so the URL they registered has ours.
-      const variants = config.marathon.callbackToken ? [withToken(url, config.marathon.callbackToken), url] : [url];
-      for (const callbackUrl of variants) {
-        try {
-          await client.request('DELETE', '/v2/eventSubscriptions', { query: { callbackUrl } });
-        } catch (err) {
-          const code = (err as { code?: string }).code;
-          // Marathon 1.5+ has no subscriptions to remove: the record alone goes.
-          if (code !== 'E_MARATHON_NOT_FOUND' && code !== 'E_CALLBACKS_UNAVAILABLE' && code !== 'E_MARATHON_HTTP') throw err;
-        }
-      }
-    }, {
+    // Recorded without the token, and each instance has its own: Marathon's list says which URLs were its.
+    void membership.removeStaleCallbacks(async (url) => { await removeSubscriptionsOf(client, url); }, {
       // An instance cut off from ZooKeeper is not gone: wait three rounds, then ask it directly.
       graceMs: 3 * janitorMs,
       isAlive: async (url) => {
@@ -176,7 +172,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   // The REST API (and /healthz) is up first, so probes answer while the first sync runs.
   const http = createHttpServer({
     core: daemon, metrics, log, version: version(),
-    callbacks: { enabled: () => feed.acceptsCallbacks(), token: config.marathon.callbackToken || undefined },
+    callbacks: { enabled: () => feed.acceptsCallbacks(), token: callbackToken || undefined },
     cluster: () => stores.cluster(),
   });
   const { port } = await http.listen(config.http.host, config.http.port);

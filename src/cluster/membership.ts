@@ -10,6 +10,9 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { goQueryEscape, goQueryUnescape } from '../store/zookeeper/escape.js';
 import { ZK, zkCode, type ZkSession } from '../store/zookeeper/session.js';
+import { redactCallbackUrl, withoutToken } from '../marathon/subscription.js';
+
+export { withoutToken };
 
 export interface LastApply {
   at: number;
@@ -284,7 +287,7 @@ export class Membership {
         await s.remove(`${this.callbacksPath}/${child}`, -1);
         this.orphanSince.delete(url);
         removed.push(url);
-        this.o.log.info({ callbackUrl: url.replace(/([?&]token=)[^&#]*/g, '$1[redacted]') }, 'removed the Marathon subscription of a culm instance that is gone');
+        this.o.log.info({ callbackUrl: redactCallbackUrl(url) }, 'removed the Marathon subscription of a culm instance that is gone');
       } catch (err) {
         this.o.log.warn({ err: errorMessage(err) }, 'could not remove a stale callback subscription; will retry');
       }
@@ -304,11 +307,6 @@ export class Membership {
     for (const n of nodes) await s.remove(n, -1).catch(() => undefined);
     this.setLeader(false);
   }
-}
-
-/** The callback URL as culm records it: without the secret token. */
-export function withoutToken(url: string): string {
-  return url.replace(/([?&])token=[^&#]*&?/g, '$1').replace(/[?&]$/, '');
 }
 
 function goQueryUnescapeSafe(name: string): string {

@@ -117,7 +117,7 @@ export const SETTINGS = {
 
   'marathon.callbackToken': {
     file: 'Marathon.CallbackToken', env: 'CULM_CALLBACK_TOKEN', kind: 'secret', default: '',
-    doc: 'A shared secret added to the callback URL culm registers (`?token=…`); event POSTs without it are refused (403), so nobody else can feed culm fake task events. Empty: no token (as Bamboo). Redacted in logs.',
+    doc: 'The secret added to the callback URL culm registers (`?token=…`). Only event POSTs carrying it are applied; any other POST is a hint: answered 200, it makes culm re-read the app it names from Marathon (rate-limited), so nobody else can feed culm fake task events. Empty: culm makes a random one (256 bits) once and keeps it in `<dataDir>/callback-token` (mode 0600; each instance its own). Redacted in logs.',
   },
 
   'haproxy.templatePath': {

@@ -2,6 +2,7 @@
  * culm's model of what Marathon runs. Plain data (JSON-serialisable) so the snapshot can be stored as is;
  * treated as immutable: reducers return new objects and share what did not change.
  */
+import { Tombstones } from './tombstones.js';
 
 /** How a task is reached. */
 export type NetworkMode = 'host' | 'bridge' | 'container';
@@ -65,7 +66,7 @@ export interface ClusterState {
   syncedAt: number;
 }
 
-export const emptyState = (): ClusterState => ({ apps: new Map(), tombstones: new Map(), syncedAt: 0 });
+export const emptyState = (): ClusterState => ({ apps: new Map(), tombstones: Tombstones.empty, syncedAt: 0 });
 
 export const TERMINAL_STATES: ReadonlySet<string> = new Set([
   'TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_ERROR', 'TASK_DROPPED', 'TASK_GONE',

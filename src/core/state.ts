@@ -4,12 +4,14 @@
  * - terminal task ids are tombstoned and never come back, from a late event or a stale resync;
  * - a task never moves back in its life cycle (STAGING → STARTING → RUNNING → KILLING);
  * - health unknown after a leader failover keeps the last known value.
+ * Tombstones are a persistent map (tombstones.ts): a terminal event costs O(log n), never a copy of them all.
  */
 import type { DomainEvent } from './events.js';
 import { instanceIdOf } from './events.js';
 import type { App, ClusterState, Task } from './model.js';
 import { TERMINAL_STATES } from './model.js';
 import { sameJson } from './json.js';
+import { Tombstones } from './tombstones.js';
 
 /** Tombstones outlive any plausible delay of an event or a resync answer. */
 export const TOMBSTONE_TTL_MS = 10 * 60_000;
@@ -63,8 +65,8 @@ export function reduce(state: ClusterState, event: DomainEvent, now: number): Re
     case 'app-removed': {
       if (!state.apps.has(event.appId)) return { state };
       const apps = new Map(state.apps);
-      const tombstones = new Map(state.tombstones);
-      for (const id of Object.keys(state.apps.get(event.appId)!.tasks)) tombstones.set(id, now);
+      let tombstones = Tombstones.of(state.tombstones);
+      for (const id of Object.keys(state.apps.get(event.appId)!.tasks)) tombstones = tombstones.with(id, now);
       apps.delete(event.appId);
       return { state: { ...state, apps, tombstones } };
     }
@@ -77,8 +79,8 @@ function reduceTask(state: ClusterState, e: Extract<DomainEvent, { kind: 'task' 
   if (state.tombstones.has(e.taskId)) return { state };
   const app = state.apps.get(e.appId);
   if (TERMINAL_STATES.has(e.state)) {
-    const tombstones = new Map(state.tombstones);
-    tombstones.set(e.taskId, now);
+    // Persistent: a terminal event costs O(log n), not a copy of every tombstone.
+    const tombstones = Tombstones.of(state.tombstones).with(e.taskId, now);
     if (!app || !app.tasks[e.taskId]) return { state: { ...state, tombstones } };
     const tasks = { ...app.tasks };
     delete tasks[e.taskId];
@@ -145,8 +147,7 @@ function reduceHealth(state: ClusterState, e: Extract<DomainEvent, { kind: 'heal
  * last known health filled in where Marathon has no results (after a leader failover).
  */
 export function applySnapshot(state: ClusterState, fresh: readonly App[], now: number): ClusterState {
-  const tombstones = new Map<string, number>();
-  for (const [id, at] of state.tombstones) if (now - at < TOMBSTONE_TTL_MS) tombstones.set(id, at);
+  const tombstones = liveTombstones(state.tombstones, now);
   const apps = new Map<string, App>();
   // A periodic resync usually brings nothing new: unchanged apps keep their objects (so their views and
   // rendered backends are reused), and when every app is unchanged, in the same order, so is the map.
@@ -154,32 +155,69 @@ export function applySnapshot(state: ClusterState, fresh: readonly App[], now: n
   let unchanged = fresh.length === state.apps.size;
   for (const app of fresh) {
     const previous = state.apps.get(app.id);
-    // Copied only from the first task that differs from Marathon's (at start, and on a resync that brings what
-    // culm already holds, no task does: 100,000 tasks are not copied for nothing).
-    let tasks: Record<string, Task> | undefined;
-    const list = Object.values(app.tasks);
-    for (let i = 0; i < list.length; i++) {
-      const task = list[i];
-      let next: Task | undefined = tombstones.has(task.id) ? undefined : task;
-      const known = previous?.tasks[task.id];
-      if (next && known) {
-        if (!moveAllowed(known.state, next.state)) next = { ...next, state: known.state };
-        if (next.healthy === null && known.healthy !== null && app.healthChecks.length > 0) next = { ...next, healthy: known.healthy };
-        if (sameTask(known, next)) next = known;
-      }
-      if (tasks === undefined && next !== task) {
-        tasks = {};
-        for (let j = 0; j < i; j++) tasks[list[j].id] = list[j];
-      }
-      if (tasks !== undefined && next !== undefined) tasks[task.id] = next;
-    }
-    const kept = tasks ?? app.tasks;
-    const same = previous !== undefined
-      && ((previous === app && kept === app.tasks) || (sameTasks(previous.tasks, kept) && sameAppFields(previous, app)));
-    apps.set(app.id, same ? previous : kept === app.tasks ? app : { ...app, tasks: kept });
-    unchanged &&= same && previousIds.next().value === app.id;
+    const merged = mergeApp(previous, app, tombstones);
+    apps.set(app.id, merged);
+    unchanged &&= merged === previous && previousIds.next().value === app.id;
   }
   return { apps: unchanged ? state.apps : apps, tombstones, syncedAt: now };
+}
+
+/**
+ * One app read from Marathon (`GET /v2/apps/{id}`), `null` when Marathon says it does not exist: that app
+ * replaced as a resync would (tombstones and the life-cycle rule kept), every other app and the tombstones
+ * untouched. The same state object when nothing changes.
+ */
+export function applyAppRead(state: ClusterState, appId: string, fresh: App | null): ClusterState {
+  const previous = state.apps.get(appId);
+  if (fresh === null) {
+    if (!previous) return state;
+    const apps = new Map(state.apps);
+    apps.delete(appId);
+    return { ...state, apps };
+  }
+  // An answer about another app than the one asked for is not an answer.
+  if (fresh.id !== appId) return state;
+  const merged = mergeApp(previous, fresh, state.tombstones);
+  return merged === previous ? state : withApp(state, merged);
+}
+
+/**
+ * Marathon's app with culm's rules applied: tombstoned tasks left out, no task moved back in its life
+ * cycle, last known health kept where Marathon has no results. `previous` itself when nothing differs.
+ */
+function mergeApp(previous: App | undefined, app: App, tombstones: ReadonlyMap<string, number>): App {
+  // Copied only from the first task that differs from Marathon's (at start, and on a resync that brings what
+  // culm already holds, no task does: 100,000 tasks are not copied for nothing).
+  let tasks: Record<string, Task> | undefined;
+  const list = Object.values(app.tasks);
+  for (let i = 0; i < list.length; i++) {
+    const task = list[i];
+    let next: Task | undefined = tombstones.has(task.id) ? undefined : task;
+    const known = previous?.tasks[task.id];
+    if (next && known) {
+      if (!moveAllowed(known.state, next.state)) next = { ...next, state: known.state };
+      if (next.healthy === null && known.healthy !== null && app.healthChecks.length > 0) next = { ...next, healthy: known.healthy };
+      if (sameTask(known, next)) next = known;
+    }
+    if (tasks === undefined && next !== task) {
+      tasks = {};
+      for (let j = 0; j < i; j++) tasks[list[j].id] = list[j];
+    }
+    if (tasks !== undefined && next !== undefined) tasks[task.id] = next;
+  }
+  const kept = tasks ?? app.tasks;
+  const same = previous !== undefined
+    && ((previous === app && kept === app.tasks) || (sameTasks(previous.tasks, kept) && sameAppFields(previous, app)));
+  return same ? previous : kept === app.tasks ? app : { ...app, tasks: kept };
+}
+
+/** The tombstones not yet expired: the same object when none has. */
+function liveTombstones(all: ReadonlyMap<string, number>, now: number): Tombstones {
+  const current = Tombstones.of(all);
+  for (const at of current.values()) {
+    if (now - at >= TOMBSTONE_TTL_MS) return Tombstones.from([...current].filter(([, t]) => now - t < TOMBSTONE_TTL_MS));
+  }
+  return current;
 }
 
 /** The same task objects under the same ids, in the same order. */

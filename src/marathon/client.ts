@@ -62,6 +62,14 @@ export interface AppsResponse {
 /** Bamboo's query (with the documented "apps." prefix): tasks, deployments and readiness in one call. */
 export const APPS_PATH = '/v2/apps?embed=apps.tasks&embed=apps.deployments&embed=apps.readiness';
 
+/** The same embeds for one app (`app.` prefix), so a single-app read carries what a resync does. */
+export const APP_EMBEDS = ['app.tasks', 'app.deployments', 'app.readiness'];
+
+const hasAppObject = (body: unknown): string | undefined => {
+  const app = (body as { app?: unknown } | null)?.app;
+  return typeof app === 'object' && app !== null && !Array.isArray(app) ? undefined : 'expected an object with an "app" object';
+};
+
 type Attempt = { ok: true; value: unknown } | { ok: false; error: MarathonError; failover: boolean };
 
 /**
@@ -116,6 +124,22 @@ export class MarathonClient {
       const apps: unknown[] = [];
       return { add: (raw) => apps.push(raw), result: () => ({ apps }) };
     }, opts);
+  }
+
+  /**
+   * GET /v2/apps/{id} with the resync's embeds: Marathon's `app` object, or null when Marathon says the app
+   * does not exist (a JSON 404, definitive). Any other failure throws. `id` must be a valid Marathon app id;
+   * each segment is encoded all the same.
+   */
+  async getApp(id: string, opts: Pick<MarathonRequestOptions, 'signal' | 'timeoutMs'> = {}): Promise<unknown> {
+    const path = `/v2/apps/${id.split('/').filter((s) => s !== '').map(encodeURIComponent).join('/')}`;
+    try {
+      const body = await this.request('GET', path, { ...opts, query: { embed: APP_EMBEDS }, validate: hasAppObject });
+      return (body as { app: unknown }).app;
+    } catch (err) {
+      if (err instanceof MarathonError && err.code === Code.NOT_FOUND) return null;
+      throw err;
+    }
   }
 
   /**

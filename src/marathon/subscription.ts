@@ -9,6 +9,44 @@ export function redactCallbackUrl(url: string): string {
   return url.replace(/([?&]token=)[^&#]*/g, '$1[redacted]');
 }
 
+/** The callback URL as culm records it (ZooKeeper is world-readable): without the secret token. */
+export function withoutToken(url: string): string {
+  return url.replace(/([?&])token=[^&#]*&?/g, '$1').replace(/[?&]$/, '');
+}
+
+/** The callback URLs Marathon lists (GET /v2/eventSubscriptions); E_CALLBACKS_UNAVAILABLE where there are none. */
+export async function listSubscriptions(client: Pick<MarathonClient, 'request'>): Promise<string[]> {
+  let body: unknown;
+  try {
+    body = await client.request('GET', SUBSCRIPTIONS_PATH);
+  } catch (err) {
+    throw unavailableOr(err);
+  }
+  const urls = (body as { callbackUrls?: unknown } | null)?.callbackUrls;
+  if (!Array.isArray(urls)) {
+    throw new MarathonError(Code.BODY, `GET ${SUBSCRIPTIONS_PATH}: expected an object with a "callbackUrls" array`);
+  }
+  return urls.filter((u): u is string => typeof u === 'string');
+}
+
+/**
+ * Removes every subscription whose URL, without its token, is `tokenFree` (an instance that is gone; each
+ * instance registers its own secret, which only it knows). Nothing to remove on a Marathon without
+ * callbacks (1.5+). Returns the number removed.
+ */
+export async function removeSubscriptionsOf(client: Pick<MarathonClient, 'request'>, tokenFree: string): Promise<number> {
+  let urls: string[];
+  try {
+    urls = await listSubscriptions(client);
+  } catch (err) {
+    if (err instanceof MarathonError && err.code === Code.CALLBACKS_UNAVAILABLE) return 0;
+    throw err;
+  }
+  const theirs = urls.filter((u) => withoutToken(u) === tokenFree);
+  for (const callbackUrl of theirs) await client.request('DELETE', SUBSCRIPTIONS_PATH, { query: { callbackUrl } });
+  return theirs.length;
+}
+
 export interface CallbackSubscriptionOptions {
   client: Pick<MarathonClient, 'request'>;
   /** The URL Marathon POSTs events to (culm's callback receiver), registered verbatim. */
@@ -75,18 +113,8 @@ export class CallbackSubscription {
   }
 
   /** The callback URLs Marathon currently lists. */
-  async subscribers(): Promise<string[]> {
-    let body: unknown;
-    try {
-      body = await this.client.request('GET', SUBSCRIPTIONS_PATH);
-    } catch (err) {
-      throw unavailableOr(err);
-    }
-    const urls = (body as { callbackUrls?: unknown } | null)?.callbackUrls;
-    if (!Array.isArray(urls)) {
-      throw new MarathonError(Code.BODY, `GET ${SUBSCRIPTIONS_PATH}: expected an object with a "callbackUrls" array`);
-    }
-    return urls.filter((u): u is string => typeof u === 'string');
+  subscribers(): Promise<string[]> {
+    return listSubscriptions(this.client);
   }
 
   /** Registers, then checks every checkIntervalMs. Throws (leaving nothing running) if the first registration fails. */

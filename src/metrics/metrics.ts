@@ -12,6 +12,12 @@ export interface Metrics {
   eventRejected(reason: string): void;
   /** A value from Marathon (answer or event) failed the input grammar; `field` names which (input-grammar.ts). */
   marathonDataRejected(field: string): void;
+  /**
+   * A hint (a callback without the subscription's secret) and what became of it: `no-change`, `invalid`,
+   * `queued`, `coalesced`, `overflow`, `resync`; and of the reads hints caused: `read-applied`, `read-gone`,
+   * `read-failed`.
+   */
+  hint(outcome: string): void;
   /** One request to Marathon's API: `endpoint` is the API path (`/v2/apps`), not a host. */
   marathonRequest(endpoint: string, outcome: string, seconds: number): void;
   /** A full resync from Marathon finished (`ok`, `error`, `stale`…). */
@@ -58,6 +64,7 @@ export class PrometheusMetrics implements Metrics {
   private readonly events: Counter<'type'>;
   private readonly eventsRejected: Counter<'reason'>;
   private readonly dataRejected: Counter<'field'>;
+  private readonly hints: Counter<'outcome'>;
   private readonly marathonRequests: Histogram<'endpoint' | 'outcome'>;
   private readonly resyncs: Counter<'outcome'>;
   private readonly apps: Gauge;
@@ -93,6 +100,7 @@ export class PrometheusMetrics implements Metrics {
       name: 'culm_marathon_data_rejected_total', help: 'Values from Marathon refused by the input grammar (the task, app or entry left out), by field',
       labelNames: ['field'], registers,
     });
+    this.hints = new Counter({ name: 'culm_marathon_hints_total', help: 'Event callbacks without the secret (hints), and the app reads they caused, by outcome', labelNames: ['outcome'], registers });
     this.marathonRequests = new Histogram({
       name: 'culm_marathon_request_duration_seconds', help: 'Requests to the Marathon API, by endpoint and outcome',
       labelNames: ['endpoint', 'outcome'], buckets: SLOW_BUCKETS, registers,
@@ -126,6 +134,7 @@ export class PrometheusMetrics implements Metrics {
   eventReceived(type: string): void { this.events.inc({ type }); }
   eventRejected(reason: string): void { this.eventsRejected.inc({ reason }); }
   marathonDataRejected(field: string): void { this.dataRejected.inc({ field }); }
+  hint(outcome: string): void { this.hints.inc({ outcome }); }
   marathonRequest(endpoint: string, outcome: string, seconds: number): void {
     this.marathonRequests.observe({ endpoint, outcome }, seconds);
   }

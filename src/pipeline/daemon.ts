@@ -8,14 +8,16 @@ import { normaliseAppId, type MappedApps } from '../core/marathon-map.js';
 import { emptyState, type App, type ClusterState, type Rule } from '../core/model.js';
 import { admitRules, checkRuleAcl, ruleCheckError, type RulePolicy } from '../core/rules.js';
 import { checkAclFilesOnDisk } from '../fs/acl-files.js';
-import { checkApp, type Rejection } from '../core/input-grammar.js';
-import { applySnapshot, reduce } from '../core/state.js';
+import { checkApp, type InputError, type Rejection } from '../core/input-grammar.js';
+import { applyAppRead, applySnapshot, reduce } from '../core/state.js';
+import { appIdOf, hintAction } from '../core/hints.js';
 import { countTasks } from '../core/eligibility.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { RuleStore, StateStore } from '../store/types.js';
 import type { Applier } from './apply.js';
 import { ApplyCoalescer } from './coalescer.js';
+import { HintLimiter } from './hint-limiter.js';
 import type { ApplyRecord, CulmCore, DependencyCheck, Readiness } from './types.js';
 import type { HaproxyDriver, SideFile } from '../haproxy/driver.js';
 
@@ -25,6 +27,8 @@ export interface AppsSource {
    * failure, including an answer that is not an object with an `apps` array.
    */
   fetchApps(known: (id: string) => App | undefined): Promise<MappedApps>;
+  /** `GET /v2/apps/{id}` with the same embeds, mapped; null when Marathon says there is no such app. Throws on failure. */
+  fetchApp(id: string): Promise<App | null>;
 }
 
 export interface DaemonOptions {
@@ -62,8 +66,9 @@ export class Daemon implements CulmCore {
   private snapshotTimer?: NodeJS.Timeout;
   private resyncing?: Promise<boolean>;
   private resyncAgain = false;
-  /** Events applied while a resync fetch is in flight, replayed on top of its answer. */
-  private journal?: DomainEvent[];
+  /** Events applied while a fetch (resync or one app) is in flight, one list per fetch, replayed on its answer. */
+  private readonly journals = new Set<DomainEvent[]>();
+  private readonly hints: HintLimiter;
   private marathonCheck: DependencyCheck = { ok: false, detail: 'not synced yet' };
   private restoredFromSnapshot = false;
   private firstApplyOk = false;
@@ -79,6 +84,7 @@ export class Daemon implements CulmCore {
     // Counted when scraped, not on every event: walking 100,000 tasks per change is the hot path's biggest cost.
     o.metrics.clusterFrom(() => countTasks(this.cluster));
     this.coalescer = new ApplyCoalescer(() => this.applyNow(), { retryBaseMs: 1000, retryMaxMs: 30_000 });
+    this.hints = new HintLimiter({ windowMs: o.settleMs, readApp: (id) => this.readApp(id), resync: () => this.settleResync() });
   }
 
   // ---- life cycle ----
@@ -114,6 +120,7 @@ export class Daemon implements CulmCore {
     clearTimeout(this.settleTimer);
     clearTimeout(this.rulesTimer);
     this.unwatchRules?.();
+    await this.hints.stop();
     await this.coalescer.stop();
     if (this.snapshotTimer) {
       clearTimeout(this.snapshotTimer);
@@ -180,24 +187,21 @@ export class Daemon implements CulmCore {
 
   private async resyncOnce(): Promise<boolean> {
     let mapped: MappedApps;
-    this.journal = [];
+    const journal: DomainEvent[] = [];
+    this.journals.add(journal);
     try {
       const held = this.cluster.apps;
       mapped = await this.o.apps.fetchApps((id) => held.get(id));
     } catch (err) {
-      this.journal = undefined;
       this.o.metrics.resync('error');
       this.marathonCheck = { ok: false, detail: `last fetch failed: ${errorMessage(err)}` };
       this.o.log.warn({ err: errorMessage(err) }, 'Marathon resync failed; keeping the last known state');
       return false;
+    } finally {
+      this.journals.delete(journal);
     }
-    const journal = this.journal;
-    this.journal = undefined;
     const apps = mapped.apps;
-    for (const r of mapped.rejected) {
-      this.o.metrics.marathonDataRejected(r.field);
-      this.o.log.warn({ app: r.appId, field: r.field, reason: r.reason }, 'value from Marathon refused');
-    }
+    this.reportRejected(mapped.rejected);
     for (const s of mapped.skipped) {
       this.o.metrics.appSkipped('unparsable');
       this.o.log.warn({ app: s.id, reason: s.reason }, 'app skipped; its last known state is kept');
@@ -211,7 +215,7 @@ export class Daemon implements CulmCore {
     const now = Date.now();
     let next = applySnapshot(this.cluster, apps, now);
     let replayedHealth = false;
-    for (const event of journal ?? []) {
+    for (const event of journal) {
       next = reduce(next, event, now).state;
       if (event.kind === 'health') replayedHealth = true;
     }
@@ -229,6 +233,67 @@ export class Daemon implements CulmCore {
     return { accepted: event.kind !== 'invalid', kind: event.kind };
   }
 
+  /** A callback without the secret: Marathon is asked (rate-limited) instead of believing the sender. */
+  acceptMarathonHint(body: unknown): { accepted: boolean; kind: 'hint'; outcome: string } {
+    if (this.stopping) return { accepted: false, kind: 'hint', outcome: 'stopping' };
+    const event = toDomainEvent(body);
+    const action = hintAction(this.cluster, event, Date.now());
+    let outcome: string;
+    if (event.kind === 'invalid' || action.kind === 'invalid') outcome = 'invalid';
+    else if (action.kind === 'read') outcome = this.hints.offerRead(action.appId);
+    else if (action.kind === 'resync') outcome = this.hints.offerResync();
+    else outcome = 'no-change';
+    this.o.metrics.hint(outcome);
+    return { accepted: outcome !== 'invalid', kind: 'hint', outcome };
+  }
+
+  private reportRejected(rejected: readonly Rejection[]): void {
+    for (const r of rejected) {
+      this.o.metrics.marathonDataRejected(r.field);
+      this.o.log.warn({ app: r.appId, field: r.field, reason: r.reason }, 'value from Marathon refused');
+    }
+  }
+
+  /** One app re-read because a hint named it; Marathon's answer is applied, a failed read changes nothing. */
+  private async readApp(appId: string): Promise<void> {
+    if (this.stopping) return;
+    const journal: DomainEvent[] = [];
+    this.journals.add(journal);
+    let fresh: App | null | undefined;
+    try {
+      fresh = await this.o.apps.fetchApp(appId);
+    } catch (err) {
+      this.o.metrics.hint('read-failed');
+      this.o.log.warn({ app: appId, err: errorMessage(err) }, 'app re-read (for a hint) failed; nothing changed');
+      return;
+    } finally {
+      this.journals.delete(journal);
+    }
+    if (fresh !== null) {
+      // The same input grammar as a resync's: a value that fails it is left out, or the app keeps its state.
+      const rejected: Rejection[] = [];
+      try {
+        fresh = checkApp(fresh, rejected);
+      } catch (err) {
+        rejected.push({ appId, field: (err as InputError).field ?? 'app_id', reason: errorMessage(err) });
+        fresh = undefined;
+      } finally {
+        this.reportRejected(rejected);
+      }
+      if (fresh === undefined) {
+        this.o.metrics.hint('read-failed');
+        return;
+      }
+    }
+    const now = Date.now();
+    let next = applyAppRead(this.cluster, appId, fresh);
+    // Trusted events about this app that arrived during the read are newer than its answer.
+    for (const event of journal) if (appIdOf(event) === appId) next = reduce(next, event, now).state;
+    this.o.metrics.hint(fresh === null ? 'read-gone' : 'read-applied');
+    if (next.apps !== this.cluster.apps) this.o.log.info({ app: appId }, fresh === null ? 'Marathon says the app is gone (re-read for a hint)' : 'app re-read for a hint: Marathon\'s answer applied');
+    this.setState(next, false);
+  }
+
   private onEvent(event: DomainEvent): void {
     if (event.kind === 'invalid') {
       this.o.metrics.eventRejected(event.reason);
@@ -242,8 +307,8 @@ export class Daemon implements CulmCore {
       this.settleResync();
       return;
     }
-    // A resync answer fetched before this event must not wipe it out: it is replayed on top.
-    this.journal?.push(event);
+    // A resync (or app read) answer fetched before this event must not wipe it out: it is replayed on top.
+    for (const journal of this.journals) journal.push(event);
     const { state, needsResync } = reduce(this.cluster, event, Date.now());
     if (needsResync) this.settleResync();
     if (event.kind === 'app-removed' || event.kind === 'app-upsert') this.settleResync();

@@ -52,6 +52,11 @@ export interface CulmCore {
   deleteRule(id: string): Promise<boolean>;
   /** A Marathon event body as POSTed to the callback URL. Never throws: bad bodies are counted. */
   acceptMarathonEvent(body: unknown): { accepted: boolean; kind: string };
+  /**
+   * A callback body without the subscription's secret: never applied, at most a (rate-limited) re-read of the
+   * app it names. Never throws. `kind` is always `hint`; `outcome` says what it caused.
+   */
+  acceptMarathonHint(body: unknown): { accepted: boolean; kind: 'hint'; outcome: string };
   readiness(): Readiness;
   history(): readonly ApplyRecord[];
   /** The config text currently applied, if any. */

@@ -30,8 +30,10 @@ t.test('the leader removes the callback subscription of a dead instance', async 
     }));
   }
   await Promise.all(culms.map((c) => c.waitReady(30_000)));
-  const urls = culms.map((c) => `${c.api}/api/marathon/event_callback`);
-  t.ok(urls.every((u) => marathon.subscriptions.includes(u)), 'both registered');
+  // Each instance made its own secret (its own data dir): the URLs differ in their token.
+  const urls = culms.map((c) => marathon.subscriptions.find((u) => u.startsWith(`${c.api}/api/marathon/event_callback?token=`)) ?? '');
+  t.ok(urls.every((u) => u !== ''), 'both registered, each with a token');
+  t.not(new URL(urls[0]).searchParams.get('token'), new URL(urls[1]).searchParams.get('token'), 'two instances, two secrets');
   // Kill the one that is NOT the leader, so the survivor (leader) cleans up after it.
   const view = (await culms[0].json<{ leader: string; self: string }>('/api/cluster')).body;
   const victim = view.leader === view.self ? 1 : 0;

@@ -18,6 +18,7 @@ import { servingTasks } from '../../src/core/eligibility.js';
 import { makeRule } from '../../src/core/rules.js';
 import { CulmError } from '../../src/core/errors.js';
 import { app, healthChecks, task, tasks } from '../helpers/builders.js';
+import type { App } from '../../src/core/model.js';
 
 const template = new URL('../../templates/haproxy.cfg.eta', import.meta.url).pathname;
 
@@ -28,6 +29,12 @@ class ControlledMarathon implements AppsSource {
   async fetchApps(): Promise<MappedApps> {
     this.calls++;
     return mapApps(await (this.answers.shift() ?? this.fallback)());
+  }
+  /** Single-app reads answer from the same source: the app of that id in the next answer, null if absent. */
+  appReads: string[] = [];
+  async fetchApp(id: string): Promise<App | null> {
+    this.appReads.push(id);
+    return mapApps(await this.fallback()).apps.find((a) => a.id === id) ?? null;
   }
 }
 
@@ -44,11 +51,12 @@ function setup(marathon: ControlledMarathon, snapshots = new MemoryStateStore(),
   const log = silentLogger();
   const driver = new HaproxyDriver({ outputPath: join(dir, 'haproxy.cfg'), validationCommand: 'true', reloadCommand: 'true', cleanupCommand: 'true', commandTimeoutMs: 5000, log });
   const applier = new Applier(new Renderer(template), driver, { HttpBind: '*:80', StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'haproxy.cfg') }, log);
+  const metrics = new PrometheusMetrics({ defaultMetrics: false });
   const daemon = new Daemon({
-    applier, driver, apps: marathon, rules: extra.rules ?? new MemoryRuleStore(), snapshots, metrics: new PrometheusMetrics({ defaultMetrics: false }), log,
+    applier, driver, apps: marathon, rules: extra.rules ?? new MemoryRuleStore(), snapshots, metrics, log,
     settleMs: 20, resyncIntervalMs: 60_000, snapshotDelayMs: 10, rulePolicy: { aclFilesDir: extra.aclFilesDir ?? '' },
   });
-  return { daemon, dir };
+  return { daemon, dir, metrics };
 }
 
 const status = (taskId: string, state: string, port: number) => ({ eventType: 'status_update_event', appId: '/web', taskId, taskStatus: state, host: '127.0.0.1', ports: [port] });
@@ -155,5 +163,90 @@ t.test('putRule: pattern files only from the configured directory, symlinks reso
     t.match((err as Error).message, message);
   }
   t.equal(daemon.rules().get('/web')?.acl, `src -f ${files}/ok.lst`, 'the refusals stored nothing');
+  await daemon.stop();
+});
+
+const until = async (what: string, ok: () => boolean, ms = 3000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+t.test('hints: forged events change nothing Marathon does not confirm; a confirmed one is applied', async (t) => {
+  const m = new ControlledMarathon();
+  const web = { id: '/web', healthChecks: [{ protocol: 'HTTP', path: '/' }], tasks: [mtask('web.a', 31001, { healthCheckResults: [{ alive: true }] }), mtask('web.b', 31002, { healthCheckResults: [{ alive: true }] })] };
+  m.fallback = async () => ({ apps: [web] });
+  const snapshots = new MemoryStateStore();
+  const { daemon, metrics } = setup(m, snapshots);
+  await daemon.start();
+  await daemon.applyNowAndWait();
+  const before = daemon.state();
+  const forged = [
+    status('web.a', 'TASK_KILLED', 31001),
+    { ...status('web.evil', 'TASK_RUNNING', 6666), host: '10.6.6.6' },
+    { eventType: 'app_terminated_event', appId: '/web' },
+    { eventType: 'health_status_changed_event', appId: '/web', taskId: 'web.b', alive: false },
+  ];
+  for (const body of forged) t.match(daemon.acceptMarathonHint(body), { accepted: true, kind: 'hint', outcome: /queued|coalesced/ });
+  t.equal(daemon.state(), before, 'nothing applied on the spot');
+  await until('the app re-read', () => m.appReads.length === 1);
+  await new Promise((r) => setTimeout(r, 60));
+  t.same(m.appReads, ['/web'], 'four hints for one app: one read');
+  t.equal(daemon.state().apps, before.apps, 'Marathon still lists both tasks, healthy: nothing changed');
+  t.equal(daemon.state().tombstones.has('web.a'), false, 'no tombstone from a hint');
+  t.match(await metrics.text(), /culm_marathon_hints_total\{outcome="read-applied"\} 1/);
+
+  // Marathon confirms: web.a is gone.
+  m.fallback = async () => ({ apps: [{ ...web, tasks: [web.tasks[1]] }] });
+  daemon.acceptMarathonHint(status('web.a', 'TASK_KILLED', 31001));
+  await until('confirmed kill applied', () => !daemon.state().apps.get('/web')!.tasks['web.a']);
+  // ...and the app: Marathon's 404 removes it.
+  m.fallback = async () => ({ apps: [] });
+  daemon.acceptMarathonHint({ eventType: 'app_terminated_event', appId: '/web' });
+  await until('confirmed removal applied', () => !daemon.state().apps.has('/web'));
+  await daemon.stop();
+  t.same(snapshots.snapshot?.apps.map((a) => a.id), [], 'the snapshot holds what Marathon confirmed');
+});
+
+t.test('a hint flood for made-up ids: quick, bounded reads, state unchanged', async (t) => {
+  const m = new ControlledMarathon();
+  m.fallback = async () => ({ apps: [{ id: '/web', tasks: [mtask('web.a', 31001)] }] });
+  const { daemon, metrics } = setup(m);
+  await daemon.start();
+  const before = daemon.state();
+  const resyncs = m.calls;
+  let began = performance.now();
+  for (let i = 0; i < 60_000; i++) daemon.acceptMarathonHint(status(`made-up.${i}`, 'TASK_KILLED', 31001));
+  const killsMs = performance.now() - began;
+  began = performance.now();
+  for (let i = 0; i < 60_000; i++) daemon.acceptMarathonHint({ ...status(`x.${i}`, 'TASK_RUNNING', 31001), appId: `/made-up-${i}` });
+  const runningMs = performance.now() - began;
+  t.comment(`60,000 forged kills: ${killsMs.toFixed(0)} ms; 60,000 forged RUNNING for made-up apps: ${runningMs.toFixed(0)} ms`);
+  t.ok(killsMs < 5000 && runningMs < 5000, 'each flood handled in seconds at most');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(m.appReads.length, 0, 'kills of tasks culm does not hold cost no read, nor do made-up apps');
+  t.ok(m.calls - resyncs >= 1 && m.calls - resyncs <= 2, `one resync instead of 60,000 reads (${m.calls - resyncs})`);
+  t.equal(daemon.state().apps, before.apps, 'state unchanged');
+  t.equal(daemon.state().tombstones.size, 0, 'no tombstones');
+  t.match(await metrics.text(), /culm_marathon_hints_total\{outcome="no-change"\} 60000/);
+  await daemon.stop();
+});
+
+t.test('a trusted event that arrives while an app read is in flight survives its (older) answer', async (t) => {
+  const m = new ControlledMarathon();
+  m.fallback = async () => ({ apps: [{ id: '/web', tasks: [mtask('web.a', 31001)] }] });
+  const { daemon } = setup(m);
+  await daemon.start();
+  const slow = deferred<unknown>();
+  m.fallback = () => slow.promise;
+  daemon.acceptMarathonHint(status('web.a', 'TASK_KILLED', 31001));
+  await until('read started', () => m.appReads.length === 1);
+  daemon.acceptMarathonEvent(status('web.b', 'TASK_RUNNING', 31002));
+  slow.resolve({ apps: [{ id: '/web', tasks: [mtask('web.a', 31001)] }] });
+  await until('read applied', () => !!daemon.state().apps.get('/web'));
+  await new Promise((r) => setTimeout(r, 30));
+  t.same(Object.keys(daemon.state().apps.get('/web')!.tasks).sort(), ['web.a', 'web.b']);
   await daemon.stop();
 });

@@ -7,6 +7,7 @@ import { createHttpServer } from '../../src/http/server.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log/logger.js';
 import { PrometheusMetrics } from '../../src/metrics/metrics.js';
 import type { ApplyRecord, CulmCore, Readiness } from '../../src/pipeline/types.js';
+import type { CallbackPolicy } from '../../src/http/routes/marathon.js';
 
 /** An in-memory CulmCore: records what the HTTP layer asked of it. */
 class MemoryCore implements CulmCore {
@@ -43,6 +44,11 @@ class MemoryCore implements CulmCore {
     const type = (body as { eventType?: unknown }).eventType;
     return typeof type === 'string' ? { accepted: true, kind: type } : { accepted: false, kind: 'unknown' };
   }
+  hints: unknown[] = [];
+  acceptMarathonHint(body: unknown): { accepted: boolean; kind: 'hint'; outcome: string } {
+    this.hints.push(body);
+    return { accepted: true, kind: 'hint', outcome: 'queued' };
+  }
   readiness(): Readiness {
     return this.ready;
   }
@@ -63,10 +69,10 @@ const app = (id: string, tasks: Task[], over: Partial<App> = {}): App => ({
   network: 'host', deployments: [], tasks: Object.fromEntries(tasks.map((x) => [x.id, { ...x, appId: id }])), ...over,
 });
 
-async function start(t: { teardown(fn: () => unknown): void }, log: Logger = silentLogger()) {
+async function start(t: { teardown(fn: () => unknown): void }, log: Logger = silentLogger(), callbacks?: CallbackPolicy) {
   const core = new MemoryCore();
   const metrics = new PrometheusMetrics({ defaultMetrics: false });
-  const http = createHttpServer({ core, metrics, log, version: '1.2.3' });
+  const http = createHttpServer({ core, metrics, log, version: '1.2.3', callbacks });
   const { port } = await http.listen('127.0.0.1', 0);
   t.teardown(() => http.close());
   const base = `http://127.0.0.1:${port}`;
@@ -325,6 +331,22 @@ t.test('Marathon event callback', async (t) => {
   core.eventError = new Error('bug');
   res = await send('POST', '/api/marathon/event_callback', event);
   t.same([res.status, await res.json()], [200, { accepted: false, kind: 'error' }]);
+});
+
+t.test('Marathon event callback with a token: with it the event is applied, without it (or wrong) it is a hint, 200 all the same', async (t) => {
+  const { core, send } = await start(t, silentLogger(), { enabled: () => true, token: 's3cret-token' });
+  const event = { eventType: 'app_terminated_event', appId: '/web' };
+  let res = await send('POST', '/api/marathon/event_callback?token=s3cret-token', event);
+  t.same([res.status, await res.json()], [200, { accepted: true, kind: 'app_terminated_event' }]);
+  for (const query of ['', '?token=', '?token=s3cret-tokeN', '?token=s3cret-token-and-more', '?x=s3cret-token']) {
+    res = await send('POST', `/api/marathon/event_callback${query}`, event);
+    t.same([res.status, await res.json()], [200, { accepted: true, kind: 'hint', outcome: 'queued' }], `"${query}": a hint`);
+  }
+  t.equal(core.events.length, 1, 'only the POST with the token reached the trusted path');
+  t.equal(core.hints.length, 5);
+  const off = await start(t, silentLogger(), { enabled: () => false, token: 's3cret-token' });
+  res = await off.send('POST', '/api/marathon/event_callback?token=s3cret-token', event);
+  t.equal(res.status, 404, 'reading the event stream: no callbacks at all');
 });
 
 t.test('every answer says nosniff, errors included', async (t) => {

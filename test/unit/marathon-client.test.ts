@@ -196,6 +196,25 @@ t.test('404 from Marathon (JSON) is definitive: typed error, no failover', async
   t.equal(other.requests.length, 0);
 });
 
+t.test('getApp: one app with the resync\'s embeds; Marathon\'s 404 is null, other failures throw', async (t) => {
+  const s = await serve(t, (req, res) => {
+    const url = new URL(req.url ?? '', 'http://x');
+    if (url.pathname === '/v2/apps/grp/web') json(res, 200, { app: { id: '/grp/web', tasks: [] } });
+    else if (url.pathname === '/v2/apps/shape') json(res, 200, { apps: [] });
+    else if (url.pathname === '/v2/apps/down') json(res, 503, { message: 'no leader' });
+    else json(res, 404, { message: `App '${url.pathname.slice('/v2/apps'.length)}' does not exist` });
+  });
+  const c = client(t, { endpoints: [s.url] });
+  t.same(await c.getApp('/grp/web'), { id: '/grp/web', tasks: [] });
+  const url = new URL(s.requests[0].url ?? '', 'http://x');
+  t.same(url.searchParams.getAll('embed'), ['app.tasks', 'app.deployments', 'app.readiness']);
+  t.equal(await c.getApp('/gone'), null, '404 with Marathon\'s JSON: the app does not exist');
+  await t.rejects(c.getApp('/shape'), { code: 'E_MARATHON_BODY' }, 'an answer without "app" is a failed read');
+  await t.rejects(c.getApp('/down'), { code: 'E_MARATHON_HTTP' });
+  t.equal(await c.getApp('/a b'), null);
+  t.equal(new URL(s.requests.at(-1)!.url ?? '', 'http://x').pathname, '/v2/apps/a%20b', 'segments are encoded');
+});
+
 t.test('404 that is not JSON (not Marathon) fails over', async (t) => {
   const nf = await serve(t, (_req, res) => {
     res.writeHead(404, { 'content-type': 'text/html' });

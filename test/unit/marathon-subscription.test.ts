@@ -5,7 +5,7 @@ import t from 'tap';
 import { silentLogger } from '../../src/log/logger.js';
 import { MarathonClient } from '../../src/marathon/client.js';
 import { MarathonError } from '../../src/marathon/http.js';
-import { CallbackSubscription } from '../../src/marathon/subscription.js';
+import { CallbackSubscription, removeSubscriptionsOf, withoutToken } from '../../src/marathon/subscription.js';
 import { rejection } from '../helpers/marathon-errors.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -178,4 +178,29 @@ t.test('stop without unregister sends no DELETE; a failing DELETE does not throw
   await sub2.start();
   await sub2.stop({ unregister: true });
   t.pass('resolved');
+});
+
+t.test('removeSubscriptionsOf: every URL of a gone instance, whatever its token; never another one', async (t) => {
+  const subscribers = new Set([
+    'http://10.0.0.1:8000/api/marathon/event_callback?token=aaa',
+    'http://10.0.0.1:8000/api/marathon/event_callback',
+    'http://10.0.0.2:8000/api/marathon/event_callback?token=bbb',
+    'http://10.0.0.1:8000/api/marathon/event_callback/other?token=aaa',
+    'http://bamboo.example:8000/api/marathon/event_callback',
+  ]);
+  const s = await serve(t, marathon14(subscribers));
+  const client = new MarathonClient({ endpoints: [s.url], timeoutMs: 1000, log: silentLogger() });
+  t.teardown(() => client.close());
+  t.equal(await removeSubscriptionsOf(client, 'http://10.0.0.1:8000/api/marathon/event_callback'), 2);
+  t.same([...subscribers], [
+    'http://10.0.0.2:8000/api/marathon/event_callback?token=bbb',
+    'http://10.0.0.1:8000/api/marathon/event_callback/other?token=aaa',
+    'http://bamboo.example:8000/api/marathon/event_callback',
+  ]);
+  t.equal(withoutToken('http://x/cb?token=t'), 'http://x/cb');
+  t.equal(withoutToken('http://x/cb?a=1&token=t&b=2'), 'http://x/cb?a=1&b=2');
+  const gone = await serve(t, (_req, res) => json(res, 404, { message: 'HTTP 404 Not Found' }));
+  const modern = new MarathonClient({ endpoints: [gone.url], timeoutMs: 1000, log: silentLogger() });
+  t.teardown(() => modern.close());
+  t.equal(await removeSubscriptionsOf(modern, 'http://10.0.0.1:8000/api/marathon/event_callback'), 0, 'Marathon 1.5+: nothing to remove');
 });

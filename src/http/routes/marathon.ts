@@ -1,9 +1,11 @@
 /**
  * Marathon's HTTP callback (`POST /api/marathon/event_callback`). Marathon backs off a subscriber whose
  * callbacks fail and drops its events meanwhile, so anything that parses as JSON is answered 200 at once;
- * what the event means is the core's business.
+ * what the event means is the core's business. A POST carrying the subscription's secret is Marathon's and
+ * applied; any other (a forged one, or Bamboo's old token-less subscription) is a hint, answered 200 too.
  */
 import { CulmError, errorMessage } from '../../core/errors.js';
+import { sameToken } from '../../marathon/callback-token.js';
 import type { Logger } from '../../log/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { CulmCore } from '../../pipeline/types.js';
@@ -16,7 +18,10 @@ import type { Route } from '../router.js';
  */
 export const EVENT_BODY_LIMIT = 16 * 1024 * 1024;
 
-/** Who may post events: callbacks only while culm uses them, and with the shared token when one is set. */
+/**
+ * Who may post events: callbacks only while culm uses them. With a token, only POSTs carrying it are
+ * applied; the others are hints. Without one (in-process tests), every POST is applied.
+ */
 export interface CallbackPolicy {
   enabled(): boolean;
   token?: string;
@@ -32,10 +37,7 @@ export function marathonRoutes(core: CulmCore, metrics: Metrics, log: Logger, po
           // Reading the event stream: a POST here is not Marathon's, and must not change routing.
           throw new CulmError('E_CALLBACKS_DISABLED', 'culm reads Marathon\'s event stream; event callbacks are not accepted', { status: 404 });
         }
-        if (policy?.token && query.get('token') !== policy.token) {
-          metrics.eventRejected('bad-token');
-          throw new CulmError('E_CALLBACK_TOKEN', 'missing or wrong callback token', { status: 403 });
-        }
+        const trusted = !policy?.token || sameToken(query.get('token'), policy.token);
         let body: Buffer;
         try {
           body = await readBody(req, EVENT_BODY_LIMIT);
@@ -53,9 +55,9 @@ export function marathonRoutes(core: CulmCore, metrics: Metrics, log: Logger, po
           metrics.eventRejected('invalid-json');
           throw err;
         }
-        let outcome: { accepted: boolean; kind: string };
+        let outcome: { accepted: boolean; kind: string; outcome?: string };
         try {
-          outcome = core.acceptMarathonEvent(event);
+          outcome = trusted ? core.acceptMarathonEvent(event) : core.acceptMarathonHint(event);
         } catch (err) {
           // The core promises not to throw; if it does, Marathon must still not back off.
           log.error({ err: errorMessage(err) }, 'marathon event handler failed');
