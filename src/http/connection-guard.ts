@@ -11,6 +11,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 export interface GuardLimits {
   /** Held (unfinished or idle) connections one address keeps before its oldest is closed. */
@@ -20,12 +21,12 @@ export interface GuardLimits {
 }
 
 interface Client {
-  /** Connected, no complete request head yet. Sets iterate in insertion order: oldest first. */
-  waiting: Set<Socket>;
+  /** Connected, no complete request head yet. Maps iterate in insertion order: oldest first. Values: since when. */
+  waiting: Map<Socket, number>;
   /** A request head arrived but not yet its whole body. */
-  receiving: Map<Socket, IncomingMessage>;
+  receiving: Map<Socket, { req: IncomingMessage; since: number }>;
   /** Keep-alive between requests. */
-  idle: Set<Socket>;
+  idle: Map<Socket, number>;
 }
 
 export type EvictionReason = 'waiting' | 'idle' | 'slow-body';
@@ -48,11 +49,11 @@ export class ConnectionGuard {
     const addr = socket.remoteAddress ?? '?';
     let client = this.clients.get(addr);
     if (!client) {
-      client = { waiting: new Set(), receiving: new Map(), idle: new Set() };
+      client = { waiting: new Map(), receiving: new Map(), idle: new Map() };
       this.clients.set(addr, client);
     }
     const c = client;
-    c.waiting.add(socket);
+    c.waiting.set(socket, performance.now());
     this.held++;
     socket.once('close', () => {
       this.release(c, socket);
@@ -65,13 +66,13 @@ export class ConnectionGuard {
   private started(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket;
     const client = this.clients.get(socket.remoteAddress ?? '?');
-    if (!client) return;
+    if (!client || socket.destroyed) return;
     const wasHeld = client.waiting.delete(socket) || client.idle.delete(socket);
     if (req.complete) {
       // Head and body are in: the request is being served and never evicted.
       if (wasHeld) this.held--;
     } else {
-      client.receiving.set(socket, req);
+      client.receiving.set(socket, { req, since: performance.now() });
       if (!wasHeld) this.held++;
       req.once('end', () => {
         if (client.receiving.delete(socket)) this.held--;
@@ -80,7 +81,7 @@ export class ConnectionGuard {
     res.once('finish', () => {
       if (socket.destroyed) return;
       if (client.receiving.delete(socket)) this.held--;
-      client.idle.add(socket);
+      client.idle.set(socket, performance.now());
       this.held++;
     });
   }
@@ -99,22 +100,28 @@ export class ConnectionGuard {
     return top as Client;
   }
 
-  /** Closes the client's oldest held connection: a silent one first, then idle keep-alive, then a slow body. */
+  /**
+   * Closes the client's connection that has held its slot longest, whatever it holds it with (silence, an
+   * unfinished body, idle keep-alive): the one that just arrived is the youngest, so it is never the victim
+   * while anything older is held.
+   */
   private evictFrom(c: Client): void {
-    let victim = first(c.waiting);
+    let victim: Socket | undefined;
+    let since = Infinity;
     let reason: EvictionReason = 'waiting';
-    if (!victim) [victim, reason] = [first(c.idle), 'idle'];
-    if (!victim) {
-      reason = 'slow-body';
-      for (const [socket, req] of c.receiving) {
-        if (!req.complete) {
-          victim = socket;
-          break;
-        }
+    const w = first(c.waiting);
+    if (w && w[1] < since) [victim, since, reason] = [w[0], w[1], 'waiting'];
+    const i = first(c.idle);
+    if (i && i[1] < since) [victim, since, reason] = [i[0], i[1], 'idle'];
+    for (const [socket, r] of c.receiving) {
+      if (r.req.complete) {
         // Its body is in (the 'request' event comes before the body is parsed): it is being served, not held.
         c.receiving.delete(socket);
         this.held--;
+        continue;
       }
+      if (r.since < since) [victim, reason] = [socket, 'slow-body'];
+      break;
     }
     if (!victim) return;
     this.release(c, victim);

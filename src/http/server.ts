@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CulmError, errorMessage } from '../core/errors.js';
+import { ruleToBamboo } from '../core/rules.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { CulmCore } from '../pipeline/types.js';
@@ -112,7 +113,12 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
         sendError(res, 405, 'E_METHOD_NOT_ALLOWED', `${method} is not allowed on ${match.route.name}; allowed: ${match.allow}`, { Allow: match.allow });
       } else {
         audited = write && match.route.audited === true;
-        if (audited && match.params[0] !== undefined) note.id = idOrUndefined(match.params[0]);
+        if (audited && match.params[0] !== undefined) {
+          // Known before anything is checked, so a refused write's audit says what it would have changed.
+          note.id = idOrUndefined(match.params[0]);
+          const current = note.id === undefined ? undefined : core.rules().get(note.id);
+          note.before = current ? ruleToBamboo(current) : null;
+        }
         principal = await admit(req, match, write);
         await match.handler({ req, res, path, query, params: match.params, principal, audit: note });
       }
