@@ -4,7 +4,7 @@ import t from 'tap';
 import { CulmError } from '../../src/core/errors.js';
 import type { App, ClusterState, Rule, Task } from '../../src/core/model.js';
 import { createHttpServer, type HttpServerOptions } from '../../src/http/server.js';
-import { request as httpRequest } from 'node:http';
+import { rawRequest } from '../helpers/net.js';
 import { ApiAuth } from '../../src/http/auth.js';
 import { hashPassword, parseUsersFile } from '../../src/http/passwords.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log/logger.js';
@@ -404,20 +404,6 @@ t.test('operator page', async (t) => {
   }
 });
 
-/** A request with headers fetch will not send as given (Host). */
-function raw(base: string, method: string, path: string, headers: Record<string, string>, body = ''): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${base}${path}`, { method, headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 const CHEAP = { ln: 4, r: 8, p: 1 };
 const basicAuth = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
@@ -477,12 +463,12 @@ t.test('DNS rebinding and scheme: writes name a Host culm serves, Origins match 
       { desc: 'https origin', method: 'PUT', path: '/api/services/a', headers: { Host: `127.0.0.1:${port}`, Origin: `https://127.0.0.1:${port}` }, body: '{"acl":"x"}', code: 'E_CROSS_ORIGIN' },
     ];
     for (const c of cases) {
-      const res = await raw(base, c.method, c.path, { 'Content-Type': 'application/json', ...authorization, ...c.headers }, c.body);
+      const res = await rawRequest(base + c.path, c.method, { 'Content-Type': 'application/json', ...authorization, ...c.headers }, c.body);
       t.equal(res.status, 403, `auth ${auth ?? 'off'}, ${c.desc}: 403`);
       t.match(JSON.parse(res.body), { error: { code: c.code } });
     }
     t.equal(core.puts.length + core.events.length, 0, `auth ${auth ?? 'off'}: nothing written, no event fed`);
-    const ok = await raw(base, 'PUT', '/api/services/a', { 'Content-Type': 'application/json', ...authorization, Host: `localhost:${port}`, Origin: `http://localhost:${port}` }, '{"acl":"path_beg /a"}');
+    const ok = await rawRequest(`${base}/api/services/a`, 'PUT', { 'Content-Type': 'application/json', ...authorization, Host: `localhost:${port}`, Origin: `http://localhost:${port}` }, '{"acl":"path_beg /a"}');
     t.equal(ok.status, 200, 'the same write to a served name passes');
   }
 });
@@ -495,7 +481,7 @@ t.test('every rule write is audited: who, from, before, after; refusals with the
   await send('PUT', '/api/services/web', { acl: 'always_true' }, json);
   await send('PUT', '/api/services/web', { acl: 1 }, { ...json, Authorization: 'Bearer tok-1' });
   await send('DELETE', '/api/services/web', '', { Authorization: 'Bearer tok-1' });
-  await raw(base, 'POST', '/api/services', { ...json, Host: 'rebind.evil' }, '{"id":"/x","acl":"always_true"}');
+  await rawRequest(`${base}/api/services`, 'POST', { ...json, Host: 'rebind.evil' }, '{"id":"/x","acl":"always_true"}');
   const r = core.ruleChanges;
   t.match(r, [
     { kind: 'rule', result: 'changed', action: 'set', id: '/web', who: 'token', from: '127.0.0.1', before: null, after: { Id: '/web', Acl: 'path_beg /v1' }, status: 200 },
