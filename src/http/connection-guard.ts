@@ -21,12 +21,12 @@ export interface GuardLimits {
 }
 
 interface Client {
-  /** Connected, no complete request head yet. Maps iterate in insertion order: oldest first. Values: since when. */
+  /** Connected, no complete request head yet, with when it connected. Maps iterate in insertion order: oldest first. */
   waiting: Map<Socket, number>;
   /** A request head arrived but not yet its whole body. */
   receiving: Map<Socket, { req: IncomingMessage; since: number }>;
   /** Keep-alive between requests. */
-  idle: Map<Socket, number>;
+  idle: Set<Socket>;
 }
 
 export type EvictionReason = 'waiting' | 'idle' | 'slow-body';
@@ -49,7 +49,7 @@ export class ConnectionGuard {
     const addr = socket.remoteAddress ?? '?';
     let client = this.clients.get(addr);
     if (!client) {
-      client = { waiting: new Map(), receiving: new Map(), idle: new Map() };
+      client = { waiting: new Map(), receiving: new Map(), idle: new Set() };
       this.clients.set(addr, client);
     }
     const c = client;
@@ -59,20 +59,21 @@ export class ConnectionGuard {
       this.release(c, socket);
       if (c.waiting.size + c.receiving.size + c.idle.size === 0) this.clients.delete(addr);
     });
-    if (this.size(c) > this.limits.perClient) this.evictFrom(c);
-    if (this.held > this.limits.total) this.evictFrom(this.busiest());
+    if (this.size(c) > this.limits.perClient) this.evictFrom(c, socket);
+    if (this.held > this.limits.total) this.evictFrom(this.busiest(), socket);
   }
 
   private started(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket;
     const client = this.clients.get(socket.remoteAddress ?? '?');
     if (!client || socket.destroyed) return;
+    const since = client.waiting.get(socket) ?? performance.now();
     const wasHeld = client.waiting.delete(socket) || client.idle.delete(socket);
     if (req.complete) {
       // Head and body are in: the request is being served and never evicted.
       if (wasHeld) this.held--;
     } else {
-      client.receiving.set(socket, { req, since: performance.now() });
+      client.receiving.set(socket, { req, since });
       if (!wasHeld) this.held++;
       req.once('end', () => {
         if (client.receiving.delete(socket)) this.held--;
@@ -81,7 +82,7 @@ export class ConnectionGuard {
     res.once('finish', () => {
       if (socket.destroyed) return;
       if (client.receiving.delete(socket)) this.held--;
-      client.idle.set(socket, performance.now());
+      client.idle.add(socket);
       this.held++;
     });
   }
@@ -101,18 +102,21 @@ export class ConnectionGuard {
   }
 
   /**
-   * Closes the client's connection that has held its slot longest, whatever it holds it with (silence, an
-   * unfinished body, idle keep-alive): the one that just arrived is the youngest, so it is never the victim
-   * while anything older is held.
+   * Closes the client's connection that has held a slot longest without completing a request: silent, or
+   * with a body still arriving (both aged from when they connected, so a slow body from long ago goes before a
+   * fresh connection that has not spoken yet). Never the one that just arrived. Idle keep-alive sockets go
+   * last: they belong to clients that completed a request (Marathon between two callbacks), and closing one
+   * races that client's next request.
    */
-  private evictFrom(c: Client): void {
+  private evictFrom(c: Client, newcomer?: Socket): void {
     let victim: Socket | undefined;
     let since = Infinity;
     let reason: EvictionReason = 'waiting';
-    const w = first(c.waiting);
-    if (w && w[1] < since) [victim, since, reason] = [w[0], w[1], 'waiting'];
-    const i = first(c.idle);
-    if (i && i[1] < since) [victim, since, reason] = [i[0], i[1], 'idle'];
+    for (const [socket, at] of c.waiting) {
+      if (socket === newcomer) continue;
+      [victim, since] = [socket, at];
+      break;
+    }
     for (const [socket, r] of c.receiving) {
       if (r.req.complete) {
         // Its body is in (the 'request' event comes before the body is parsed): it is being served, not held.
@@ -123,6 +127,7 @@ export class ConnectionGuard {
       if (r.since < since) [victim, reason] = [socket, 'slow-body'];
       break;
     }
+    if (!victim) [victim, reason] = [first(c.idle.keys()), 'idle'];
     if (!victim) return;
     this.release(c, victim);
     victim.destroy();

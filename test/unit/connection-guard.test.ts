@@ -27,15 +27,22 @@ async function start(t: { teardown(fn: () => unknown): void }) {
     for (const s of sockets) s.destroy();
     await http.close();
   });
+  // In batches, each socket writing `first` as soon as it connects, so the server sees them arrive over time.
   const open = async (n: number, first = ''): Promise<Socket[]> => {
-    const made = await Promise.all(Array.from({ length: n }, () => new Promise<Socket>((resolve, reject) => {
-      const s = connect(port, '127.0.0.1', () => resolve(s));
-      s.on('error', () => {});
-      // Reading, so the server's close is seen (a paused socket never emits 'end').
-      s.resume();
-      s.once('error', reject);
-    })));
-    if (first) for (const s of made) s.write(first);
+    const made: Socket[] = [];
+    for (let i = 0; i < n; i += 10) {
+      made.push(...await Promise.all(Array.from({ length: Math.min(10, n - i) }, () => new Promise<Socket>((resolve, reject) => {
+        const s = connect(port, '127.0.0.1', () => {
+          if (first) s.write(first);
+          resolve(s);
+        });
+        s.on('error', () => {});
+        // Reading, so the server's close is seen (a paused socket never emits 'end').
+        s.resume();
+        s.once('error', reject);
+      }))));
+      await new Promise((r) => setTimeout(r, 10));
+    }
     sockets.push(...made);
     return made;
   };
@@ -74,7 +81,7 @@ t.test('slow bodies: held until others need the room, complete ones never', asyn
   t.ok(alive(slow) <= LIMITS.perClient, `slow bodies held: ${alive(slow)}`);
   t.ok(await evicted('slow-body') > 0, 'counted as slow bodies');
   const answers = await Promise.all(Array.from({ length: 20 }, () =>
-    fetch(`${base}/api/marathon/event_callback`, { method: 'POST', body: '{"eventType":"status_update_event"}' }).then((r) => r.status)));
+    fetch(`${base}/api/marathon/event_callback`, { method: 'POST', body: '{"eventType":"status_update_event"}' }).then((r) => r.status, (err: Error) => String(err.cause ?? err))));
   t.same(answers, Array(20).fill(200), 'callbacks that arrive whole are all answered');
 });
 
