@@ -80,7 +80,9 @@ export class ConnectionGuard {
       });
     }
     res.once('finish', () => {
-      if (socket.destroyed) return;
+      // Answered before its body was read (a refused write): the rest still trickles in, so it stays held as
+      // a slow body, not idle.
+      if (socket.destroyed || !req.complete) return;
       if (client.receiving.delete(socket)) this.held--;
       client.idle.add(socket);
       this.held++;

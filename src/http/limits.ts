@@ -27,8 +27,10 @@ const RESERVED_FDS = 256;
 
 export function connectionLimits(fdLimit: number): ConnectionLimits {
   const maxConnections = Math.max(64, fdLimit - RESERVED_FDS);
-  // A quarter stays for requests that complete; one address may hold at most 1,024 (a busy Marathon keeps a
-  // handful), so on loopback an attacker's oldest sockets go long before a fresh callback's.
+  // A quarter stays for requests that complete. One address may hold half of the rest: enough that a flood
+  // from it is mostly held rather than closed (every close is a reconnect, and reconnects are what cost CPU and
+  // fill the listen queue a probe waits in), while other addresses keep room of their own.
   const total = Math.max(32, Math.floor(maxConnections * 0.75));
-  return { maxConnections, total, perClient: Math.min(1024, total) };
+  const perClient = Math.max(Math.min(1024, total), Math.floor(total / 2));
+  return { maxConnections, total, perClient };
 }
