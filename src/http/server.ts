@@ -60,6 +60,10 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const CHECK_MS = 1_000;
+// Node's default listen queue (511) overflows when a flood reopens whatever culm closes; the kernel then drops
+// SYNs, a probe's or Marathon's among them, and their TCP retries only after a second. Measured (BENCHMARKS.md,
+// Floods): 2,048 turns those 1 s waits into a queue a few ms to ~200 ms long. The kernel caps it at somaxconn.
+const LISTEN_BACKLOG = 2048;
 
 export function createHttpServer(o: HttpServerOptions): HttpServer {
   const { core, metrics, log, version, callbacks, cluster } = o;
@@ -152,7 +156,7 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
     server,
     listen: (host, port) => new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve({ port: (server.address() as AddressInfo).port });
       });

@@ -2,6 +2,8 @@
 import { floodScenario } from '../../helpers/flood.js';
 
 export function flood(idle: number): Promise<Record<string, unknown>> {
-  return floodScenario({ attackers: 2, idle, slowHeaders: 200, slow: 200, posts: 4, tasks: 40, floodMs: 20_000 })
-    .then((r) => ({ ...r, idlePerAttacker: idle }));
+  // CULM_FLOOD_NICE=false runs the attackers at culm's priority (they then share its 2 cores here).
+  const niceAttackers = process.env.CULM_FLOOD_NICE !== 'false';
+  return floodScenario({ attackers: 2, idle, slowHeaders: 200, slow: 200, posts: 4, tasks: 40, floodMs: 20_000, niceAttackers })
+    .then((r) => ({ ...r, idlePerAttacker: idle, niceAttackers }));
 }
