@@ -13,6 +13,8 @@ import { CulmError, errorMessage } from './core/errors.js';
 import { AppsMapper, mapApp } from './core/marathon-map.js';
 import { HaproxyDriver } from './haproxy/driver.js';
 import { Renderer } from './haproxy/render.js';
+import { apiAccess } from './http/access.js';
+import { hashPasswordCommand } from './http/hash-password.js';
 import { createHttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { MarathonClient } from './marathon/index.js';
@@ -61,6 +63,9 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     log.warn({ endpoint: config.bamboo.endpoint }, 'Bamboo.Endpoint is still the placeholder of Bamboo\'s sample config: Marathon cannot call it back (set BAMBOO_ENDPOINT, or BAMBOO_DOCKER_AUTO_HOST with HOST)');
   }
   log.info({ config: redactConfig(config), version: version() }, 'culm starting');
+  const access = apiAccess(config);
+  for (const w of access.warnings) log.warn(w);
+  log.info({ writeAuth: access.auth.enabled, readAuth: config.api.readAuth, allowedHosts: access.hostList }, 'REST access');
   mkdirSync(config.dataDir, { recursive: true });
   mkdirSync(dirname(config.haproxy.outputPath), { recursive: true });
 
@@ -174,6 +179,8 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     core: daemon, metrics, log, version: version(),
     callbacks: { enabled: () => feed.acceptsCallbacks(), token: callbackToken || undefined },
     cluster: () => stores.cluster(),
+    auth: access.auth,
+    hosts: access.hosts,
   });
   const { port } = await http.listen(config.http.host, config.http.port);
   log.info({ host: config.http.host || '*', port }, 'REST API listening');
@@ -195,6 +202,9 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'hash-password') {
+    process.exit(await hashPasswordCommand(process.stdin, process.stdout, process.stderr));
+  }
   let config: CulmConfig;
   try {
     config = loadConfig({ argv: process.argv.slice(2), env: process.env, cwd: process.cwd() });

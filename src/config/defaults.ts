@@ -206,6 +206,23 @@ export const SETTINGS = {
     file: 'Culm.Bind', env: 'BIND', flag: 'bind', kind: 'listen', default: ':8000',
     doc: 'REST API / UI listen address, Go style: `:8000` (all interfaces), `127.0.0.1:8000`, `[::1]:8000`.',
   },
+  'api.token': {
+    file: 'Culm.ApiToken', env: 'CULM_API_TOKEN', kind: 'secret', default: '',
+    doc: 'A bearer token for REST writes: `Authorization: Bearer <token>`; a write without it (or a listed user) is 401. Empty (and no users file): writes are open, as in Bamboo. Redacted in logs.',
+  },
+  'api.usersFile': {
+    file: 'Culm.ApiUsersFile', env: 'CULM_API_USERS_FILE', kind: 'text', default: '',
+    doc: 'A file of basic-auth users for REST writes, one `user:hash` a line (`#` comments); make a hash with `node dist/main.js hash-password` (scrypt). Read at start.',
+  },
+  'api.readAuth': {
+    file: 'Culm.ApiReadAuth', env: 'CULM_API_READ_AUTH', kind: 'bool', default: 'false',
+    doc: 'Also require the token or a user for reads (GET of /api/*, /metrics, the UI). `/healthz`, `/readyz` and `/status` always stay open for probes.',
+  },
+  'api.allowedHosts': {
+    file: 'Culm.AllowedHosts', env: 'CULM_ALLOWED_HOSTS', kind: 'text',
+    default: { derived: 'the bind address, `localhost`, `127.0.0.1`, `[::1]`, this host\'s names and interface addresses, the host of Bamboo.Endpoint' },
+    doc: 'Host names (optionally `:port`) a write may name in its `Host` header, comma-separated; any other is 403 (stops DNS rebinding). An entry with a scheme (`https://culm.example`) also allows that exact browser Origin (a TLS proxy in front). `*` turns the check off.',
+  },
   'dataDir': {
     file: 'Culm.DataDir', env: 'CULM_DATA_DIR', kind: 'path', default: './data',
     doc: 'Directory of the embedded store (rules when no ZooKeeper is configured, last-good configuration).',

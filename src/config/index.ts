@@ -22,17 +22,25 @@ export function loadConfig(input: LoadInput): CulmConfig {
 
 const REDACTED = '[redacted]';
 
-/** A plain, mutable copy safe to log: passwords, ZooKeeper credentials and URL userinfo are redacted. */
+/**
+ * A plain, mutable copy safe to log: every setting of kind `secret` (its id is its path in the config) and
+ * URL userinfo are redacted, so a new secret is redacted by declaring it.
+ */
 export function redactConfig(c: CulmConfig): unknown {
-  const copy = structuredClone(c) as unknown as {
-    marathon: { endpoints: string[]; password?: string; callbackToken: string };
-    bamboo: { endpoint: string; zookeeper: { auth?: string } };
+  const copy = structuredClone(c) as unknown as Record<string, unknown> & {
+    marathon: { endpoints: string[] };
+    bamboo: { endpoint: string };
   };
+  for (const [id, setting] of Object.entries(SETTINGS) as Array<[string, Setting]>) {
+    if (setting.kind !== 'secret') continue;
+    const keys = id.split('.');
+    const parent = keys.slice(0, -1).reduce<Record<string, unknown> | undefined>(
+      (node, key) => (node?.[key] as Record<string, unknown> | undefined), copy);
+    const leaf = keys[keys.length - 1];
+    if (parent && typeof parent[leaf] === 'string' && parent[leaf] !== '') parent[leaf] = REDACTED;
+  }
   copy.marathon.endpoints = copy.marathon.endpoints.map(redactUserinfo);
-  if (copy.marathon.password !== undefined) copy.marathon.password = REDACTED;
-  if (copy.marathon.callbackToken) copy.marathon.callbackToken = REDACTED;
   copy.bamboo.endpoint = redactUserinfo(copy.bamboo.endpoint);
-  if (copy.bamboo.zookeeper.auth !== undefined) copy.bamboo.zookeeper.auth = REDACTED;
   return copy;
 }
 

@@ -178,6 +178,34 @@ export function asHaproxyBind(v: unknown): string {
   return text;
 }
 
+/**
+ * CULM_ALLOWED_HOSTS: "name", "name:port", "[v6]:port", an origin "https://name[:port]", or "*" (no check).
+ * Returned lower-cased, IPv6 in brackets, so they compare with a Host header as written. Empty: none listed.
+ */
+export function asHostList(v: unknown): string[] {
+  // Empty: the derived default (the caller's business).
+  return asList(v).map((entry) => {
+    if (entry === '*') return entry;
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) {
+      const origin = asUrl(entry);
+      const url = new URL(origin);
+      if (url.pathname !== '/') throw new Invalid(`${show(entry)}: an origin has no path`);
+      return url.origin;
+    }
+    const hasPort = entry.startsWith('[') ? /\]:[^\]]*$/.test(entry) : entry.includes(':') && isIP(entry) !== 6;
+    if (!hasPort) {
+      const bare = entry.replace(/^\[(.*)\]$/, '$1');
+      if (isIP(bare) === 6) return `[${bare.toLowerCase()}]`;
+      if (isIP(bare) !== 4 && !HOSTNAME.test(bare)) throw new Invalid(`${show(entry)} is not a host name or address`);
+      return bare.toLowerCase();
+    }
+    const { host, port } = splitHostPort(entry);
+    if (host === '') throw new Invalid(`${show(entry)} has no host`);
+    const p = asPort(port, entry, false);
+    return `${host.includes(':') ? `[${host.toLowerCase()}]` : host.toLowerCase()}:${p}`;
+  });
+}
+
 /** "host[:port],…" as go-zookeeper takes it; a missing port is 2181, as go-zookeeper adds. */
 export function asZkHosts(v: unknown): string[] {
   return asList(v).map((entry) => {

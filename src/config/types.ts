@@ -64,6 +64,17 @@ export interface CulmConfig {
   };
   /** REST listen address. host '' means every interface (Go's ":8000"): pass `host || undefined` to listen(). */
   readonly http: { readonly host: string; readonly port: number };
+  /** Who may use the REST API. Off (no token, no users) by default, as in Bamboo. */
+  readonly api: {
+    /** Bearer token for writes; '' for none. */
+    readonly token: string;
+    /** Absolute path of the basic-auth users file (`user:scrypt-hash` lines), when configured. */
+    readonly usersFile?: string;
+    /** Reads need credentials too (probes never do). */
+    readonly readAuth: boolean;
+    /** Host names (optionally with a port, or an origin with a scheme) writes may name; absent: the derived default. */
+    readonly allowedHosts?: readonly string[];
+  };
   readonly dataDir: string;
   /** V8's --heap-growing-percent, set at start; 0 leaves V8's own policy. */
   readonly heapGrowingPercent: number;

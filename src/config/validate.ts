@@ -4,7 +4,7 @@ import { CulmError } from '../core/errors.js';
 import { defaultTemplatePath, SETTINGS, type Setting, type SettingId } from './defaults.js';
 import type { Collected } from './load.js';
 import {
-  asBool, asChoice, asCommand, asHaproxyBind, asInteger, asListen, asMs, asOptionalUrl, asPath, asSecondsInMs, asString,
+  asBool, asChoice, asCommand, asHaproxyBind, asHostList, asInteger, asListen, asMs, asOptionalUrl, asPath, asSecondsInMs, asString,
   asUrls, asZkHosts, asZkPath, EVENT_MODES, Invalid, LOG_LEVELS,
 } from './parse.js';
 import type { CulmConfig, RawValue } from './types.js';
@@ -99,6 +99,18 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
   const logFile = text('logFile') === undefined ? undefined : path('logFile');
   const commandTimeoutMs = read('haproxy.commandTimeoutMs', asMs);
   const aclFilesDir = text('haproxy.aclFilesDir') === undefined ? '' : path('haproxy.aclFilesDir');
+  const usersFile = text('api.usersFile') === undefined ? undefined : path('api.usersFile');
+  const hostList = read('api.allowedHosts', asHostList, () => []);
+  const allowedHosts = hostList.length === 0 ? undefined : hostList;
+  const api = {
+    token: text('api.token') ?? '',
+    ...(usersFile === undefined ? {} : { usersFile }),
+    readAuth: read('api.readAuth', asBool),
+    ...(allowedHosts === undefined ? {} : { allowedHosts }),
+  };
+  if (api.readAuth && api.token === '' && usersFile === undefined) {
+    fail('api.readAuth', `is true but neither ${keyLabel('api.token')} nor ${keyLabel('api.usersFile')} is set: nobody could read`, rawOf('api.readAuth'));
+  }
 
   const config: CulmConfig = {
     marathon: {
@@ -142,6 +154,7 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
       runtimeApi: read('haproxy.runtimeApi', asBool),
     },
     http: read('http.bind', asListen),
+    api,
     dataDir,
     heapGrowingPercent: read('heapGrowingPercent', (v, st) => asInteger(v, st, 'percent', st.max ?? 400)),
     logLevel: read('logLevel', (v) => asChoice(v, LOG_LEVELS)),

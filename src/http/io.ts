@@ -14,20 +14,26 @@ export interface ErrorBody { error: { code: string; message: string } }
  * writeHead as one flat list (node's fast path: no per-header bookkeeping), and a string body is written
  * as is (node sends it in one piece with the head).
  */
-export function send(res: ServerResponse, status: number, contentType: string, body: string | Buffer, headers: Record<string, string> = {}): void {
+/** Header values; a list sends the header once per value (several WWW-Authenticate challenges). */
+export type Headers = Record<string, string | readonly string[]>;
+
+export function send(res: ServerResponse, status: number, contentType: string, body: string | Buffer, headers: Headers = {}): void {
   if (res.headersSent) return;
   const length = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
   const list: string[] = ['X-Content-Type-Options', 'nosniff'];
   for (const name in headers) {
     const lower = name.toLowerCase();
-    if (lower !== 'content-type' && lower !== 'content-length' && lower !== 'x-content-type-options') list.push(name, headers[name]);
+    if (lower === 'content-type' || lower === 'content-length' || lower === 'x-content-type-options') continue;
+    const value = headers[name];
+    if (typeof value === 'string') list.push(name, value);
+    else for (const v of value) list.push(name, v);
   }
   list.push('Content-Type', contentType, 'Content-Length', String(length));
   res.writeHead(status, list);
   res.end(body);
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Headers = {}): void {
   send(res, status, JSON_TYPE, JSON.stringify(value), headers);
 }
 
@@ -35,7 +41,7 @@ export function sendText(res: ServerResponse, status: number, text: string, cont
   send(res, status, contentType, text);
 }
 
-export function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+export function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Headers = {}): void {
   const body: ErrorBody = { error: { code, message } };
   sendJson(res, status, body, headers);
 }

@@ -1,5 +1,7 @@
 /** A small router: exact paths or anchored patterns, one handler per method, 405 with Allow otherwise. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BambooRule } from '../pipeline/types.js';
+import type { Principal } from './auth.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -11,6 +13,16 @@ export interface RequestContext {
   query: URLSearchParams;
   /** Captures of the route's pattern, raw: each handler decides how to decode its own. */
   params: string[];
+  /** Who sent it (anonymous when authentication is off or not asked for). */
+  principal: Principal;
+  /** What a rule write changes, filled in by its handler as it learns it; the server writes the audit. */
+  audit: AuditNote;
+}
+
+export interface AuditNote {
+  id?: string;
+  before?: BambooRule | null;
+  after?: BambooRule | null;
 }
 
 export type Handler = (ctx: RequestContext) => void | Promise<void>;
@@ -20,6 +32,13 @@ export interface Route {
   name: string;
   path: string | RegExp;
   handlers: Partial<Record<Method, Handler>>;
+  /**
+   * Who may call it. `probe`: anyone, always (health checks, load balancers). `marathon`: Marathon's callback,
+   * governed by its own secret, not the API's credentials. Default: the API's (writes, and reads if configured).
+   */
+  access?: 'probe' | 'marathon';
+  /** Writes here change rules: each one, accepted or refused, is audited. */
+  audited?: boolean;
 }
 
 export type Match =

@@ -6,17 +6,23 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CulmError, errorMessage } from '../core/errors.js';
+import { ruleToBamboo } from '../core/rules.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { CulmCore } from '../pipeline/types.js';
-import { sendError } from './io.js';
-import { Router, splitUrl } from './router.js';
+import { auditRuleWrite } from './audit.js';
+import { ApiAuth, type Principal } from './auth.js';
+import { ConnectionGuard } from './connection-guard.js';
+import { sendError, type Headers } from './io.js';
+import { connectionLimits, openFileLimit, type ConnectionLimits } from './limits.js';
+import { Router, splitUrl, type AuditNote, type Match } from './router.js';
 import { marathonRoutes, type CallbackPolicy } from './routes/marathon.js';
 import { clusterRoutes, type ClusterSource } from './routes/cluster.js';
 import { opsRoutes } from './routes/ops.js';
-import { serviceRoutes } from './routes/services.js';
+import { idFromPath, serviceRoutes } from './routes/services.js';
 import { stateRoutes } from './routes/state.js';
 import { uiRoutes } from './ui.js';
+import { allowedHosts, refuseWrite, type AllowedHosts } from './write-origin.js';
 
 export interface HttpServerOptions {
   core: CulmCore;
@@ -28,6 +34,12 @@ export interface HttpServerOptions {
   callbacks?: CallbackPolicy;
   /** The cluster view for /api/cluster. */
   cluster?: ClusterSource;
+  /** Who may write (and read); absent: nobody is asked, as in Bamboo. */
+  auth?: ApiAuth;
+  /** The Host names a write may carry; absent: loopback names only. */
+  hosts?: AllowedHosts;
+  /** Connection limits; absent: from the process's open-file limit. */
+  limits?: ConnectionLimits;
 }
 
 export interface HttpServer {
@@ -40,8 +52,23 @@ export interface HttpServer {
 
 const CLOSE_GRACE_MS = 5_000;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const LOOPBACK_HOSTS = allowedHosts(['localhost', '127.0.0.1', '[::1]']);
 
-export function createHttpServer({ core, metrics, log, version, callbacks, cluster }: HttpServerOptions): HttpServer {
+// Timeouts of a slow or stuck client. Node checks them every CHECK_MS (its default, 30 s, would let a
+// slowloris client keep a socket 30 s past its deadline).
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+const CHECK_MS = 1_000;
+// Node's default listen queue (511) overflows when a flood reopens whatever culm closes; the kernel then drops
+// SYNs, a probe's or Marathon's among them, and their TCP retries only after a second. Measured (BENCHMARKS.md,
+// Floods): 2,048 turns those 1 s waits into a queue a few ms to ~200 ms long. The kernel caps it at somaxconn.
+const LISTEN_BACKLOG = 2048;
+
+export function createHttpServer(o: HttpServerOptions): HttpServer {
+  const { core, metrics, log, version, callbacks, cluster } = o;
+  const auth = o.auth ?? new ApiAuth();
+  const hosts = o.hosts ?? LOOPBACK_HOSTS;
   const router = new Router();
   for (const route of [
     ...opsRoutes(core, metrics),
@@ -60,11 +87,28 @@ export function createHttpServer({ core, metrics, log, version, callbacks, clust
     metrics.httpRequest(routeName, method, res.statusCode, seconds);
   };
 
+  /** Host and Origin for writes, then credentials; the caller, or a 401/403 thrown. */
+  const admit = async (req: IncomingMessage, match: Extract<Match, { kind: 'found' }>, write: boolean): Promise<Principal> => {
+    if (write) {
+      const refusal = refuseWrite({ host: req.headers.host, origin: req.headers.origin, secFetchSite: header(req, 'sec-fetch-site') }, hosts);
+      if (refusal) throw new CulmError(refusal.code, refusal.message, { status: 403 });
+    }
+    const access = match.route.access;
+    if (access === 'probe' || access === 'marathon') return { kind: 'anonymous' };
+    return auth.identify(req.headers.authorization, auth.required(write));
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
+    const at = Date.now();
     const method = req.method ?? 'GET';
     const { path, query } = splitUrl(req.url ?? '/');
+    const write = !SAFE_METHODS.has(method);
     let routeName = 'unmatched';
+    let audited = false;
+    let principal: Principal = { kind: 'anonymous' };
+    const note: AuditNote = {};
+    let failure: { status: number; code: string; message: string } | undefined;
     try {
       const match = router.match(method, path);
       if (match.kind === 'none') throw new CulmError('E_NOT_FOUND', `no route for ${method} ${path}`, { status: 404 });
@@ -72,11 +116,25 @@ export function createHttpServer({ core, metrics, log, version, callbacks, clust
       if (match.kind === 'method') {
         sendError(res, 405, 'E_METHOD_NOT_ALLOWED', `${method} is not allowed on ${match.route.name}; allowed: ${match.allow}`, { Allow: match.allow });
       } else {
-        if (!SAFE_METHODS.has(method)) refuseCrossSite(req);
-        await match.handler({ req, res, path, query, params: match.params });
+        audited = write && match.route.audited === true;
+        if (audited && match.params[0] !== undefined) {
+          // Known before anything is checked, so a refused write's audit says what it would have changed.
+          note.id = idOrUndefined(match.params[0]);
+          const current = note.id === undefined ? undefined : core.rules().get(note.id);
+          note.before = current ? ruleToBamboo(current) : null;
+        }
+        principal = await admit(req, match, write);
+        await match.handler({ req, res, path, query, params: match.params, principal, audit: note });
       }
     } catch (err) {
-      respondWithError(res, err, log, method, path);
+      failure = respondWithError(res, err, log, method, path, auth);
+    }
+    if (audited) {
+      auditRuleWrite(core, log, {
+        at, method, note, principal, from: req.socket.remoteAddress ?? 'unknown',
+        status: failure?.status ?? res.statusCode, durationMs: performance.now() - started,
+        ...(failure ? { error: { code: failure.code, message: failure.message } } : {}),
+      });
     }
     // Nearly every response is complete when its handler returns: it is counted now, without a listener per
     // request. One still being written (or never answered) is counted when its connection lets go of it.
@@ -85,16 +143,20 @@ export function createHttpServer({ core, metrics, log, version, callbacks, clust
     else res.once('close', () => record(route, method, path, res, started, !res.writableFinished));
   };
 
-  const server = createServer((req, res) => void handle(req, res));
-  // A slow or stuck client cannot hold a request open for ever.
-  server.requestTimeout = 60_000;
-  server.headersTimeout = 15_000;
+  const limits = o.limits ?? connectionLimits(openFileLimit());
+  const server = createServer({ connectionsCheckingInterval: CHECK_MS }, (req, res) => void handle(req, res));
+  // A slow or stuck client cannot hold a request open for ever; the guard closes the oldest idle ones first.
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.maxConnections = limits.maxConnections;
+  new ConnectionGuard(server, limits, (reason) => metrics.httpConnectionEvicted(reason));
 
   return {
     server,
     listen: (host, port) => new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve({ port: (server.address() as AddressInfo).port });
       });
@@ -115,38 +177,38 @@ export function createHttpServer({ core, metrics, log, version, callbacks, clust
   };
 }
 
-/**
- * No authentication, as in Bamboo; but a browser page from elsewhere must not change rules or inject events
- * (a form post or `text/plain` fetch needs no preflight). Clients that send no Origin (curl, Marathon) pass.
- */
-function refuseCrossSite(req: IncomingMessage): void {
-  const origin = req.headers.origin;
-  const crossSite = req.headers['sec-fetch-site'] === 'cross-site';
-  if (origin === undefined && !crossSite) return;
-  let host = '';
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The rule id a refused write named, for its audit line; a path too broken to decode names none. */
+function idOrUndefined(raw: string): string | undefined {
   try {
-    host = origin === undefined ? '' : new URL(origin).host;
+    return idFromPath(raw);
   } catch {
-    // "null" and other opaque origins never match
-  }
-  if (crossSite || host !== req.headers.host) {
-    throw new CulmError('E_CROSS_ORIGIN', 'requests from another origin may not change culm', { status: 403 });
+    return undefined;
   }
 }
 
-function respondWithError(res: ServerResponse, err: unknown, log: Logger, method: string, path: string): void {
+/** Sends the error as JSON and says what was sent (the audit of a refused rule write records it). */
+function respondWithError(res: ServerResponse, err: unknown, log: Logger, method: string, path: string, auth: ApiAuth): { status: number; code: string; message: string } {
   if (res.headersSent) {
     log.error({ method, path, err: errorMessage(err) }, 'http handler failed after the response started');
     res.destroy();
-    return;
+    return { status: res.statusCode, code: 'E_INTERNAL', message: 'failed after the response started' };
   }
   if (err instanceof CulmError) {
     const status = err.status >= 400 && err.status <= 599 ? err.status : 500;
     if (status >= 500) log.warn({ method, path, code: err.code, err: err.message }, 'http request failed');
     // The unread rest of an oversized body is not worth keeping the connection for.
-    sendError(res, status, err.code, err.message, status === 413 ? { Connection: 'close' } : {});
-    return;
+    const headers: Headers = status === 413 ? { Connection: 'close' }
+      : status === 401 ? { 'WWW-Authenticate': auth.challenges() }
+        : status === 429 ? { 'Retry-After': '1' } : {};
+    sendError(res, status, err.code, err.message, headers);
+    return { status, code: err.code, message: err.message };
   }
   log.error({ method, path, err: errorMessage(err), stack: err instanceof Error ? err.stack : undefined }, 'http handler failed');
   sendError(res, 500, 'E_INTERNAL', 'internal error');
+  return { status: 500, code: 'E_INTERNAL', message: 'internal error' };
 }

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { appView } from '../core/view.js';
-import type { ApplyRecord, CulmCore } from '../pipeline/types.js';
+import type { CulmCore, HistoryRecord } from '../pipeline/types.js';
 import { HTML_TYPE, send } from './io.js';
 import type { Route } from './router.js';
 
@@ -57,14 +57,17 @@ function orphanTable(orphans: Array<{ id: string; acl: string }>): string {
   return `<h2>Rules without an app</h2><table><thead><tr><th>Id</th><th>Rule</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
 }
 
-function historyTable(history: readonly ApplyRecord[]): string {
+function historyTable(history: readonly HistoryRecord[]): string {
   const e = escapeHtml;
   if (history.length === 0) return '<p>Nothing applied yet.</p>';
   const rows = [...history].sort((a, b) => b.at - a.at).slice(0, HISTORY_SHOWN).map((h) => {
     const why = h.error ? `${h.error.code}: ${h.error.message}` : h.reasons.join('; ');
-    const ok = h.result === 'applied' || h.result === 'unchanged';
-    return `<tr><td>${e(new Date(h.at).toISOString())}</td><td class="${ok ? '' : 'bad'}">${e(h.result)}</td>`
-      + `<td>${e(Math.round(h.durationMs))} ms</td><td>${e(why)}</td></tr>`;
+    // A rule write's line says who changed what (its reasons); a refused one shows its error after that.
+    const text = h.kind === 'rule' ? h.reasons.concat(h.error ? [h.error.code] : []).join('; ') : why;
+    const result = h.kind === 'rule' ? `rule ${h.result}` : h.result;
+    const ok = h.result === 'applied' || h.result === 'unchanged' || h.result === 'changed';
+    return `<tr><td>${e(new Date(h.at).toISOString())}</td><td class="${ok ? '' : 'bad'}">${e(result)}</td>`
+      + `<td>${e(Math.round(h.durationMs))} ms</td><td>${e(text)}</td></tr>`;
   }).join('\n');
   return `<table><thead><tr><th>When</th><th>Result</th><th>Took</th><th>Why</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
 }
@@ -74,10 +77,16 @@ h1{margin:0;font-size:1.3em}main{padding:0 1em 2em}table{border-collapse:collaps
 code{font-size:.95em}input{width:22em;font:inherit}.bad{color:#b00;font-weight:bold}.ok{color:#6c6}#msg{color:#b00;min-height:1.4em}form{display:flex;gap:.3em;flex-wrap:wrap}`;
 
 // Plain browser JS; ids come from data attributes and messages are set with textContent, never innerHTML.
+// Plain browser JS; ids come from data attributes and messages are set with textContent, never innerHTML.
+// With basic-auth users the browser prompts on the first 401 itself; with a bearer token only, the page asks
+// for the token once and keeps it in sessionStorage (this tab only).
 const SCRIPT = `const msg=document.getElementById('msg');
-async function call(method,id,body){msg.textContent='';
+async function call(method,id,body,retried){msg.textContent='';
  const init={method,headers:{}};if(body){init.headers['Content-Type']='application/json';init.body=JSON.stringify(body);}
+ const token=sessionStorage.getItem('culm-token');if(token)init.headers.Authorization='Bearer '+token;
  try{const res=await fetch('/api/services/'+encodeURIComponent(id),init);if(res.ok){location.reload();return;}
+  if(res.status===401&&!retried&&!/basic/i.test(res.headers.get('WWW-Authenticate')||'')){
+   const t=prompt('culm API token (CULM_API_TOKEN)');if(t){sessionStorage.setItem('culm-token',t.trim());return call(method,id,body,true);}}
   let text=res.status+' '+res.statusText;try{const j=await res.json();if(j&&j.error)text=j.error.message;}catch(e){}
   msg.textContent=text;}catch(e){msg.textContent=String(e);}}
 document.addEventListener('submit',(ev)=>{const f=ev.target;if(!(f instanceof HTMLFormElement))return;ev.preventDefault();
@@ -101,7 +110,7 @@ ${appTable(apps)}
 <h2>Set a rule</h2>
 <form class="rule"><input name="id" placeholder="/group/app" aria-label="App id"><input name="acl" placeholder="hdr(host) -i app.example.com" aria-label="ACL"><button>Set</button></form>
 ${orphanTable(orphans)}
-<h2>Apply history</h2>
+<h2>History (applies and rule changes)</h2>
 ${historyTable(core.history())}
 </main><script nonce="${e(nonce)}">${SCRIPT}</script></body></html>
 `;

@@ -49,6 +49,8 @@ export interface Metrics {
   storeError(op: string): void;
   /** One request to culm's own HTTP API; `route` is the route's pattern, never the raw path. */
   httpRequest(route: string, method: string, status: number, seconds: number): void;
+  /** The REST server closed a connection that held a slot without a complete request (flood protection). */
+  httpConnectionEvicted(reason: string): void;
   /** The exposition text for `/metrics`. */
   text(): Promise<string>;
   readonly contentType: string;
@@ -83,6 +85,7 @@ export class PrometheusMetrics implements Metrics {
   private readonly storeErrors: Counter<'op'>;
   /** Observed on every request (Marathon callbacks included): the cheap kind. */
   private readonly httpRequests: FastHistogram;
+  private readonly httpEvictions: Counter<'reason'>;
   private counts?: () => { apps: number; tasks: number; serving: number };
   /** Sets `gauge` from the cluster counts when scraped, if a source was given. */
   private readonly clusterReader = (key: 'apps' | 'tasks' | 'serving', gauge: Gauge): void => {
@@ -121,6 +124,7 @@ export class PrometheusMetrics implements Metrics {
     this.rulesSkipped = new Counter({ name: 'culm_rules_skipped_total', help: 'Rules left out of the render, by reason', labelNames: ['reason'], registers });
     this.appsSkipped = new Counter({ name: 'culm_apps_skipped_total', help: 'Apps left out of the render, by reason', labelNames: ['reason'], registers });
     this.storeErrors = new Counter({ name: 'culm_store_errors_total', help: 'Failed store operations, by operation', labelNames: ['op'], registers });
+    this.httpEvictions = new Counter({ name: 'culm_http_connections_evicted_total', help: 'REST connections closed to make room: silent (waiting), idle keep-alive, slow body', labelNames: ['reason'], registers });
     this.httpRequests = new FastHistogram({
       name: 'culm_http_request_duration_seconds', help: 'Requests to the culm HTTP API, by route, method and status',
       labelNames: ['route', 'method', 'status'], buckets: FAST_BUCKETS, registers,
@@ -160,6 +164,7 @@ export class PrometheusMetrics implements Metrics {
   ruleSkipped(reason: string): void { this.rulesSkipped.inc({ reason }); }
   appSkipped(reason: string): void { this.appsSkipped.inc({ reason }); }
   storeError(op: string): void { this.storeErrors.inc({ op }); }
+  httpConnectionEvicted(reason: string): void { this.httpEvictions.inc({ reason }); }
   httpRequest(route: string, method: string, status: number, seconds: number): void {
     this.httpRequests.observe([route, method, String(status)], seconds);
   }

@@ -18,7 +18,8 @@ import type { RuleStore, StateStore } from '../store/types.js';
 import type { Applier } from './apply.js';
 import { ApplyCoalescer } from './coalescer.js';
 import { HintLimiter } from './hint-limiter.js';
-import type { ApplyRecord, CulmCore, DependencyCheck, Readiness } from './types.js';
+import { mergeHistory, RuleChangeLog } from './history.js';
+import type { ApplyRecord, CulmCore, DependencyCheck, HistoryRecord, Readiness, RuleChangeRecord } from './types.js';
 import type { HaproxyDriver, SideFile } from '../haproxy/driver.js';
 
 export interface AppsSource {
@@ -59,6 +60,7 @@ export class Daemon implements CulmCore {
   private cluster: ClusterState = emptyState();
   private ruleMap = new Map<string, Rule>();
   private records: ApplyRecord[] = [];
+  private readonly ruleChanges = new RuleChangeLog();
   private readonly coalescer: ApplyCoalescer;
   private settleTimer?: NodeJS.Timeout;
   private settleFirstAt = 0;
@@ -458,8 +460,12 @@ export class Daemon implements CulmCore {
     return { ready: this.hasState() && this.firstApplyOk, checks };
   }
 
-  history(): readonly ApplyRecord[] {
-    return this.records;
+  history(): readonly HistoryRecord[] {
+    return mergeHistory(this.records, this.ruleChanges.list());
+  }
+
+  recordRuleChange(record: RuleChangeRecord): void {
+    this.ruleChanges.add(record);
   }
 
   appliedConfig(): string | undefined {

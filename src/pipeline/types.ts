@@ -8,6 +8,8 @@ import type { ClusterState, Rule } from '../core/model.js';
 export type ApplyResult = 'applied' | 'unchanged' | 'invalid' | 'reload-failed' | 'error' | 'skipped' | 'deferred';
 
 export interface ApplyRecord {
+  /** Set in /api/history, which also lists rule changes; absent means an apply too. */
+  kind?: 'apply';
   /** ms since epoch when the apply started. */
   at: number;
   result: ApplyResult;
@@ -28,6 +30,36 @@ export interface ApplyRecord {
   validateMs?: number;
   reloadMs?: number;
 }
+
+/** A rule in Bamboo's JSON shape, as the REST API shows it. */
+export interface BambooRule { Id: string; Acl: string; Config: Record<string, string> }
+
+/**
+ * The audit of one rule write through the REST API, accepted or refused. It carries `reasons` and
+ * `durationMs` like an apply record, so a consumer that reads those of every history entry keeps working.
+ */
+export interface RuleChangeRecord {
+  kind: 'rule';
+  /** ms since epoch when the request arrived. */
+  at: number;
+  result: 'changed' | 'refused';
+  action: 'set' | 'delete';
+  /** The rule's id; absent when the request named none that could be read. */
+  id?: string;
+  /** A user of the users file, "token" or "anonymous". */
+  who: string;
+  /** The client's address. */
+  from: string;
+  before: BambooRule | null;
+  after: BambooRule | null;
+  /** With `refused`: the REST error sent (its code is stable). */
+  error?: { code: string; message: string };
+  status: number;
+  reasons: string[];
+  durationMs: number;
+}
+
+export type HistoryRecord = ApplyRecord | RuleChangeRecord;
 
 export interface DependencyCheck {
   ok: boolean;
@@ -58,7 +90,10 @@ export interface CulmCore {
    */
   acceptMarathonHint(body: unknown): { accepted: boolean; kind: 'hint'; outcome: string };
   readiness(): Readiness;
-  history(): readonly ApplyRecord[];
+  /** Applies and rule changes, oldest first; each kind keeps its own bound (a flood of one cannot evict the other). */
+  history(): readonly HistoryRecord[];
+  /** Keeps the audit of a rule write for `history()`; the HTTP layer, which knows who asked, records it. */
+  recordRuleChange(record: RuleChangeRecord): void;
   /** The config text currently applied, if any. */
   appliedConfig(): string | undefined;
 }

@@ -110,7 +110,26 @@ function ingest(r: Json): Row[] {
   return rows;
 }
 
-const BY_SCENARIO: Record<string, (r: Json) => Row[]> = { latency, storm, scale, ingest };
+function flood(r: Json): Row[] {
+  const h = r.healthz as Json;
+  const c = r.callbacks as Json;
+  const tasks = r.tasks as Json;
+  const a = r.attackers as Json;
+  const e = r.evicted as Json;
+  return [
+    { figure: `2 attackers × ${Number(r.idlePerAttacker).toLocaleString('en')} silent + slowloris + slow bodies`, value: `${Number(a.opened).toLocaleString('en')} opened, ${Number(a.closed).toLocaleString('en')} closed by culm`, target: 'context' },
+    { figure: '  forged event posts meanwhile', value: Number(a.posts).toLocaleString('en'), target: 'context' },
+    { figure: '  connections culm closed: silent / slow body / idle', value: `${e.waiting} / ${e['slow-body']} / ${e.idle}`, target: 'context' },
+    { figure: `/healthz, fresh connection, p50 (n=${h.probes})`, value: ms(h.p50), target: 'context' },
+    { figure: '/healthz p99', value: ms(h.p99), target: '≤ 100 ms', met: atMost(num(h.p99), 100) },
+    { figure: '/healthz max; probes over 100 ms', value: `${ms(h.max)}; ${h.over100ms}`, target: 'context' },
+    { figure: 'probes unanswered', value: String(h.failed), target: '0', met: h.failed === 0 },
+    { figure: 'Marathon callbacks delivered / sent', value: `${c.ok} / ${c.toCulm}`, target: 'all', met: c.ok === c.toCulm && c.toCulm !== 0 },
+    { figure: 'tasks in culm / launched (callbacks only)', value: `${tasks.inCulm} / ${tasks.launched}`, target: 'all', met: tasks.inCulm === tasks.launched },
+  ];
+}
+
+const BY_SCENARIO: Record<string, (r: Json) => Row[]> = { latency, storm, scale, ingest, flood };
 
 /** The table for one scenario's result (or its error). */
 export function report(name: string, result: Json): string {

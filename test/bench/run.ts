@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only latency,storm,scale,ingest] [-- --cpu-prof [DIR]] [-- --json]`:
+ * `npm run bench [-- --quick] [-- --only latency,storm,scale,ingest,flood] [-- --cpu-prof [DIR]] [-- --json]`:
  * culm end to end with real HAProxy, the Marathon emulator and backends that answer with their own port, all
  * on loopback. Prints a table per scenario (each figure with its target) and writes
  * bench-results/latest.json (quick.json with --quick); with --only, the other scenarios' last results in
@@ -14,6 +14,7 @@ import { latency } from './scenarios/latency.js';
 import { storm } from './scenarios/storm.js';
 import { scale } from './scenarios/scale.js';
 import { ingest } from './scenarios/ingest.js';
+import { flood } from './scenarios/flood.js';
 import { profiling } from './scenarios/common.js';
 import { report } from './report.js';
 
@@ -34,6 +35,7 @@ const scenarios: Array<[string, () => Promise<Record<string, unknown>>]> = [
   ['storm', () => storm(quick ? 100 : 500, quick ? 2000 : 10_000, quick ? 4 : 10)],
   ['scale', () => scale(quick ? 1000 : 10_000, 10)],
   ['ingest', () => ingest(quick ? 40_000 : 200_000)],
+  ['flood', () => flood(quick ? 2000 : 10_000)],
 ];
 
 const rounded = (_k: string, v: unknown): unknown => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 10) / 10 : v);

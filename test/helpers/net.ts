@@ -1,5 +1,5 @@
 /** Loopback helpers for integration tests: free ports, tiny backends that answer with their own port. */
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 
 /** A port that was free a moment ago (bound to 127.0.0.1:0 and released). */
@@ -76,4 +76,19 @@ export async function whoAnswers(url: string, n = 6): Promise<Set<string>> {
     seen.add(r.status === 200 ? r.body : `status ${r.status}`);
   }
   return seen;
+}
+
+/** One HTTP request with exactly these headers (fetch will not send a Host of our choosing); never pools. */
+export function rawRequest(url: string, method: string, headers: Record<string, string>, body = ''): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, agent: false, headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.setTimeout(5000, () => req.destroy(new Error(`${method} ${url}: no answer in 5 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }

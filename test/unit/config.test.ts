@@ -262,3 +262,13 @@ t.test('validation limits and the pattern-file directory', async (t) => {
   t.throws(() => loadConfig({ argv: [], env: { CULM_VALIDATION_MEMORY_MIB: 'lots' }, cwd: dir }), /HAProxy\.ValidationMemoryMiB \/ CULM_VALIDATION_MEMORY_MIB: "lots" is not a whole number of MiB/);
   t.throws(() => loadConfig({ argv: [], env: { CULM_VALIDATION_CPU_SECONDS: '-1' }, cwd: dir }), /HAProxy\.ValidationCpuSeconds/);
 });
+
+t.test('REST access settings: parsed, checked, and every secret-kind setting redacted', async (t) => {
+  const c = load({ env: { CULM_API_TOKEN: 's3cret-t', CULM_API_USERS_FILE: 'users', CULM_API_READ_AUTH: 'true', CULM_ALLOWED_HOSTS: 'LB.example.com:8000,https://culm.example.com' } });
+  t.match(c.api, { token: 's3cret-t', readAuth: true, allowedHosts: ['lb.example.com:8000', 'https://culm.example.com'] });
+  t.match(c.api.usersFile, /\/users$/, 'the users file is resolved against the working directory');
+  t.same(load({}).api, { token: '', readAuth: false }, 'off by default; allowed hosts derived at start');
+  t.notMatch(JSON.stringify(redactConfig(c)), /s3cret/, 'the API token is redacted like every secret');
+  t.throws(() => load({ env: { CULM_API_READ_AUTH: 'true' } }), /CULM_API_READ_AUTH: is true but neither .*CULM_API_TOKEN nor .*CULM_API_USERS_FILE is set/);
+  t.throws(() => load({ env: { CULM_ALLOWED_HOSTS: 'a b' } }), /CULM_ALLOWED_HOSTS: "a b" is not a host name or address \(from env CULM_ALLOWED_HOSTS\)/);
+});

@@ -3,11 +3,13 @@ import { Writable } from 'node:stream';
 import t from 'tap';
 import { CulmError } from '../../src/core/errors.js';
 import type { App, ClusterState, Rule, Task } from '../../src/core/model.js';
-import { createHttpServer } from '../../src/http/server.js';
+import { createHttpServer, type HttpServerOptions } from '../../src/http/server.js';
+import { rawRequest } from '../helpers/net.js';
+import { ApiAuth } from '../../src/http/auth.js';
+import { hashPassword, parseUsersFile } from '../../src/http/passwords.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log/logger.js';
 import { PrometheusMetrics } from '../../src/metrics/metrics.js';
-import type { ApplyRecord, CulmCore, Readiness } from '../../src/pipeline/types.js';
-import type { CallbackPolicy } from '../../src/http/routes/marathon.js';
+import type { CulmCore, HistoryRecord, Readiness, RuleChangeRecord } from '../../src/pipeline/types.js';
 
 /** An in-memory CulmCore: records what the HTTP layer asked of it. */
 class MemoryCore implements CulmCore {
@@ -19,7 +21,8 @@ class MemoryCore implements CulmCore {
   putError: Error | undefined;
   eventError: Error | undefined;
   ready: Readiness = { ready: true, checks: { marathon: { ok: true, detail: 'synced' } } };
-  records: ApplyRecord[] = [];
+  records: HistoryRecord[] = [];
+  ruleChanges: RuleChangeRecord[] = [];
   config: string | undefined;
 
   state(): ClusterState {
@@ -52,8 +55,11 @@ class MemoryCore implements CulmCore {
   readiness(): Readiness {
     return this.ready;
   }
-  history(): readonly ApplyRecord[] {
+  history(): readonly HistoryRecord[] {
     return this.records;
+  }
+  recordRuleChange(record: RuleChangeRecord): void {
+    this.ruleChanges.push(record);
   }
   appliedConfig(): string | undefined {
     return this.config;
@@ -69,10 +75,10 @@ const app = (id: string, tasks: Task[], over: Partial<App> = {}): App => ({
   network: 'host', deployments: [], tasks: Object.fromEntries(tasks.map((x) => [x.id, { ...x, appId: id }])), ...over,
 });
 
-async function start(t: { teardown(fn: () => unknown): void }, log: Logger = silentLogger(), callbacks?: CallbackPolicy) {
+async function start(t: { teardown(fn: () => unknown): void }, log: Logger = silentLogger(), extra: Partial<HttpServerOptions> = {}) {
   const core = new MemoryCore();
   const metrics = new PrometheusMetrics({ defaultMetrics: false });
-  const http = createHttpServer({ core, metrics, log, version: '1.2.3', callbacks });
+  const http = createHttpServer({ core, metrics, log, version: '1.2.3', ...extra });
   const { port } = await http.listen('127.0.0.1', 0);
   t.teardown(() => http.close());
   const base = `http://127.0.0.1:${port}`;
@@ -334,7 +340,7 @@ t.test('Marathon event callback', async (t) => {
 });
 
 t.test('Marathon event callback with a token: with it the event is applied, without it (or wrong) it is a hint, 200 all the same', async (t) => {
-  const { core, send } = await start(t, silentLogger(), { enabled: () => true, token: 's3cret-token' });
+  const { core, send } = await start(t, silentLogger(), { callbacks: { enabled: () => true, token: 's3cret-token' } });
   const event = { eventType: 'app_terminated_event', appId: '/web' };
   let res = await send('POST', '/api/marathon/event_callback?token=s3cret-token', event);
   t.same([res.status, await res.json()], [200, { accepted: true, kind: 'app_terminated_event' }]);
@@ -344,7 +350,7 @@ t.test('Marathon event callback with a token: with it the event is applied, with
   }
   t.equal(core.events.length, 1, 'only the POST with the token reached the trusted path');
   t.equal(core.hints.length, 5);
-  const off = await start(t, silentLogger(), { enabled: () => false, token: 's3cret-token' });
+  const off = await start(t, silentLogger(), { callbacks: { enabled: () => false, token: 's3cret-token' } });
   res = await off.send('POST', '/api/marathon/event_callback?token=s3cret-token', event);
   t.equal(res.status, 404, 'reading the event stream: no callbacks at all');
 });
@@ -385,7 +391,9 @@ t.test('every request is logged at debug without bodies or auth headers', async 
   await new Promise((r) => setImmediate(r));
   const record = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'http request');
   t.match(record, { level: 20, method: 'POST', path: '/api/services', status: 200, ms: Number });
-  t.notMatch(lines.join(''), /secret-acl|c2VjcmV0|Basic/);
+  t.notMatch(JSON.stringify(record), /secret-acl/, 'the request line has no body');
+  // The audit line carries the rule (before and after, by design), never the credentials.
+  t.notMatch(lines.join(''), /c2VjcmV0|Basic/);
 });
 
 t.test('operator page', async (t) => {
@@ -431,4 +439,97 @@ t.test('a rule outside the ACL grammar is a 400 with its code; the core is never
     t.match(await res.json(), { error: { code: c.code, message: /^acl for \/a: / } }, c.acl);
   }
   t.equal(core.puts.length, 0);
+});
+
+const CHEAP = { ln: 4, r: 8, p: 1 };
+const basicAuth = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+async function startWithAuth(t: { teardown(fn: () => unknown): void }, readAuth = false) {
+  const users = parseUsersFile(`ops:${await hashPassword('right', CHEAP)}`, 'users');
+  return start(t, silentLogger(), { auth: new ApiAuth({ token: 'tok-1', users, readAuth }) });
+}
+
+t.test('with auth on: writes need the token or a user; 401 says how, and nothing is written', async (t) => {
+  const { core, send, call } = await startWithAuth(t);
+  const writes: Array<{ desc: string; method: string; path: string; body?: unknown }> = [
+    { desc: 'POST', method: 'POST', path: '/api/services', body: { id: '/a', acl: 'path_beg /a' } },
+    { desc: 'PUT', method: 'PUT', path: '/api/services/a', body: { acl: 'path_beg /a' } },
+    { desc: 'DELETE', method: 'DELETE', path: '/api/services/a' },
+  ];
+  for (const w of writes) {
+    for (const [how, authorization] of [['none', undefined], ['wrong token', 'Bearer tok-2'], ['wrong password', basicAuth('ops', 'wrong')]] as const) {
+      const res = await send(w.method, w.path, w.body ?? '', { 'Content-Type': 'application/json', ...(authorization ? { Authorization: authorization } : {}) });
+      t.equal(res.status, 401, `${w.desc}, ${how}: 401`);
+      t.match(res.headers.get('www-authenticate'), /^Basic realm="culm", charset="UTF-8", Bearer realm="culm"$/, 'both challenges');
+      t.match(await res.json(), { error: { code: 'E_UNAUTHORIZED', message: /Bearer/ } });
+    }
+  }
+  t.equal(core.puts.length + core.deletes.length, 0, 'the core was never asked');
+  let res = await send('PUT', '/api/services/a', { acl: 'path_beg /a' }, { 'Content-Type': 'application/json', Authorization: 'Bearer tok-1' });
+  t.equal(res.status, 200, 'the token writes');
+  res = await send('PUT', '/api/services/b', { acl: 'path_beg /b' }, { 'Content-Type': 'application/json', Authorization: basicAuth('ops', 'right') });
+  t.equal(res.status, 200, 'a user writes');
+  t.same(core.puts.map((r) => r.id), ['/a', '/b']);
+  for (const path of ['/api/services', '/api/state', '/api/history', '/metrics', '/', '/healthz', '/readyz', '/status']) {
+    t.equal((await call(path)).status, 200, `${path}: reads open by default`);
+  }
+  res = await send('POST', '/api/marathon/event_callback', { eventType: 'x' });
+  t.equal(res.status, 200, "Marathon's callback is not the API's to authenticate");
+});
+
+t.test('with CULM_API_READ_AUTH: reads need credentials, probes never', async (t) => {
+  const { call } = await startWithAuth(t, true);
+  for (const path of ['/api/services', '/api/services/a', '/api/state', '/api/history', '/api/config', '/metrics', '/', '/ui']) {
+    const res = await call(path);
+    t.equal(res.status, 401, `${path}: 401`);
+    t.match(await res.json(), { error: { code: 'E_UNAUTHORIZED' } });
+    t.not((await call(path, { headers: { Authorization: 'Bearer tok-1' } })).status, 401, `${path}: the token reads`);
+  }
+  t.equal((await call('/api/state', { headers: { Authorization: basicAuth('ops', 'right') } })).status, 200, 'a user reads');
+  for (const path of ['/healthz', '/readyz', '/status']) t.equal((await call(path)).status, 200, `${path}: open`);
+});
+
+t.test('DNS rebinding and scheme: writes name a Host culm serves, Origins match exactly', async (t) => {
+  for (const auth of [undefined, 'on'] as const) {
+    const { core, base } = auth ? await startWithAuth(t) : await start(t);
+    const port = new URL(base).port;
+    const authorization: Record<string, string> = auth ? { Authorization: 'Bearer tok-1' } : {};
+    const cases: Array<{ desc: string; method: string; path: string; headers: Record<string, string>; body?: string; code: string }> = [
+      { desc: 'rule write', method: 'PUT', path: '/api/services/a', headers: { Host: `rebind.evil:${port}`, Origin: `http://rebind.evil:${port}` }, body: '{"acl":"always_true"}', code: 'E_HOST_NOT_ALLOWED' },
+      { desc: 'event', method: 'POST', path: '/api/marathon/event_callback', headers: { Host: `rebind.evil:${port}`, Origin: `http://rebind.evil:${port}` }, body: '{"eventType":"status_update_event"}', code: 'E_HOST_NOT_ALLOWED' },
+      { desc: 'https origin', method: 'PUT', path: '/api/services/a', headers: { Host: `127.0.0.1:${port}`, Origin: `https://127.0.0.1:${port}` }, body: '{"acl":"x"}', code: 'E_CROSS_ORIGIN' },
+    ];
+    for (const c of cases) {
+      const res = await rawRequest(base + c.path, c.method, { 'Content-Type': 'application/json', ...authorization, ...c.headers }, c.body);
+      t.equal(res.status, 403, `auth ${auth ?? 'off'}, ${c.desc}: 403`);
+      t.match(JSON.parse(res.body), { error: { code: c.code } });
+    }
+    t.equal(core.puts.length + core.events.length, 0, `auth ${auth ?? 'off'}: nothing written, no event fed`);
+    const ok = await rawRequest(`${base}/api/services/a`, 'PUT', { 'Content-Type': 'application/json', ...authorization, Host: `localhost:${port}`, Origin: `http://localhost:${port}` }, '{"acl":"path_beg /a"}');
+    t.equal(ok.status, 200, 'the same write to a served name passes');
+  }
+});
+
+t.test('every rule write is audited: who, from, before, after; refusals with their code', async (t) => {
+  const { core, send, base } = await startWithAuth(t);
+  const json = { 'Content-Type': 'application/json' };
+  await send('PUT', '/api/services/web', { acl: 'path_beg /v1' }, { ...json, Authorization: 'Bearer tok-1' });
+  await send('PUT', '/api/services/web', { acl: 'path_beg /v2' }, { ...json, Authorization: basicAuth('ops', 'right') });
+  await send('PUT', '/api/services/web', { acl: 'always_true' }, json);
+  await send('PUT', '/api/services/web', { acl: 1 }, { ...json, Authorization: 'Bearer tok-1' });
+  await send('DELETE', '/api/services/web', '', { Authorization: 'Bearer tok-1' });
+  await rawRequest(`${base}/api/services`, 'POST', { ...json, Host: 'rebind.evil' }, '{"id":"/x","acl":"always_true"}');
+  const r = core.ruleChanges;
+  t.match(r, [
+    { kind: 'rule', result: 'changed', action: 'set', id: '/web', who: 'token', from: '127.0.0.1', before: null, after: { Id: '/web', Acl: 'path_beg /v1' }, status: 200 },
+    { result: 'changed', who: 'ops', before: { Acl: 'path_beg /v1' }, after: { Acl: 'path_beg /v2' } },
+    { result: 'refused', who: 'anonymous', id: '/web', before: { Acl: 'path_beg /v2' }, after: null, status: 401, error: { code: 'E_UNAUTHORIZED' } },
+    { result: 'refused', who: 'token', status: 400, error: { code: 'E_BAD_BODY' } },
+    { result: 'changed', action: 'delete', who: 'token', before: { Acl: 'path_beg /v2' }, after: null },
+    { result: 'refused', who: 'anonymous', status: 403, error: { code: 'E_HOST_NOT_ALLOWED' } },
+  ]);
+  t.equal(r.length, 6, 'one record per write');
+  t.notOk('id' in r[5], 'a POST refused before its body was read names no id');
+  t.match(r[1].reasons[0], 'rule /web set by ops from 127.0.0.1: "path_beg /v1" -> "path_beg /v2"');
+  t.notMatch(JSON.stringify(r), /tok-1|right/, 'no credential in the audit');
 });

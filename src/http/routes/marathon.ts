@@ -31,6 +31,7 @@ export function marathonRoutes(core: CulmCore, metrics: Metrics, log: Logger, po
   return [{
     name: '/api/marathon/event_callback',
     path: '/api/marathon/event_callback',
+    access: 'marathon',
     handlers: {
       POST: async ({ req, res, query }) => {
         if (policy && !policy.enabled()) {

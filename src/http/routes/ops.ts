@@ -8,13 +8,15 @@ import type { Route } from '../router.js';
 export function opsRoutes(core: CulmCore, metrics: Metrics): Route[] {
   return [
     // Bamboo wrote a bare "OK", which Go labelled text/plain; load balancers check for exactly that.
-    { name: '/status', path: '/status', handlers: { GET: ({ res }) => sendText(res, 200, 'OK') } },
+    // Probes stay open whatever CULM_API_READ_AUTH says: a load balancer or kubelet has no credentials.
+    { name: '/status', path: '/status', access: 'probe', handlers: { GET: ({ res }) => sendText(res, 200, 'OK') } },
     // Liveness: the event loop answers. Never depends on Marathon, ZooKeeper or HAProxy, so a dependency outage
     // does not get the process restarted.
-    { name: '/healthz', path: '/healthz', handlers: { GET: ({ res }) => sendJson(res, 200, { status: 'ok' }) } },
+    { name: '/healthz', path: '/healthz', access: 'probe', handlers: { GET: ({ res }) => sendJson(res, 200, { status: 'ok' }) } },
     {
       name: '/readyz',
       path: '/readyz',
+      access: 'probe',
       handlers: {
         GET: ({ res }) => {
           const { ready, checks } = core.readiness();

@@ -84,11 +84,20 @@ async function readServiceBody(ctx: RequestContext): Promise<ServiceBody> {
   return parseServiceBody(parseJson(await readBody(ctx.req, RULE_BODY_LIMIT)));
 }
 
+/** Notes the rule as it is before the write, for the audit (the server writes it, refused or not). */
+function noteBefore(core: CulmCore, ctx: RequestContext, id: string): void {
+  const current = core.rules().get(id);
+  ctx.audit.id = id;
+  ctx.audit.before = current ? ruleToBamboo(current) : null;
+}
+
 async function store(core: CulmCore, ctx: RequestContext, id: string, body: ServiceBody): Promise<void> {
+  noteBefore(core, ctx, id);
   // checkRule is pure: a bad rule is refused here, before the core (and its store) is touched.
   const rule = checkRule(makeRule(id, resolveAcl(body), body.config ?? {}));
-  const stored = await core.putRule(rule);
-  sendJson(ctx.res, 200, ruleToBamboo(stored));
+  const stored = ruleToBamboo(await core.putRule(rule));
+  ctx.audit.after = stored;
+  sendJson(ctx.res, 200, stored);
 }
 
 export function serviceRoutes(core: CulmCore): Route[] {
@@ -96,6 +105,7 @@ export function serviceRoutes(core: CulmCore): Route[] {
     {
       name: '/api/services',
       path: '/api/services',
+      audited: true,
       handlers: {
         GET: ({ res }) => {
           const all: Record<string, ReturnType<typeof ruleToBamboo>> = {};
@@ -112,6 +122,7 @@ export function serviceRoutes(core: CulmCore): Route[] {
     {
       name: '/api/services/{id}',
       path: /^\/api\/services\/(.+)$/,
+      audited: true,
       handlers: {
         GET: ({ res, params }) => {
           const id = idFromPath(params[0]);
@@ -127,9 +138,12 @@ export function serviceRoutes(core: CulmCore): Route[] {
           }
           await store(core, ctx, id, body);
         },
-        DELETE: async ({ res, params }) => {
+        DELETE: async (ctx) => {
+          const { res, params } = ctx;
           const id = idFromPath(params[0]);
+          noteBefore(core, ctx, id);
           if (!(await core.deleteRule(id))) throw notFound(id);
+          ctx.audit.after = null;
           // Bamboo answered an empty JSON object.
           sendJson(res, 200, {});
         },
