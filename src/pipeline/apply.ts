@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CulmError, errorMessage } from '../core/errors.js';
-import type { ClusterState, Rule } from '../core/model.js';
+import type { App, ClusterState, Rule } from '../core/model.js';
 import { diffViews } from '../core/diff.js';
 import { buildView, type HaproxyPaths, type TemplateContext } from '../core/view.js';
 import type { ApplyTimings, HaproxyDriver, RuntimeCandidate, SideFile } from '../haproxy/driver.js';
@@ -15,7 +15,8 @@ import { LingeringServers } from '../haproxy/lingering.js';
 import { applyRuntimeOps } from '../haproxy/runtime-api.js';
 import { runtimeOps } from '../haproxy/server-diff.js';
 import type { Logger } from '../log/logger.js';
-import type { ApplyRecord } from './types.js';
+import { ReloadPacer, type Clock } from './reload-pacer.js';
+import type { ApplyRecord, LeftOut } from './types.js';
 
 const MAX_ISOLATION_ROUNDS = 5;
 /** Above this many server changes at once, a reload is faster than the runtime API. */
@@ -31,6 +32,8 @@ export interface RuntimeOptions {
   socketPath?: string;
   /** Minimum time between two reloads (old processes drain after each); runtime changes are not limited. */
   reloadIntervalMs?: number;
+  /** Time for the reload interval (tests pass a fake one). */
+  clock?: Clock;
 }
 
 export interface ApplyHooks {
@@ -84,7 +87,9 @@ export class Applier {
   private rejectedText?: string;
   private rejectedError?: CulmError;
   private templateVersion = '';
-  private lastReloadAt = Number.NEGATIVE_INFINITY;
+  private readonly pacer: ReloadPacer;
+  /** Isolations not yet shown in an apply record (a deferred apply is not kept in the history). */
+  private unreported: LeftOut[] = [];
   /** Servers removed at runtime that HAProxy has not deleted yet (connections still attached). */
   private readonly lingering?: LingeringServers;
 
@@ -97,6 +102,7 @@ export class Applier {
     private readonly runtime: RuntimeOptions = {},
   ) {
     if (runtime.socketPath) this.lingering = new LingeringServers(runtime.socketPath, log);
+    this.pacer = new ReloadPacer(runtime.reloadIntervalMs ?? 0, runtime.clock);
   }
 
   /**
@@ -180,6 +186,9 @@ export class Applier {
 
   /** The config that would be applied with `rule` added, and its side files: to check a rule before storing it. */
   candidateWith(state: ClusterState, rules: ReadonlyMap<string, Rule>, rule: Rule): { text: string; files: SideFile[] } {
+    // A rule for an app Marathon does not run yet is checked all the same, against an empty backend of that
+    // name: unchecked, it would break the config the moment the app appears.
+    if (!state.apps.has(rule.id)) state = { ...state, apps: new Map(state.apps).set(rule.id, placeholderApp(rule.id)) };
     const view = this.view(state, rules, rule);
     const text = this.render(view);
     return { text, files: sideFilesOf(view, text) };
@@ -188,19 +197,23 @@ export class Applier {
   async apply(state: ClusterState, rules: ReadonlyMap<string, Rule>): Promise<ApplyRecord> {
     const at = Date.now();
     const started = performance.now();
-    const record = (result: ApplyRecord['result'], reasons: string[], extra: Partial<ApplyRecord> = {}): ApplyRecord => ({
-      at, result, reasons, durationMs: round1(performance.now() - started), ...extra,
-    });
+    const record = (result: ApplyRecord['result'], reasons: string[], extra: Partial<ApplyRecord> = {}): ApplyRecord => {
+      // What was left out is told by the first record that reaches the history (a deferred one does not).
+      const told = result === 'deferred' ? [] : this.unreported.splice(0);
+      const why = told.map((i) => `${i.kind} ${i.id} left out: HAProxy refuses it`);
+      return { at, result, reasons: [...why, ...reasons], durationMs: round1(performance.now() - started), ...extra, ...(told.length ? { leftOut: told } : {}) };
+    };
     try {
       this.renderer.load(); // picks up a changed template before isolations are judged
     } catch {
       /* reported by render() below */
     }
     this.refreshIsolation(state, rules);
-    const isolatedNow: Array<{ kind: 'rule' | 'app'; id: string }> = [];
+    const isolatedNow: LeftOut[] = [];
     const undoIsolation = (): void => {
       // Leaving apps or rules out did not give a valid config: the fault is elsewhere (the template).
       for (const i of isolatedNow) (i.kind === 'rule' ? this.ignoredRules : this.excludedApps).delete(i.id);
+      this.unreported = this.unreported.filter((u) => !isolatedNow.includes(u));
     };
     for (let round = 0; round <= MAX_ISOLATION_ROUNDS; round++) {
       let view: TemplateContext;
@@ -229,15 +242,17 @@ export class Applier {
         this.log.info({ reasons, mode: 'runtime' }, 'config applied through the runtime API');
         return record('applied', reasons, { configHash: sha256(text), mode: 'runtime' });
       }
-      const allowedAt = this.lastReloadAt + (this.runtime.reloadIntervalMs ?? 0);
-      if (Date.now() < allowedAt) {
-        undoIsolation();
-        return record('deferred', reasons, { retryAt: allowedAt });
+      if (!this.pacer.mayReload()) {
+        // Isolations found in this apply are kept: they were judged by `haproxy -c`, which reloads nothing.
+        return record('deferred', reasons, { retryAt: this.pacer.allowedAt() });
       }
-      this.lastReloadAt = Date.now();
+      const reloadAt = this.pacer.now();
       try {
         const timings = await this.reload(text, files);
-        if (timings) this.hooks.reloaded?.(timings.reloadMs / 1000);
+        if (timings) {
+          this.pacer.reloaded(reloadAt);
+          this.hooks.reloaded?.(timings.reloadMs / 1000);
+        }
         this.appliedView = view;
         this.rejectedText = undefined;
         this.log.info({ reasons, ms: timings?.reloadMs }, 'config applied');
@@ -245,13 +260,16 @@ export class Applier {
         return record('applied', reasons, { configHash: sha256(text), mode: 'reload', ...spent });
       } catch (err) {
         const e = err instanceof CulmError ? err : new CulmError('E_APPLY', errorMessage(err), { cause: err });
+        if (e.code === 'E_RELOAD_FAILED') this.pacer.reloaded(reloadAt);
         if (e.code === 'E_CONFIG_INVALID') {
           this.hooks.validationFailed?.();
           const culprit = appAtFailure(e.message, text, view);
           const maxExcluded = Math.max(1, Math.floor(state.apps.size * MAX_EXCLUDED_SHARE));
           const wouldExclude = culprit && !(culprit.inRule && rules.has(culprit.id) && !this.ignoredRules.has(culprit.id));
           if (culprit && round < MAX_ISOLATION_ROUNDS && !(wouldExclude && this.excludedApps.size >= maxExcluded)) {
-            isolatedNow.push(this.isolate(culprit, state, rules, e.message));
+            const isolated = this.isolate(culprit, state, rules, e.message);
+            isolatedNow.push(isolated);
+            this.unreported.push(isolated);
             continue;
           }
           undoIsolation();
@@ -270,17 +288,22 @@ export class Applier {
     return record('invalid', ['too many bad apps or rules']);
   }
 
-  private isolate(culprit: { id: string; inRule: boolean }, state: ClusterState, rules: ReadonlyMap<string, Rule>, why: string): { kind: 'rule' | 'app'; id: string } {
+  private isolate(culprit: { id: string; inRule: boolean }, state: ClusterState, rules: ReadonlyMap<string, Rule>, why: string): LeftOut {
     const rule = rules.get(culprit.id);
     if (culprit.inRule && rule && !this.ignoredRules.has(culprit.id)) {
       this.ignoredRules.set(culprit.id, rule.acl);
       this.hooks.skipped?.('rule', culprit.id, 'invalid');
-      this.log.warn({ app: culprit.id, err: why }, 'rule breaks the config: ignored until it changes');
-      return { kind: 'rule', id: culprit.id };
+      this.log.warn({ app: culprit.id, acl: rule.acl, err: why }, 'rule breaks the config: left out (its app gets the default route) until it changes');
+      return { kind: 'rule', id: culprit.id, error: why };
     }
     this.excludedApps.set(culprit.id, state.apps.get(culprit.id)?.version);
     this.hooks.skipped?.('app', culprit.id, 'invalid');
     this.log.warn({ app: culprit.id, err: why }, 'app breaks the config: left out until it changes');
-    return { kind: 'app', id: culprit.id };
+    return { kind: 'app', id: culprit.id, error: why };
   }
+}
+
+/** An app with no task, standing in for one Marathon does not run yet, so its rule renders and is checked. */
+function placeholderApp(id: string): App {
+  return { id, labels: {}, env: {}, instances: 0, healthChecks: [], servicePorts: [], containerPorts: [], network: 'host', deployments: [], tasks: {} };
 }

@@ -29,6 +29,14 @@ export interface ApplyRecord {
    */
   validateMs?: number;
   reloadMs?: number;
+  /** Rules (or apps) this apply left out because HAProxy refused the config with them, and HAProxy's error. */
+  leftOut?: LeftOut[];
+}
+
+export interface LeftOut {
+  kind: 'rule' | 'app';
+  id: string;
+  error: string;
 }
 
 /** A rule in Bamboo's JSON shape, as the REST API shows it. */

@@ -18,13 +18,13 @@ import { requireBinary } from '../helpers/processes.js';
 requireBinary('haproxy', 'apt-get install -y haproxy (see README, Set-up)');
 const templates = new URL('../../templates/', import.meta.url).pathname;
 
-function setup() {
+function setup(runtime: { reloadIntervalMs?: number; clock?: () => number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'culm-apply-'));
   for (const f of readdirSync(templates)) copyFileSync(join(templates, f), join(dir, f));
   const log = silentLogger();
   const out = join(dir, 'haproxy.cfg');
   const driver = new HaproxyDriver({ outputPath: out, validationCommand: 'haproxy -c -f {{.}}', reloadCommand: 'true', cleanupCommand: 'true', commandTimeoutMs: 10_000, log });
-  const applier = new Applier(new Renderer(join(dir, 'haproxy.cfg.eta')), driver, { HttpBind: '127.0.0.1:1', StatsSocket: join(dir, 's.sock'), PidFile: join(dir, 'p'), OutputPath: out }, log);
+  const applier = new Applier(new Renderer(join(dir, 'haproxy.cfg.eta')), driver, { HttpBind: '127.0.0.1:1', StatsSocket: join(dir, 's.sock'), PidFile: join(dir, 'p'), OutputPath: out }, log, {}, runtime);
   return { dir, out, applier, driver };
 }
 
@@ -125,4 +125,60 @@ t.test('an applied reload records the validation and reload commands\' share; a 
   const next = await applier.apply(state, rules);
   t.equal(next.result, 'applied');
   t.equal(next.validateMs, 0, 'the checked candidate is renamed into place');
+});
+
+t.test('a rule for an app that does not exist yet is checked against a placeholder backend', async (t) => {
+  const { applier, driver } = setup();
+  const bad = makeRule('/later', 'src 999.1.1.1');
+  const candidate = applier.candidateWith(state, new Map(), bad);
+  t.match(candidate.text, '999.1.1.1', 'the rule is in the candidate although /later has no app');
+  await t.rejects(driver.check(candidate.text, candidate.files), { code: 'E_CONFIG_INVALID' }, 'HAProxy refuses it before it is stored');
+  const good = applier.candidateWith(state, new Map(), makeRule('/later', 'path_beg -i /soon'));
+  await driver.check(good.text, good.files);
+  t.notOk(state.apps.has('/later'), 'the state itself is untouched');
+});
+
+t.test('a stored rule that breaks the config once its app appears: left out in the same apply, no wait for the reload interval', async (t) => {
+  let now = 1_000_000;
+  const { applier, out } = setup({ reloadIntervalMs: 1000, clock: () => now });
+  const rules = new Map<string, Rule>([['/late', makeRule('/late', 'src 999.1.1.1')]]);
+  t.equal((await applier.apply(state, rules)).result, 'applied', 'without its app the rule is not rendered');
+  now += 1000; // the interval since that reload is over
+  const withApp = stateOf(...['/a', '/b', '/c', '/late'].map((id, i) => app(id, tasks(task(31000 + i)))));
+  const r = await applier.apply(withApp, rules);
+  t.equal(r.result, 'applied', 'applied at once: the refused candidate reloaded nothing, so the interval does not hold the rest back');
+  t.same(r.leftOut?.map((l) => [l.kind, l.id]), [['rule', '/late']]);
+  t.match(r.reasons[0], 'rule /late left out');
+  t.match(routing(out), '\n/late ::late-cluster\n', 'its app gets the default route');
+  t.notMatch(readFileSync(out, 'utf8'), '999.1.1.1');
+  // The next change for another app, right away: a reload ran 0 ms ago, so it waits for the interval…
+  const more = stateOf(...['/a', '/b', '/c', '/late', '/d'].map((id, i) => app(id, tasks(task(31000 + i)))));
+  const deferred = await applier.apply(more, rules);
+  t.equal(deferred.result, 'deferred');
+  t.equal(deferred.retryAt, now + 1000, 'until exactly one interval after the last reload');
+  t.notOk(deferred.leftOut, 'the bad rule is not judged again');
+  now = deferred.retryAt!;
+  const later = await applier.apply(more, rules);
+  t.equal(later.result, 'applied', '…and no longer');
+  t.notOk(later.leftOut, 'told once');
+  t.ok(applier.ignoredRules.has('/late'), 'still left out until it changes');
+});
+
+t.test('the reload interval bounds the rate: a reload goes at once when none ran within the interval', async (t) => {
+  let now = 5_000_000;
+  const { applier } = setup({ reloadIntervalMs: 1000, clock: () => now });
+  const grow = (n: number) => stateOf(...Array.from({ length: n }, (_, i) => app(`/app${i}`, tasks(task(31000 + i)))));
+  t.equal((await applier.apply(grow(1), new Map())).result, 'applied', 'the first reload is not held back');
+  now += 999;
+  t.equal((await applier.apply(grow(2), new Map())).result, 'deferred', '999 ms later: deferred');
+  now += 1;
+  t.equal((await applier.apply(grow(2), new Map())).result, 'applied', '1000 ms later: at once');
+  now += 5000;
+  const rules = new Map([['/app0', makeRule('/app0', 'path_beg -i /zero')]]);
+  t.equal((await applier.apply(grow(2), rules)).result, 'applied', 'a rule long after the last reload: at once');
+  // A refused candidate (no reload ran) does not count as a reload.
+  now += 1000;
+  const refused = await applier.apply(grow(2), new Map([['/app0', makeRule('/app0', 'path_beg -i /zero2')], ['/app1', makeRule('/app1', 'src 999.1.1.1')]]));
+  t.equal(refused.result, 'applied');
+  t.same(refused.leftOut?.map((l) => l.id), ['/app1']);
 });
