@@ -54,6 +54,7 @@ t.test('a rule for an app that does not exist yet is checked when it is stored',
 
 t.test('a stored bad rule: once its app appears it alone is left out; everything else applies at once', async (t) => {
   const skippedBefore = await culm.metric('culm_rules_skipped_total{reason="invalid"}');
+  await new Promise((r) => setTimeout(r, 1100)); // no reload within the interval: what is measured is culm's own delay
   marathon.addApp({ id: '/later' });
   marathon.addTask('/later', { port: backends[1].port });
   const started = Date.now();
@@ -95,4 +96,18 @@ t.test('a Marathon task whose port fails the input grammar freezes nothing', asy
   const rejected = await fetch(`${culm.api}/metrics`).then((r) => r.text());
   t.match(rejected, /culm_marathon_data_rejected_total\{field="[^"]*port[^"]*"\} [1-9]/, 'the refusal is counted');
   t.ok(rejectedBefore >= 0);
+});
+
+t.test('the reload interval bounds the rate, it is no delay: a rule set when no reload ran within it applies at once', async (t) => {
+  const b = backends[4];
+  marathon.addApp({ id: '/ruled' });
+  marathon.addTask('/ruled', { port: b.port });
+  await eventually('/ruled serves', () => serves('/ruled', b.port), 5000);
+  await new Promise((r) => setTimeout(r, 1100)); // the interval since that reload is over
+  const started = Date.now();
+  const r = await fetch(`${culm.api}/api/services/ruled`, { method: 'PUT', body: JSON.stringify({ acl: 'path_beg -i /by-rule' }) });
+  t.equal(r.status, 200);
+  const ms = await eventually('the rule routes', () => serves('/by-rule', b.port), 5000, 10);
+  t.comment(`rule PUT → routed in ${Date.now() - started} ms (interval 1000 ms)`);
+  t.ok(Date.now() - started < 500, `not held back by the interval (${ms} ms after the PUT answered)`);
 });
