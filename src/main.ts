@@ -11,6 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { loadConfig, packageRoot, redactConfig, type CulmConfig } from './config/index.js';
 import { CulmError, errorMessage } from './core/errors.js';
 import { AppsMapper, mapApp } from './core/marathon-map.js';
+import { HaproxySupervisor } from './haproxy/supervisor.js';
 import { HaproxyDriver } from './haproxy/driver.js';
 import { Renderer } from './haproxy/render.js';
 import { apiAccess } from './http/access.js';
@@ -26,6 +27,9 @@ import { Daemon } from './pipeline/daemon.js';
 import { MarathonFeed } from './pipeline/marathon-feed.js';
 import type { DependencyCheck } from './pipeline/types.js';
 import { createStores } from './cluster/stores.js';
+
+/** How often HAProxy's pid is probed: a death is acted on at the second probe that sees it (< 0.5 s). */
+const SUPERVISE_INTERVAL_MS = 200;
 
 function version(): string {
   try {
@@ -90,6 +94,14 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     validationLimits: { cpuSeconds: config.haproxy.validationCpuSeconds, memoryMiB: config.haproxy.validationMemoryMiB },
     log,
   });
+  const supervisor = new HaproxySupervisor({
+    pidPath: config.haproxy.pidPath,
+    intervalMs: SUPERVISE_INTERVAL_MS,
+    started: () => driver.lastApplied() !== undefined,
+    restart: () => driver.restart(),
+    restarted: () => metrics.haproxyRestarted(),
+    log,
+  });
   const applier = new Applier(new Renderer(config.haproxy.templatePath), driver, {
     HttpBind: config.haproxy.httpBind,
     StatsSocket: config.haproxy.statsSocketPath,
@@ -115,6 +127,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   const daemon = new Daemon({
     applier, driver, rules, snapshots, metrics, log,
     rulePolicy: { aclFilesDir: config.haproxy.aclFilesDir },
+    haproxyRunning: () => supervisor.check(),
     apps: {
       fetchApps: (known) => client.streamApps(() => new AppsMapper(known)),
       fetchApp: async (id) => {
@@ -185,6 +198,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   const { port } = await http.listen(config.http.host, config.http.port);
   log.info({ host: config.http.host || '*', port }, 'REST API listening');
   await daemon.start();
+  supervisor.start();
   feed.start();
 
   return {
@@ -193,6 +207,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
       log.info('stopping: no more events; finishing the apply in flight');
       clearInterval(janitor);
       await feed.stop();
+      supervisor.stop();
       await daemon.stop();
       await http.close();
       await stores.close();

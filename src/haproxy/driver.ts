@@ -89,6 +89,8 @@ export class HaproxyDriver {
    * limited checks in a row, never four CPUs.
    */
   private readonly oneValidation = serialQueue();
+  /** A reload and a restart (see `restart`) never run at once. */
+  private readonly oneReload = serialQueue();
   /** Side files of rule checks in progress, with how many hold each (see `check`). */
   private readonly checking = new Map<string, number>();
 
@@ -266,7 +268,7 @@ export class HaproxyDriver {
       await rm(path, { force: true });
       throw new CulmError('E_WRITE', `cannot move config into ${this.o.outputPath}: ${String(err)}`, { cause: err });
     }
-    const reload = await runCommand(this.o.reloadCommand, this.o.commandTimeoutMs);
+    const reload = await this.oneReload(() => runCommand(this.o.reloadCommand, this.o.commandTimeoutMs));
     if (reload.code !== 0) await this.restoreLastGood();
     // Bamboo runs the cleanup command after every reload attempt, successful or not (its default, `exit 0`,
     // does nothing: no shell is started for it).
@@ -320,6 +322,17 @@ export class HaproxyDriver {
   /** Removes a prepared candidate that will not be committed. */
   async discard(candidate: RuntimeCandidate): Promise<void> {
     await rm(candidate.path, { force: true });
+  }
+
+  /**
+   * Starts HAProxy again after it died (see supervisor.ts): the reload command, on the file on disk, which is
+   * the last config applied (a failed reload puts the last good one back). Throws E_RELOAD_FAILED.
+   */
+  async restart(): Promise<number> {
+    if (this.appliedText === undefined) throw new CulmError('E_RELOAD_FAILED', 'nothing applied yet: no config to restart HAProxy from');
+    const result = await this.oneReload(() => runCommand(this.o.reloadCommand, this.o.commandTimeoutMs));
+    if (result.code !== 0) throw new CulmError('E_RELOAD_FAILED', describeFailure('restart', result), { cause: result });
+    return result.ms;
   }
 
   private async restoreLastGood(): Promise<void> {

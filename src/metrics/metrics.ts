@@ -43,6 +43,8 @@ export interface Metrics {
   lastApplySuccess(tsSeconds: number): void;
   /** A rule was left out of the render (its app was kept with the default ACL). */
   ruleSkipped(reason: string): void;
+  /** HAProxy was found dead and started again from the last good config. */
+  haproxyRestarted(): void;
   /** An app was left out of the render. */
   appSkipped(reason: string): void;
   /** A rules/state store operation failed (`get`, `put`, `delete`, `watch`…). */
@@ -80,6 +82,7 @@ export class PrometheusMetrics implements Metrics {
   private readonly runtimeChanges: Histogram;
   private readonly runtimeFailures: Counter;
   private readonly lastSuccess: Gauge;
+  private readonly haproxyRestarts: Counter;
   private readonly rulesSkipped: Counter<'reason'>;
   private readonly appsSkipped: Counter<'reason'>;
   private readonly storeErrors: Counter<'op'>;
@@ -121,6 +124,7 @@ export class PrometheusMetrics implements Metrics {
     this.lastSuccess = new Gauge({ name: 'culm_last_apply_success_timestamp_seconds', help: 'Unix time of the last successful apply', registers });
     this.runtimeChanges = new Histogram({ name: 'culm_haproxy_runtime_apply_duration_seconds', help: 'Server changes applied through the runtime API without a reload', buckets: FAST_BUCKETS, registers });
     this.runtimeFailures = new Counter({ name: 'culm_haproxy_runtime_failures_total', help: 'Runtime API changes that failed and fell back to a reload', registers });
+    this.haproxyRestarts = new Counter({ name: 'culm_haproxy_restarts_total', help: 'Times HAProxy was found dead and started again from the last good config', registers });
     this.rulesSkipped = new Counter({ name: 'culm_rules_skipped_total', help: 'Rules left out of the render, by reason', labelNames: ['reason'], registers });
     this.appsSkipped = new Counter({ name: 'culm_apps_skipped_total', help: 'Apps left out of the render, by reason', labelNames: ['reason'], registers });
     this.storeErrors = new Counter({ name: 'culm_store_errors_total', help: 'Failed store operations, by operation', labelNames: ['op'], registers });
@@ -162,6 +166,7 @@ export class PrometheusMetrics implements Metrics {
   runtimeFailed(): void { this.runtimeFailures.inc(); }
   lastApplySuccess(tsSeconds: number): void { this.lastSuccess.set(tsSeconds); }
   ruleSkipped(reason: string): void { this.rulesSkipped.inc({ reason }); }
+  haproxyRestarted(): void { this.haproxyRestarts.inc(); }
   appSkipped(reason: string): void { this.appsSkipped.inc({ reason }); }
   storeError(op: string): void { this.storeErrors.inc({ op }); }
   httpConnectionEvicted(reason: string): void { this.httpEvictions.inc({ reason }); }

@@ -48,6 +48,8 @@ export interface DaemonOptions {
   extraChecks?: () => Record<string, DependencyCheck>;
   /** Told of every apply that did something (the cluster registry shows each instance's last one). */
   onApply?(record: ApplyRecord): void;
+  /** Whether HAProxy is running (the supervisor); not ready while it is not. */
+  haproxyRunning?: () => DependencyCheck;
   /** What rules may contain beyond the grammar (the pattern-file directory); default: no pattern files. */
   rulePolicy?: RulePolicy;
 }
@@ -447,17 +449,18 @@ export class Daemon implements CulmCore {
 
   readiness(): Readiness {
     const store = this.o.rules.health();
+    const running = this.o.haproxyRunning?.() ?? { ok: true, detail: '' };
     const checks: Record<string, DependencyCheck> = {
       marathon: this.restoredFromSnapshot
         ? { ok: false, detail: `unreachable; serving the saved state (${this.marathonCheck.detail})` }
         : this.marathonCheck,
       haproxy: this.firstApplyOk
-        ? { ok: true, detail: 'config applied' }
+        ? (running.ok ? { ok: true, detail: `config applied${running.detail ? `; ${running.detail}` : ''}` } : running)
         : { ok: false, detail: this.records.at(-1)?.error?.message ?? 'no config applied yet' },
       store,
       ...(this.o.extraChecks?.() ?? {}),
     };
-    return { ready: this.hasState() && this.firstApplyOk, checks };
+    return { ready: this.hasState() && this.firstApplyOk && running.ok, checks };
   }
 
   history(): readonly HistoryRecord[] {

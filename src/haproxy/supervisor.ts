@@ -1,0 +1,203 @@
+/**
+ * Keeps HAProxy running: if the process the pid file names is gone (crash, OOM killer, `kill -9`), HAProxy is
+ * started again from the last config applied, through the driver's reload command (so an operator's own reload
+ * command is honoured), logged, counted and shown in `/readyz` until it serves again.
+ *
+ * Why the pid file and not our child: `haproxy -D` forks away from the command that started it, and after a
+ * `-sf` reload the old process exits on purpose once it is idle; the pid file always names the current one.
+ * A dead pid must be seen twice in a row before anything is done (HAProxy rewrites the file during a reload),
+ * a pid that the kernel gave to another program since counts as dead (its `/proc/<pid>/stat` names another
+ * command), so does a killed HAProxy not reaped yet (a zombie),
+ * and the stale pid file is removed before the restart, so `-sf $(cat pidfile)` cannot signal that program.
+ *
+ * Two culm instances must not fight over one HAProxy: each has its own output and pid path; a lock file beside
+ * the pid file names the culm that supervises it, and another live culm finding it does not supervise.
+ */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../log/logger.js';
+import type { DependencyCheck } from '../pipeline/types.js';
+
+/** What the supervisor asks of the host; tests pass a fake one. */
+export interface ProcessProbe {
+  /** The pid in the pid file; undefined when it is missing, empty or not a pid. */
+  readPid(path: string): number | undefined;
+  /** Whether `pid` is a live HAProxy process (a reused pid of another program is not). */
+  isHaproxy(pid: number): boolean;
+  /** Removes the pid file of a dead HAProxy. */
+  removePidFile(path: string): void;
+}
+
+export interface SupervisorOptions {
+  pidPath: string;
+  /** How often the pid is probed (a death is acted on at the second probe that sees it). */
+  intervalMs: number;
+  /** Starts HAProxy again from the last applied config (the driver's `restart`). */
+  restart(): Promise<unknown>;
+  /** Whether culm has applied a config, i.e. HAProxy should be running at all. */
+  started(): boolean;
+  restarted?(): void;
+  log: Logger;
+  probe?: ProcessProbe;
+  now?: () => number;
+  /** The lock naming the supervising culm; default `<pidPath>.culm-lock`. Empty: no lock. */
+  lockPath?: string;
+}
+
+export const hostProbe: ProcessProbe = {
+  readPid(path) {
+    try {
+      const pid = Number.parseInt(readFileSync(path, 'utf8').trim().split(/\s+/)[0] ?? '', 10);
+      return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+  isHaproxy(pid) {
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+    }
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return true; // no /proc (not Linux): alive is all that can be known
+    }
+    // "<pid> (<comm>) <state> …": a killed HAProxy nobody reaped yet is a zombie (Z), still answering kill 0.
+    const close = stat.lastIndexOf(')');
+    const comm = stat.slice(stat.indexOf('(') + 1, close);
+    const state = stat.slice(close + 2, close + 3);
+    return comm.startsWith('haproxy') && state !== 'Z' && state !== 'X';
+  },
+  removePidFile(path) {
+    rmSync(path, { force: true });
+  },
+};
+
+/** Whether a process with this pid exists (EPERM: it does, as another user's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class HaproxySupervisor {
+  private timer?: NodeJS.Timeout;
+  private readonly probe: ProcessProbe;
+  private readonly now: () => number;
+  private readonly lockPath: string;
+  /** Set when another live culm holds the lock: this one then never restarts anything. */
+  private otherOwner?: number;
+  private holdsLock = false;
+  /** The pid seen dead at the last probe (acted on when the next probe sees the same). */
+  private suspect?: number | 'none';
+  private downSince?: number;
+  private lastError?: string;
+  private restarting = false;
+  private restarts = 0;
+
+  constructor(private readonly o: SupervisorOptions) {
+    this.probe = o.probe ?? hostProbe;
+    this.now = o.now ?? Date.now;
+    this.lockPath = o.lockPath ?? `${o.pidPath}.culm-lock`;
+  }
+
+  /** Takes the lock (unless another live culm holds it) and probes every `intervalMs`. */
+  start(): void {
+    if (!this.takeLock()) {
+      this.o.log.warn({ pidFile: this.o.pidPath, culm: this.otherOwner, lock: this.lockPath },
+        'another culm supervises the HAProxy of this pid file: not supervising it (give each culm its own HAProxy.OutputPath and PidPath)');
+      return;
+    }
+    this.timer = setInterval(() => void this.tick(), this.o.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.holdsLock) {
+      try {
+        if (readFileSync(this.lockPath, 'utf8').trim() === String(process.pid)) rmSync(this.lockPath, { force: true });
+      } catch {
+        /* gone already */
+      }
+    }
+    this.holdsLock = false;
+  }
+
+  private takeLock(): boolean {
+    if (!this.lockPath) return true;
+    try {
+      writeFileSync(this.lockPath, `${process.pid}\n`, { flag: 'wx' });
+      this.holdsLock = true;
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        this.o.log.warn({ lock: this.lockPath, err: errorMessage(err) }, 'supervision lock cannot be written; supervising without it');
+        return true;
+      }
+    }
+    const holder = Number.parseInt(readFileSync(this.lockPath, 'utf8').trim(), 10);
+    if (Number.isInteger(holder) && holder !== process.pid && alive(holder)) {
+      this.otherOwner = holder;
+      return false;
+    }
+    writeFileSync(this.lockPath, `${process.pid}\n`); // left by a culm that is gone (or by this pid's earlier life)
+    this.holdsLock = true;
+    return true;
+  }
+
+  /** One probe; restarts HAProxy when this probe and the one before saw it dead. */
+  async tick(): Promise<void> {
+    if (this.otherOwner !== undefined || !this.o.started() || this.restarting) return;
+    const pid = this.probe.readPid(this.o.pidPath);
+    if (pid !== undefined && this.probe.isHaproxy(pid)) {
+      if (this.downSince !== undefined) this.o.log.info({ pid, downMs: this.now() - this.downSince }, 'HAProxy serving again');
+      this.suspect = undefined;
+      this.downSince = undefined;
+      this.lastError = undefined;
+      return;
+    }
+    const seen = pid ?? 'none';
+    if (this.suspect !== seen) {
+      // First sight: the pid file may be mid-rewrite by a reload; the next probe decides.
+      this.suspect = seen;
+      this.downSince ??= this.now();
+      return;
+    }
+    await this.restart(pid);
+  }
+
+  private async restart(deadPid: number | undefined): Promise<void> {
+    this.restarting = true;
+    try {
+      if (deadPid !== undefined && this.probe.readPid(this.o.pidPath) === deadPid) this.probe.removePidFile(this.o.pidPath);
+      this.o.log.error({ pid: deadPid, pidFile: this.o.pidPath }, 'HAProxy is not running: starting it again from the last applied config');
+      await this.o.restart();
+      this.restarts++;
+      this.o.restarted?.();
+      this.suspect = undefined;
+      this.lastError = undefined;
+      this.o.log.warn({ pid: this.probe.readPid(this.o.pidPath), downMs: this.now() - (this.downSince ?? this.now()) }, 'HAProxy restarted');
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      this.o.log.error({ err: this.lastError }, 'HAProxy could not be restarted; trying again');
+    } finally {
+      this.restarting = false;
+    }
+  }
+
+  /** For `/readyz`: not ready while HAProxy is down (from the first probe that saw it so). */
+  check(): DependencyCheck {
+    if (this.otherOwner !== undefined) return { ok: true, detail: `supervised by culm pid ${this.otherOwner}` };
+    if (this.downSince === undefined) return { ok: true, detail: `running (restarted ${this.restarts} times)` };
+    const since = this.now() - this.downSince;
+    return { ok: false, detail: `not running for ${since} ms${this.lastError ? `: ${this.lastError}` : ''}` };
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Issue 10, "HAProxy is supervised", against the real culm binary, the emulator and real HAProxy 2.6: `kill -9`
+ * of the HAProxy culm started (its pid from `<outputPath>.pid`; nothing else is killed) → culm notices, starts it
+ * again from the last applied config, counts it, and `/readyz` says so while it is down. A reload's old process
+ * exiting on its own is no death.
+ */
+import t from 'tap';
+import type { Test } from 'tap';
+import { readFileSync } from 'node:fs';
+import { MarathonEmulator } from '../helpers/marathon-emulator.js';
+import { startCulm, type CulmInstance } from '../helpers/culm.js';
+import { eventually, get, startBackend, whoAnswers, type Backend } from '../helpers/net.js';
+import { isAlive } from '../helpers/processes.js';
+
+let marathon: MarathonEmulator;
+let culm: CulmInstance;
+const backends: Backend[] = [];
+
+t.before(async () => {
+  marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 500 });
+  for (let i = 0; i < 3; i++) backends.push(await startBackend());
+  marathon.addApp({ id: '/web' });
+  marathon.addTask('/web', { port: backends[0].port });
+  culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse' } });
+  await culm.waitReady();
+});
+
+t.teardown(async () => {
+  await culm?.destroy();
+  await marathon?.stop();
+  await Promise.all(backends.map((b) => b.close()));
+});
+
+const pidOf = (): number => Number(readFileSync(`${culm.outputPath}.pid`, 'utf8').trim().split(/\s+/)[0]);
+const serving = async (): Promise<boolean> => (await get(`${culm.frontend}/web`)).status === 200;
+
+async function killAndTime(t: Test, round: number): Promise<number> {
+  const pid = pidOf();
+  t.ok(culm.haproxy.seen.has(pid) || culm.haproxy.poll().includes(pid), 'the pid is the one this test\'s culm started');
+  const restartsBefore = await culm.metric('culm_haproxy_restarts_total');
+  const killedAt = performance.now();
+  process.kill(pid, 'SIGKILL');
+  let sawNotReady = false;
+  let readyDetail = '';
+  const ms = await eventually('served again', async () => {
+    const ready = await fetch(`${culm.api}/readyz`).catch(() => null);
+    if (ready && ready.status !== 200) {
+      sawNotReady = true;
+      readyDetail = await ready.text();
+    }
+    return serving();
+  }, 5000, 10);
+  const servedMs = Math.round(performance.now() - killedAt);
+  t.comment(`round ${round}: kill -9 → serving again in ${servedMs} ms`);
+  t.ok(servedMs < 1000, `served again within 1 s (${servedMs} ms)`);
+  t.ok(ms >= 0);
+  t.ok(sawNotReady, '/readyz was not ready while HAProxy was down');
+  t.match(readyDetail, /"haproxy":\{"ok":false,"detail":"not running/, `the haproxy check says why (${readyDetail.slice(0, 160)})`);
+  t.not(pidOf(), pid, 'a new HAProxy');
+  t.notOk(isAlive(pid), 'the killed one is gone');
+  await eventually('counted', async () => (await culm.metric('culm_haproxy_restarts_total')) === restartsBefore + 1, 2000);
+  await eventually('ready again', async () => (await fetch(`${culm.api}/readyz`)).status === 200, 2000);
+  return servedMs;
+}
+
+t.test('kill -9 of HAProxy: served again within ~1 s from the last config, counted, /readyz reflects it', async (t) => {
+  const before = culm.config();
+  await killAndTime(t, 1);
+  t.equal(culm.config(), before, 'started from the last applied config');
+  t.match(culm.child.output(), 'HAProxy is not running: starting it again', 'logged');
+  // Still managed as before: a new task, then another kill.
+  marathon.addTask('/web', { port: backends[1].port });
+  await eventually('a new task serves after the restart', async () => (await whoAnswers(`${culm.frontend}/web`, 4)).has(String(backends[1].port)), 5000);
+  await killAndTime(t, 2);
+  t.same(await whoAnswers(`${culm.frontend}/web`, 6), new Set([String(backends[0].port), String(backends[1].port)]), 'both tasks served by the restarted HAProxy');
+});
+
+t.test('reloads (the old process exits after -sf) are not taken for deaths', async (t) => {
+  const restarts = await culm.metric('culm_haproxy_restarts_total');
+  for (let i = 0; i < 4; i++) {
+    marathon.addApp({ id: `/r${i}` });
+    marathon.addTask(`/r${i}`, { port: backends[2].port });
+    await eventually(`/r${i} serves`, async () => (await get(`${culm.frontend}/r${i}`)).status === 200, 5000);
+  }
+  await new Promise((r) => setTimeout(r, 600));
+  t.equal(await culm.metric('culm_haproxy_restarts_total'), restarts, 'no restart');
+  t.equal((await fetch(`${culm.api}/readyz`)).status, 200);
+});

@@ -1,0 +1,127 @@
+/**
+ * The HAProxy supervisor on a fake probe and a fake clock: a death is acted on at the second probe that sees it,
+ * a pid file rewritten by a reload is not a death, a reused pid is, the stale pid file goes before the restart,
+ * a failed restart is retried, readiness follows, and a lock held by another live culm means hands off.
+ */
+import t from 'tap';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HaproxySupervisor, type ProcessProbe } from '../../src/haproxy/supervisor.js';
+import { silentLogger } from '../../src/log/logger.js';
+
+class FakeHost implements ProcessProbe {
+  pidFile: number | undefined = 100;
+  haproxies = new Set<number>([100]);
+  removed = 0;
+  readPid(): number | undefined { return this.pidFile; }
+  isHaproxy(pid: number): boolean { return this.haproxies.has(pid); }
+  removePidFile(): void { this.pidFile = undefined; this.removed++; }
+}
+
+function setup(o: { failRestarts?: number; started?: boolean } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-supervisor-'));
+  const host = new FakeHost();
+  let now = 1000;
+  let failures = o.failRestarts ?? 0;
+  const restarts: number[] = [];
+  let counted = 0;
+  const sup = new HaproxySupervisor({
+    pidPath: join(dir, 'haproxy.pid'), intervalMs: 200, log: silentLogger(), probe: host, now: () => now,
+    started: () => o.started ?? true,
+    restart: async () => {
+      if (failures-- > 0) throw new Error('reload failed (exit 1)');
+      const pid = 200 + restarts.length;
+      restarts.push(now);
+      host.haproxies.add(pid);
+      host.pidFile = pid;
+    },
+    restarted: () => { counted++; },
+  });
+  return { sup, host, dir, restarts, counted: () => counted, advance: (ms: number) => { now += ms; } };
+}
+
+t.test('kill -9: restarted at the second probe that sees it dead, counted, readiness follows', async (t) => {
+  const { sup, host, restarts, counted, advance } = setup();
+  await sup.tick();
+  t.ok(sup.check().ok, 'running');
+  host.haproxies.delete(100); // kill -9: the pid file still names it
+  advance(200);
+  await sup.tick();
+  t.same(restarts, [], 'one sight is not enough');
+  t.notOk(sup.check().ok, 'not ready from the first sight');
+  t.match(sup.check().detail, 'not running for 0 ms');
+  advance(200);
+  t.match(sup.check().detail, 'not running for 200 ms');
+  await sup.tick();
+  t.same(restarts, [1400], 'restarted 200 ms after it was first seen dead');
+  t.equal(host.removed, 1, 'the stale pid file went first (so -sf cannot signal a reused pid)');
+  t.equal(counted(), 1);
+  advance(200);
+  await sup.tick();
+  t.ok(sup.check().ok, 'ready again once the new pid is seen alive');
+  t.match(sup.check().detail, 'restarted 1 times');
+});
+
+t.test('a reload rewriting the pid file, and a soft-stopped old process exiting, are not deaths', async (t) => {
+  const { sup, host, restarts } = setup();
+  host.pidFile = undefined; // mid-rewrite
+  await sup.tick();
+  host.pidFile = 101; // the new process; the old one (100) exits once idle
+  host.haproxies.add(101);
+  host.haproxies.delete(100);
+  await sup.tick();
+  await sup.tick();
+  t.same(restarts, [], 'never restarted');
+  t.ok(sup.check().ok);
+});
+
+t.test('a pid the kernel gave to another program counts as dead', async (t) => {
+  const { sup, host, restarts } = setup();
+  host.haproxies.delete(100); // pid 100 now belongs to something else: alive, but not haproxy
+  await sup.tick();
+  await sup.tick();
+  t.equal(restarts.length, 1);
+});
+
+t.test('a failed restart is retried at the next probes; readiness says why', async (t) => {
+  const { sup, host, restarts, counted } = setup({ failRestarts: 1 });
+  host.haproxies.delete(100);
+  await sup.tick();
+  await sup.tick();
+  t.same(restarts, []);
+  t.match(sup.check().detail, 'reload failed');
+  t.notOk(sup.check().ok);
+  await sup.tick();
+  await sup.tick();
+  t.equal(restarts.length, 1, 'the next attempt works');
+  t.equal(counted(), 1, 'only restarts that worked are counted');
+});
+
+t.test('nothing applied yet: nothing to supervise', async (t) => {
+  const { sup, host, restarts } = setup({ started: false });
+  host.pidFile = undefined;
+  host.haproxies.clear();
+  await sup.tick();
+  await sup.tick();
+  t.same(restarts, []);
+  t.ok(sup.check().ok);
+});
+
+t.test('the lock: another live culm supervises, this one keeps its hands off; a stale lock is taken over', async (t) => {
+  const { sup, dir } = setup();
+  const lock = join(dir, 'haproxy.pid.culm-lock');
+  writeFileSync(lock, `${process.ppid}\n`); // a live process other than this one
+  sup.start();
+  t.match(sup.check().detail, `supervised by culm pid ${process.ppid}`);
+  sup.stop();
+  t.equal(readFileSync(lock, 'utf8').trim(), String(process.ppid), 'the other culm\'s lock is left alone');
+  writeFileSync(lock, '2147483646\n'); // no such process
+  const second = setup();
+  const sup2 = new HaproxySupervisor({ pidPath: join(dir, 'haproxy.pid'), intervalMs: 200, log: silentLogger(), probe: second.host, started: () => true, restart: async () => undefined });
+  sup2.start();
+  t.equal(readFileSync(lock, 'utf8').trim(), String(process.pid), 'taken over');
+  t.match(sup2.check().detail, 'running');
+  sup2.stop();
+  t.notOk(existsSync(lock), 'released on stop');
+});
