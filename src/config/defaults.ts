@@ -199,7 +199,7 @@ export const SETTINGS = {
   'haproxy.reloadIntervalMs': {
     file: 'HAProxy.ReloadIntervalMs', env: 'CULM_RELOAD_INTERVAL_MS', kind: 'ms', default: '1000', min: 0,
     // Every -sf reload leaves old processes draining; more than one a second buys nothing.
-    doc: 'Minimum time between two reloads; changes arriving meanwhile are coalesced into the next one.',
+    doc: 'Minimum time between two reloads (a bound on the rate, not a delay: a change goes at once when no reload ran within it); changes arriving meanwhile are coalesced into the next one.',
   },
 
   'http.bind': {
