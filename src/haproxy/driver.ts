@@ -49,7 +49,7 @@ const RUN = randomBytes(4).toString('hex');
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Whether a process with this pid exists (one of another culm sharing the directory keeps its files). */
-function processExists(pid: number): boolean {
+export function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -17,6 +17,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { DependencyCheck } from '../pipeline/types.js';
+import { processExists } from './driver.js';
 
 /** What the supervisor asks of the host; tests pass a fake one. */
 export interface ProcessProbe {
@@ -54,11 +55,7 @@ export const hostProbe: ProcessProbe = {
     }
   },
   isHaproxy(pid) {
-    try {
-      process.kill(pid, 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-    }
+    if (!processExists(pid)) return false;
     let stat: string;
     try {
       stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -75,16 +72,6 @@ export const hostProbe: ProcessProbe = {
     rmSync(path, { force: true });
   },
 };
-
-/** Whether a process with this pid exists (EPERM: it does, as another user's). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export class HaproxySupervisor {
   private timer?: NodeJS.Timeout;
@@ -144,7 +131,7 @@ export class HaproxySupervisor {
       }
     }
     const holder = Number.parseInt(readFileSync(this.lockPath, 'utf8').trim(), 10);
-    if (Number.isInteger(holder) && holder !== process.pid && alive(holder)) {
+    if (Number.isInteger(holder) && holder !== process.pid && processExists(holder)) {
       this.otherOwner = holder;
       return false;
     }
