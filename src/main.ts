@@ -94,14 +94,6 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     validationLimits: { cpuSeconds: config.haproxy.validationCpuSeconds, memoryMiB: config.haproxy.validationMemoryMiB },
     log,
   });
-  const supervisor = new HaproxySupervisor({
-    pidPath: config.haproxy.pidPath,
-    intervalMs: SUPERVISE_INTERVAL_MS,
-    started: () => driver.lastApplied() !== undefined,
-    restart: () => driver.restart(),
-    restarted: () => metrics.haproxyRestarted(),
-    log,
-  });
   const applier = new Applier(new Renderer(config.haproxy.templatePath), driver, {
     HttpBind: config.haproxy.httpBind,
     StatsSocket: config.haproxy.statsSocketPath,
@@ -119,6 +111,15 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   }, {
     socketPath: config.haproxy.runtimeApi ? config.haproxy.statsSocketPath : undefined,
     reloadIntervalMs: config.haproxy.reloadIntervalMs,
+  });
+
+  const supervisor = new HaproxySupervisor({
+    pidPath: config.haproxy.pidPath,
+    intervalMs: SUPERVISE_INTERVAL_MS,
+    started: () => driver.lastApplied() !== undefined,
+    restart: () => applier.restartHaproxy(),
+    restarted: () => metrics.haproxyRestarted(),
+    log,
   });
 
   // Callbacks without this secret are hints, never applied: safe by default, so a made-up token when none is set.

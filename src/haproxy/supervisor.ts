@@ -45,6 +45,8 @@ export interface SupervisorOptions {
   lockPath?: string;
 }
 
+const MAX_BACKOFF_MS = 10_000;
+
 export const hostProbe: ProcessProbe = {
   readPid(path) {
     try {
@@ -87,6 +89,14 @@ export class HaproxySupervisor {
   private lastError?: string;
   private restarting = false;
   private restarts = 0;
+  /**
+   * Whether the pid file ever named a live HAProxy: until then there is nothing to supervise (an operator's
+   * reload command may not write this pid file at all, and a missing file must not start HAProxy every probe).
+   */
+  private seenAlive = false;
+  /** After a failed restart, the next one waits (doubling up to `MAX_BACKOFF_MS`): no launch storm. */
+  private failures = 0;
+  private nextAttemptAt = 0;
 
   constructor(private readonly o: SupervisorOptions) {
     this.probe = o.probe ?? hostProbe;
@@ -145,12 +155,15 @@ export class HaproxySupervisor {
     if (this.otherOwner !== undefined || !this.o.started() || this.restarting) return;
     const pid = this.probe.readPid(this.o.pidPath);
     if (pid !== undefined && this.probe.isHaproxy(pid)) {
+      this.seenAlive = true;
+      this.failures = 0;
       if (this.downSince !== undefined) this.o.log.info({ pid, downMs: this.now() - this.downSince }, 'HAProxy serving again');
       this.suspect = undefined;
       this.downSince = undefined;
       this.lastError = undefined;
       return;
     }
+    if (!this.seenAlive) return;
     const seen = pid ?? 'none';
     if (this.suspect !== seen) {
       // First sight: the pid file may be mid-rewrite by a reload; the next probe decides.
@@ -158,6 +171,7 @@ export class HaproxySupervisor {
       this.downSince ??= this.now();
       return;
     }
+    if (this.now() < this.nextAttemptAt) return;
     await this.restart(pid);
   }
 
@@ -174,7 +188,10 @@ export class HaproxySupervisor {
       this.o.log.warn({ pid: this.probe.readPid(this.o.pidPath), downMs: this.now() - (this.downSince ?? this.now()) }, 'HAProxy restarted');
     } catch (err) {
       this.lastError = errorMessage(err);
-      this.o.log.error({ err: this.lastError }, 'HAProxy could not be restarted; trying again');
+      this.failures++;
+      const wait = Math.min(this.o.intervalMs * 2 ** this.failures, MAX_BACKOFF_MS);
+      this.nextAttemptAt = this.now() + wait;
+      this.o.log.error({ err: this.lastError, retryMs: wait }, 'HAProxy could not be restarted; trying again');
     } finally {
       this.restarting = false;
     }
@@ -183,6 +200,7 @@ export class HaproxySupervisor {
   /** For `/readyz`: not ready while HAProxy is down (from the first probe that saw it so). */
   check(): DependencyCheck {
     if (this.otherOwner !== undefined) return { ok: true, detail: `supervised by culm pid ${this.otherOwner}` };
+    if (!this.seenAlive) return { ok: true, detail: 'not supervised until the pid file names a running HAProxy' };
     if (this.downSince === undefined) return { ok: true, detail: `running (restarted ${this.restarts} times)` };
     const since = this.now() - this.downSince;
     return { ok: false, detail: `not running for ${since} ms${this.lastError ? `: ${this.lastError}` : ''}` };

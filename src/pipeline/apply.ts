@@ -151,6 +151,19 @@ export class Applier {
     return this.lingering ? this.lingering.exclusive(run) : run();
   }
 
+  /**
+   * HAProxy died (see supervisor.ts): started again from the last applied file, like a reload, so no deletion
+   * of lingering servers reaches the new process, which has only the servers of the file.
+   */
+  restartHaproxy(): Promise<number> {
+    const run = async (): Promise<number> => {
+      const ms = await this.driver.restart();
+      this.lingering?.clear();
+      return ms;
+    };
+    return this.lingering ? this.lingering.exclusive(run) : run();
+  }
+
   /** Forget isolations that no longer apply: the rule changed, the app's definition changed, the template changed. */
   private refreshIsolation(state: ClusterState, rules: ReadonlyMap<string, Rule>): void {
     const version = this.renderer.version();

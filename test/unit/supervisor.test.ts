@@ -65,6 +65,7 @@ t.test('kill -9: restarted at the second probe that sees it dead, counted, readi
 
 t.test('a reload rewriting the pid file, and a soft-stopped old process exiting, are not deaths', async (t) => {
   const { sup, host, restarts } = setup();
+  await sup.tick();
   host.pidFile = undefined; // mid-rewrite
   await sup.tick();
   host.pidFile = 101; // the new process; the old one (100) exits once idle
@@ -78,24 +79,43 @@ t.test('a reload rewriting the pid file, and a soft-stopped old process exiting,
 
 t.test('a pid the kernel gave to another program counts as dead', async (t) => {
   const { sup, host, restarts } = setup();
+  await sup.tick();
   host.haproxies.delete(100); // pid 100 now belongs to something else: alive, but not haproxy
   await sup.tick();
   await sup.tick();
   t.equal(restarts.length, 1);
 });
 
-t.test('a failed restart is retried at the next probes; readiness says why', async (t) => {
-  const { sup, host, restarts, counted } = setup({ failRestarts: 1 });
+t.test('a failed restart is retried with a doubling delay; readiness says why', async (t) => {
+  const { sup, host, restarts, counted, advance } = setup({ failRestarts: 2 });
+  await sup.tick();
   host.haproxies.delete(100);
   await sup.tick();
-  await sup.tick();
+  await sup.tick(); // first attempt: fails
   t.same(restarts, []);
   t.match(sup.check().detail, 'reload failed');
   t.notOk(sup.check().ok);
+  advance(399);
   await sup.tick();
+  t.same(restarts, [], 'not before 400 ms');
+  advance(1);
+  await sup.tick(); // second attempt: fails, next one 800 ms later
+  advance(799);
   await sup.tick();
-  t.equal(restarts.length, 1, 'the next attempt works');
+  t.same(restarts, [], 'not before 800 ms');
+  advance(1);
+  await sup.tick();
+  t.equal(restarts.length, 1, 'the third attempt works');
   t.equal(counted(), 1, 'only restarts that worked are counted');
+});
+
+t.test('a pid file that never named a running HAProxy (a reload command that does not write it): hands off', async (t) => {
+  const { sup, host, restarts } = setup();
+  host.pidFile = undefined;
+  for (let i = 0; i < 5; i++) await sup.tick();
+  t.same(restarts, [], 'HAProxy is not started every probe');
+  t.ok(sup.check().ok);
+  t.match(sup.check().detail, 'not supervised until');
 });
 
 t.test('nothing applied yet: nothing to supervise', async (t) => {
