@@ -90,10 +90,11 @@ export class HaproxySupervisor {
   private restarting = false;
   private restarts = 0;
   /**
-   * Whether the pid file ever named a live HAProxy: until then there is nothing to supervise (an operator's
-   * reload command may not write this pid file at all, and a missing file must not start HAProxy every probe).
+   * Whether the pid file named a pid since culm applied a config: until then there is nothing to supervise (an
+   * operator's reload command may not write this pid file at all, and a missing file must not start HAProxy
+   * every probe). A `kill -9` leaves the file naming the dead pid.
    */
-  private seenAlive = false;
+  private seenPid = false;
   /** After a failed restart, the next one waits (doubling up to `MAX_BACKOFF_MS`): no launch storm. */
   private failures = 0;
   private nextAttemptAt = 0;
@@ -154,8 +155,8 @@ export class HaproxySupervisor {
   async tick(): Promise<void> {
     if (this.otherOwner !== undefined || !this.o.started() || this.restarting) return;
     const pid = this.probe.readPid(this.o.pidPath);
+    if (pid !== undefined) this.seenPid = true;
     if (pid !== undefined && this.probe.isHaproxy(pid)) {
-      this.seenAlive = true;
       this.failures = 0;
       if (this.downSince !== undefined) this.o.log.info({ pid, downMs: this.now() - this.downSince }, 'HAProxy serving again');
       this.suspect = undefined;
@@ -163,7 +164,7 @@ export class HaproxySupervisor {
       this.lastError = undefined;
       return;
     }
-    if (!this.seenAlive) return;
+    if (!this.seenPid) return;
     const seen = pid ?? 'none';
     if (this.suspect !== seen) {
       // First sight: the pid file may be mid-rewrite by a reload; the next probe decides.
@@ -200,7 +201,7 @@ export class HaproxySupervisor {
   /** For `/readyz`: not ready while HAProxy is down (from the first probe that saw it so). */
   check(): DependencyCheck {
     if (this.otherOwner !== undefined) return { ok: true, detail: `supervised by culm pid ${this.otherOwner}` };
-    if (!this.seenAlive) return { ok: true, detail: 'not supervised until the pid file names a running HAProxy' };
+    if (!this.seenPid) return { ok: true, detail: 'not supervised until the pid file names a pid' };
     if (this.downSince === undefined) return { ok: true, detail: `running (restarted ${this.restarts} times)` };
     const since = this.now() - this.downSince;
     return { ok: false, detail: `not running for ${since} ms${this.lastError ? `: ${this.lastError}` : ''}` };
