@@ -44,7 +44,7 @@ export function checkOf(app: App): CheckView {
 
 /**
  * The port HAProxy's check probes on this task when it is not the serving port `servingPort`, else 0. A fixed
- * `port` wins over `portIndex` (as in Marathon); `portIndex` n is the task's n-th host port, or for IP-per-task
+ * `port` wins over `portIndex` (Marathon takes one or the other); `portIndex` n is the task's n-th host port, or for IP-per-task
  * the app's n-th container port. A port index the task does not have gives 0 (check the serving port): Marathon
  * cannot check that task either, so it never reports it healthy and it does not serve anyway.
  */

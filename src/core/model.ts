@@ -12,7 +12,7 @@ export interface HealthCheck {
   path?: string;
   /** Which of the task's ports is checked (Marathon's default: 0, the serving port). */
   portIndex?: number;
-  /** A fixed port checked instead (Marathon: `port` wins over `portIndex`). */
+  /** A fixed port checked instead (Marathon takes one or the other; with both, this one wins). */
   port?: number;
 }
 
