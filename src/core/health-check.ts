@@ -5,7 +5,9 @@
  * - HTTP: `option httpchk GET <path>` + `check`.
  * - HTTPS: the task serves TLS on the checked port, so the check is HTTPS (`check-ssl`, needed as soon as a
  *   `port` is given: HAProxy only carries `ssl` over to checks on the serving port) and, as Bamboo's default
- *   template does, traffic goes over TLS too (`ssl verify none`: tasks have no certificate HAProxy could verify).
+ *   template does, traffic goes over TLS too (`ssl verify none`: tasks have no certificate HAProxy could verify),
+ *   also when the check is on another port (Bamboo never looked at the port; an app whose serving port is plain
+ *   HTTP beside an HTTPS check port needs a custom template).
  * - TCP: `check` without httpchk, a connect check.
  * - COMMAND, MESOS_HTTP, MESOS_HTTPS, MESOS_TCP and anything else: run by the Mesos agent, seen only in
  *   Marathon's results (which already decide whether a task serves). HAProxy runs no check of its own, which
@@ -37,9 +39,10 @@ export function chosenCheck(app: App): HealthCheck | undefined {
 export function checkOf(app: App): CheckView {
   const h = chosenCheck(app);
   if (!h) return NO_CHECK;
-  if (h.protocol === 'TCP') return { Kind: 'TCP', Path: '', Tls: false };
+  // Frozen: views are shared between renders (view.ts).
+  if (h.protocol === 'TCP') return Object.freeze({ Kind: 'TCP', Path: '', Tls: false });
   // Marathon's default path for HTTP(S) checks.
-  return { Kind: h.protocol as CheckKind, Path: h.path ?? '/', Tls: h.protocol === 'HTTPS' };
+  return Object.freeze({ Kind: h.protocol as CheckKind, Path: h.path ?? '/', Tls: h.protocol === 'HTTPS' });
 }
 
 /**

@@ -85,7 +85,9 @@ t.test('every health-check kind, checked by real HAProxy against real backends',
   const checkGood = await backend(200);
   const servesGoodCheck = await backend(200);
   const checkBad = await backend(500);
-  const all = [plainGood, plainBad, tlsGood, tlsLater, tcpOpen, cmd, servesBadCheck, checkGood, servesGoodCheck, checkBad];
+  const laterServes = await backend(500);
+  const laterCheck = await backend(200);
+  const all = [plainGood, plainBad, tlsGood, tlsLater, tcpOpen, cmd, servesBadCheck, checkGood, servesGoodCheck, checkBad, laterServes, laterCheck];
 
   marathon.addApp({ id: '/plain', healthChecks: [{ protocol: 'HTTP', path: '/health' }] });
   marathon.addApp({ id: '/tls', healthChecks: [{ protocol: 'HTTPS', path: '/health' }] });
@@ -149,6 +151,10 @@ t.test('every health-check kind, checked by real HAProxy against real backends',
   t.ok((await whoAnswers(`${culm.frontend}/tls`, 6)).has(String(tlsLater.port)), 'runtime-added HTTPS task served over TLS');
   t.ok(tlsLater.checks > 0, 'and checked over TLS');
   t.match(culm.config(), new RegExp(`127\\.0\\.0\\.1:${tlsLater.port} check inter 5s ssl verify none check-ssl\\n`), 'the file names it with its TLS keywords');
+  // And one added to the app checked on its second port keeps `port <n>`.
+  marathon.addTask('/other-port', { port: laterServes.port, extraPorts: [laterCheck.port], healthy: true });
+  await eventually('the runtime-added server is checked on its second port', async () => /^UP L7OK/.test(await state(culm, '/other-port', laterServes.port)), 15_000, 100);
+  t.ok(laterCheck.checks > 0 && laterServes.checks === 0, 'runtime-added: the check goes to the second port only');
   t.equal(await reloads(), before, 'no reload');
   t.same(culm.haproxy.poll(), [pid], 'the same HAProxy process');
 });
