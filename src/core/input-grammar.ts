@@ -11,7 +11,8 @@ import type { App, Task } from './model.js';
 /** Which field a refused value came from: the `field` label of `culm_marathon_data_rejected_total`. */
 export type InputField =
   | 'app_id' | 'task_id' | 'host' | 'ip_address' | 'port' | 'service_port' | 'container_port'
-  | 'health_check_path' | 'health_check_protocol' | 'health_check_port_index' | 'task_state'
+  | 'health_check_path' | 'health_check_protocol' | 'health_check_port_index' | 'health_check_port'
+  | 'task_state'
   | 'label' | 'env' | 'version';
 
 export interface Rejection {
@@ -189,6 +190,7 @@ export function checkApp(app: App, rejected: Rejection[], trusted?: (task: Task)
     if (!isHealthCheckProtocol(h.protocol)) refuse('health_check_protocol', h.protocol);
     if (h.path !== undefined && !isHealthCheckPath(h.path)) refuse('health_check_path', h.path);
     if (h.portIndex !== undefined && !(Number.isInteger(h.portIndex) && h.portIndex >= 0 && h.portIndex < 1000)) refuse('health_check_port_index', h.portIndex);
+    if (h.port !== undefined && !isPort(h.port)) refuse('health_check_port', h.port);
   }
   if (app.version !== undefined && !isVersion(app.version)) refuse('version', app.version);
   const labels = checkTexts(app.id, 'label', app.labels, rejected);

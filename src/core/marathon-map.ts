@@ -80,6 +80,9 @@ function healthChecksOf(app: Json): HealthCheck[] {
     if (path !== undefined) check.path = path;
     const portIndex = num(h.portIndex);
     if (portIndex !== undefined) check.portIndex = portIndex;
+    // 0 is "none" here as in Marathon's other port fields; anything else must be a port (input-grammar.ts).
+    const port = num(h.port);
+    if (port !== undefined && port !== 0) check.port = port;
     return check;
   });
 }

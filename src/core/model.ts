@@ -8,9 +8,12 @@ import { Tombstones } from './tombstones.js';
 export type NetworkMode = 'host' | 'bridge' | 'container';
 
 export interface HealthCheck {
-  protocol: string;          // HTTP, HTTPS, TCP, COMMAND, MESOS_HTTP, MESOS_TCP…
+  protocol: string;          // HTTP, HTTPS, TCP, COMMAND, MESOS_HTTP, MESOS_HTTPS, MESOS_TCP…
   path?: string;
+  /** Which of the task's ports is checked (Marathon's default: 0, the serving port). */
   portIndex?: number;
+  /** A fixed port checked instead (Marathon takes one or the other; with both, this one wins). */
+  port?: number;
 }
 
 /** A task as culm keeps it. `sameTaskData` (marathon-map.ts) compares every field: add a new field there too. */

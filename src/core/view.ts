@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { endpointOf, isServing } from './eligibility.js';
 import type { App, ClusterState, Rule, Task } from './model.js';
+import { checkOf, checkPortOf, type CheckView } from './health-check.js';
 import { ruleToBamboo } from './rules.js';
 
 /** A task as Bamboo's template data and /api/state show it. */
@@ -22,6 +23,8 @@ export interface TaskView extends BambooTask {
   Serving: boolean;
   /** Stable HAProxy server name: same task, same name, whatever else changes. */
   Server: string;
+  /** The port HAProxy's check probes when it is not `Port` (`port <n>` on the server line), else 0. */
+  CheckPort: number;
 }
 
 export interface AppView {
@@ -32,6 +35,8 @@ export interface AppView {
   HealthCheckPath: string;
   HealthCheckProtocol: string;
   HealthChecks: Array<{ Protocol: string; Path: string; PortIndex: number }>;
+  /** The check HAProxy runs (health-check.ts): what the default template prints. */
+  Check: CheckView;
   ServicePort: number;
   ServicePorts: number[];
   Env: Record<string, string>;
@@ -129,6 +134,7 @@ function taskView(app: App, task: Task, escaped: string): TaskView {
     Ready: task.state === 'TASK_RUNNING',
     Serving: isServing(app, task),
     Server: `${escaped}-${host}-${port}`.replace(SAFE_NAME, '_'),
+    CheckPort: checkPortOf(app, task, port),
   };
 }
 
@@ -164,6 +170,7 @@ function buildAppView(app: App, rule: Rule | undefined): AppView {
     HealthCheckPath: http?.path ?? '',
     HealthCheckProtocol: http?.protocol ?? '',
     HealthChecks: app.healthChecks.map((h) => ({ Protocol: h.protocol, Path: h.path ?? '', PortIndex: h.portIndex ?? 0 })),
+    Check: checkOf(app),
     ServicePort: app.servicePorts[0] ?? 0,
     ServicePorts: app.servicePorts,
     Env: app.env,

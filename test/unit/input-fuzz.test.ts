@@ -90,6 +90,16 @@ function fuzzNumber(good: number, clean = 0.6): unknown {
 /** Fields that refuse the whole app are spoilt less often, so that most rounds render something. */
 const APP_LEVEL = 0.93;
 
+/** Every kind, on the serving port, on another port by index, or on a fixed port. */
+function randomHealthCheck(): Record<string, unknown> {
+  const check: Record<string, unknown> = { protocol: fuzz(pick(['HTTP', 'HTTPS', 'TCP', 'COMMAND', 'MESOS_HTTP']), APP_LEVEL), path: fuzz('/health', APP_LEVEL) };
+  const where = int(3);
+  if (where === 0) check.portIndex = fuzzNumber(0, APP_LEVEL);
+  else if (where === 1) check.portIndex = fuzzNumber(1, APP_LEVEL);
+  else check.port = fuzzNumber(8080, APP_LEVEL);
+  return check;
+}
+
 function randomApp(n: number): Record<string, unknown> {
   const id = fuzz(`/grp${n}/app${n}`, APP_LEVEL);
   const ports = [fuzzNumber(10_000 + n, APP_LEVEL)];
@@ -97,7 +107,7 @@ function randomApp(n: number): Record<string, unknown> {
     id: fuzz(`grp${n}_app${n}.instance-${n}-${i}._app.1`),
     appId: id,
     host: fuzz(pick(['10.0.0.1', 'agent-1.example.com', '::1'])),
-    ports: [fuzzNumber(31_000 + i)],
+    ports: [fuzzNumber(31_000 + i), fuzzNumber(32_000 + i)],
     ipAddresses: [{ ipAddress: fuzz('10.9.0.7'), protocol: 'IPv4' }],
     state: fuzz('TASK_RUNNING'),
     version: fuzz('2026-12-01T00:00:00.000Z'),
@@ -109,7 +119,7 @@ function randomApp(n: number): Record<string, unknown> {
     instances: tasks.length,
     labels: { [fuzz('HAPROXY_GROUP')]: fuzz('external'), HAPROXY_0_VHOST: fuzz('web.example.com') },
     env: { [fuzz('PORT0')]: fuzz('8080') },
-    healthChecks: rand() < 0.7 ? [{ protocol: fuzz('HTTP', APP_LEVEL), path: fuzz('/health', APP_LEVEL), portIndex: fuzzNumber(0, APP_LEVEL) }] : [],
+    healthChecks: rand() < 0.7 ? [randomHealthCheck()] : [],
     version: fuzz('2026-12-01T00:00:00.000Z', APP_LEVEL),
     tasks,
   };
@@ -182,7 +192,8 @@ function haproxyWords(line: string): { words: string[]; special: boolean; commen
 /** The directives each section of the default template writes: keyword → allowed word counts. */
 const DEFAULT_SHAPES: Record<string, Record<string, number[]>> = {
   frontend: { bind: [2], acl: [5], use_backend: [2, 4] },
-  backend: { balance: [2], option: [2, 4], server: [3, 6] },
+  // server: no check; `check inter 5s`; + `port <n>`; + `ssl verify none check-ssl`; + both.
+  backend: { balance: [2], option: [2, 4], server: [3, 6, 8, 10, 12] },
 };
 
 function checkDefault(t: Test, text: string, skeleton: string[], backends: Set<string>): void {

@@ -110,3 +110,22 @@ t.test('AppsMapper with known apps: identical apps and tasks are the held object
   t.not(byId.get('/fewer'), held.get('/fewer'), 'a task gone: a new app object');
   t.same(Object.keys(byId.get('/fewer')!.tasks), ['fewer.t0']);
 });
+
+t.test('health checks: protocol, path, portIndex and a fixed port (0 is none)', async (t) => {
+  const { apps, skipped } = mapApps({ apps: [{
+    id: '/web',
+    healthChecks: [
+      { protocol: 'https', path: '/h', portIndex: 1 },
+      { protocol: 'TCP', port: 8080 },
+      { protocol: 'COMMAND', command: { value: 'true' }, port: 0 },
+    ],
+  }] });
+  t.same(skipped, []);
+  t.same(apps[0].healthChecks, [
+    { protocol: 'HTTPS', path: '/h', portIndex: 1 },
+    { protocol: 'TCP', port: 8080 },
+    { protocol: 'COMMAND' },
+  ]);
+  const bad = mapApps({ apps: [{ id: '/bad', healthChecks: [{ protocol: 'TCP', port: 99999 }] }] });
+  t.match(bad.skipped, [{ id: '/bad', reason: /health_check_port/ }], 'a port out of range refuses the app');
+});

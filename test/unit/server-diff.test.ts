@@ -98,6 +98,13 @@ t.test('options add server accepts', async (t) => {
   t.ok(canAddAtRuntime(''));
   t.ok(canAddAtRuntime('check inter 5s'));
   t.ok(canAddAtRuntime('check inter 5s weight 10 maxconn 100'));
+  // What the default template writes for each health-check kind (all taken by HAProxy 2.6's `add server`:
+  // test/integration/health-checks.test.ts adds an HTTPS one).
+  t.ok(canAddAtRuntime('check inter 5s port 31002'), 'a check on another port');
+  t.ok(canAddAtRuntime('check inter 5s ssl verify none check-ssl'), 'HTTPS');
+  t.ok(canAddAtRuntime('check inter 5s ssl verify none check-ssl port 31002'), 'HTTPS on another port');
+  t.notOk(canAddAtRuntime('check inter 5s ssl verify none check-ssl cookie abc'), 'a keyword dynamic servers refuse');
+  t.notOk(canAddAtRuntime('check port 31002 ca-file /etc/ssl/ca.pem'), 'a file to read: only at a reload');
   t.notOk(canAddAtRuntime('cookie abc'));
   t.notOk(canAddAtRuntime('check; evil'));
 });

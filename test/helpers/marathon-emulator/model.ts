@@ -9,9 +9,11 @@ export type NetworkMode = 'host' | 'bridge' | 'container';
 export type TaskIdFormat = 'legacy' | 'instance';
 
 export interface HealthCheckSpec {
-  protocol: 'HTTP' | 'HTTPS' | 'TCP';
+  protocol: 'HTTP' | 'HTTPS' | 'TCP' | 'COMMAND' | 'MESOS_HTTP' | 'MESOS_HTTPS' | 'MESOS_TCP';
   path?: string;
   portIndex?: number;
+  /** A fixed port checked instead of `portIndex` (Marathon then sends no portIndex). */
+  port?: number;
 }
 
 export interface AppSpec {
@@ -154,12 +156,14 @@ function healthChecks(v: MarathonVersion, app: App): Array<Record<string, unknow
       gracePeriodSeconds: 300,
       intervalSeconds: 60,
       maxConsecutiveFailures: 3,
-      portIndex: hc.portIndex ?? 0,
       protocol: hc.protocol,
       timeoutSeconds: 20,
     };
+    if (hc.port !== undefined) o.port = hc.port;
+    else o.portIndex = hc.portIndex ?? 0;
     if (v !== '1.4') o.delaySeconds = 15;
-    if (hc.protocol !== 'TCP') {
+    if (hc.protocol === 'COMMAND') o.command = { value: 'curl -f http://$HOST:$PORT0/' };
+    else if (hc.protocol !== 'TCP' && hc.protocol !== 'MESOS_TCP') {
       o.path = hc.path ?? '/';
       o.ignoreHttp1xx = false;
     }
