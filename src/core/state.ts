@@ -47,7 +47,7 @@ function sameTask(a: Task, b: Task): boolean {
 }
 
 function sameDefinition(a: App, b: App): boolean {
-  const def = (x: App): string => JSON.stringify([x.labels, x.env, x.instances, x.version, x.healthChecks, x.servicePorts, x.containerPorts, x.network]);
+  const def = (x: App): string => JSON.stringify([x.labels, x.env, x.instances, x.version, x.healthChecks, x.servicePorts, x.containerPorts, x.network, x.readinessCheck ?? null]);
   return def(a) === def(b);
 }
 
@@ -59,6 +59,9 @@ export function reduce(state: ClusterState, event: DomainEvent, now: number): Re
       // The definition is Marathon's; the tasks are what culm knows (task events and resyncs own them).
       const previous = state.apps.get(event.app.id);
       const next: App = { ...event.app, tasks: previous?.tasks ?? {}, deployments: previous?.deployments ?? event.app.deployments };
+      // Readiness results come with reads of the app, never with its definition.
+      if (previous?.readinessResults) next.readinessResults = previous.readinessResults;
+      else delete next.readinessResults;
       if (previous && sameDefinition(previous, next)) return { state };
       return { state: withApp(state, next), needsResync: true };
     }

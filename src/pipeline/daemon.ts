@@ -84,7 +84,7 @@ export class Daemon implements CulmCore {
 
   constructor(private readonly o: DaemonOptions) {
     // Counted when scraped, not on every event: walking 100,000 tasks per change is the hot path's biggest cost.
-    o.metrics.clusterFrom(() => countTasks(this.cluster));
+    o.metrics.clusterFrom(() => countTasks(this.cluster, Date.now()));
     this.coalescer = new ApplyCoalescer(() => this.applyNow(), { retryBaseMs: 1000, retryMaxMs: 30_000 });
     this.hints = new HintLimiter({ windowMs: o.settleMs, readApp: (id) => this.readApp(id), resync: () => this.settleResync() });
   }
