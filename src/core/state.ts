@@ -11,6 +11,7 @@ import { instanceIdOf } from './events.js';
 import type { App, ClusterState, Task } from './model.js';
 import { TERMINAL_STATES } from './model.js';
 import { sameJson } from './json.js';
+import { sameTaskData } from './marathon-map.js';
 import { Tombstones } from './tombstones.js';
 
 /** Tombstones outlive any plausible delay of an event or a resync answer. */
@@ -200,7 +201,8 @@ function mergeApp(previous: App | undefined, app: App, tombstones: ReadonlyMap<s
     if (next && known) {
       if (!moveAllowed(known.state, next.state)) next = { ...next, state: known.state };
       if (next.healthy === null && known.healthy !== null && app.healthChecks.length > 0) next = { ...next, healthy: known.healthy };
-      if (sameTask(known, next)) next = known;
+      // Every field: a read that brings what an event could not (startedAt, which readiness needs) is taken.
+      if (sameTaskData(known, next)) next = known;
     }
     if (tasks === undefined && next !== task) {
       tasks = {};
