@@ -18,21 +18,28 @@ const port = (i: number): string => String(backends[i].port);
 // Bamboo's rule: a running task without a result is taken for an old one timeoutSeconds + 5 s after its start.
 const readinessCheck = { path: '/ready', portName: 'http', timeoutSeconds: 1 };
 
+/** What the run started, closed in reverse order (culm first: it stops its HAProxy). */
+const started: Array<() => Promise<unknown>> = [];
+
 t.before(async () => {
   marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 500 });
-  for (let i = 0; i < 6; i++) backends.push(await startBackend());
+  started.push(() => marathon.stop());
+  for (let i = 0; i < 6; i++) {
+    const backend = await startBackend();
+    backends.push(backend);
+    started.push(() => backend.close());
+  }
   marathon.addApp({ id: '/web', readinessCheck });
   marathon.addTask('/web', { port: backends[0].port });
   marathon.addApp({ id: '/plain' });
   marathon.addTask('/plain', { port: backends[3].port });
   culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse' } });
+  started.push(() => culm.destroy());
   await culm.waitReady();
 });
 
 t.teardown(async () => {
-  await culm?.destroy();
-  await marathon?.stop();
-  await Promise.all(backends.map((b) => b.close()));
+  for (const close of started.reverse()) await close();
 });
 
 async function tasksInState(appId: string): Promise<Map<string, boolean>> {
