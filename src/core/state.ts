@@ -66,6 +66,14 @@ export function reduce(state: ClusterState, event: DomainEvent, now: number): Re
       if (previous && sameDefinition(previous, next)) return { state };
       return { state: withApp(state, next), needsResync: true };
     }
+    case 'deployment': {
+      let next = state;
+      for (const id of event.appIds) {
+        const app = next.apps.get(id);
+        if (app && !app.deployments.includes(event.deploymentId)) next = withApp(next, { ...app, deployments: [...app.deployments, event.deploymentId] });
+      }
+      return { state: next, needsResync: true };
+    }
     case 'app-removed': {
       if (!state.apps.has(event.appId)) return { state };
       const apps = new Map(state.apps);

@@ -124,3 +124,16 @@ t.test('during a deployment a new task that is not ready gets no request, and se
   t.comment(`deployment_success -> all serving: ${end} ms`);
   t.same([...(await tasksInState('/web')).values()], [true, true, true]);
 });
+
+t.test('a task launched right after deployment_info gets nothing before Marathon says it is ready', async (t) => {
+  marathon.addApp({ id: '/fast', readinessCheck });
+  marathon.startDeployment('/fast');
+  const id = marathon.addTask('/fast', { port: backends[5].port });
+  await eventually('culm knows the task', async () => (await tasksInState('/fast')).has(id));
+  const hits = await count(`${culm.frontend}/fast`, 100);
+  t.equal(backends[5].hits, 0, `no request reached it: ${JSON.stringify([...hits])}`);
+  t.equal((await tasksInState('/fast')).get(id), false);
+  marathon.setTaskReady(id);
+  const ms = await eventually('served once ready (the deployment ends)', async () => (await get(`${culm.frontend}/fast`)).body === port(5), 5000, 10);
+  t.comment(`ready (deployment_success) -> serving: ${ms} ms`);
+});

@@ -2,6 +2,8 @@ import t from 'tap';
 import { isReady, readinessChangesAt } from '../../src/core/readiness.js';
 import { isServing, countTasks } from '../../src/core/eligibility.js';
 import { mapApps } from '../../src/core/marathon-map.js';
+import { toDomainEvent } from '../../src/core/events.js';
+import { reduce } from '../../src/core/state.js';
 import { appView } from '../../src/core/view.js';
 import { bambooApp } from '../../src/http/routes/state.js';
 import { app, deploying, healthChecks, readinessCheck, readinessResults, stateOf, task, tasks } from '../helpers/builders.js';
@@ -123,4 +125,25 @@ t.test('input grammar: a bad readiness check refuses the app, a bad result task 
     t.equal(out.apps.length, 0, c.desc);
     t.same(out.rejected.map((r) => r.field), [c.field], c.desc);
   }
+});
+
+t.test('deployment_info marks the apps it names as deploying at once (a resync confirms)', async (t) => {
+  const body = {
+    eventType: 'deployment_info', timestamp: START,
+    plan: { id: 'dep-1', version: START, steps: [{ actions: [{ action: 'RestartApplication', app: '/web' }] }] },
+    currentStep: { actions: [{ action: 'RestartApplication', app: '/web' }, { action: 'ScaleApplication', app: '/unknown' }] },
+  };
+  const event = toDomainEvent(body);
+  t.same(event, { kind: 'deployment', deploymentId: 'dep-1', appIds: ['/web', '/unknown'] });
+  const before = stateOf(app('/web', readinessCheck()), app('/other'));
+  const { state, needsResync } = reduce(before, event, 0);
+  t.same(state.apps.get('/web')!.deployments, ['dep-1']);
+  t.equal(state.apps.get('/other'), before.apps.get('/other'), 'other apps untouched');
+  t.ok(needsResync, 'a resync confirms');
+  t.equal(reduce(state, event, 0).state.apps.get('/web'), state.apps.get('/web'), 'a repeat changes nothing');
+  // A task that arrives by event now (no startedAt, no result) is not ready.
+  const running = reduce(state, { kind: 'task', taskId: 'web.new', appId: '/web', state: 'TASK_RUNNING', host: 'h', ports: [31001], ipAddresses: [] }, 0).state;
+  t.equal(isServing(running.apps.get('/web')!, running.apps.get('/web')!.tasks['web.new'], s(100)), false);
+  t.same(toDomainEvent({ ...body, plan: { ...body.plan, id: 'a b' } }), { kind: 'resync', reason: 'deployment_info' }, 'a bad id: a resync only');
+  t.same(toDomainEvent({ ...body, currentStep: { actions: [{ app: '/bad app' }] } }).kind, 'resync', 'a bad app id: a resync only');
 });

@@ -20,7 +20,7 @@ t.test('event mapping from the documented payloads', async (t) => {
     { desc: 'health pre-1.4', file: 'health_status_changed_event.pre-1.4.json', kind: 'health' },
     { desc: 'instance health', file: 'instance_health_changed_event.json', kind: 'health' },
     { desc: 'api post', file: 'api_post_event.json', kind: 'app-upsert' },
-    { desc: 'deployment info', file: 'deployment_info.json', kind: 'resync' },
+    { desc: 'deployment info', file: 'deployment_info.json', kind: 'deployment' },
     { desc: 'deployment success', file: 'deployment_success.json', kind: 'resync' },
     { desc: 'group change', file: 'group_change_success.json', kind: 'resync' },
     { desc: 'app terminated', file: 'app_terminated_event.json', kind: 'app-removed' },
