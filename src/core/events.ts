@@ -23,6 +23,11 @@ export type DomainEvent =
   | { kind: 'app-removed'; appId: string }
   /** An app's definition as posted (api_post_event): its backend can exist before the resync confirms it. */
   | { kind: 'app-upsert'; app: App }
+  /**
+   * A deployment started (deployment_info): the apps it names are deploying from now on, so a task it starts
+   * is judged by readiness (readiness.ts) before the resync confirms the deployment. A resync follows.
+   */
+  | { kind: 'deployment'; deploymentId: string; appIds: string[] }
   /** Something app-level changed (definition, deployment, group): fetch /v2/apps again soon. */
   | { kind: 'resync'; reason: string }
   | { kind: 'ignored'; eventType: string }
@@ -123,6 +128,8 @@ export function toDomainEvent(body: unknown, sseType?: string): DomainEvent {
         return { kind: 'resync', reason: type };
       }
     }
+    case 'deployment_info':
+      return deploymentStarted(body) ?? { kind: 'resync', reason: type };
     case 'app_terminated_event': {
       const appId = str(body.appId);
       if (!appId) return invalid('app_terminated_event needs appId');
@@ -134,6 +141,27 @@ export function toDomainEvent(body: unknown, sseType?: string): DomainEvent {
       if (IGNORED_TYPES.has(type)) return { kind: 'ignored', eventType: type };
       return { kind: 'ignored', eventType: type };
   }
+}
+
+/**
+ * The deployment id and the apps of a deployment_info's plan (steps as `[{actions: [{app}]}]`, or `[{app}]` in
+ * old docs, and the current step); undefined when a value is missing or fails the input grammar.
+ */
+function deploymentStarted(body: Json): DomainEvent | undefined {
+  const plan = isObj(body.plan) ? body.plan : undefined;
+  const id = plan ? str(plan.id) : undefined;
+  if (!plan || !id || !isTaskId(id)) return undefined;
+  const steps = [...(Array.isArray(plan.steps) ? plan.steps : []), body.currentStep].filter(isObj);
+  const apps = new Set<string>();
+  for (const step of steps) {
+    for (const action of [step, ...(Array.isArray(step.actions) ? step.actions : [])].filter(isObj)) {
+      const app = str(action.app);
+      if (app === undefined) continue;
+      if (!isAppId(normaliseAppId(app))) return undefined;
+      apps.add(normaliseAppId(app));
+    }
+  }
+  return apps.size > 0 ? { kind: 'deployment', deploymentId: id, appIds: [...apps] } : undefined;
 }
 
 /**

@@ -50,7 +50,8 @@ export function appIdOf(event: DomainEvent): string | undefined {
  * never makes one, so a forged kill of a task culm does not hold costs nothing.
  */
 export function hintAction(state: ClusterState, event: DomainEvent, now: number): HintAction {
-  if (event.kind === 'resync') return { kind: 'resync' };
+  // A deployment named by a hint is not believed: the resync reads Marathon's deployments.
+  if (event.kind === 'resync' || event.kind === 'deployment') return { kind: 'resync' };
   const appId = appIdOf(event);
   if (appId === undefined) return { kind: 'none' };
   if (!isMarathonAppId(appId)) return { kind: 'invalid', reason: 'not a Marathon app id' };

@@ -6,14 +6,16 @@
  * A value is checked where it enters the model (marathon-map.ts, events.ts, the saved snapshot), so nothing
  * downstream (the view, a custom template) ever holds one that could write a directive. Pure: no I/O.
  */
-import type { App, Task } from './model.js';
+import type { App, ReadinessCheck, Task } from './model.js';
 
 /** Which field a refused value came from: the `field` label of `culm_marathon_data_rejected_total`. */
 export type InputField =
   | 'app_id' | 'task_id' | 'host' | 'ip_address' | 'port' | 'service_port' | 'container_port'
   | 'health_check_path' | 'health_check_protocol' | 'health_check_port_index' | 'health_check_port'
   | 'task_state'
-  | 'label' | 'env' | 'version';
+  | 'label' | 'env' | 'version'
+  | 'readiness_check_path' | 'readiness_check_protocol' | 'readiness_check_name' | 'readiness_check_port_name'
+  | 'readiness_check_number' | 'readiness_task_id';
 
 export interface Rejection {
   /** The app the value belongs to (as given, for the log line; it may itself be the refused value). */
@@ -193,6 +195,8 @@ export function checkApp(app: App, rejected: Rejection[], trusted?: (task: Task)
     if (h.port !== undefined && !isPort(h.port)) refuse('health_check_port', h.port);
   }
   if (app.version !== undefined && !isVersion(app.version)) refuse('version', app.version);
+  if (app.readinessCheck) checkReadinessCheck(app.readinessCheck, refuse);
+  for (const id in app.readinessResults) if (!isTaskId(id)) refuse('readiness_task_id', id);
   const labels = checkTexts(app.id, 'label', app.labels, rejected);
   const env = checkTexts(app.id, 'env', app.env, rejected);
   let tasks: Record<string, Task> | undefined;
@@ -204,6 +208,23 @@ export function checkApp(app: App, rejected: Rejection[], trusted?: (task: Task)
   }
   if (labels === app.labels && env === app.env && tasks === undefined) return app;
   return { ...app, labels, env, tasks: tasks ?? app.tasks };
+}
+
+// Marathon's grammar for a readiness check's name and port name (readinessCheck.raml: `^[a-z][-a-z0-9]*$`
+// for the port name); the name is free text there, held to a word here (only a template could show it).
+const CHECK_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const PORT_NAME = /^[a-z][-a-z0-9]{0,62}$/;
+const isCount = (n: unknown, max: number): boolean => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= max;
+
+/** A readiness check reaches templates (`ReadinessCheckPath`): its path by the health-check path's grammar. */
+function checkReadinessCheck(c: ReadinessCheck, refuse: (field: InputField, value: unknown) => never): void {
+  if (!isHealthCheckPath(c.path)) refuse('readiness_check_path', c.path);
+  if (c.protocol !== 'HTTP' && c.protocol !== 'HTTPS') refuse('readiness_check_protocol', c.protocol);
+  if (!CHECK_NAME.test(c.name)) refuse('readiness_check_name', c.name);
+  if (!PORT_NAME.test(c.portName)) refuse('readiness_check_port_name', c.portName);
+  if (!isCount(c.intervalSeconds, 86_400)) refuse('readiness_check_number', c.intervalSeconds);
+  if (c.timeoutSeconds !== undefined && !isCount(c.timeoutSeconds, 86_400)) refuse('readiness_check_number', c.timeoutSeconds);
+  for (const code of c.httpStatusCodesForReady) if (!(Number.isInteger(code) && code >= 100 && code <= 599)) refuse('readiness_check_number', code);
 }
 
 function checkTexts(appId: string, field: 'label' | 'env', entries: Record<string, string>, rejected: Rejection[]): Record<string, string> {

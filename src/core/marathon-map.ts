@@ -2,7 +2,7 @@
  * Pure mapping of Marathon's JSON (GET /v2/apps?embed=apps.tasks, 1.4 and 1.5+ shapes) to culm's model.
  * One malformed app never spoils the others: it is reported in `skipped` with its id and the reason.
  */
-import type { App, HealthCheck, NetworkMode, Task } from './model.js';
+import type { App, HealthCheck, NetworkMode, ReadinessCheck, Task } from './model.js';
 import { sameJson } from './json.js';
 import { checkApp, InputError, type Rejection } from './input-grammar.js';
 
@@ -88,6 +88,40 @@ function healthChecksOf(app: Json): HealthCheck[] {
 }
 
 /**
+ * The app's readiness check (Marathon allows at most one; the first is Bamboo's too), with Marathon's
+ * defaults for what its answer left out. The format is the same in 1.4 and 1.5+; only what `portName` names
+ * differs (portDefinitions or portMappings), and culm does not probe, so it is kept as a name.
+ */
+function readinessCheckOf(app: Json): ReadinessCheck | undefined {
+  const raw = arr(app.readinessChecks).find(isObj);
+  if (!raw) return undefined;
+  const check: ReadinessCheck = {
+    name: str(raw.name) ?? 'readinessCheck',
+    protocol: (str(raw.protocol) ?? 'HTTP').toUpperCase(),
+    path: str(raw.path) ?? '/',
+    portName: str(raw.portName) ?? 'http-api',
+    intervalSeconds: num(raw.intervalSeconds) ?? 30,
+    httpStatusCodesForReady: Array.isArray(raw.httpStatusCodesForReady) ? ports(raw.httpStatusCodesForReady) : [200],
+  };
+  const timeout = num(raw.timeoutSeconds);
+  if (timeout !== undefined) check.timeoutSeconds = timeout;
+  return check;
+}
+
+/** `readinessCheckResults` by task id (a task with several entries: not ready if any says so). */
+function readinessResultsOf(app: Json): Record<string, boolean> | undefined {
+  const list = arr(app.readinessCheckResults).filter(isObj);
+  if (list.length === 0) return undefined;
+  const out: Record<string, boolean> = {};
+  for (const r of list) {
+    const taskId = str(r.taskId);
+    if (taskId === undefined || typeof r.ready !== 'boolean') continue;
+    out[taskId] = (out[taskId] ?? true) && r.ready;
+  }
+  return out;
+}
+
+/**
  * Health from Marathon's results: a dead result makes the task unhealthy; all checks alive makes it
  * healthy; no results (or fewer than checks, all alive) is "unknown" (null), which the reducer resolves
  * with what it knew before (results vanish after a leader failover).
@@ -155,6 +189,10 @@ export function mapApp(raw: unknown): App {
   };
   const version = str(raw.version);
   if (version) app.version = version;
+  const readinessCheck = readinessCheckOf(raw);
+  if (readinessCheck) app.readinessCheck = readinessCheck;
+  const readinessResults = readinessResultsOf(raw);
+  if (readinessResults) app.readinessResults = readinessResults;
   return app;
 }
 

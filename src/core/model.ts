@@ -16,6 +16,21 @@ export interface HealthCheck {
   port?: number;
 }
 
+/**
+ * Marathon's readiness check (an app has at most one). Marathon probes it only for the tasks a deployment
+ * starts; culm never probes, it reads Marathon's results (see readiness.ts).
+ */
+export interface ReadinessCheck {
+  name: string;
+  protocol: string;          // HTTP or HTTPS
+  path: string;
+  portName: string;
+  intervalSeconds: number;
+  /** Undefined when Marathon's answer had none (Bamboo's rule then waits 10 s, see readiness.ts). */
+  timeoutSeconds?: number;
+  httpStatusCodesForReady: number[];
+}
+
 /** A task as culm keeps it. `sameTaskData` (marathon-map.ts) compares every field: add a new field there too. */
 export interface Task {
   id: string;
@@ -48,6 +63,13 @@ export interface App {
   network: NetworkMode;
   /** Deployments in progress (ids), as Marathon reports them. */
   deployments: string[];
+  /** The app's readiness check, if it has one. */
+  readinessCheck?: ReadinessCheck;
+  /**
+   * Marathon's readiness results by task id (`readinessCheckResults`, embed=apps.readiness): only while a
+   * deployment runs, absent otherwise.
+   */
+  readinessResults?: Record<string, boolean>;
   tasks: Record<string, Task>;
 }
 

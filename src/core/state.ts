@@ -11,6 +11,7 @@ import { instanceIdOf } from './events.js';
 import type { App, ClusterState, Task } from './model.js';
 import { TERMINAL_STATES } from './model.js';
 import { sameJson } from './json.js';
+import { sameTaskData } from './marathon-map.js';
 import { Tombstones } from './tombstones.js';
 
 /** Tombstones outlive any plausible delay of an event or a resync answer. */
@@ -47,7 +48,7 @@ function sameTask(a: Task, b: Task): boolean {
 }
 
 function sameDefinition(a: App, b: App): boolean {
-  const def = (x: App): string => JSON.stringify([x.labels, x.env, x.instances, x.version, x.healthChecks, x.servicePorts, x.containerPorts, x.network]);
+  const def = (x: App): string => JSON.stringify([x.labels, x.env, x.instances, x.version, x.healthChecks, x.servicePorts, x.containerPorts, x.network, x.readinessCheck ?? null]);
   return def(a) === def(b);
 }
 
@@ -59,8 +60,19 @@ export function reduce(state: ClusterState, event: DomainEvent, now: number): Re
       // The definition is Marathon's; the tasks are what culm knows (task events and resyncs own them).
       const previous = state.apps.get(event.app.id);
       const next: App = { ...event.app, tasks: previous?.tasks ?? {}, deployments: previous?.deployments ?? event.app.deployments };
+      // Readiness results come with reads of the app, never with its definition.
+      if (previous?.readinessResults) next.readinessResults = previous.readinessResults;
+      else delete next.readinessResults;
       if (previous && sameDefinition(previous, next)) return { state };
       return { state: withApp(state, next), needsResync: true };
+    }
+    case 'deployment': {
+      let next = state;
+      for (const id of event.appIds) {
+        const app = next.apps.get(id);
+        if (app && !app.deployments.includes(event.deploymentId)) next = withApp(next, { ...app, deployments: [...app.deployments, event.deploymentId] });
+      }
+      return { state: next, needsResync: true };
     }
     case 'app-removed': {
       if (!state.apps.has(event.appId)) return { state };
@@ -197,7 +209,8 @@ function mergeApp(previous: App | undefined, app: App, tombstones: ReadonlyMap<s
     if (next && known) {
       if (!moveAllowed(known.state, next.state)) next = { ...next, state: known.state };
       if (next.healthy === null && known.healthy !== null && app.healthChecks.length > 0) next = { ...next, healthy: known.healthy };
-      if (sameTask(known, next)) next = known;
+      // Every field: a read that brings what an event could not (startedAt, which readiness needs) is taken.
+      if (sameTaskData(known, next)) next = known;
     }
     if (tasks === undefined && next !== task) {
       tasks = {};

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { endpointOf, isServing } from './eligibility.js';
 import type { App, ClusterState, Rule, Task } from './model.js';
 import { checkOf, checkPortOf, type CheckView } from './health-check.js';
+import { isReady, readinessChangesAt } from './readiness.js';
 import { ruleToBamboo } from './rules.js';
 
 /** A task as Bamboo's template data and /api/state show it. */
@@ -37,6 +38,8 @@ export interface AppView {
   HealthChecks: Array<{ Protocol: string; Path: string; PortIndex: number }>;
   /** The check HAProxy runs (health-check.ts): what the default template prints. */
   Check: CheckView;
+  /** The readiness check's path, '' without one (Bamboo's field). */
+  ReadinessCheckPath: string;
   ServicePort: number;
   ServicePorts: number[];
   Env: Record<string, string>;
@@ -68,6 +71,8 @@ export interface ViewOptions {
   excludedApps?: ReadonlySet<string>;
   /** Apps whose rule is ignored (default ACL) after the rule broke `haproxy -c`. */
   ignoredRules?: ReadonlySet<string>;
+  /** The time to judge readiness at (ms since epoch, readiness.ts); default: the state's last resync. */
+  now?: number;
 }
 
 /** One `acl` + `use_backend` pair of the frontend. */
@@ -120,7 +125,7 @@ export function mesosDnsId(id: string): string {
 
 const SAFE_NAME = /[^A-Za-z0-9_.:-]/g;
 
-function taskView(app: App, task: Task, escaped: string): TaskView {
+function taskView(app: App, task: Task, escaped: string, now: number): TaskView {
   const endpoint = endpointOf(app, task);
   const host = endpoint?.host ?? task.host;
   const port = endpoint?.port ?? 0;
@@ -131,8 +136,8 @@ function taskView(app: App, task: Task, escaped: string): TaskView {
     Ports: task.ports,
     Alive: app.healthChecks.length === 0 ? true : task.healthy === true,
     State: task.state,
-    Ready: task.state === 'TASK_RUNNING',
-    Serving: isServing(app, task),
+    Ready: isReady(app, task, now),
+    Serving: isServing(app, task, now),
     Server: `${escaped}-${host}-${port}`.replace(SAFE_NAME, '_'),
     CheckPort: checkPortOf(app, task, port),
   };
@@ -140,24 +145,25 @@ function taskView(app: App, task: Task, escaped: string): TaskView {
 
 /**
  * Views of unchanged apps are reused: the reducer keeps an App object as long as nothing in it changed, so
- * (App, Rule) identity is a safe key, and a change to one app of 10,000 rebuilds one view, not all.
+ * (App, Rule) identity is a safe key, and a change to one app of 10,000 rebuilds one view, not all. A view
+ * holds until its tasks' readiness changes with time alone (`until`, readiness.ts), then it is rebuilt.
  */
-const viewCache = new WeakMap<App, { rule: Rule | undefined; view: AppView }>();
+const viewCache = new WeakMap<App, { rule: Rule | undefined; view: AppView; until: number }>();
 
-export function appView(app: App, rule: Rule | undefined): AppView {
+export function appView(app: App, rule: Rule | undefined, now: number): AppView {
   const cached = viewCache.get(app);
-  if (cached && cached.rule === rule) return cached.view;
+  if (cached && cached.rule === rule && now < cached.until) return cached.view;
   // Frozen: a template that tried to modify a shared view would corrupt later renders.
-  const view = Object.freeze(buildAppView(app, rule));
+  const view = Object.freeze(buildAppView(app, rule, now));
   Object.freeze(view.Tasks);
   Object.freeze(view.AllTasks);
-  viewCache.set(app, { rule, view });
+  viewCache.set(app, { rule, view, until: readinessChangesAt(app, now) });
   return view;
 }
 
-function buildAppView(app: App, rule: Rule | undefined): AppView {
+function buildAppView(app: App, rule: Rule | undefined, now: number): AppView {
   const escaped = escapeId(app.id);
-  const all = Object.values(app.tasks).map((t) => taskView(app, t, escaped)).sort((a, b) => (a.Server < b.Server ? -1 : a.Server > b.Server ? 1 : 0));
+  const all = Object.values(app.tasks).map((t) => taskView(app, t, escaped, now)).sort((a, b) => (a.Server < b.Server ? -1 : a.Server > b.Server ? 1 : 0));
   // Two tasks on one host:port cannot both be servers of one backend: the first name wins.
   const names = new Set<string>();
   const serving = all.filter((t) => t.Serving && !names.has(t.Server) && names.add(t.Server));
@@ -171,6 +177,7 @@ function buildAppView(app: App, rule: Rule | undefined): AppView {
     HealthCheckProtocol: http?.protocol ?? '',
     HealthChecks: app.healthChecks.map((h) => ({ Protocol: h.protocol, Path: h.path ?? '', PortIndex: h.portIndex ?? 0 })),
     Check: checkOf(app),
+    ReadinessCheckPath: app.readinessCheck?.path ?? '',
     ServicePort: app.servicePorts[0] ?? 0,
     ServicePorts: app.servicePorts,
     Env: app.env,
@@ -249,7 +256,8 @@ export function buildView(
   haproxy: HaproxyPaths,
   options: ViewOptions = {},
 ): TemplateContext {
-  const apps = sortedApps(state, options.excludedApps).map((app) => appView(app, options.ignoredRules?.has(app.id) ? undefined : rules.get(app.id)));
+  const now = options.now ?? state.syncedAt;
+  const apps = sortedApps(state, options.excludedApps).map((app) => appView(app, options.ignoredRules?.has(app.id) ? undefined : rules.get(app.id), now));
   const services: Record<string, ServiceView> = {};
   for (const rule of rules.values()) {
     if (!options.ignoredRules?.has(rule.id)) services[rule.id] = serviceView(rule);

@@ -19,10 +19,11 @@ interface AppRow { id: string; acl: string; ruleAcl: string; hasRule: boolean; b
 
 function appRows(core: CulmCore): { apps: AppRow[]; orphans: Array<{ id: string; acl: string }> } {
   const rules = core.rules();
+  const now = Date.now();
   const apps = [...core.state().apps.values()]
     .map((app) => {
       const rule = rules.get(app.id);
-      const view = appView(app, rule);
+      const view = appView(app, rule, now);
       return {
         id: app.id, acl: view.Acl, ruleAcl: rule?.acl ?? '', hasRule: !!rule, backend: view.Backend,
         serving: view.Tasks.length, total: view.AllTasks.length,

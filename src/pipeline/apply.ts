@@ -185,6 +185,7 @@ export class Applier {
       effective = copy;
     }
     return buildView(state, effective, this.paths, {
+      now: Date.now(),
       excludedApps: new Set(this.excludedApps.keys()),
       ignoredRules: new Set([...this.ignoredRules.keys()].filter((id) => id !== extra?.id)),
     });

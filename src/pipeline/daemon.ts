@@ -18,6 +18,7 @@ import type { RuleStore, StateStore } from '../store/types.js';
 import type { Applier } from './apply.js';
 import { ApplyCoalescer } from './coalescer.js';
 import { HintLimiter } from './hint-limiter.js';
+import { ReadinessPoller } from './readiness-poller.js';
 import { mergeHistory, RuleChangeLog } from './history.js';
 import type { ApplyRecord, CulmCore, DependencyCheck, HistoryRecord, Readiness, RuleChangeRecord } from './types.js';
 import type { HaproxyDriver, SideFile } from '../haproxy/driver.js';
@@ -73,6 +74,7 @@ export class Daemon implements CulmCore {
   /** Events applied while a fetch (resync or one app) is in flight, one list per fetch, replayed on its answer. */
   private readonly journals = new Set<DomainEvent[]>();
   private readonly hints: HintLimiter;
+  private readonly readinessPoller: ReadinessPoller;
   private marathonCheck: DependencyCheck = { ok: false, detail: 'not synced yet' };
   private restoredFromSnapshot = false;
   private firstApplyOk = false;
@@ -86,9 +88,14 @@ export class Daemon implements CulmCore {
 
   constructor(private readonly o: DaemonOptions) {
     // Counted when scraped, not on every event: walking 100,000 tasks per change is the hot path's biggest cost.
-    o.metrics.clusterFrom(() => countTasks(this.cluster));
+    o.metrics.clusterFrom(() => countTasks(this.cluster, Date.now()));
     this.coalescer = new ApplyCoalescer(() => this.applyNow(), { retryBaseMs: 1000, retryMaxMs: 30_000 });
-    this.hints = new HintLimiter({ windowMs: o.settleMs, readApp: (id) => this.readApp(id), resync: () => this.settleResync() });
+    this.hints = new HintLimiter({ windowMs: o.settleMs, readApp: (id) => this.readApp(id, 'hint'), resync: () => this.settleResync() });
+    this.readinessPoller = new ReadinessPoller({
+      apps: () => this.cluster.apps.values(),
+      readApp: (id) => this.readApp(id, 'readiness'),
+      reevaluate: () => void this.coalescer.request(),
+    });
   }
 
   // ---- life cycle ----
@@ -125,6 +132,7 @@ export class Daemon implements CulmCore {
     clearTimeout(this.rulesTimer);
     this.unwatchRules?.();
     await this.hints.stop();
+    await this.readinessPoller.stop();
     await this.coalescer.stop();
     if (this.snapshotTimer) {
       clearTimeout(this.snapshotTimer);
@@ -258,8 +266,12 @@ export class Daemon implements CulmCore {
     }
   }
 
-  /** One app re-read because a hint named it; Marathon's answer is applied, a failed read changes nothing. */
-  private async readApp(appId: string): Promise<void> {
+  /**
+   * One app re-read, because a hint named it or to follow its readiness during a deployment (a round every
+   * 500 ms: logged at debug, not counted as hints); Marathon's answer is applied, a failed read changes nothing.
+   */
+  private async readApp(appId: string, why: 'hint' | 'readiness'): Promise<void> {
+    const hint = why === 'hint';
     if (this.stopping) return;
     const journal: DomainEvent[] = [];
     this.journals.add(journal);
@@ -267,8 +279,8 @@ export class Daemon implements CulmCore {
     try {
       fresh = await this.o.apps.fetchApp(appId);
     } catch (err) {
-      this.o.metrics.hint('read-failed');
-      this.o.log.warn({ app: appId, err: errorMessage(err) }, 'app re-read (for a hint) failed; nothing changed');
+      if (hint) this.o.metrics.hint('read-failed');
+      this.o.log[hint ? 'warn' : 'debug']({ app: appId, err: errorMessage(err) }, `app re-read (for ${why}) failed; nothing changed`);
       return;
     } finally {
       this.journals.delete(journal);
@@ -285,7 +297,7 @@ export class Daemon implements CulmCore {
         this.reportRejected(rejected);
       }
       if (fresh === undefined) {
-        this.o.metrics.hint('read-failed');
+        if (hint) this.o.metrics.hint('read-failed');
         return;
       }
     }
@@ -293,8 +305,8 @@ export class Daemon implements CulmCore {
     let next = applyAppRead(this.cluster, appId, fresh);
     // Trusted events about this app that arrived during the read are newer than its answer.
     for (const event of journal) if (appIdOf(event) === appId) next = reduce(next, event, now).state;
-    this.o.metrics.hint(fresh === null ? 'read-gone' : 'read-applied');
-    if (next.apps !== this.cluster.apps) this.o.log.info({ app: appId }, fresh === null ? 'Marathon says the app is gone (re-read for a hint)' : 'app re-read for a hint: Marathon\'s answer applied');
+    if (hint) this.o.metrics.hint(fresh === null ? 'read-gone' : 'read-applied');
+    if (next.apps !== this.cluster.apps) this.o.log[hint ? 'info' : 'debug']({ app: appId }, fresh === null ? `Marathon says the app is gone (re-read for ${why})` : `app re-read for ${why}: Marathon's answer applied`);
     this.setState(next, false);
   }
 
@@ -342,6 +354,7 @@ export class Daemon implements CulmCore {
     }
     void this.coalescer.request();
     this.scheduleSnapshot();
+    this.readinessPoller.wake();
   }
 
   /** Writes the snapshot shortly (a new leader writes the shared one whole). */

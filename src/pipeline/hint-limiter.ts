@@ -34,7 +34,7 @@ export interface HintLimiterOptions {
 export const DEFAULT_MAX_PENDING = 256;
 const DEFAULT_CONCURRENCY = 4;
 
-const realTimers: Timers = {
+export const realTimers: Timers = {
   now: () => performance.now(),
   setTimeout: (fn, ms) => {
     const handle = setTimeout(fn, ms);

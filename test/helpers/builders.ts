@@ -1,5 +1,5 @@
 /** Builders for the pure core's tests: `app('/web', tasks(task(31001)), healthy())`-style. */
-import type { App, ClusterState, HealthCheck, Task } from '../../src/core/model.js';
+import type { App, ClusterState, HealthCheck, ReadinessCheck, Task } from '../../src/core/model.js';
 import { emptyState } from '../../src/core/model.js';
 import { applySnapshot } from '../../src/core/state.js';
 
@@ -36,6 +36,24 @@ export const network = (mode: App['network'], containerPorts: number[] = []): Ap
 
 export const version = (v: string): AppPart => (a) => {
   a.version = v;
+};
+
+/** A readiness check with Marathon's defaults, `over` on top. */
+export const readinessCheck = (over: Partial<ReadinessCheck> = {}): AppPart => (a) => {
+  a.readinessCheck = {
+    name: 'readinessCheck', protocol: 'HTTP', path: '/ready', portName: 'http', intervalSeconds: 30, timeoutSeconds: 10,
+    httpStatusCodesForReady: [200], ...over,
+  };
+};
+
+/** A deployment of the app in progress. */
+export const deploying = (id = 'd1'): AppPart => (a) => {
+  a.deployments = [id];
+};
+
+/** Marathon's readiness results, by task id. */
+export const readinessResults = (results: Record<string, boolean>): AppPart => (a) => {
+  a.readinessResults = results;
 };
 
 export function app(id: string, ...parts: AppPart[]): App {

@@ -13,6 +13,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { CallbackSubscribers, type Delivery } from './marathon-emulator/callbacks.js';
 import * as ev from './marathon-emulator/events.js';
+import { newDeployment } from './marathon-emulator/readiness.js';
 import {
   NO_CACHE, Faults, applyFault, authorized, proxyToLeader, sendJettyError, sendJson, type Fault,
 } from './marathon-emulator/http.js';
@@ -27,6 +28,7 @@ export type {
   App, AppSpec, HealthCheckSpec, HealthResult, Task, MarathonVersion, NetworkMode, TaskIdFormat, TaskSpec,
 } from './marathon-emulator/model.js';
 export type { Delivery } from './marathon-emulator/callbacks.js';
+export type { ReadinessCheckSpec } from './marathon-emulator/readiness.js';
 export type { Fault } from './marathon-emulator/http.js';
 export { instanceIdOf } from './marathon-emulator/model.js';
 export { sseFrame } from './marathon-emulator/events.js';
@@ -243,11 +245,50 @@ export class MarathonEmulator {
       slaveId: spec.slaveId ?? this.agentId(host),
     };
     this.tasks.set(id, task);
+    // Started by the deployment in progress: Marathon checks its readiness.
+    app.deployment?.newTasks.set(id, false);
     const target = spec.state ?? 'TASK_RUNNING';
     const i = START_PATH.indexOf(target);
     for (const s of i >= 0 ? START_PATH.slice(0, i + 1) : [...START_PATH, target]) this.transition(app, task, s);
     if (typeof spec.healthy === 'boolean' && this.tasks.has(id)) this.setTaskHealth(id, spec.healthy);
     return id;
+  }
+
+  /**
+   * Starts a deployment of the app that stays in progress (a rolling restart waiting for readiness):
+   * group_change_success and deployment_info now; the tasks added until it ends are its new tasks, not ready
+   * until `setTaskReady`. It ends (deployment_step_success, deployment_success) once every new task still
+   * there is ready, or with `finishDeployment`. Returns the deployment id.
+   */
+  startDeployment(appId: string): string {
+    const app = this.app(appId);
+    if (app.deployment) throw new Error(`app ${app.id} is already being deployed`);
+    const original = this.version === '1.10' ? {} : this.groupJson();
+    const events = ev.deploymentEvents(this.version, app.id, ['RestartApplication'], () => ({ original, target: this.groupJson() }));
+    app.deployment = newDeployment(app.id, events);
+    this.publish(ev.groupChangeSuccess(now()));
+    this.publish(events[0]);
+    return app.deployment.id;
+  }
+
+  /** Marathon's readiness result for a new task of the deployment in progress; the last one ready ends it. */
+  setTaskReady(taskId: string, ready = true): void {
+    const task = this.task(taskId);
+    const app = this.app(task.appId);
+    const d = app.deployment;
+    if (!d?.newTasks.has(taskId)) throw new Error(`task ${taskId} was not started by a deployment in progress`);
+    d.newTasks.set(taskId, ready);
+    if ([...d.newTasks].every(([id, r]) => r || !this.tasks.has(id))) this.finishDeployment(app.id);
+  }
+
+  /** Ends the deployment in progress: deployment_success (its step first), or deployment_failed. */
+  finishDeployment(appId: string, result: 'success' | 'failed' = 'success'): void {
+    const app = this.app(appId);
+    const d = app.deployment;
+    if (!d) throw new Error(`app ${app.id} has no deployment in progress`);
+    app.deployment = undefined;
+    if (result === 'success') for (const e of d.endEvents) this.publish(e);
+    else this.publish({ ...d.endEvents.at(-1), eventType: 'deployment_failed', timestamp: now() });
   }
 
   /** TASK_KILLING first when withKilling, then the terminal state; the task disappears. */

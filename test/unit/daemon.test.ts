@@ -90,7 +90,7 @@ t.test('health that arrives before its task, then the task: a resync settles it'
   await new Promise((r) => setTimeout(r, 200));
   t.ok(m.calls > calls, 'a resync was made');
   const web = daemon.state().apps.get('/web')!;
-  t.equal(servingTasks(web).length, 1, 'the task serves');
+  t.equal(servingTasks(web, 0).length, 1, 'the task serves');
   await daemon.stop();
 });
 
@@ -102,7 +102,7 @@ t.test('restart after a Marathon leader change: saved health carries over', asyn
   m.answers.push(async () => ({ apps: [{ id: '/web', healthChecks: [{ protocol: 'HTTP', path: '/health' }], tasks: [mtask('w.1', 31001), mtask('w.2', 31002)] }] }));
   const { daemon } = setup(m, snapshots);
   await daemon.start();
-  t.equal(servingTasks(daemon.state().apps.get('/web')!).length, 2);
+  t.equal(servingTasks(daemon.state().apps.get('/web')!, 0).length, 2);
   await daemon.stop();
 });
 

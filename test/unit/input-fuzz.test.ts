@@ -39,11 +39,14 @@ backend <%= app.Backend %>
     http-response set-header X-Value <%= it.quoteFormat(k + '=' + v) %>
 <% } -%>
 <% for (const task of app.AllTasks.filter((x) => x.Host)) { -%>
-    # <%= task.Id %> <%= task.State %>
+    # <%= task.Id %> <%= task.State %> <%= task.Ready %>
     server <%= task.Server %> <%= task.Host %>:<%= task.Port || 1 %><%= app.HealthCheckPath ? ' check' : '' %>
 <% } -%>
 <% for (const h of app.HealthChecks) { -%>
     # <%= h.Protocol %> <%= h.Path %> <%= h.PortIndex %>
+<% } -%>
+<% if (app.ReadinessCheckPath) { -%>
+    # readiness <%= app.ReadinessCheckPath %>
 <% } -%>
 <% } -%>
 `);
@@ -123,6 +126,15 @@ function randomApp(n: number): Record<string, unknown> {
     version: fuzz('2026-12-01T00:00:00.000Z', APP_LEVEL),
     tasks,
   };
+  if (rand() < 0.5) {
+    app.readinessChecks = [{
+      name: fuzz('readinessCheck', APP_LEVEL), protocol: fuzz('HTTP', APP_LEVEL), path: fuzz('/ready', APP_LEVEL),
+      portName: fuzz('http', APP_LEVEL), intervalSeconds: fuzzNumber(30, APP_LEVEL), timeoutSeconds: fuzzNumber(10, APP_LEVEL),
+      httpStatusCodesForReady: [fuzzNumber(200, APP_LEVEL)],
+    }];
+    app.deployments = rand() < 0.5 ? [{ id: 'd1' }] : [];
+    app.readinessCheckResults = tasks.map((x) => ({ name: 'readinessCheck', taskId: rand() < 0.9 ? x.id : fuzz(x.id, APP_LEVEL), ready: rand() < 0.5 }));
+  }
   if (rand() < 0.5) app.portDefinitions = ports.map((port) => ({ port, protocol: 'tcp' }));
   else app.ports = ports;
   return app;
@@ -256,7 +268,7 @@ t.test(`random bytes in every field never write a directive (seed ${SEED}, ${ROU
 
     const customText = custom.render(view);
     let expected = 8;
-    for (const a of view.Apps) expected += 1 + 2 * (Object.keys(a.Labels).length + Object.keys(a.Env).length) + 2 * a.AllTasks.filter((x) => x.Host).length + a.HealthChecks.length;
+    for (const a of view.Apps) expected += 1 + 2 * (Object.keys(a.Labels).length + Object.keys(a.Env).length) + 2 * a.AllTasks.filter((x) => x.Host).length + a.HealthChecks.length + (a.ReadinessCheckPath ? 1 : 0);
     if (!t.equal(customText.split('\n').length - 1, expected, `round ${round}: custom template lines are the template's`)) t.comment(customText);
     for (const line of customText.split('\n')) {
       if (!/^\s+http-response/.test(line)) continue;

@@ -557,3 +557,41 @@ t.test('TaskTable: tasks by app in the order added, kept in step with set/delete
   t.same(table.ofApp('/a'), []);
   t.equal(table.size, 0);
 });
+
+t.test('readiness: checks in the definition, results only while a deployment runs, its end when all are ready', async (t) => {
+  for (const version of ['1.4', '1.10'] as const) {
+    const emu = await start({ version });
+    emu.addApp({ id: '/web', servicePorts: [10020], readinessCheck: { path: '/ready', portName: 'http', timeoutSeconds: 2 } });
+    const old = emu.addTask('/web', { port: 31020 });
+    const read = async (): Promise<Json> => (await getJson(`${emu.url}/v2/apps/web?embed=app.readiness`)).body.app;
+    const listed = async (): Promise<Json> => (await getJson(`${emu.url}/v2/apps?embed=apps.tasks&embed=apps.deployments&embed=apps.readiness`)).body.apps[0];
+    let app = await read();
+    t.same(app.readinessChecks, [{ name: 'readinessCheck', protocol: 'HTTP', path: '/ready', portName: 'http', intervalSeconds: 30, timeoutSeconds: 2, httpStatusCodesForReady: [200], preserveLastResponse: false }], `${version}: the check with defaults`);
+    t.equal((app.portDefinitions ?? [])[0]?.name, 'http', `${version}: the port it names exists`);
+    t.same(app.readinessCheckResults, [], `${version}: no deployment, no results`);
+
+    const deployment = emu.startDeployment('/web');
+    const a = emu.addTask('/web', { port: 31021 });
+    const b = emu.addTask('/web', { port: 31022 });
+    app = await listed();
+    t.same(app.deployments, [{ id: deployment }], `${version}: the deployment shows while it runs`);
+    t.same(app.readinessCheckResults.map((r: Json) => [r.taskId, r.ready]), [[a, false], [b, false]], `${version}: results for the new tasks only, not ready`);
+    t.notOk(app.readinessCheckResults.some((r: Json) => r.taskId === old), 'the old task has none');
+    t.same((await getJson(`${emu.url}/v2/deployments`)).body.map((d: Json) => d.id), [deployment]);
+    emu.setTaskReady(a);
+    app = await read();
+    t.same(app.readinessCheckResults.map((r: Json) => [r.taskId, r.ready]), [[a, true], [b, false]], `${version}: one ready`);
+    t.same(app.deployments, [{ id: deployment }], `${version}: still deploying while one is not ready`);
+    const before = emu.events.length;
+    emu.setTaskReady(b);
+    t.same(emu.events.slice(before).map((e) => e.eventType), ['deployment_step_success', 'deployment_success'], `${version}: the last ready task ends it`);
+    t.equal((emu.events.at(-1)!.body as Json).id, deployment);
+    app = await read();
+    t.same([app.deployments, app.readinessCheckResults], [[], []], `${version}: no deployment, no results afterwards`);
+    t.throws(() => emu.setTaskReady(a), /not started by a deployment in progress/);
+    emu.startDeployment('/web');
+    emu.finishDeployment('/web', 'failed');
+    t.equal(emu.events.at(-1)!.eventType, 'deployment_failed');
+    await emu.stop();
+  }
+});

@@ -20,7 +20,7 @@ t.test('event mapping from the documented payloads', async (t) => {
     { desc: 'health pre-1.4', file: 'health_status_changed_event.pre-1.4.json', kind: 'health' },
     { desc: 'instance health', file: 'instance_health_changed_event.json', kind: 'health' },
     { desc: 'api post', file: 'api_post_event.json', kind: 'app-upsert' },
-    { desc: 'deployment info', file: 'deployment_info.json', kind: 'resync' },
+    { desc: 'deployment info', file: 'deployment_info.json', kind: 'deployment' },
     { desc: 'deployment success', file: 'deployment_success.json', kind: 'resync' },
     { desc: 'group change', file: 'group_change_success.json', kind: 'resync' },
     { desc: 'app terminated', file: 'app_terminated_event.json', kind: 'app-removed' },
@@ -52,11 +52,11 @@ t.test('instance ids from task ids', async (t) => {
 t.test('scale up, kill, and the late event that must not resurrect', async (t) => {
   let s = stateOf(app('/web'));
   s = reduce(s, status('web.1', 'TASK_STAGING'), 1).state;
-  t.notOk(isServing(s.apps.get('/web')!, s.apps.get('/web')!.tasks['web.1']), 'staging does not serve');
+  t.notOk(isServing(s.apps.get('/web')!, s.apps.get('/web')!.tasks['web.1'], 0), 'staging does not serve');
   s = reduce(s, status('web.1', 'TASK_RUNNING'), 2).state;
-  t.equal(servingTasks(s.apps.get('/web')!).length, 1, 'running serves');
+  t.equal(servingTasks(s.apps.get('/web')!, 0).length, 1, 'running serves');
   const killing = reduce(s, status('web.1', 'TASK_KILLING'), 3).state;
-  t.equal(servingTasks(killing.apps.get('/web')!).length, 0, 'killing leaves at once');
+  t.equal(servingTasks(killing.apps.get('/web')!, 0).length, 0, 'killing leaves at once');
   const afterLateRunning = reduce(killing, status('web.1', 'TASK_RUNNING'), 4).state;
   t.equal(afterLateRunning, killing, 'RUNNING after KILLING is ignored (same object)');
   const killed = reduce(killing, status('web.1', 'TASK_KILLED'), 5).state;
@@ -81,9 +81,9 @@ t.test('staging after running is ignored; lost/unreachable may recover', async (
   s = reduce(s, status('w.1', 'TASK_RUNNING'), 1).state;
   t.equal(reduce(s, status('w.1', 'TASK_STAGING'), 2).state, s);
   s = reduce(s, status('w.1', 'TASK_UNREACHABLE'), 3).state;
-  t.equal(servingTasks(s.apps.get('/web')!).length, 0);
+  t.equal(servingTasks(s.apps.get('/web')!, 0).length, 0);
   s = reduce(s, status('w.1', 'TASK_RUNNING'), 4).state;
-  t.equal(servingTasks(s.apps.get('/web')!).length, 1);
+  t.equal(servingTasks(s.apps.get('/web')!, 0).length, 1);
 });
 
 t.test('unknown app asks for a resync and changes nothing', async (t) => {
@@ -96,11 +96,11 @@ t.test('unknown app asks for a resync and changes nothing', async (t) => {
 t.test('health: checks gate serving, by task id or instance id', async (t) => {
   const id = 'web.instance-0a1b._app.1';
   let s = stateOf(app('/web', healthChecks(), tasks(task(31001, { id }))));
-  t.equal(servingTasks(s.apps.get('/web')!).length, 0, 'no result yet: not serving');
+  t.equal(servingTasks(s.apps.get('/web')!, 0).length, 0, 'no result yet: not serving');
   s = reduce(s, { kind: 'health', appId: '/web', instanceId: 'web.instance-0a1b', alive: true }, 1).state;
-  t.equal(servingTasks(s.apps.get('/web')!).length, 1);
+  t.equal(servingTasks(s.apps.get('/web')!, 0).length, 1);
   s = reduce(s, { kind: 'health', appId: '/web', taskId: id, alive: false }, 2).state;
-  t.equal(servingTasks(s.apps.get('/web')!).length, 0);
+  t.equal(servingTasks(s.apps.get('/web')!, 0).length, 0);
   const same = reduce(s, { kind: 'health', appId: '/web', instanceId: 'web.instance-0a1b', alive: null }, 3).state;
   t.equal(same, s, 'null health changes nothing');
 });
@@ -119,7 +119,7 @@ t.test('leader failover: results vanish, last known health is kept', async (t) =
   t.equal(web.tasks['w.1'].healthy, true);
   t.equal(web.tasks['w.2'].healthy, false);
   t.equal(web.tasks['w.3'].healthy, null, 'a new task stays unknown');
-  t.equal(servingTasks(web).length, 1);
+  t.equal(servingTasks(web, 0).length, 1);
 });
 
 t.test('resync keeps KILLING when a stale answer says RUNNING', async (t) => {
@@ -202,11 +202,11 @@ t.test('cluster counts: apps, tasks, serving; unchanged apps are not walked agai
     app('/api', tasks(task(3, { id: 'a.1' }), task(4, { id: 'a.2', state: 'TASK_STAGING' }))),
     app('/empty'),
   );
-  t.same(countTasks(s), { apps: 3, tasks: 4, serving: 2 });
+  t.same(countTasks(s, 0), { apps: 3, tasks: 4, serving: 2 });
   s = reduce(s, status('a.2', 'TASK_RUNNING', 4, '/api'), 1).state;
-  t.same(countTasks(s), { apps: 3, tasks: 4, serving: 3 }, 'the changed app is counted again');
+  t.same(countTasks(s, 0), { apps: 3, tasks: 4, serving: 3 }, 'the changed app is counted again');
   s = reduce(s, status('w.3', 'TASK_RUNNING', 5), 2).state;
-  t.same(countTasks(s), { apps: 3, tasks: 5, serving: 3 }, 'a new task without health results does not serve');
+  t.same(countTasks(s, 0), { apps: 3, tasks: 5, serving: 3 }, 'a new task without health results does not serve');
 });
 
 t.test('a resync that brings nothing new keeps the apps (so their views and rendered backends are reused)', async (t) => {

@@ -34,8 +34,8 @@ export interface BambooState {
 }
 
 /** Keys in the order Bamboo's Go struct marshals them. */
-export function bambooApp(app: App, rule: Rule | undefined): BambooApp {
-  const view = appView(app, rule);
+export function bambooApp(app: App, rule: Rule | undefined, now: number): BambooApp {
+  const view = appView(app, rule, now);
   // Bamboo listed every task it could address (whatever its health), ordered by task id.
   const tasks = view.AllTasks
     .filter((t) => t.Host !== '' && t.Port !== 0)
@@ -48,8 +48,7 @@ export function bambooApp(app: App, rule: Rule | undefined): BambooApp {
     HealthCheckPath: view.HealthCheckPath,
     HealthCheckProtocol: view.HealthCheckProtocol,
     HealthChecks: view.HealthChecks,
-    // culm's model keeps no readiness checks; Bamboo's field is kept so templates and scripts still find it.
-    ReadinessCheckPath: '',
+    ReadinessCheckPath: view.ReadinessCheckPath,
     Tasks: tasks,
     ServicePort: view.ServicePort,
     ServicePorts: view.ServicePorts,
@@ -64,10 +63,11 @@ export function bambooApp(app: App, rule: Rule | undefined): BambooApp {
   };
 }
 
-export function bambooState(state: ClusterState, rules: ReadonlyMap<string, Rule>): BambooState {
+/** `now` (ms since epoch): readiness depends on the time (core/readiness.ts). */
+export function bambooState(state: ClusterState, rules: ReadonlyMap<string, Rule>, now: number): BambooState {
   const apps = [...state.apps.values()]
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    .map((app) => bambooApp(app, rules.get(app.id)));
+    .map((app) => bambooApp(app, rules.get(app.id), now));
   const services: BambooState['Services'] = {};
   for (const rule of rules.values()) services[rule.id] = ruleToBamboo(rule);
   return { Apps: apps, Services: services };
@@ -77,6 +77,6 @@ export function stateRoutes(core: CulmCore): Route[] {
   return [{
     name: '/api/state',
     path: '/api/state',
-    handlers: { GET: ({ res }) => sendJson(res, 200, bambooState(core.state(), core.rules())) },
+    handlers: { GET: ({ res }) => sendJson(res, 200, bambooState(core.state(), core.rules(), Date.now())) },
   }];
 }

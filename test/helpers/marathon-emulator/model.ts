@@ -2,6 +2,7 @@
 // Shapes follow /work/shared/reference/marathon (FACTS.md, the 1.4.13 and 1.10 doc examples and the
 // marathon-lb capture of a real Marathon 1.5 /v2/apps?embed=apps.tasks answer).
 import { randomUUID } from 'node:crypto';
+import { firstPortName, readinessChecks, readinessResults, type Deployment, type ReadinessCheckSpec } from './readiness.js';
 
 export type MarathonVersion = '1.4' | '1.5' | '1.10';
 export type NetworkMode = 'host' | 'bridge' | 'container';
@@ -27,6 +28,8 @@ export interface AppSpec {
   /** Name of the container network ('container' mode); default "dcos". */
   networkName?: string;
   healthChecks?: HealthCheckSpec[];
+  /** Marathon's readiness check (at most one per app); see readiness.ts. */
+  readinessCheck?: ReadinessCheckSpec;
   labels?: Record<string, string>;
   env?: Record<string, string>;
   cmd?: string;
@@ -67,6 +70,8 @@ export interface App {
   lastScalingAt: string;
   lastConfigChangeAt: string;
   lastTaskFailure?: Record<string, unknown>;
+  /** The deployment in progress (startDeployment), if any. */
+  deployment?: Deployment;
 }
 
 export interface Task {
@@ -185,7 +190,7 @@ function appDefinition14(app: App, tasks: Task[]): Record<string, unknown> {
   let ipAddress: Record<string, unknown> | null = null;
   if (app.network === 'bridge') {
     const portMappings = app.servicePorts.map((sp, i) => ({
-      containerPort: cports[i], hostPort: 0, servicePort: sp, protocol: 'tcp', labels: {},
+      containerPort: cports[i], hostPort: 0, servicePort: sp, protocol: 'tcp', labels: {}, ...(i === 0 ? firstPortName(app) : {}),
     }));
     container = { type: 'DOCKER', volumes: [], docker: { ...docker(app), network: 'BRIDGE', portMappings } };
   } else if (app.network === 'container') {
@@ -217,7 +222,7 @@ function appDefinition14(app: App, tasks: Task[]): Record<string, unknown> {
     maxLaunchDelaySeconds: 3600,
     container,
     healthChecks: healthChecks('1.4', app),
-    readinessChecks: [],
+    readinessChecks: readinessChecks(app),
     dependencies: [],
     upgradeStrategy: { minimumHealthCapacity: 1, maximumOverCapacity: 1 },
     labels: app.spec.labels ?? {},
@@ -232,7 +237,7 @@ function appDefinition14(app: App, tasks: Task[]): Record<string, unknown> {
   if (!ipAddress) {
     o.ports = app.servicePorts;
     o.portDefinitions =
-      app.network === 'host' ? app.servicePorts.map((port) => ({ port, protocol: 'tcp', labels: {} })) : [];
+      app.network === 'host' ? app.servicePorts.map((port, i) => ({ port, protocol: 'tcp', labels: {}, ...(i === 0 ? firstPortName(app) : {}) })) : [];
     o.requirePorts = false;
   }
   return o;
@@ -251,7 +256,7 @@ function appDefinition15(v: MarathonVersion, app: App, tasks: Task[]): Record<st
     const portMappings = app.servicePorts.map((sp, i) => {
       const pm: Record<string, unknown> = { containerPort: cports[i] };
       if (app.network === 'bridge') pm.hostPort = 0;
-      return { ...pm, labels: {}, protocol: 'tcp', servicePort: sp };
+      return { ...pm, labels: {}, protocol: 'tcp', servicePort: sp, ...(i === 0 ? firstPortName(app) : {}) };
     });
     o.container = { type: 'DOCKER', docker: docker(app), volumes: [], portMappings };
   }
@@ -272,9 +277,10 @@ function appDefinition15(v: MarathonVersion, app: App, tasks: Task[]): Record<st
           ? [{ mode: 'container/bridge' }]
           : [{ mode: 'container', name: app.spec.networkName ?? 'dcos' }],
   });
-  if (app.network === 'host') o.portDefinitions = app.servicePorts.map((port) => ({ port, protocol: 'tcp', labels: {} }));
+  if (app.network === 'host') o.portDefinitions = app.servicePorts.map((port, i) => ({ port, protocol: 'tcp', labels: {}, ...(i === 0 ? firstPortName(app) : {}) }));
   const hcs = healthChecks(v, app);
   if (hcs.length > 0) o.healthChecks = hcs;
+  if (app.spec.readinessCheck) o.readinessChecks = readinessChecks(app);
   Object.assign(o, {
     requirePorts: false,
     upgradeStrategy: { maximumOverCapacity: 1, minimumHealthCapacity: 1 },
@@ -332,8 +338,9 @@ export function counts(tasks: Task[]): Record<string, number> {
 
 /** AppInfo: definition + counts + deployments always (GET /v2/apps adds both), the rest on request. */
 export function renderApp(v: MarathonVersion, app: App, tasks: Task[], embed: Set<Embed>): Record<string, unknown> {
-  const o: Record<string, unknown> = { ...appDefinition(v, app, tasks), ...counts(tasks), deployments: [] };
-  if (embed.has('readiness')) o.readinessCheckResults = [];
+  const deployments = app.deployment ? [{ id: app.deployment.id }] : [];
+  const o: Record<string, unknown> = { ...appDefinition(v, app, tasks), ...counts(tasks), deployments };
+  if (embed.has('readiness')) o.readinessCheckResults = readinessResults(app, tasks);
   if (embed.has('tasks')) o.tasks = tasks.map((t) => renderTask(v, app, t, true));
   if (embed.has('lastTaskFailure') && app.lastTaskFailure) o.lastTaskFailure = app.lastTaskFailure;
   return o;

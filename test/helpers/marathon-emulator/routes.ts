@@ -4,6 +4,7 @@ import type { MarathonEmulator } from '../marathon-emulator.js';
 import { streamEvent, subscriptionEvent } from './events.js';
 import { sendJettyError, sendJson } from './http.js';
 import { type App, type Embed, normalizeAppId, renderApp, renderTask, resolveEmbeds } from './model.js';
+import { deploymentsJson } from './readiness.js';
 
 /** NoopHttpCallbackSubscriptionService (1.4.13), verbatim. */
 export const CALLBACKS_DISABLED_MESSAGE =
@@ -42,7 +43,7 @@ export function route(emu: MarathonEmulator, req: IncomingMessage, res: ServerRe
     case '/v2/info':
       return sendJson(res, 200, infoJson(emu), h);
     case '/v2/deployments':
-      return sendJson(res, 200, [], h);
+      return sendJson(res, 200, deploymentsJson(emu.apps.values()), h);
   }
   const rest = path.slice('/v2/apps'.length);
   const tasksOf = /^(.+)\/tasks$/.exec(rest);
