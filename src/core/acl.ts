@@ -12,6 +12,7 @@
  * like (`#` cuts the line, `||`/`!` are patterns on an acl line, not operators). Pure: whether a pattern file
  * really sits in the directory (symlinks) is checked at the edge, `src/fs/acl-files.ts`.
  */
+import { isIpAddress } from './input-grammar.js';
 import { CulmError } from './errors.js';
 import { CONVERTERS, FETCHES, IP_FETCHES, MATCH_METHODS, type ArgUse } from './acl-keywords.js';
 
@@ -163,7 +164,18 @@ function parseExpression(word: string): Pick<ParsedAcl, 'fetch' | 'fetchArgs' | 
 }
 
 const OPERATOR_WORDS = new Set(['||', '&&', '!', 'or', 'OR', 'if', 'unless']);
-const IP_PATTERN = /^[0-9A-Fa-f:.]+(\/[0-9.]+)?$/;
+/**
+ * An address or network HAProxy takes as is, without resolving it: an IP by its grammar (a hex-only word such as
+ * `dead.beef` or `c0ffee.de` is a host name to HAProxy, looked up in DNS), with an optional prefix length or mask.
+ */
+function isIpPattern(p: string): boolean {
+  const slash = p.indexOf('/');
+  const address = slash < 0 ? p : p.slice(0, slash);
+  const mask = slash < 0 ? undefined : p.slice(slash + 1);
+  if (!isIpAddress(address)) return false;
+  if (mask === undefined) return true;
+  return (/^\d{1,3}$/.test(mask) && Number(mask) <= 128) || isIpAddress(mask);
+}
 
 /** Parses a rule's ACL text; throws a 400 CulmError with an `E_RULE_ACL_*` code. */
 export function parseAcl(text: string): ParsedAcl {
@@ -202,10 +214,13 @@ export function parseAcl(text: string): ParsedAcl {
       if (p.startsWith('-')) fail('E_RULE_ACL_FLAG', `${show(p)} looks like a flag after the patterns began; put -- before patterns that start with '-'`);
     }
   }
-  const ipTest = parsed.method === 'ip' || (parsed.converters.length === 0 && parsed.method === undefined && IP_FETCHES.has(parsed.fetch));
+  // The test matches IPs when asked (-m ip) or when the sample is one: an IP fetch, or a chain ending in ipmask.
+  const last = parsed.converters.at(-1);
+  const ipSample = last === undefined ? IP_FETCHES.has(parsed.fetch) : last.name === 'ipmask';
+  const ipTest = parsed.method === 'ip' || (parsed.method === undefined && ipSample);
   if (ipTest) {
     for (const p of parsed.patterns) {
-      if (!IP_PATTERN.test(p)) fail('E_RULE_ACL_PATTERN', `${show(p)} is not an IP address or network; HAProxy would resolve it as a host name each time the config is checked`);
+      if (!isIpPattern(p)) fail('E_RULE_ACL_PATTERN', `${show(p)} is not an IP address or network; HAProxy would resolve it as a host name each time the config is checked`);
     }
   }
   if (parsed.flags.includes('-M') && parsed.files.length === 0) fail('E_RULE_ACL_FLAG', '-M reads the -f file as a map; it needs -f <file>');

@@ -148,8 +148,8 @@ export function checkTask(task: Task, rejected: Rejection[]): Task | undefined {
   if (task.host !== '' && !GOOD_HOSTS.has(task.host, isHost)) return refuse('host', task.host);
   for (const p of task.ports) if (!isPort(p)) return refuse('port', p);
   for (const ip of task.ipAddresses) if (!GOOD_IPS.has(ip, isIpAddress)) return refuse('ip_address', ip);
-  if (!GOOD_WORDS.has(task.state, isTaskState)) return refuse('task_state', task.state);
-  if (task.version !== undefined && !GOOD_WORDS.has(task.version, isVersion)) return refuse('version', task.version);
+  if (!GOOD_STATES.has(task.state, isTaskState)) return refuse('task_state', task.state);
+  if (task.version !== undefined && !GOOD_VERSIONS.has(task.version, isVersion)) return refuse('version', task.version);
   return task;
 }
 
@@ -173,7 +173,8 @@ class GoodValues {
 // One set per grammar: a good host name is not a good IP address.
 const GOOD_HOSTS = new GoodValues(20_000);
 const GOOD_IPS = new GoodValues(20_000);
-const GOOD_WORDS = new GoodValues(2_000);
+const GOOD_STATES = new GoodValues(100);
+const GOOD_VERSIONS = new GoodValues(2_000);
 
 /**
  * The app with every value checked: an app whose id, ports or health checks are malformed is refused whole

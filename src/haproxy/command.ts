@@ -23,7 +23,7 @@ export function runCommand(command: string, timeoutMs: number, env?: NodeJS.Proc
     const child = spawn('/bin/sh', ['-c', command], {
       detached: true, // its own process group, so a timeout kills the command and its children
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: env ?? process.env,
+      env: env ?? haproxyEnvironment(),
     });
     let stdout = '';
     let stderr = '';
@@ -95,3 +95,14 @@ export function limitHit(r: CommandResult, limits: ResourceLimits): 'cpu' | 'mem
   }
   return undefined;
 }
+
+/**
+ * culm's environment without its secrets: HAProxy expands `"${VAR}"` in its config, so a value that slipped past
+ * the grammars still could not read the callback secret, the API token or Marathon's or ZooKeeper's credentials.
+ */
+export function haproxyEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (!SECRET_ENV.test(k)) out[k] = v;
+  return out;
+}
+const SECRET_ENV = /^(CULM_CALLBACK_TOKEN|CULM_API_TOKEN|MARATHON_USER|MARATHON_PASSWORD|MARATHON_ENDPOINT|BAMBOO_ZK_AUTH|MESOSPHERE_HTTP_CREDENTIALS)$|(PASSWORD|SECRET|TOKEN)/i;

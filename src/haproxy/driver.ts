@@ -195,14 +195,17 @@ export class HaproxyDriver {
   /** Writes `text` to a candidate file and runs the validation command on it. Throws E_CONFIG_INVALID. */
   private async validate(text: string): Promise<{ path: string; ms: number }> {
     const path = this.candidatePath();
-    try {
-      await writeDurably(path, text);
-    } catch (err) {
-      throw new CulmError('E_WRITE', `cannot write candidate config ${path}: ${String(err)}`, { cause: err });
-    }
     const limits = this.o.validationLimits ?? { cpuSeconds: 0, memoryMiB: 0 };
     const command = withLimits(validationCommandFor(this.o.validationCommand, path), limits);
-    const result = await this.oneValidation(() => runCommand(command, this.o.commandTimeoutMs));
+    // Written in its turn: checks waiting in the queue hold no candidate file on disk (a 10,000-app config is 6 MB).
+    const result = await this.oneValidation(async () => {
+      try {
+        await writeDurably(path, text);
+      } catch (err) {
+        throw new CulmError('E_WRITE', `cannot write candidate config ${path}: ${String(err)}`, { cause: err });
+      }
+      return runCommand(command, this.o.commandTimeoutMs);
+    });
     if (result.code !== 0) {
       await rm(path, { force: true });
       this.o.log.debug({ stderr: result.stderr, stdout: result.stdout }, 'validation output');

@@ -97,7 +97,9 @@ export class ApiAuth {
    * being checked at once.
    */
   async identify(header: string | undefined, required: boolean): Promise<Principal> {
-    if (!this.enabled) return { kind: 'anonymous' };
+    // A request that needs no credentials costs no scrypt check, whatever it sends (a flood of bad basic-auth
+    // headers on reads would otherwise hold libuv's threads).
+    if (!this.enabled || !required) return { kind: 'anonymous' };
     const creds = parseAuthorization(header);
     const who = await this.check(creds);
     if (who || !required) return who ?? { kind: 'anonymous' };

@@ -89,8 +89,13 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
 
   /** Host and Origin for writes, then credentials; the caller, or a 401/403 thrown. */
   const admit = async (req: IncomingMessage, match: Extract<Match, { kind: 'found' }>, write: boolean): Promise<Principal> => {
-    if (write) {
-      const refusal = refuseWrite({ host: req.headers.host, origin: req.headers.origin, secFetchSite: header(req, 'sec-fetch-site') }, hosts);
+    // Reads too (but probes and /metrics, which monitoring reaches by whatever name it uses): a DNS-rebinding page
+    // must not read the config, the rules or the history through an operator's browser.
+    if (write || (match.route.access !== 'probe' && match.route.name !== '/metrics')) {
+      // The Origin rule is the writes' (a read's answer reaches a foreign page only through CORS, which culm never grants).
+      const refusal = write
+        ? refuseWrite({ host: req.headers.host, origin: req.headers.origin, secFetchSite: header(req, 'sec-fetch-site') }, hosts)
+        : refuseWrite({ host: req.headers.host, origin: undefined, secFetchSite: undefined }, hosts);
       if (refusal) throw new CulmError(refusal.code, refusal.message, { status: 403 });
     }
     const access = match.route.access;

@@ -206,7 +206,8 @@ export class MarathonClient {
 
   private async attempt(endpoint: Endpoint, method: HttpMethod, path: string, opts: MarathonRequestOptions): Promise<Attempt> {
     const url = buildUrl(endpoint.base, path, opts.query);
-    const what = `${method} ${url.pathname}${url.search} on ${endpoint.base}`;
+    // Query values stay out of messages (they reach logs and /readyz): callbackUrl carries the callback secret.
+    const what = `${method} ${url.pathname}${redactQuery(url.searchParams)} on ${endpoint.base}`;
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     // Why an own deadline on top of undici's headersTimeout/bodyTimeout: those are idle timeouts; a Marathon
     // trickling a huge /v2/apps byte by byte would never trip them. This one bounds the whole attempt.
@@ -317,4 +318,10 @@ function combine(failures: MarathonError[]): MarathonError {
     `all ${failures.length} Marathon endpoints failed: ${failures.map((f) => f.message).join('; ')}`,
     { cause: new AggregateError(failures), endpoint: picked.endpoint, httpStatus: picked.httpStatus },
   );
+}
+
+/** `?key=[redacted]&…`: which parameters a request had, never their values. */
+export function redactQuery(params: URLSearchParams): string {
+  const keys = [...params.keys()];
+  return keys.length === 0 ? '' : `?${keys.map((k) => `${encodeURIComponent(k)}=[redacted]`).join('&')}`;
 }

@@ -56,6 +56,8 @@ export interface DaemonOptions {
 }
 
 const HISTORY = 50;
+/** Rule writes checked at once (each holds a candidate config in memory while it waits for `haproxy -c`). */
+const MAX_PENDING_RULE_CHECKS = 8;
 /** A constant stream of app events must not postpone the resync forever. */
 const MAX_SETTLE_FACTOR = 8;
 
@@ -78,6 +80,7 @@ export class Daemon implements CulmCore {
   private marathonCheck: DependencyCheck = { ok: false, detail: 'not synced yet' };
   private restoredFromSnapshot = false;
   private firstApplyOk = false;
+  private pendingRuleChecks = 0;
   private stopping = false;
   private unwatchRules?: () => void;
   private rulesLoaded = false;
@@ -434,6 +437,20 @@ export class Daemon implements CulmCore {
     const policy = this.o.rulePolicy ?? { aclFilesDir: '' };
     const parsed = checkRuleAcl(rule, policy);
     this.requireWritableStore();
+    // Each check renders a whole candidate and waits for its turn at `haproxy -c`: a burst of writes must not
+    // queue without bound (memory, and minutes of checks ahead of the next apply).
+    if (this.pendingRuleChecks >= MAX_PENDING_RULE_CHECKS) {
+      throw new CulmError('E_TOO_MANY_RULE_CHECKS', `${this.pendingRuleChecks} rule changes are being checked already; retry shortly`, { status: 429 });
+    }
+    this.pendingRuleChecks++;
+    try {
+      return await this.checkAndStoreRule(rule, parsed, policy);
+    } finally {
+      this.pendingRuleChecks--;
+    }
+  }
+
+  private async checkAndStoreRule(rule: Rule, parsed: ReturnType<typeof checkRuleAcl>, policy: RulePolicy): Promise<Rule> {
     if (parsed) await checkAclFilesOnDisk(rule.id, parsed.files, policy.aclFilesDir);
     let candidate: { text: string; files: SideFile[] };
     try {

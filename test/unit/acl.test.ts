@@ -19,6 +19,7 @@ const accepted: Array<{ desc: string; acl: string; fetch: string; patterns?: str
   { desc: 'presence test', acl: 'req.cook(SESSION) -m found', fetch: 'req.cook', patterns: [] },
   { desc: 'always_true', acl: 'always_true', fetch: 'always_true', patterns: [] },
   { desc: 'source network', acl: 'src 10.0.0.0/8 192.168.1.1 ::1', fetch: 'src', patterns: ['10.0.0.0/8', '192.168.1.1', '::1'] },
+  { desc: 'dotted mask, IPv6 prefix, ipmask', acl: 'src,ipmask(24) 10.0.0.0/255.0.0.0 fe80::/10', fetch: 'src', converters: ['ipmask'], patterns: ['10.0.0.0/255.0.0.0', 'fe80::/10'] },
   { desc: 'integer compare', acl: 'dst_port 8080', fetch: 'dst_port', patterns: ['8080'] },
   { desc: 'method', acl: 'method GET HEAD', fetch: 'method', patterns: ['GET', 'HEAD'] },
   { desc: 'single quotes keep $ and #', acl: "path_reg '^/a#b$'", fetch: 'path_reg', patterns: ['^/a#b$'] },
@@ -73,6 +74,9 @@ const refused: Array<{ desc: string; acl: string; code: string; message: string 
   { desc: 'unknown match method', acl: 'path -m foo /a', code: 'E_RULE_ACL_FLAG', message: 'unknown match method' },
   { desc: 'flag without value', acl: 'path -m', code: 'E_RULE_ACL_FLAG', message: '-m needs a value' },
   { desc: 'host name for src (DNS at check time)', acl: 'src evil.example.com', code: 'E_RULE_ACL_PATTERN', message: 'not an IP address' },
+  { desc: 'a hex-only host name is no IP (dead.beef is looked up in DNS)', acl: 'src dead.beef', code: 'E_RULE_ACL_PATTERN', message: 'not an IP address' },
+  { desc: 'a host name after ipmask is resolved too', acl: 'src,ipmask(24) localhost', code: 'E_RULE_ACL_PATTERN', message: 'not an IP address' },
+  { desc: 'a mask that is no mask', acl: 'src 10.0.0.0/129', code: 'E_RULE_ACL_PATTERN', message: 'not an IP address' },
   { desc: 'too long', acl: `path_beg /${'a'.repeat(1600)}`, code: 'E_RULE_ACL_SYNTAX', message: 'at most 1500' },
   { desc: 'too many words', acl: `path_beg ${Array.from({ length: 70 }, (_, i) => `/p${i}`).join(' ')}`, code: 'E_RULE_ACL_SYNTAX', message: 'at most 60' },
 ];

@@ -166,6 +166,21 @@ t.test('putRule: pattern files only from the configured directory, symlinks reso
   await daemon.stop();
 });
 
+t.test('putRule: at most 8 rule checks at once; more are a 429 and store nothing', async (t) => {
+  const m = new ControlledMarathon();
+  m.fallback = async () => ({ apps: [{ id: '/web', tasks: [mtask('web.a', 31001)] }] });
+  const { daemon } = setup(m);
+  await daemon.start();
+  await daemon.resync();
+  const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => daemon.putRule(makeRule(`/r${i}`, `path_beg -i /r${i}`))));
+  const refused = results.filter((r) => r.status === 'rejected');
+  t.equal(results.length - refused.length, 8, 'eight checked and stored');
+  t.ok(refused.every((r) => r.status === 'rejected' && r.reason instanceof CulmError && r.reason.code === 'E_TOO_MANY_RULE_CHECKS' && r.reason.status === 429), 'the rest: 429');
+  t.equal(daemon.rules().size, 8, 'nothing stored for a refused one');
+  t.ok(await daemon.putRule(makeRule('/later', 'path_beg -i /later')), 'once they are through, writes are taken again');
+  await daemon.stop();
+});
+
 const until = async (what: string, ok: () => boolean, ms = 3000): Promise<void> => {
   const end = Date.now() + ms;
   while (!ok()) {

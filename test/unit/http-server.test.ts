@@ -510,6 +510,27 @@ t.test('DNS rebinding and scheme: writes name a Host culm serves, Origins match 
   }
 });
 
+t.test('DNS rebinding, reads: the API and the UI answer only to a Host culm serves; probes and /metrics to any', async (t) => {
+  const { base } = await start(t);
+  const port = new URL(base).port;
+  for (const path of ['/api/config', '/api/state', '/api/services', '/api/history', '/']) {
+    const res = await rawRequest(base + path, 'GET', { Host: `rebind.evil:${port}` });
+    t.equal(res.status, 403, `${path} from rebind.evil: 403`);
+    t.not((await rawRequest(base + path, 'GET', { Host: `localhost:${port}` })).status, 403, `${path} from localhost: served`);
+  }
+  for (const path of ['/healthz', '/status', '/metrics']) {
+    t.equal((await rawRequest(base + path, 'GET', { Host: `lb.example.com:${port}` })).status, 200, `${path}: any Host`);
+  }
+});
+
+t.test('a callback policy without a secret trusts nothing: every POST is a hint', async (t) => {
+  const { core, send } = await start(t, silentLogger(), { callbacks: { enabled: () => true, token: undefined } });
+  const res = await send('POST', '/api/marathon/event_callback', { eventType: 'app_terminated_event', appId: '/web' });
+  t.match(await res.json(), { accepted: true, kind: 'hint' });
+  t.equal(core.events.length, 0, 'not applied');
+  t.equal(core.hints.length, 1);
+});
+
 t.test('every rule write is audited: who, from, before, after; refusals with their code', async (t) => {
   const { core, send, base } = await startWithAuth(t);
   const json = { 'Content-Type': 'application/json' };

@@ -40,6 +40,17 @@ function client(t: { teardown(fn: () => unknown): void }, opts: Partial<Marathon
 
 const APPS = { apps: [{ id: '/web', tasks: [] }] };
 
+t.test('errors name the query parameters, never their values (callbackUrl carries the callback secret)', async (t) => {
+  const m = await serve(t, (_req, res) => json(res, 500, { message: 'boom' }));
+  const c = client(t, { endpoints: [m.url] });
+  const cb = 'http://culm:8000/api/marathon/event_callback?token=s3cr3t-value';
+  const err = await c.request('POST', '/v2/eventSubscriptions', { query: { callbackUrl: cb } }).catch((e: unknown) => e);
+  t.ok(err instanceof Error, 'the request failed');
+  const text = `${(err as Error).message} ${decodeURIComponent((err as Error).message)}`;
+  t.notMatch(text, 's3cr3t-value', 'no secret in the message, encoded or not');
+  t.match((err as Error).message, /callbackUrl=\[redacted\]/, 'the parameter is named');
+});
+
 t.test('getApps: path, embeds, headers, basic auth', async (t) => {
   const s = await serve(t, (_req, res) => json(res, 200, APPS));
   const c = client(t, { endpoints: [s.url], user: 'marathon', password: 's3cret' });
