@@ -174,7 +174,7 @@ function isIpPattern(p: string): boolean {
   const mask = slash < 0 ? undefined : p.slice(slash + 1);
   if (!isIpAddress(address)) return false;
   if (mask === undefined) return true;
-  return (/^\d{1,3}$/.test(mask) && Number(mask) <= 128) || isIpAddress(mask);
+  return (/^\d{1,3}$/.test(mask) && Number(mask) <= (address.includes(':') ? 128 : 32)) || isIpAddress(mask);
 }
 
 /** Parses a rule's ACL text; throws a 400 CulmError with an `E_RULE_ACL_*` code. */

@@ -1,7 +1,7 @@
 /**
  * Issue 10, "one bad rule never blocks anything else", against the real culm binary, the emulator and real
  * HAProxy 2.6, with the production reload interval (1 s). A rule that passes culm's grammar but that HAProxy
- * refuses (`src 999.1.1.1`), stored for an app that does not exist yet: refused at PUT (checked against a
+ * refuses (`path_reg [a-`), stored for an app that does not exist yet: refused at PUT (checked against a
  * placeholder backend); written straight into the store, it is left out alone once its app appears (that app
  * gets its default route) and an unrelated app's new task serves at once. A Marathon task whose port fails the
  * input grammar freezes nothing either.
@@ -14,7 +14,7 @@ import { MarathonEmulator } from '../helpers/marathon-emulator.js';
 import { startCulm, type CulmInstance } from '../helpers/culm.js';
 import { eventually, get, startBackend, whoAnswers, type Backend } from '../helpers/net.js';
 
-const BAD = 'src 999.1.1.1';
+const BAD = 'path_reg [a-';
 let marathon: MarathonEmulator;
 let culm: CulmInstance;
 const backends: Backend[] = [];
@@ -64,13 +64,13 @@ t.test('a stored bad rule: once its app appears it alone is left out; everything
   t.comment(`after the bad rule's app appeared: /web's new task served in ${webMs} ms, /later in ${Date.now() - started} ms`);
   t.ok(webMs < 1500, `an unrelated app's new task serves within ~1 s (${webMs} ms)`);
   t.ok(laterMs < 1500, `the bad rule's app serves on its default route within ~1 s (${laterMs} ms)`);
-  t.notMatch(culm.config(), '999.1.1.1', 'the rule is not in the applied config');
+  t.notMatch(culm.config(), '[a-', 'the rule is not in the applied config');
   const history = (await culm.json<HistoryEntry[]>('/api/history')).body;
   const left = history.filter((h) => h.leftOut?.some((l) => l.kind === 'rule' && l.id === '/later'));
   t.equal(left.length, 1, '/api/history shows the rule left out, once');
   t.equal(left[0].result, 'applied');
   t.match(left[0].reasons.join('\n'), 'rule /later left out');
-  t.match(left[0].leftOut?.[0].error, /999\.1\.1\.1/, 'with HAProxy\'s reason');
+  t.match(left[0].leftOut?.[0].error, /\[a-/, 'with HAProxy\'s reason');
   t.ok(!history.some((h) => h.result === 'deferred' || h.result === 'invalid'), 'no apply was refused or held back');
   t.equal(await culm.metric('culm_rules_skipped_total{reason="invalid"}'), skippedBefore + 1, 'counted once');
   t.match(culm.child.output(), 'rule breaks the config: left out', 'logged');
