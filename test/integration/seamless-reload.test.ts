@@ -6,11 +6,11 @@
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { request, Agent } from 'node:http';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
 import { startCulm, type CulmInstance } from '../helpers/culm.js';
 import { eventually, startBackend, type Backend } from '../helpers/net.js';
 import { runtimeCommands } from '../../src/haproxy/runtime-api.js';
+import { load, putRule as storeRule, reloads as reloadCount } from '../helpers/reload-load.js';
 
 let marathon: MarathonEmulator;
 let culm: CulmInstance;
@@ -35,53 +35,8 @@ t.teardown(async () => {
   await Promise.all(backends.map((b) => b.close()));
 });
 
-interface Load { ok: number; failed: number; errors: Map<string, number>; stop(): Promise<void> }
-
-/** ~`rate` req/s to `url`, alternating a keep-alive agent (idle connections reused) and a new connection each. */
-function load(url: string, rate: number): Load {
-  const keepAlive = new Agent({ keepAlive: true, maxSockets: 4 });
-  const result: Load = { ok: 0, failed: 0, errors: new Map(), stop: async () => undefined };
-  const inflight = new Set<Promise<void>>();
-  let n = 0;
-  const one = (agent: Agent | false): Promise<void> => new Promise((resolve) => {
-    const fail = (why: string) => {
-      result.failed++;
-      result.errors.set(why, (result.errors.get(why) ?? 0) + 1);
-      resolve();
-    };
-    const req = request(url, { agent, timeout: 5000 }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        if (res.statusCode === 200) result.ok++;
-        else fail(`status ${res.statusCode}`);
-        resolve();
-      });
-      res.on('error', (err) => fail(err.message));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) => fail((err as NodeJS.ErrnoException).code ?? err.message));
-    req.end();
-  });
-  const timer = setInterval(() => {
-    const p = one(n++ % 2 === 0 ? keepAlive : false);
-    inflight.add(p);
-    void p.then(() => inflight.delete(p));
-  }, Math.round(1000 / rate));
-  result.stop = async () => {
-    clearInterval(timer);
-    await Promise.all(inflight);
-    keepAlive.destroy();
-  };
-  return result;
-}
-
-const reloads = async (): Promise<number> =>
-  (await culm.json<Array<{ mode?: string }>>('/api/history')).body.filter((h) => h.mode === 'reload').length;
-
-const putRule = async (i: number): Promise<void> => {
-  const r = await culm.json('/api/services/other', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ acl: `path_beg -i /other${i}` }) });
-  if (r.status >= 300) throw new Error(`PUT rule ${i}: ${r.status}`);
-};
+const reloads = (): Promise<number> => reloadCount(culm);
+const putRule = (i: number): Promise<void> => storeRule(culm, 'other', i);
 
 t.test('20 reloads under ~200 req/s (keep-alive and new connections): no request fails', async (t) => {
   t.match(culm.config(), /server-state-file .*\.state\n/, 'the default template names the state file');
