@@ -55,8 +55,11 @@ export function load(url: string, rate: number): Load {
   return result;
 }
 
-/** How many reloads `/api/history` shows (entries with `mode: "reload"`). */
-export const reloads = async (culm: CulmInstance): Promise<number> =>
+/** How many reloads culm ran (the reload-duration histogram's count: `/api/history` keeps the last 50 only). */
+export const reloads = (culm: CulmInstance): Promise<number> => culm.metric('culm_haproxy_reload_duration_seconds_count');
+
+/** How many of the entries `/api/history` keeps are reloads (`mode: "reload"`). */
+export const reloadsInHistory = async (culm: CulmInstance): Promise<number> =>
   (await culm.json<Array<{ mode?: string }>>('/api/history')).body.filter((h) => h.mode === 'reload').length;
 
 /** Stores a rule for `app` (`path_beg -i <app><i>`): a change only a reload applies. */

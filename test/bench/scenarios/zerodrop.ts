@@ -3,6 +3,9 @@
  * keep-alive (idle connections reused) and new connections; failed requests counted. Run twice in the same run:
  * culm's default reload (`-x` + `-sf`, server-state-file, idle-close-on-response) and Bamboo's plain `-sf` command.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MarathonEmulator } from '../../helpers/marathon-emulator.js';
 import { startCulm } from '../../helpers/culm.js';
 import { startBackend } from '../../helpers/net.js';
@@ -12,7 +15,9 @@ import { sleep, timeUntil } from './common.js';
 const RELOAD_INTERVAL_MS = 300;
 const RATE = 200;
 
-async function once(reloads: number, env: Record<string, string>): Promise<Record<string, unknown>> {
+async function once(reloads: number, reloadCommand?: (outputPath: string) => string): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-zerodrop-'));
+  const env: Record<string, string> = reloadCommand ? { HAPROXY_RELOAD_CMD: reloadCommand(join(dir, 'haproxy.cfg')) } : {};
   const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 500 });
   const backends = await Promise.all([startBackend(), startBackend(), startBackend()]);
   marathon.addApp({ id: '/web' });
@@ -20,7 +25,7 @@ async function once(reloads: number, env: Record<string, string>): Promise<Recor
   marathon.addTask('/web', { port: backends[1].port });
   marathon.addApp({ id: '/other' });
   marathon.addTask('/other', { port: backends[2].port });
-  const culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse', CULM_RELOAD_INTERVAL_MS: String(RELOAD_INTERVAL_MS), ...env } });
+  const culm = await startCulm({ marathon: marathon.url, dir, env: { CULM_EVENT_MODE: 'sse', CULM_RELOAD_INTERVAL_MS: String(RELOAD_INTERVAL_MS), ...env } });
   try {
     await culm.waitReady();
     const before = await reloadCount(culm);
@@ -28,7 +33,9 @@ async function once(reloads: number, env: Record<string, string>): Promise<Recor
     await sleep(500);
     for (let i = 0; i < reloads; i++) {
       await putRule(culm, 'other', i);
-      await timeUntil(async () => (await reloadCount(culm)) >= before + i + 1, 5000, 20);
+      await timeUntil(async () => (await reloadCount(culm)) >= before + i + 1, 5000, 20).catch((err: unknown) => {
+        throw new Error(`reload ${i + 1} not counted: ${String(err)}\n${culm.child.output().slice(-1500)}`);
+      });
       await sleep(RELOAD_INTERVAL_MS + 50);
     }
     await sleep(500);
@@ -42,8 +49,8 @@ async function once(reloads: number, env: Record<string, string>): Promise<Recor
 }
 
 export async function zerodrop(reloads: number): Promise<Record<string, unknown>> {
-  const culm = await once(reloads, {});
-  // Bamboo's default reload command (the pid file is culm's default, so the supervisor finds it).
-  const bamboo = await once(reloads, { HAPROXY_RELOAD_CMD: 'haproxy -f "$HAPROXY_OUTPUT_PATH" -p "$HAPROXY_OUTPUT_PATH.pid" -D -sf $(cat "$HAPROXY_OUTPUT_PATH.pid" 2>/dev/null)' });
+  const culm = await once(reloads);
+  // Bamboo's default reload command, on culm's pid file (so the supervisor finds it).
+  const bamboo = await once(reloads, (out) => `haproxy -f ${out} -p ${out}.pid -D -sf $(cat ${out}.pid 2>/dev/null)`);
   return { rate: RATE, culm, bambooSf: bamboo };
 }
