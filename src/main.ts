@@ -85,10 +85,14 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   const publicEndpoint = config.bamboo.endpoint || `http://${config.http.host || hostname()}:${config.http.port}`;
   const stores = createStores(config, log, metrics, version(), publicEndpoint);
   const { rules, snapshots, membership } = stores;
+  // Beside the output: `show servers state` saved before each reload, loaded by the new process.
+  const serverStatePath = `${config.haproxy.outputPath}.state`;
   const driver = new HaproxyDriver({
     outputPath: config.haproxy.outputPath,
     validationCommand: config.haproxy.validationCommand,
     reloadCommand: config.haproxy.reloadCommand,
+    statsSocketPath: config.haproxy.statsSocketPath,
+    serverStatePath,
     cleanupCommand: config.haproxy.cleanupCommand,
     commandTimeoutMs: config.haproxy.commandTimeoutMs,
     validationLimits: { cpuSeconds: config.haproxy.validationCpuSeconds, memoryMiB: config.haproxy.validationMemoryMiB },
@@ -99,6 +103,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     StatsSocket: config.haproxy.statsSocketPath,
     PidFile: config.haproxy.pidPath,
     OutputPath: config.haproxy.outputPath,
+    ServerStateFile: serverStatePath,
     User: config.haproxy.user,
     Group: config.haproxy.group,
   }, log, {

@@ -133,8 +133,9 @@ export const SETTINGS = {
   },
   'haproxy.reloadCommand': {
     file: 'HAProxy.ReloadCommand', env: 'HAPROXY_RELOAD_CMD', kind: 'command',
-    // `2>/dev/null` and an empty `-sf` make the first start work: haproxy accepts `-sf` with no pid.
-    default: { derived: '`haproxy -f <OutputPath> -p <PidPath> -D -sf $(cat <PidPath> 2>/dev/null)`' },
+    // `2>/dev/null` and an empty `-sf` make the first start work: haproxy accepts `-sf` with no pid. `-x` is
+    // left out while no live process holds the socket (first start, restart after kill -9): haproxy exits 1.
+    default: { derived: '`haproxy -f <OutputPath> -p <PidPath> -D -x <StatsSocketPath> -sf $(cat <PidPath> 2>/dev/null)`, `-x` only while the process in <PidPath> is alive and the socket exists (else, or if refused, without it)' },
     doc: 'Shell command that (re)starts HAProxy on the written configuration.',
   },
   'haproxy.validationCommand': {

@@ -79,7 +79,7 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
   if (Buffer.byteLength(statsSocketPath) > MAX_SOCKET_PATH) {
     fail('haproxy.statsSocketPath', `${statsSocketPath} is longer than ${MAX_SOCKET_PATH} bytes, the Unix socket limit; set a shorter path`, rawOf('haproxy.statsSocketPath'));
   }
-  const reloadCommand = customReload ?? `haproxy -f ${shq(outputPath)} -p ${shq(pidPath)} -D -sf $(cat ${shq(pidPath)} 2>/dev/null)`;
+  const reloadCommand = customReload ?? defaultReloadCommand(outputPath, pidPath, statsSocketPath);
   const validationCommand = read('haproxy.validationCommand', (v) => asCommand(v, true));
   if (validationCommand.trim() !== '' && !validationCommand.includes('{{.}}')) {
     warnings.push(`config ${keyLabel('haproxy.validationCommand')} has no {{.}} placeholder, so it does not check the candidate configuration`);
@@ -180,6 +180,20 @@ function defaultHaproxyUser(): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * Bamboo's `-sf` reload, plus `-x <stats socket>` so the new process takes the listening sockets over from the
+ * old one (no connection queued on the old listeners is lost). HAProxy 2.6 exits 1 when `-x` names a missing
+ * socket, one no process listens on (the first start; the supervisor's restart after `kill -9` leaves the file)
+ * or one without `expose-fd listeners` (a custom template): `-x` is only tried while the process the pid file
+ * names is alive and the socket exists, and a start refused with it is tried again without it.
+ */
+export function defaultReloadCommand(outputPath: string, pidPath: string, statsSocketPath: string): string {
+  const pid = `$(cat ${shq(pidPath)} 2>/dev/null)`;
+  const start = `haproxy -f ${shq(outputPath)} -p ${shq(pidPath)} -D`;
+  return `{ kill -0 ${pid} 2>/dev/null && [ -S ${shq(statsSocketPath)} ] && ${start} -x ${shq(statsSocketPath)} -sf ${pid} 2>/dev/null; } `
+    + `|| ${start} -sf ${pid}`;
 }
 
 /** The `-p <pidfile>` of a Bamboo-style reload command, when it is a plain word we can read. */

@@ -61,6 +61,8 @@ export interface HaproxyPaths {
   StatsSocket: string;
   PidFile: string;
   OutputPath: string;
+  /** Where culm saves `show servers state` before each reload (the template's `server-state-file`). */
+  ServerStateFile?: string;
   /** The user and group HAProxy runs as once started (HAProxy.User/Group); empty: as culm. */
   User?: string;
   Group?: string;

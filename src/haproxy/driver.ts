@@ -4,12 +4,14 @@
  * the last good file back (the old HAProxy process keeps serving it) and reports, so the caller retries.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { renameDurably, writeAtomically, writeDurably } from '../fs/atomic.js';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { CulmError } from '../core/errors.js';
 import { serialQueue } from '../core/serial.js';
+import { runtimeCommands } from './runtime-api.js';
 import { describeFailure, limitHit, runCommand, withLimits, type ResourceLimits } from './command.js';
 
 export interface DriverOptions {
@@ -18,6 +20,13 @@ export interface DriverOptions {
   reloadCommand: string;
   cleanupCommand: string;
   commandTimeoutMs: number;
+  /**
+   * Before each reload, `show servers state` from this stats socket is written to `serverStatePath` (the
+   * template's `server-state-file`), so the new process keeps DOWN and maintenance servers as they were.
+   * Either unset: no state is saved.
+   */
+  statsSocketPath?: string;
+  serverStatePath?: string;
   /** CPU time and memory a validation may use (a rule's pattern file must not take the host); default: none. */
   validationLimits?: ResourceLimits;
   log: Logger;
@@ -271,7 +280,10 @@ export class HaproxyDriver {
       await rm(path, { force: true });
       throw new CulmError('E_WRITE', `cannot move config into ${this.o.outputPath}: ${String(err)}`, { cause: err });
     }
-    const reload = await this.oneReload(() => runCommand(this.o.reloadCommand, this.o.commandTimeoutMs));
+    const reload = await this.oneReload(async () => {
+      await this.saveServerState();
+      return runCommand(this.o.reloadCommand, this.o.commandTimeoutMs);
+    });
     if (reload.code !== 0) await this.restoreLastGood();
     // Bamboo runs the cleanup command after every reload attempt, successful or not (its default, `exit 0`,
     // does nothing: no shell is started for it).
@@ -336,6 +348,25 @@ export class HaproxyDriver {
     const result = await this.oneReload(() => runCommand(this.o.reloadCommand, this.o.commandTimeoutMs));
     if (result.code !== 0) throw new CulmError('E_RELOAD_FAILED', describeFailure('restart', result), { cause: result });
     return result.ms;
+  }
+
+  /**
+   * Writes what the running HAProxy says of its servers (`show servers state`) where the next process loads it
+   * from. Never blocks the reload: no HAProxy yet (first start), a dead one or a slow socket only cost the
+   * states, which the log says; the file is then removed, so an older state is never loaded in its place.
+   */
+  private async saveServerState(): Promise<void> {
+    const { statsSocketPath: socket, serverStatePath: path } = this.o;
+    if (!socket || !path) return;
+    if (!existsSync(socket)) return void (await rm(path, { force: true }).catch(() => undefined)); // first start
+    try {
+      const [state = ''] = await runtimeCommands(socket, ['show servers state'], Math.min(this.o.commandTimeoutMs, 2000));
+      if (!/^\d+\n#/.test(state)) throw new Error(`unexpected answer: ${state.slice(0, 200)}`);
+      await writeAtomically(path, `${state}\n`);
+    } catch (err) {
+      await rm(path, { force: true }).catch(() => undefined);
+      this.o.log.warn({ err: String(err), serverStateFile: path }, 'server states not saved before reload; reloading without them');
+    }
   }
 
   private async restoreLastGood(): Promise<void> {

@@ -129,7 +129,18 @@ function flood(r: Json): Row[] {
   ];
 }
 
-const BY_SCENARIO: Record<string, (r: Json) => Row[]> = { latency, storm, scale, ingest, flood };
+function zerodrop(r: Json): Row[] {
+  const run = (x: unknown): Json => (x ?? {}) as Json;
+  const culm = run(r.culm);
+  const bamboo = run(r.bambooSf);
+  const errors = (x: Json): string => (Object.keys(run(x.errors)).length ? ` ${JSON.stringify(x.errors)}` : '');
+  return [
+    { figure: `failed requests over ${String(culm.reloads)} reloads, default reload (-x -sf, state file)`, value: `${String(culm.failed)} of ${num(culm.ok) + num(culm.failed)}${errors(culm)}`, target: '0', met: num(culm.failed) === 0 },
+    { figure: `same, Bamboo's plain -sf (${String(bamboo.reloads)} reloads)`, value: `${String(bamboo.failed)} of ${num(bamboo.ok) + num(bamboo.failed)}${errors(bamboo)}`, target: '(comparison)' },
+  ];
+}
+
+const BY_SCENARIO: Record<string, (r: Json) => Row[]> = { latency, storm, scale, ingest, flood, zerodrop };
 
 /** The table for one scenario's result (or its error). */
 export function report(name: string, result: Json): string {

@@ -51,6 +51,14 @@ t.test('default validation and reload commands work with the real haproxy', { sk
   t.equal(sh(cfg.reloadCommand), 0, 'reload');
   const second = Number(readFileSync(cfg.pidPath, 'utf8').trim());
   started.push(second);
-  t.not(second, first, 'a new process took over');
+  t.not(second, first, 'a new process took over (this socket has no expose-fd listeners: -x refused, plain -sf)');
+
+  process.kill(second, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 200));
+  t.ok(existsSync(cfg.statsSocketPath), 'kill -9 leaves the socket file behind');
+  t.equal(sh(cfg.reloadCommand), 0, 'start after kill -9: the dead socket is not passed to -x');
+  const third = Number(readFileSync(cfg.pidPath, 'utf8').trim());
+  started.push(third);
+  t.not(third, second, 'a new process runs');
   t.equal(sh(cfg.cleanupCommand), 0, 'cleanup');
 });

@@ -143,7 +143,9 @@ t.test('HAProxy paths: pid and socket beside the output path', async (t) => {
   t.equal(a.statsSocketPath, '/srv/a/haproxy.cfg.sock');
   t.not(a.pidPath, b.pidPath, 'two instances never share a pid file');
   t.not(a.statsSocketPath, b.statsSocketPath, 'or a socket');
-  t.equal(a.reloadCommand, 'haproxy -f /srv/a/haproxy.cfg -p /srv/a/haproxy.cfg.pid -D -sf $(cat /srv/a/haproxy.cfg.pid 2>/dev/null)');
+  t.equal(a.reloadCommand, '{ kill -0 $(cat /srv/a/haproxy.cfg.pid 2>/dev/null) 2>/dev/null && [ -S /srv/a/haproxy.cfg.sock ] && '
+    + 'haproxy -f /srv/a/haproxy.cfg -p /srv/a/haproxy.cfg.pid -D -x /srv/a/haproxy.cfg.sock -sf $(cat /srv/a/haproxy.cfg.pid 2>/dev/null) 2>/dev/null; } '
+    + '|| haproxy -f /srv/a/haproxy.cfg -p /srv/a/haproxy.cfg.pid -D -sf $(cat /srv/a/haproxy.cfg.pid 2>/dev/null)', 'listeners passed with -x while a live process holds the socket, else plain -sf');
   t.equal(a.validationCommand, 'haproxy -c -f {{.}}', 'raw placeholder kept');
   t.equal(a.cleanupCommand, 'exit 0');
 
@@ -155,14 +157,16 @@ t.test('HAProxy paths: pid and socket beside the output path', async (t) => {
 
   const explicit = load({ env: { HAPROXY_PID_PATH: '/run/h.pid', HAPROXY_STATS_SOCKET: '/run/h.sock' } }).haproxy;
   t.match(explicit, { pidPath: '/run/h.pid', statsSocketPath: '/run/h.sock' });
-  t.match(explicit.reloadCommand, '-p /run/h.pid -D -sf $(cat /run/h.pid 2>/dev/null)');
+  t.match(explicit.reloadCommand, '-p /run/h.pid -D -x /run/h.sock -sf $(cat /run/h.pid 2>/dev/null)');
+  t.match(explicit.reloadCommand, '|| haproxy -f');
 
   const bambooCmd = load({ env: { HAPROXY_RELOAD_CMD: 'haproxy -f /etc/haproxy/haproxy.cfg -p /var/run/haproxy.pid -D -sf $(cat /var/run/haproxy.pid)' } }).haproxy;
   t.equal(bambooCmd.pidPath, '/var/run/haproxy.pid', "a configured reload command's -p is the pid path");
   t.equal(bambooCmd.reloadCommand, 'haproxy -f /etc/haproxy/haproxy.cfg -p /var/run/haproxy.pid -D -sf $(cat /var/run/haproxy.pid)');
 
   const spaced = load({ env: { HAPROXY_OUTPUT_PATH: "/srv/it's here/h.cfg" } }).haproxy;
-  t.equal(spaced.reloadCommand, `haproxy -f '/srv/it'\\''s here/h.cfg' -p '/srv/it'\\''s here/h.cfg.pid' -D -sf $(cat '/srv/it'\\''s here/h.cfg.pid' 2>/dev/null)`, 'paths are shell-quoted');
+  t.match(spaced.reloadCommand, `|| haproxy -f '/srv/it'\\''s here/h.cfg' -p '/srv/it'\\''s here/h.cfg.pid' -D -sf $(cat '/srv/it'\\''s here/h.cfg.pid' 2>/dev/null)`, 'paths are shell-quoted');
+  t.match(spaced.reloadCommand, `-x '/srv/it'\\''s here/h.cfg.sock'`);
   t.equal(load({ env: { HAPROXY_RELOAD_VALIDATION_CMD: '' }, file: { HAProxy: { ReloadValidationCommand: '' } } }).haproxy.validationCommand, '', "'' in the file skips validation");
   t.match(load({ env: { HAPROXY_RELOAD_VALIDATION_CMD: 'true' } }).warnings, [/ReloadValidationCommand .*no \{\{\.\}\}/], 'a check that ignores the candidate is a warning');
 });

@@ -143,3 +143,24 @@ t.test('a rule check waiting for its turn keeps its side file through an apply\'
   await check;
   t.pass('the check found its map after the apply pruned');
 });
+
+t.test('server states: saved from the socket before a reload; a socket that does not answer never blocks it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-state-'));
+  const out = join(dir, 'haproxy.cfg');
+  const state = join(dir, 'haproxy.cfg.state');
+  const warnings: string[] = [];
+  const log = silentLogger();
+  log.warn = ((_o: unknown, msg?: string) => { warnings.push(String(msg)); }) as typeof log.warn;
+  const socket = join(dir, 's.sock');
+  const driver = new HaproxyDriver({ outputPath: out, validationCommand: 'true', reloadCommand: `echo reloaded >> ${join(dir, 'log')}`, cleanupCommand: 'exit 0', commandTimeoutMs: 5000, statsSocketPath: socket, serverStatePath: state, log });
+  writeFileSync(state, 'stale\n');
+  await driver.apply('one\n');
+  t.notOk(existsSync(state), 'no socket yet (first start): nothing saved, an older state is not loaded instead');
+  t.same(warnings, [], 'and nothing to warn about');
+  writeFileSync(socket, 'not a socket');
+  writeFileSync(state, 'stale\n');
+  await driver.apply('two\n');
+  t.equal(readFileSync(join(dir, 'log'), 'utf8'), 'reloaded\nreloaded\n', 'the reload ran anyway');
+  t.notOk(existsSync(state), 'the stale state is removed');
+  t.match(warnings, [/server states not saved/], 'logged');
+});

@@ -10,7 +10,7 @@ import { makeRule } from '../../src/core/rules.js';
 import type { Rule } from '../../src/core/model.js';
 import { app, healthChecks, network, stateOf, task, tasks } from '../helpers/builders.js';
 
-const paths = { HttpBind: '127.0.0.1:18080', StatsSocket: '/run/culm/haproxy.cfg.sock', PidFile: '/run/culm/haproxy.cfg.pid', OutputPath: '/run/culm/haproxy.cfg' };
+const paths = { HttpBind: '127.0.0.1:18080', StatsSocket: '/run/culm/haproxy.cfg.sock', PidFile: '/run/culm/haproxy.cfg.pid', OutputPath: '/run/culm/haproxy.cfg', ServerStateFile: '/run/culm/haproxy.cfg.state' };
 const templatePath = new URL('../../templates/haproxy.cfg.eta', import.meta.url).pathname;
 const goldenPath = new URL('../fixtures/golden/default.cfg', import.meta.url).pathname;
 
