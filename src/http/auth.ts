@@ -4,7 +4,8 @@
  * working). Secrets are compared as equal-length digests with timingSafeEqual, so neither the token's length
  * nor a common prefix shows in response times; an unknown user costs the same scrypt as a known one.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { sameSecret } from '../core/secrets.js';
 import { CulmError } from '../core/errors.js';
 import { DEFAULT_COST, type ScryptHash, verifyPassword } from './passwords.js';
 
@@ -46,11 +47,7 @@ export function parseAuthorization(header: string | undefined): Credentials {
   return { scheme: 'basic', user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-/** Equal-length digests, so timingSafeEqual never throws and the secret's length does not leak. */
-export function sameSecret(a: string, b: string): boolean {
-  const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
-  return timingSafeEqual(digest(a), digest(b));
-}
+export { sameSecret };
 
 // Verified basic credentials, keyed by an HMAC of the header (a per-process key: the cache holds nothing a
 // memory dump could replay elsewhere): the UI's writes do not each pay ~100 ms of scrypt.

@@ -3,7 +3,8 @@
  * (trusted, applied at once) from anyone else's (hints). Configured (`CULM_CALLBACK_TOKEN`), or made once and
  * kept in the data directory, so a restart registers the same URL. Never logged.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sameSecret } from '../core/secrets.js';
 import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CulmError, errorMessage } from '../core/errors.js';
@@ -14,11 +15,9 @@ export const TOKEN_FILE = 'callback-token';
 /** 32 random bytes, base64url: 256 bits, safe in a URL as is. */
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
-/** Compares in constant time (hashes first, so the length is not leaked either). */
+/** Compares in constant time; a missing token never matches. */
 export function sameToken(given: string | null | undefined, secret: string): boolean {
-  const a = createHash('sha256').update(given ?? '').digest();
-  const b = createHash('sha256').update(secret).digest();
-  return timingSafeEqual(a, b) && typeof given === 'string';
+  return sameSecret(given ?? '', secret) && typeof given === 'string';
 }
 
 function write(path: string, token: string): void {
