@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { loadConfig, packageRoot, redactConfig, type CulmConfig } from './config/index.js';
+import { checkTemplate } from './config/template-check.js';
 import { CulmError, errorMessage } from './core/errors.js';
 import { AppsMapper, mapApp } from './core/marathon-map.js';
 import { HaproxySupervisor } from './haproxy/supervisor.js';
@@ -44,27 +45,12 @@ export interface Running {
   port: number;
 }
 
-/**
- * Bamboo's templates are Go templates (`{{ range .Apps }}`); culm's are Eta. Rendering a Go template through
- * Eta would put `{{` into the config on every apply: refuse it at start with a pointer to the README.
- */
-function checkTemplateLanguage(path: string): void {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new CulmError('E_CONFIG', `config HAProxy.TemplatePath / HAPROXY_TEMPLATE_PATH: cannot read ${path}: ${errorMessage(err)}`);
-  }
-  if (/\{\{\s*(range|if|end|\$|\.)/.test(text) && !text.includes('<%')) {
-    throw new CulmError('E_CONFIG', `config HAProxy.TemplatePath / HAPROXY_TEMPLATE_PATH: ${path} is a Go template (Bamboo's format); culm renders Eta templates: port it (README, "Migrating from Bamboo") or leave TemplatePath unset for culm's default`);
-  }
-}
-
 export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   for (const w of config.warnings) log.warn(w);
-  checkTemplateLanguage(config.haproxy.templatePath);
+  for (const n of config.notices) log.info(n);
+  checkTemplate(config.haproxy.templatePath);
   if (/haproxy-ip-address/.test(config.bamboo.endpoint)) {
-    log.warn({ endpoint: config.bamboo.endpoint }, 'Bamboo.Endpoint is still the placeholder of Bamboo\'s sample config: Marathon cannot call it back (set BAMBOO_ENDPOINT, or BAMBOO_DOCKER_AUTO_HOST with HOST)');
+    log.warn({ endpoint: config.bamboo.endpoint }, 'Bamboo.Endpoint is still the placeholder of Bamboo\'s sample config: Marathon cannot call it back (set BAMBOO_ENDPOINT, or BAMBOO_DOCKER_AUTO_HOST)');
   }
   log.info({ config: redactConfig(config), version: version() }, 'culm starting');
   const access = apiAccess(config);

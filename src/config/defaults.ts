@@ -28,7 +28,10 @@ export interface Setting {
   /** Dotted path in the JSON file in Bamboo's spelling; matched case-insensitively like Go's encoding/json. */
   readonly file?: string;
   readonly env?: string;
-  /** Flag name without dashes; `-x`, `--x`, `--x=v` and `--x v` are all accepted. */
+  /**
+   * Bamboo's flag name without dashes; `-x`, `--x`, `--x=v` and `--x v` are all accepted. Every setting with an
+   * `env` also takes that name in lower case as a flag (`--marathon_endpoint`, as Dataman's Bamboo build): see flagNames.
+   */
   readonly flag?: string;
   readonly kind: Kind;
   /** The lowest layer, written as an environment value would be; `derived` ones are computed after all layers. */
@@ -247,6 +250,12 @@ export const SETTINGS = {
 
 export type SettingId = keyof typeof SETTINGS;
 
+/** The flags a setting answers to: its own `flag` (Bamboo's -bind, -log) and its environment name in lower case. */
+export function flagNames(s: Setting): string[] {
+  const names = [s.flag, s.env?.toLowerCase()].filter((n): n is string => n !== undefined);
+  return [...new Set(names)];
+}
+
 /** Rows for things that are not settings themselves but belong in the reference table. */
 export const EXTRA_KEYS = [
   {
@@ -254,8 +263,16 @@ export const EXTRA_KEYS = [
     doc: "JSON configuration file in Bamboo's format. No file: defaults and environment only. A missing or invalid file is an error.",
   },
   {
+    key: 'config (from flags)', flag: 'config_from_flags', default: 'false',
+    doc: "As Dataman's Bamboo build: read no config file (CONFIG_PATH is ignored); flags, environment and defaults only.",
+  },
+  {
+    key: 'haproxy check', flag: 'haproxy_check', default: 'true',
+    doc: "Dataman's switch for checking each candidate configuration with HAProxy before it is put in place. Accepted; culm always checks with `HAProxy.ReloadValidationCommand` (`-haproxy_check=false` only warns; an empty HAPROXY_RELOAD_VALIDATION_CMD skips the check).",
+  },
+  {
     key: 'bamboo.endpoint (docker)', env: 'BAMBOO_DOCKER_AUTO_HOST', default: '',
-    doc: "Any non-empty value: as Bamboo's Docker run.sh, Bamboo.Endpoint becomes `http://$HOST:8000` when the file leaves it unset or at the placeholder `http://haproxy-ip-address:8000`. BAMBOO_ENDPOINT still wins.",
+    doc: "Any non-empty value: as Bamboo's Docker run.sh, Bamboo.Endpoint becomes `http://$HOST:<BIND port>` (`:8000` in the image) when no layer sets it or it is the placeholder `http://haproxy-ip-address:8000`. Without HOST (a plain `docker run`): the container's own address, the first non-loopback IPv4 interface, else the host name, logged at start; finding none is an error only in `callback` mode. BAMBOO_ENDPOINT (or `--bamboo_endpoint`) still wins.",
   },
   {
     key: 'statsd', file: 'StatsD', env: 'STATSD_ENABLED, STATSD_HOST, STATSD_PREFIX', default: '',

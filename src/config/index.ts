@@ -11,7 +11,7 @@ export { DOCKER_ENDPOINT_PLACEHOLDER, packageRoot } from './defaults.js';
 
 /**
  * Loads the configuration synchronously: built-in defaults < config file (`--config` or CONFIG_PATH,
- * Bamboo's JSON format) < environment < flags (`--config`, `--bind`, `--log`), then validates once
+ * Bamboo's JSON format) < environment < flags (`--config`, `--bind`, `--log`, each env name in lower case), then validates once
  * and deep-freezes. Any problem is a CulmError E_CONFIG with a one-line message naming the key
  * (file key, env name, flag) and where the bad value came from; main prints it and exits 2.
  */

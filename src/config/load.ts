@@ -1,14 +1,21 @@
 import { readFileSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { CulmError, errorMessage } from '../core/errors.js';
-import { DOCKER_ENDPOINT_PLACEHOLDER, SETTINGS, type Setting, type SettingId } from './defaults.js';
+import { flagNames, SETTINGS, type Setting, type SettingId } from './defaults.js';
+import { applyDockerAutoHost, type OwnNetwork } from './docker.js';
+import { asBool, Invalid, typeName } from './parse.js';
 import type { Origin, RawValue } from './types.js';
 
-/** The raw values that beat the defaults, highest layer last written, plus what is worth a warning. */
+/** The raw values that beat the defaults, highest layer last written, plus what is worth a log line. */
 export interface Collected {
   readonly raw: Map<SettingId, RawValue>;
   readonly file?: string;
   readonly warnings: string[];
+  /** Informational start-up lines (which address BAMBOO_DOCKER_AUTO_HOST took, a config file not read). */
+  readonly notices: string[];
+  /** Why BAMBOO_DOCKER_AUTO_HOST could not fill Bamboo.Endpoint, for callback mode's error. */
+  readonly autoHostMissed?: string;
 }
 
 export interface LoadInput {
@@ -16,6 +23,8 @@ export interface LoadInput {
   readonly argv: readonly string[];
   readonly env: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** This machine's interfaces and name, for BAMBOO_DOCKER_AUTO_HOST without HOST (node:os unless a test says). */
+  readonly network?: OwnNetwork;
 }
 
 const STATSD_ENV = ['STATSD_ENABLED', 'STATSD_HOST', 'STATSD_PREFIX'] as const;
@@ -26,20 +35,27 @@ export function collect(input: LoadInput): Collected {
   const flags = parseFlags(input.argv);
   const raw = new Map<SettingId, RawValue>();
   const warnings: string[] = [];
+  const notices: string[] = [];
   const statsd: string[] = [];
 
   const configFlag = flags.get('config');
-  const configPath = configFlag ?? nonEmpty(input.env.CONFIG_PATH);
+  const onlyFlags = controlBool(flags, 'config_from_flags');
+  if (onlyFlags && configFlag !== undefined) {
+    throw new CulmError('E_CONFIG', `--${configFlag.name} and --config_from_flags contradict each other: name a config file or read none`);
+  }
+  if (onlyFlags && nonEmpty(input.env.CONFIG_PATH) !== undefined) notices.push('--config_from_flags: CONFIG_PATH is not read');
+  if (!controlBool(flags, 'haproxy_check', true)) {
+    warnings.push('--haproxy_check=false is ignored: culm checks every candidate configuration (HAProxy.ReloadValidationCommand); set HAPROXY_RELOAD_VALIDATION_CMD to an empty value to skip the check');
+  }
+  const configPath = onlyFlags ? undefined : configFlag?.value ?? nonEmpty(input.env.CONFIG_PATH);
   let file: string | undefined;
   if (configPath !== undefined) {
-    const via = configFlag !== undefined ? 'flag --config' : 'env CONFIG_PATH';
+    const via = configFlag !== undefined ? `flag --${configFlag.name}` : 'env CONFIG_PATH';
     if (configPath === '') throw new CulmError('E_CONFIG', `config file path from ${via} is empty`);
     file = resolve(cwd, configPath);
     const json = readConfigFile(file, via);
     walkFile(json, FILE_TREE, '', { layer: 'file', where: `file ${file}` }, raw, warnings, () => statsd.push(`StatsD section in ${file}`));
   }
-
-  applyDockerAutoHost(input.env, raw);
 
   for (const [id, setting] of entries()) {
     if (setting.env === undefined) continue;
@@ -48,26 +64,65 @@ export function collect(input: LoadInput): Collected {
   }
   for (const name of STATSD_ENV) if (nonEmpty(input.env[name]) !== undefined) statsd.push(name);
 
-  for (const [id, setting] of entries()) {
-    if (setting.flag === undefined) continue;
-    const value = flags.get(setting.flag);
-    if (value !== undefined) raw.set(id, { value, origin: { layer: 'flag', where: `flag --${setting.flag}` } });
+  for (const [id] of entries()) {
+    const flag = flags.get(id);
+    if (flag !== undefined) raw.set(id, { value: flag.value, origin: { layer: 'flag', where: `flag --${flag.name}` } });
   }
+
+  const autoHost = applyDockerAutoHost(input.env, raw, input.network ?? { interfaces: networkInterfaces, hostname });
+  if (autoHost.notice !== undefined) notices.push(autoHost.notice);
 
   if (statsd.length > 0) {
     warnings.unshift(`StatsD settings are ignored (${statsd.join(', ')}): culm exports Prometheus metrics at /metrics instead`);
   }
-  return file === undefined ? { raw, warnings } : { raw, file, warnings };
+  return {
+    raw, warnings, notices,
+    ...(file === undefined ? {} : { file }),
+    ...(autoHost.missed === undefined ? {} : { autoHostMissed: autoHost.missed }),
+  };
 }
 
-const FLAGS = new Set(['config', ...entries().flatMap(([, s]) => (s.flag === undefined ? [] : [s.flag]))]);
+/** The flags that steer loading itself rather than set a setting; true: a boolean flag. */
+const CONTROL_FLAGS = { config: false, config_from_flags: true, haproxy_check: true } as const;
+
+/** What a flag sets: a setting (by id) or a control flag (by name); `-x` alone means true for a boolean. */
+export interface FlagTarget {
+  readonly key: string;
+  readonly bool: boolean;
+}
 
 /**
- * Go's flag package, for Bamboo's three flags: `-x v`, `-x=v`, `--x v`, `--x=v`; the last one wins;
- * `--` ends the flags. Unlike Go, a stray positional argument is an error rather than silently ignored.
+ * Every flag culm takes, derived from the settings table: each setting's own flag and its environment name in
+ * lower case, plus the control flags. Two things under one name is a programming error, refused at load.
  */
-export function parseFlags(argv: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
+export function flagTable(): Map<string, FlagTarget> {
+  const table = new Map<string, FlagTarget>();
+  const add = (name: string, target: FlagTarget): void => {
+    const had = table.get(name);
+    if (had !== undefined && had.key !== target.key) throw new Error(`flag --${name} would set both ${had.key} and ${target.key}`);
+    table.set(name, target);
+  };
+  for (const [name, bool] of Object.entries(CONTROL_FLAGS)) add(name, { key: name, bool });
+  for (const [id, setting] of entries()) for (const name of flagNames(setting)) add(name, { key: id, bool: setting.kind === 'bool' });
+  return table;
+}
+
+const FLAGS = flagTable();
+
+/** A flag's value and the name it was given under (for messages). */
+export interface FlagValue {
+  readonly value: string;
+  readonly name: string;
+}
+
+/**
+ * Go's flag package: `-x v`, `-x=v`, `--x v`, `--x=v`, and `-x` alone for a boolean (true; a boolean takes its
+ * value only as `-x=false`, as in Go); the last one wins; `--` ends the flags. Keyed by what the flag sets, so
+ * two names of one setting also resolve to the last. Unlike Go, a stray positional argument is an error rather
+ * than silently ignored.
+ */
+export function parseFlags(argv: readonly string[]): Map<string, FlagValue> {
+  const out = new Map<string, FlagValue>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') {
@@ -75,21 +130,34 @@ export function parseFlags(argv: readonly string[]): Map<string, string> {
       break;
     }
     const m = /^--?([^-=][^=]*)(?:=([\s\S]*))?$/.exec(arg);
-    if (!m) throw new CulmError('E_CONFIG', `unexpected argument ${JSON.stringify(arg)} (flags: ${flagList()})`);
+    if (!m) throw new CulmError('E_CONFIG', `unexpected argument ${JSON.stringify(arg)} (${FLAG_HELP})`);
     const name = m[1];
-    if (!FLAGS.has(name)) throw new CulmError('E_CONFIG', `unknown flag ${JSON.stringify(arg.split('=')[0])} (flags: ${flagList()})`);
+    const target = FLAGS.get(name);
+    if (target === undefined) throw new CulmError('E_CONFIG', `unknown flag ${JSON.stringify(arg.split('=')[0])} (${FLAG_HELP})`);
     let value = m[2];
+    if (value === undefined && target.bool) value = 'true';
     if (value === undefined) {
       if (i + 1 >= argv.length) throw new CulmError('E_CONFIG', `flag needs an argument: --${name}`);
       value = argv[++i];
     }
-    out.set(name, value);
+    out.delete(target.key); // re-inserted: the map's order stays the order of last use
+    out.set(target.key, { value, name });
   }
   return out;
 }
 
-function flagList(): string {
-  return [...FLAGS].map((f) => `--${f}`).join(', ');
+const FLAG_HELP = 'flags: --config, --config_from_flags, --haproxy_check, --bind, --log, and every setting\'s environment name in lower case, e.g. --marathon_endpoint; see the README, "Configuration"';
+
+/** A boolean control flag as Go's strconv.ParseBool reads it; `fallback` when absent. */
+function controlBool(flags: Map<string, FlagValue>, key: keyof typeof CONTROL_FLAGS, fallback = false): boolean {
+  const flag = flags.get(key);
+  if (flag === undefined) return fallback;
+  try {
+    return asBool(flag.value);
+  } catch (err) {
+    if (err instanceof Invalid) throw new CulmError('E_CONFIG', `flag --${flag.name}: ${err.message}`);
+    throw err;
+  }
 }
 
 function readConfigFile(file: string, via: string): Record<string, unknown> {
@@ -164,27 +232,6 @@ function walkFile(
   }
 }
 
-/**
- * Bamboo's Docker run.sh rewrote `"Endpoint": "http://haproxy-ip-address:8000"` in the config file to
- * http://$HOST:8000 whenever BAMBOO_DOCKER_AUTO_HOST was non-empty. Bamboo's default file carried that
- * placeholder, so an endpoint the file leaves unset is filled too. BAMBOO_ENDPOINT, applied later, wins.
- */
-function applyDockerAutoHost(env: NodeJS.ProcessEnv, raw: Map<SettingId, RawValue>): void {
-  if (nonEmpty(env.BAMBOO_DOCKER_AUTO_HOST) === undefined) return;
-  const current = raw.get('bamboo.endpoint');
-  if (current !== undefined && current.value !== DOCKER_ENDPOINT_PLACEHOLDER && current.value !== '') return;
-  if (nonEmpty(env.BAMBOO_ENDPOINT) !== undefined) return;
-  const host = env.HOST?.trim() ?? '';
-  if (host === '') {
-    throw new CulmError('E_CONFIG', 'config Bamboo.Endpoint / BAMBOO_DOCKER_AUTO_HOST: BAMBOO_DOCKER_AUTO_HOST is set but HOST is empty; set HOST (Marathon sets it for tasks) or BAMBOO_ENDPOINT');
-  }
-  const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  raw.set('bamboo.endpoint', {
-    value: `http://${hostPart}:8000`,
-    origin: { layer: 'docker', where: `env BAMBOO_DOCKER_AUTO_HOST with HOST=${host}` },
-  });
-}
-
 function entries(): Array<[SettingId, Setting]> {
   return Object.entries(SETTINGS) as Array<[SettingId, Setting]>;
 }
@@ -200,10 +247,6 @@ function nonEmpty(v: string | undefined): string | undefined {
 
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function typeName(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 export function oneLine(s: string): string {

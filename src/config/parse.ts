@@ -2,7 +2,6 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { LogLevel } from '../log/logger.js';
 import { MAX_MS, type Setting } from './defaults.js';
-import { typeName } from './load.js';
 import type { EventMode } from './types.js';
 
 /** Thrown by a parser; the caller turns it into a CulmError naming the key and the value's origin. */
@@ -22,6 +21,10 @@ export function redactUserinfo(text: string): string {
     const user = info.split(':')[0];
     return `${scheme}${user}:[redacted]@`;
   });
+}
+
+export function typeName(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 export function asString(v: unknown): string {

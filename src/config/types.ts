@@ -83,6 +83,8 @@ export interface CulmConfig {
   readonly logFile?: string;
   /** Things worth one log line at start (ignored StatsD settings, unknown file keys…). */
   readonly warnings: readonly string[];
+  /** Informational lines for the start-up log (which address BAMBOO_DOCKER_AUTO_HOST took…). */
+  readonly notices: readonly string[];
   readonly source: { readonly file?: string };
 }
 

@@ -90,7 +90,8 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
 
   const endpoint = read('bamboo.endpoint', asOptionalUrl);
   if (eventMode === 'callback' && endpoint === '') {
-    fail0(`config ${keyLabel('bamboo.endpoint')}: required when the event mode (${keyLabel('marathon.eventMode')}) is callback; Marathon needs a URL to call`);
+    const why = collected.autoHostMissed === undefined ? '' : ` (${collected.autoHostMissed}: set HOST or BAMBOO_ENDPOINT)`;
+    fail0(`config ${keyLabel('bamboo.endpoint')}: required when the event mode (${keyLabel('marathon.eventMode')}) is callback; Marathon needs a URL to call${why}`);
   }
   const user = text('marathon.user');
   const password = text('marathon.password');
@@ -160,6 +161,7 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
     logLevel: read('logLevel', (v) => asChoice(v, LOG_LEVELS)),
     ...(logFile === undefined ? {} : { logFile }),
     warnings,
+    notices: [...collected.notices],
     source: collected.file === undefined ? {} : { file: collected.file },
   };
   return deepFreeze(config);

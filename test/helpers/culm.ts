@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { eventually, freePort } from './net.js';
 import { PidFileWatcher, requireBinary, startChild, type Child } from './processes.js';
 
-const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
+export const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
 
 export interface CulmInstance {
   dir: string;
@@ -36,6 +36,10 @@ export interface CulmStartOptions {
   dir?: string;
   /** Reuse ports (restart scenarios). */
   ports?: { api: number; frontend: number };
+  /** Working directory (default: the instance's own directory). */
+  cwd?: string;
+  /** A command line after `node dist/main.js`, run through `/bin/sh -c` exactly as written (quotes and all). */
+  commandLine?: string;
 }
 
 export async function startCulm(o: CulmStartOptions): Promise<CulmInstance> {
@@ -58,7 +62,9 @@ export async function startCulm(o: CulmStartOptions): Promise<CulmInstance> {
     CULM_LOG_LEVEL: 'debug',
     ...o.env,
   };
-  const child = startChild(process.execPath, [MAIN], env, dir);
+  const child = o.commandLine === undefined
+    ? startChild(process.execPath, [MAIN], env, o.cwd ?? dir)
+    : startChild('/bin/sh', ['-c', `exec '${process.execPath}' '${MAIN}' ${o.commandLine}`], env, o.cwd ?? dir);
   const haproxy = new PidFileWatcher(`${outputPath}.pid`);
   const api = `http://127.0.0.1:${apiPort}`;
   const instance: CulmInstance = {
