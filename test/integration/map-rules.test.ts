@@ -10,6 +10,7 @@ import { MarathonEmulator } from '../helpers/marathon-emulator.js';
 import { startCulm, type CulmInstance } from '../helpers/culm.js';
 import { eventually, get, startBackend, type Backend } from '../helpers/net.js';
 import { reloads } from '../helpers/reload-load.js';
+import { runtimeCommands } from '../../src/haproxy/runtime-api.js';
 
 async function putAcl(culm: CulmInstance, app: string, acl: string): Promise<void> {
   const r = await culm.json(`/api/services/${app}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ acl }) });
@@ -21,6 +22,16 @@ const answer = async (culm: CulmInstance, path: string): Promise<string> => {
   const r = await get(`${culm.frontend}${path}`);
   return r.status === 200 ? r.body.trim() : `status ${r.status}`;
 };
+
+/** The live route map's entries, as HAProxy answers `show map` (`<prefix> <backend>` lines). */
+async function liveMap(culm: CulmInstance): Promise<string> {
+  const socket = `${culm.outputPath}.sock`;
+  const [maps = ''] = await runtimeCommands(socket, ['show map']);
+  const id = /^(\d+) \(.*routes-[0-9a-f]+\.map\)/m.exec(maps)?.[1];
+  if (id === undefined) throw new Error(`no route map in: ${maps}`);
+  const [entries = ''] = await runtimeCommands(socket, [`show map #${id}`]);
+  return entries.split('\n').map((l) => l.split(' ').slice(1).join(' ')).join('\n');
+}
 
 /** The map file the config on disk names, and its content. */
 function mapOnDisk(culm: CulmInstance): string {
@@ -57,12 +68,16 @@ t.test('rule changes on apps with a backend: runtime map, no reload, file on dis
   t.equal(await answer(culm, '/web'), web, 'the other app still routes');
   t.match(mapOnDisk(culm), '/store ::shop-cluster', 'the map file on disk holds the new entry');
   t.notMatch(mapOnDisk(culm), /^\/shop /m, 'and not the default one any more');
+  const live = await liveMap(culm);
+  t.match(live, '/store ::shop-cluster', 'HAProxy\'s live map holds the new entry (show map)');
+  t.notMatch(live, /^\/shop /m, 'and not the old one');
 
   // Longer prefixes first, as the map file orders them: /web/shop beats /web in the live map too.
   await putAcl(culm, 'shop', 'path_beg -i /web/shop');
   await eventually('/web/shop routed to /shop', async () => (await answer(culm, '/web/shop/cart')) === shop);
   t.equal(await answer(culm, '/web/other'), web, '/web/other stays with /web');
   t.equal(await answer(culm, '/store/x'), 'status 503', 'the old prefix is gone from the live map');
+  t.equal((await liveMap(culm)).trim(), mapOnDisk(culm).trim(), 'the live map is the file on disk, line for line, in its order');
 
   const del = await culm.json('/api/services/shop', { method: 'DELETE' });
   t.ok(del.status < 300, 'rule deleted');
