@@ -3,6 +3,7 @@
  * "backend /web: +2 servers, -1 server", "rule /api changed"). Used in logs, metrics and the apply history.
  */
 import type { AppView, TemplateContext } from './view.js';
+import { byViewId } from './compare.js';
 
 const MAX_REASONS = 20;
 
@@ -56,7 +57,7 @@ export function diffViews(before: TemplateContext | undefined, after: TemplateCo
 
 function sortedById(apps: readonly AppView[]): readonly AppView[] {
   for (let i = 1; i < apps.length; i++) {
-    if (!(apps[i - 1].Id < apps[i].Id)) return [...apps].sort((a, b) => (a.Id < b.Id ? -1 : a.Id > b.Id ? 1 : 0));
+    if (!(apps[i - 1].Id < apps[i].Id)) return [...apps].sort(byViewId);
   }
   return apps;
 }

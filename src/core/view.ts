@@ -8,6 +8,7 @@ import type { App, ClusterState, Rule, Task } from './model.js';
 import { checkOf, checkPortOf, type CheckView } from './health-check.js';
 import { isReady, readinessChangesAt } from './readiness.js';
 import { ruleToBamboo } from './rules.js';
+import { byId, byViewId, compareText } from './compare.js';
 
 /** A task as Bamboo's template data and /api/state show it. */
 export interface BambooTask {
@@ -165,7 +166,7 @@ export function appView(app: App, rule: Rule | undefined, now: number): AppView 
 
 function buildAppView(app: App, rule: Rule | undefined, now: number): AppView {
   const escaped = escapeId(app.id);
-  const all = Object.values(app.tasks).map((t) => taskView(app, t, escaped, now)).sort((a, b) => (a.Server < b.Server ? -1 : a.Server > b.Server ? 1 : 0));
+  const all = Object.values(app.tasks).map((t) => taskView(app, t, escaped, now)).sort((a, b) => compareText(a.Server, b.Server));
   // Two tasks on one host:port cannot both be servers of one backend: the first name wins.
   const names = new Set<string>();
   const serving = all.filter((t) => t.Serving && !names.has(t.Server) && names.add(t.Server));
@@ -199,13 +200,9 @@ export function aclSpecificity(acl: string): number {
   return m ? m[1].length : Number.POSITIVE_INFINITY;
 }
 
-function byId(a: { Id: string }, b: { Id: string }): number {
-  return a.Id < b.Id ? -1 : a.Id > b.Id ? 1 : 0;
-}
-
 export function orderFrontends(apps: readonly AppView[]): AppView[] {
   const keyed = apps.map((app) => ({ app, specificity: aclSpecificity(app.Acl) }));
-  keyed.sort((a, b) => (a.specificity !== b.specificity ? b.specificity - a.specificity : byId(a.app, b.app)));
+  keyed.sort((a, b) => (a.specificity !== b.specificity ? b.specificity - a.specificity : byViewId(a.app, b.app)));
   return keyed.map((k) => k.app);
 }
 
@@ -237,7 +234,7 @@ function sortedApps(state: ClusterState, excluded: ReadonlySet<string> | undefin
     if (apps.length === size) return apps;
   }
   const apps = [...state.apps.values()].filter((a) => !excluded?.has(a.id));
-  return apps.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return apps.sort(byId);
 }
 
 const serviceCache = new WeakMap<Rule, ServiceView>();

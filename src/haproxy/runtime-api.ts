@@ -139,3 +139,46 @@ export async function deleteServers(socketPath: string, ids: readonly string[]):
 
 /** `del server` commands per socket session. */
 const DELETE_CHUNK = 200;
+
+/**
+ * Payload bytes per `add map` command: HAProxy 2.6 reads a command and its payload into one buffer
+ * (`tune.bufsize`, 16 KB by default) and resets the connection beyond it (seen at 33 KB).
+ */
+const MAP_PAYLOAD_BYTES = 8000;
+
+/** `prepare map`'s answer: the version the next `add map @<v>` lines fill. */
+const NEW_VERSION = /^New version created:\s*(\d+)/;
+
+/**
+ * Replaces the whole content of a live map with `text` (`<key> <value>` lines, in order) atomically, through
+ * HAProxy's versioned maps (2.2+): `prepare map` opens a new version, `add map @<v>` fills it in payload chunks,
+ * `commit map @<v>` swaps it in at once, so no lookup ever sees half a map, and the order of the lines (which
+ * `map_beg` answers by: first match wins) is kept. `live` names the map as the running process loaded it (the
+ * file name in the config it started with). A failure before the commit leaves the live map as it was.
+ */
+export async function replaceMap(socketPath: string, live: string, text: string): Promise<{ commands: number; entries: number }> {
+  const [prepared = ''] = await runtimeCommands(socketPath, [`prepare map ${live}`]);
+  const version = NEW_VERSION.exec(prepared)?.[1];
+  if (version === undefined) throw new CulmError('E_RUNTIME', `prepare map ${live}: ${prepared || 'no answer'}`);
+  const commands: string[] = [];
+  let chunk = '';
+  let entries = 0;
+  const flush = (): void => {
+    // The payload ends at the first empty line: the joined commands put one after each chunk.
+    if (chunk) commands.push(`add map @${version} ${live} <<\n${chunk}`);
+    chunk = '';
+  };
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    if (chunk.length + line.length + 1 > MAP_PAYLOAD_BYTES) flush();
+    chunk += `${line}\n`;
+    entries++;
+  }
+  flush();
+  commands.push(`commit map @${version} ${live}`);
+  // Interactive mode prints a `+ ` prompt for each payload line before the command's own (empty) reply.
+  const replies = (await runtimeCommands(socketPath, commands, 5000)).map((r) => r.replace(/^(?:\+ ?)+/, '').trim());
+  const bad = replies.findIndex((r) => r !== '');
+  if (bad !== -1) throw new CulmError('E_RUNTIME', `${commands[bad].split('\n')[0]}: ${replies[bad]}`);
+  return { commands: commands.length + 1, entries };
+}

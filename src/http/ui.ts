@@ -8,6 +8,7 @@ import { appView } from '../core/view.js';
 import type { CulmCore, HistoryRecord } from '../pipeline/types.js';
 import { HTML_TYPE, send } from './io.js';
 import type { Route } from './router.js';
+import { byId } from '../core/compare.js';
 
 const HISTORY_SHOWN = 50;
 
@@ -29,7 +30,7 @@ function appRows(core: CulmCore): { apps: AppRow[]; orphans: Array<{ id: string;
         serving: view.Tasks.length, total: view.AllTasks.length,
       };
     })
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    .sort(byId);
   const known = new Set(apps.map((a) => a.id));
   const orphans = [...rules.values()].filter((r) => !known.has(r.id)).map((r) => ({ id: r.id, acl: r.acl }));
   return { apps, orphans };

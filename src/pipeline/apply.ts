@@ -12,7 +12,7 @@ import { buildView, type HaproxyPaths, type TemplateContext } from '../core/view
 import type { ApplyTimings, HaproxyDriver, RuntimeCandidate, SideFile } from '../haproxy/driver.js';
 import type { Renderer } from '../haproxy/render.js';
 import { LingeringServers } from '../haproxy/lingering.js';
-import { applyRuntimeOps } from '../haproxy/runtime-api.js';
+import { applyRuntimeOps, replaceMap } from '../haproxy/runtime-api.js';
 import { runtimeOps } from '../haproxy/server-diff.js';
 import type { Logger } from '../log/logger.js';
 import { ReloadPacer, type Clock } from './reload-pacer.js';
@@ -77,6 +77,21 @@ export function appAtFailure(message: string, text: string, view: TemplateContex
 export const sideFilesOf = (view: TemplateContext, text: string): SideFile[] =>
   (view.RouteMap && text.includes(view.RouteMap.Path) ? [{ path: view.RouteMap.Path, text: view.RouteMap.Text }] : []);
 
+/**
+ * When `text` differs from `applied` (rendered from `appliedView`) in the route map's content, the map file's
+ * name in the text changes with it (it carries a hash of the content). This is `text` with the applied map's
+ * name put back, so what is left to compare is everything but the map: equal to `applied` means a map-only
+ * change (a rule that changed, added or removed map entries), which cannot break the config (a map line is
+ * data, looked up at request time) and needs no reload. Undefined when there is no map on either side or
+ * the map did not change.
+ */
+export function withAppliedMap(view: TemplateContext, text: string, appliedView: TemplateContext | undefined, applied: string): string | undefined {
+  const next = view.RouteMap?.Path;
+  const prev = appliedView?.RouteMap?.Path;
+  if (!next || !prev || next === prev || !text.includes(next) || !applied.includes(prev)) return undefined;
+  return text.split(next).join(prev);
+}
+
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 
 export class Applier {
@@ -92,6 +107,11 @@ export class Applier {
   private unreported: LeftOut[] = [];
   /** Servers removed at runtime that HAProxy has not deleted yet (connections still attached). */
   private readonly lingering?: LingeringServers;
+  /**
+   * The route map as the running HAProxy knows it: the file name in the config it started from (reload or
+   * restart). Runtime map changes keep that name, while the file on disk gets the name of its new content.
+   */
+  private liveMap?: string;
 
   constructor(
     private readonly renderer: Renderer,
@@ -109,14 +129,18 @@ export class Applier {
    * Server-only changes go through the runtime API (no reload, no -c: HAProxy parsed each server line as it
    * took it). Resolves false when this change needs a reload, or a runtime command failed (then reload).
    */
-  private async tryRuntime(text: string, files: readonly SideFile[]): Promise<boolean> {
+  private async tryRuntime(text: string, files: readonly SideFile[], view: TemplateContext): Promise<boolean> {
     const applied = this.driver.applied();
     const socket = this.runtime.socketPath;
     const lingering = this.lingering;
     if (!socket || !lingering || applied === undefined) return false;
-    const ops = runtimeOps(applied, text, MAX_RUNTIME_OPS);
+    // A changed route map goes in through the live map (under the name HAProxy loaded it by); the rest of the
+    // text must then differ from what is applied in server lines only, as for a task change.
+    const compared = this.liveMap ? withAppliedMap(view, text, this.appliedView, applied) : undefined;
+    const map = compared !== undefined && this.liveMap ? { live: this.liveMap, text: view.RouteMap?.Text ?? '' } : undefined;
+    const ops = runtimeOps(applied, compared ?? text, MAX_RUNTIME_OPS);
     // Thousands of socket commands take longer than one reload (measured: 2,000 adds ≈ 0.6–0.85 s).
-    if (!ops || ops.length === 0 || ops.length > MAX_RUNTIME_OPS) return false;
+    if (!ops || ops.length > MAX_RUNTIME_OPS || (ops.length === 0 && !map)) return false;
     const started = performance.now();
     let candidate: RuntimeCandidate | undefined;
     try {
@@ -124,9 +148,10 @@ export class Applier {
       candidate = await this.driver.prepareRuntime(text, files);
       const prepared = candidate;
       await lingering.exclusive(async () => {
-        const result = await applyRuntimeOps(socket, ops, lingering.known());
+        if (map) await replaceMap(socket, map.live, map.text);
+        const result = ops.length > 0 ? await applyRuntimeOps(socket, ops, lingering.known()) : undefined;
         await this.driver.commitRuntime(prepared);
-        lingering.update(result.lingering, ops.filter((o) => o.op === 'add').map((o) => `${o.backend}/${o.server.name}`));
+        if (result) lingering.update(result.lingering, ops.filter((o) => o.op === 'add').map((o) => `${o.backend}/${o.server.name}`));
       });
     } catch (err) {
       // HAProxy's servers are not known exactly any more (a batch may have half run): only a reload, from the
@@ -145,7 +170,10 @@ export class Applier {
   private async reload(text: string, files: readonly SideFile[]): Promise<ApplyTimings | null> {
     const run = async (): Promise<ApplyTimings | null> => {
       const timings = await this.driver.apply(text, files);
-      if (timings) this.lingering?.clear();
+      if (timings) {
+        this.lingering?.clear();
+        this.liveMap = files[0]?.path;
+      }
       return timings;
     };
     return this.lingering ? this.lingering.exclusive(run) : run();
@@ -159,6 +187,10 @@ export class Applier {
     const run = async (): Promise<number> => {
       const ms = await this.driver.restart();
       this.lingering?.clear();
+      // Started from the file on disk, which names the map file of the applied content.
+      const applied = this.driver.applied();
+      const path = this.appliedView?.RouteMap?.Path;
+      this.liveMap = path && applied?.includes(path) ? path : undefined;
       return ms;
     };
     return this.lingering ? this.lingering.exclusive(run) : run();
@@ -199,13 +231,15 @@ export class Applier {
   }
 
   /** The config that would be applied with `rule` added, and its side files: to check a rule before storing it. */
-  candidateWith(state: ClusterState, rules: ReadonlyMap<string, Rule>, rule: Rule): { text: string; files: SideFile[] } {
+  candidateWith(state: ClusterState, rules: ReadonlyMap<string, Rule>, rule: Rule): { text: string; files: SideFile[]; mapOnly: boolean } {
     // A rule for an app Marathon does not run yet is checked all the same, against an empty backend of that
     // name: unchecked, it would break the config the moment the app appears.
     if (!state.apps.has(rule.id)) state = { ...state, apps: new Map(state.apps).set(rule.id, placeholderApp(rule.id)) };
     const view = this.view(state, rules, rule);
     const text = this.render(view);
-    return { text, files: sideFilesOf(view, text) };
+    const applied = this.driver.applied();
+    const mapOnly = applied !== undefined && (text === applied || withAppliedMap(view, text, this.appliedView, applied) === applied);
+    return { text, files: sideFilesOf(view, text), mapOnly };
   }
 
   async apply(state: ClusterState, rules: ReadonlyMap<string, Rule>): Promise<ApplyRecord> {
@@ -250,7 +284,7 @@ export class Applier {
       }
       const reasons = diffViews(this.appliedView, view);
       const files = sideFilesOf(view, text);
-      if (await this.tryRuntime(text, files)) {
+      if (await this.tryRuntime(text, files, view)) {
         this.appliedView = view;
         this.rejectedText = undefined;
         this.log.info({ reasons, mode: 'runtime' }, 'config applied through the runtime API');

@@ -12,6 +12,7 @@ import { CulmError, errorMessage } from '../core/errors.js';
 import type { Rule } from '../core/model.js';
 import { makeRule } from '../core/rules.js';
 import type { RuleStore, Snapshot, StateStore } from './types.js';
+import { byId } from '../core/compare.js';
 
 async function readJson(path: string): Promise<unknown> {
   let text: string;
@@ -72,7 +73,7 @@ export class FileRuleStore implements RuleStore {
 
   private async writeAll(rules: Map<string, Rule>): Promise<void> {
     const out: StoredRules = {};
-    for (const rule of [...rules.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    for (const rule of [...rules.values()].sort(byId)) {
       out[rule.id] = { version: '2', config: { ...rule.config } };
     }
     try {

@@ -40,9 +40,18 @@ function latency(r: Json): Row[] {
   if (phase) rows.push({ figure: '  reloads / runtime failures during those task changes', value: `${phase.reloads} / ${phase.runtimeFailures}`, target: 'context' });
   if (r.warmUpWorstMs !== undefined) rows.push({ figure: '  (first 5 cycles after start, not counted: worst)', value: ms(r.warmUpWorstMs), target: 'context' });
   rows.push({ figure: 'HAProxy limit: -c + reload + handover, p50', value: `${ms(limit?.check.p50)} + ${ms(limit?.reload.p50)} + ${ms(limit?.handover?.p50)} (${ms(own)})`, target: 'context' });
-  for (const [key, label] of [['newApp', 'new app → serving (reload)'], ['ruleSet', 'rule set → routed (reload)']] as const) {
-    const s = sum(r[key]);
-    rows.push({ figure: `${label}, p50 (n=${s.n})`, value: `${ms(s.p50)} (${(s.p50 / own).toFixed(2)}× limit; ${(s.p50 / commands).toFixed(2)}× -c + reload)`, target: '≤ 1.25× limit', met: atMost(s.p50, 1.25 * own) });
+  const fresh = sum(r.newApp);
+  rows.push({ figure: `new app → serving (reload), p50 (n=${fresh.n})`, value: `${ms(fresh.p50)} (${(fresh.p50 / own).toFixed(2)}× limit; ${(fresh.p50 / commands).toFixed(2)}× -c + reload)`, target: '≤ 1.25× limit', met: atMost(fresh.p50, 1.25 * own) });
+  const rule = sum(r.ruleSet);
+  if (r.ruleReloads === undefined) {
+    // Runs from before rules went through the runtime map: a rule set was a reload.
+    rows.push({ figure: `rule set → routed (reload), p50 (n=${rule.n})`, value: `${ms(rule.p50)} (${(rule.p50 / own).toFixed(2)}× limit)`, target: '≤ 1.25× limit', met: atMost(rule.p50, 1.25 * own) });
+  } else {
+    rows.push(
+      { figure: `rule set → routed (route map, runtime API), p50 (n=${rule.n})`, value: ms(rule.p50), target: '≤ 20 ms', met: atMost(rule.p50, 20) },
+      { figure: 'rule set → routed, p99', value: ms(rule.p99), target: '≤ 100 ms', met: atMost(rule.p99, 100) },
+      { figure: '  reloads during those rule sets', value: String(r.ruleReloads), target: '0', met: r.ruleReloads === 0 },
+    );
   }
   const applyOwn = r.applyOwn === undefined ? undefined : sum(r.applyOwn);
   if (applyOwn) rows.push({ figure: `  culm's own time in those reloads' applies, p50 (n=${applyOwn.n})`, value: ms(applyOwn.p50), target: 'context' });

@@ -182,3 +182,13 @@ t.test('the reload interval bounds the rate: a reload goes at once when none ran
   t.equal(refused.result, 'applied');
   t.same(refused.leftOut?.map((l) => l.id), ['/app1']);
 });
+
+t.test('a rule that only changes route map entries is known as such (no config check needed); others are not', async (t) => {
+  const { applier } = setup();
+  const rules = new Map<string, Rule>([['/c', makeRule('/c', 'path_beg -i /see')]]);
+  t.equal((await applier.apply(state, rules)).result, 'applied');
+  t.equal(applier.candidateWith(state, rules, makeRule('/b', 'path_beg -i /bee')).mapOnly, true, 'a plain prefix for an app with a backend: map only');
+  t.equal(applier.candidateWith(state, rules, makeRule('/c', 'path_beg -i /see')).mapOnly, true, 'the same rule again: nothing changes');
+  t.equal(applier.candidateWith(state, rules, makeRule('/b', 'hdr(host) -i b.example.com')).mapOnly, false, 'an ACL outside the map changes the config');
+  t.equal(applier.candidateWith(state, rules, makeRule('/new', 'path_beg -i /new')).mapOnly, false, 'an app without a backend yet needs one: not map only');
+});

@@ -8,6 +8,7 @@ import { appView, type BambooTask } from '../../core/view.js';
 import type { CulmCore } from '../../pipeline/types.js';
 import { sendJson } from '../io.js';
 import type { Route } from '../router.js';
+import { byId, byViewId } from '../../core/compare.js';
 
 export type { BambooTask };
 
@@ -39,7 +40,7 @@ export function bambooApp(app: App, rule: Rule | undefined, now: number): Bamboo
   // Bamboo listed every task it could address (whatever its health), ordered by task id.
   const tasks = view.AllTasks
     .filter((t) => t.Host !== '' && t.Port !== 0)
-    .sort((a, b) => (a.Id < b.Id ? -1 : a.Id > b.Id ? 1 : 0))
+    .sort(byViewId)
     .map((t) => ({ Id: t.Id, Host: t.Host, Port: t.Port, Ports: t.Ports, Alive: t.Alive, State: t.State, Ready: t.Ready }));
   return {
     Id: view.Id,
@@ -66,7 +67,7 @@ export function bambooApp(app: App, rule: Rule | undefined, now: number): Bamboo
 /** `now` (ms since epoch): readiness depends on the time (core/readiness.ts). */
 export function bambooState(state: ClusterState, rules: ReadonlyMap<string, Rule>, now: number): BambooState {
   const apps = [...state.apps.values()]
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .sort(byId)
     .map((app) => bambooApp(app, rules.get(app.id), now));
   const services: BambooState['Services'] = {};
   for (const rule of rules.values()) services[rule.id] = ruleToBamboo(rule);

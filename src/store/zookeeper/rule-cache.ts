@@ -9,6 +9,7 @@ import type { Rule } from '../../core/model.js';
 import { writeAtomically } from '../../fs/atomic.js';
 import type { Logger } from '../../log/logger.js';
 import { parseStoredRule } from '../file.js';
+import { byId } from '../../core/compare.js';
 
 interface CacheFile {
   hosts: string;
@@ -58,7 +59,7 @@ export class RuleCache {
   /** Writes the list when it differs from what was last written; never throws (the cache is a convenience). */
   save(rules: readonly Rule[]): Promise<void> {
     const out: CacheFile['rules'] = {};
-    for (const rule of [...rules].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+    for (const rule of [...rules].sort(byId)) {
       out[rule.id] = { version: '2', config: { ...rule.config } };
     }
     const body = JSON.stringify(out);

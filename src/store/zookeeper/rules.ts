@@ -18,6 +18,7 @@ import { decodeRuleNode, encodeRule, ruleNodeName } from './representation.js';
 import { RuleCache } from './rule-cache.js';
 import { aclFor, unavailable, ZK, zkCode, ZkSession, type AclMode } from './session.js';
 import { mapLimit } from './util.js';
+import { byId } from '../../core/compare.js';
 
 export interface ZooKeeperRuleStoreOptions {
   /** ZooKeeper "host:port,host:port" (or a list). Not needed when `session` is given. */
@@ -142,13 +143,13 @@ export class ZooKeeperRuleStore implements RuleStore {
 
   /** Rules by id; a rule stored under its canonical name wins over an alias (e.g. a v1 node named without the slash). */
   private rules(): Rule[] {
-    const byId = new Map<string, { rule: Rule; canonical: boolean }>();
+    const seen = new Map<string, { rule: Rule; canonical: boolean }>();
     for (const [name, entry] of this.entries ?? []) {
       const canonical = name === ruleNodeName(entry.rule.id);
-      const seen = byId.get(entry.rule.id);
-      if (!seen || (canonical && !seen.canonical)) byId.set(entry.rule.id, { rule: entry.rule, canonical });
+      const was = seen.get(entry.rule.id);
+      if (!was || (canonical && !was.canonical)) seen.set(entry.rule.id, { rule: entry.rule, canonical });
     }
-    return [...byId.values()].map((v) => v.rule).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return [...seen.values()].map((v) => v.rule).sort(byId);
   }
 
   // ---- following ZooKeeper ----

@@ -1,6 +1,6 @@
 /**
  * Scenarios 1 and 2: event → serving on a 1,000 × 3 cluster. Task changes (runtime API, no reload) and
- * changes that need a reload (a new app, a rule), against HAProxy's own limit for the same config measured
+ * a rule set on an app that has a backend (a route map change: runtime API), changes that need a reload (a new app), against HAProxy's own limit for the same config measured
  * in the same run (`haproxy -c` + the reload itself).
  */
 import { request } from 'undici';
@@ -108,6 +108,7 @@ export async function latency(apps: number, changes: number): Promise<Record<str
     // HAProxy's own check and reload of the same config measured in between (same conditions, same size).
     const newApp: number[] = [];
     const rule: number[] = [];
+    let ruleReloads = 0;
     const checks: number[] = [];
     const reloads: number[] = [];
     const handovers: number[] = [];
@@ -121,6 +122,7 @@ export async function latency(apps: number, changes: number): Promise<Record<str
       await probe(`${b.culm.frontend}/fresh${i}`, 10_000, () => other.lastHitAt >= t0);
       newApp.push(other.lastHitAt - t0);
       await sleep(1100);
+      const reloadsBeforeRule = await b.culm.metric('culm_haproxy_reload_duration_seconds_count');
       t0 = performance.now();
       const res = await request(`${b.culm.api}/api/services/app${i}`, { method: 'PUT', body: JSON.stringify({ acl: `path_beg -i /rule${i}` }) });
       await res.body.text();
@@ -130,6 +132,7 @@ export async function latency(apps: number, changes: number): Promise<Record<str
         return routedAt > 0;
       });
       rule.push((routedAt || performance.now()) - t0);
+      ruleReloads += await b.culm.metric('culm_haproxy_reload_duration_seconds_count') - reloadsBeforeRule;
       await sleep(1100);
       // Probed like the changes above, on a path nothing routes yet (HAProxy answers 503 itself).
       const own = await haproxyOnce(b, i);
@@ -148,7 +151,7 @@ export async function latency(apps: number, changes: number): Promise<Record<str
     return {
       apps, tasksPerApp: 3, startupMs: b.startupMs,
       warmUpWorstMs: Math.max(...warmUp), taskPhase, taskAdded: summarise(add), taskKilled: summarise(kill), taskUnhealthy: summarise(unhealthy), taskHealthyAgain: summarise(healthy),
-      newApp: summarise(newApp), ruleSet: summarise(rule), haproxyLimit: limit, applyOwn: summarise(applyOwn),
+      newApp: summarise(newApp), ruleSet: summarise(rule), ruleReloads, haproxyLimit: limit, applyOwn: summarise(applyOwn),
     };
   } finally {
     await b.close();
