@@ -10,7 +10,8 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { goQueryEscape, goQueryUnescape } from '../store/zookeeper/escape.js';
 import { ZK, zkCode, type ZkSession } from '../store/zookeeper/session.js';
-import { redactCallbackUrl, withoutToken } from '../marathon/subscription.js';
+import { withoutToken } from '../marathon/subscription.js';
+import { redactUrl } from '../core/text.js';
 
 export { withoutToken };
 
@@ -287,7 +288,7 @@ export class Membership {
         await s.remove(`${this.callbacksPath}/${child}`, -1);
         this.orphanSince.delete(url);
         removed.push(url);
-        this.o.log.info({ callbackUrl: redactCallbackUrl(url) }, 'removed the Marathon subscription of a culm instance that is gone');
+        this.o.log.info({ callbackUrl: redactUrl(url) }, 'removed the Marathon subscription of a culm instance that is gone');
       } catch (err) {
         this.o.log.warn({ err: errorMessage(err) }, 'could not remove a stale callback subscription; will retry');
       }

@@ -1,6 +1,6 @@
 import { EXTRA_KEYS, SETTINGS, type Setting } from './defaults.js';
 import { collect, type LoadInput } from './load.js';
-import { redactUserinfo } from './parse.js';
+import { redactUrl } from '../core/text.js';
 import type { CulmConfig } from './types.js';
 import { validate } from './validate.js';
 
@@ -39,8 +39,8 @@ export function redactConfig(c: CulmConfig): unknown {
     const leaf = keys[keys.length - 1];
     if (parent && typeof parent[leaf] === 'string' && parent[leaf] !== '') parent[leaf] = REDACTED;
   }
-  copy.marathon.endpoints = copy.marathon.endpoints.map(redactUserinfo);
-  copy.bamboo.endpoint = redactUserinfo(copy.bamboo.endpoint);
+  copy.marathon.endpoints = copy.marathon.endpoints.map(redactUrl);
+  copy.bamboo.endpoint = redactUrl(copy.bamboo.endpoint);
   return copy;
 }
 

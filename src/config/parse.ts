@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { LogLevel } from '../log/logger.js';
 import { MAX_MS, type Setting } from './defaults.js';
 import type { EventMode } from './types.js';
+import { redactUrl } from '../core/text.js';
 
 /** Thrown by a parser; the caller turns it into a CulmError naming the key and the value's origin. */
 export class Invalid extends Error {}
@@ -12,15 +13,7 @@ export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info'
 
 export function show(s: string): string {
   const clipped = s.length > 80 ? `${s.slice(0, 77)}...` : s;
-  return JSON.stringify(redactUserinfo(clipped));
-}
-
-/** "http://user:secret@host" → "http://user:[redacted]@host"; anything else unchanged. */
-export function redactUserinfo(text: string): string {
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@\s]*)@/i, (_m, scheme: string, info: string) => {
-    const user = info.split(':')[0];
-    return `${scheme}${user}:[redacted]@`;
-  });
+  return JSON.stringify(redactUrl(clipped));
 }
 
 export function typeName(v: unknown): string {

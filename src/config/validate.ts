@@ -8,6 +8,7 @@ import {
   asUrls, asZkHosts, asZkPath, EVENT_MODES, Invalid, LOG_LEVELS,
 } from './parse.js';
 import type { CulmConfig, RawValue } from './types.js';
+import { shellQuote } from '../core/text.js';
 
 // Longest path a Unix socket can bind (sun_path is 108 bytes with the terminating NUL).
 const MAX_SOCKET_PATH = 107;
@@ -192,9 +193,9 @@ function defaultHaproxyUser(): string {
  * names is alive and the socket exists, and a start refused with it is tried again without it.
  */
 export function defaultReloadCommand(outputPath: string, pidPath: string, statsSocketPath: string): string {
-  const pid = `$(cat ${shq(pidPath)} 2>/dev/null)`;
-  const start = `haproxy -f ${shq(outputPath)} -p ${shq(pidPath)} -D`;
-  return `{ kill -0 ${pid} 2>/dev/null && [ -S ${shq(statsSocketPath)} ] && ${start} -x ${shq(statsSocketPath)} -sf ${pid} 2>/dev/null; } `
+  const pid = `$(cat ${shellQuote(pidPath)} 2>/dev/null)`;
+  const start = `haproxy -f ${shellQuote(outputPath)} -p ${shellQuote(pidPath)} -D`;
+  return `{ kill -0 ${pid} 2>/dev/null && [ -S ${shellQuote(statsSocketPath)} ] && ${start} -x ${shellQuote(statsSocketPath)} -sf ${pid} 2>/dev/null; } `
     + `|| ${start} -sf ${pid}`;
 }
 
@@ -202,11 +203,6 @@ export function defaultReloadCommand(outputPath: string, pidPath: string, statsS
 export function pidFileOf(command: string): string | undefined {
   const m = /(?:^|\s)-p\s+("[^"$`\\]+"|'[^']+'|[^\s;&|()<>$`'"\\]+)(?=$|[\s;&|)])/.exec(command);
   return m === null ? undefined : m[1].replace(/^(["'])(.*)\1$/, '$2');
-}
-
-/** Single-quotes a word for sh when it needs it. */
-export function shq(word: string): string {
-  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 export function deepFreeze<T>(value: T): T {

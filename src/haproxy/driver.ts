@@ -13,6 +13,7 @@ import { CulmError } from '../core/errors.js';
 import { serialQueue } from '../core/serial.js';
 import { runtimeCommands } from './runtime-api.js';
 import { describeFailure, limitHit, runCommand, withLimits, type ResourceLimits } from './command.js';
+import { shellQuote } from '../core/text.js';
 
 export interface DriverOptions {
   outputPath: string;
@@ -65,11 +66,6 @@ export function processExists(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** Single-quotes a path for /bin/sh. */
-export function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./:@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Bamboo's convention: `{{.}}` in the validation command is the candidate file. */

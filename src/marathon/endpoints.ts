@@ -1,4 +1,5 @@
 import { CulmError } from '../core/errors.js';
+import { redactUrl } from '../core/text.js';
 
 /** Query parameters; an array value repeats the key (Marathon's `embed=` and `event_type=` are repeatable). */
 export type Query = Record<string, string | readonly string[] | undefined>;
@@ -64,7 +65,3 @@ export function buildUrl(base: string, path: string, query?: Query): URL {
   return url;
 }
 
-/** Strips userinfo from something that looks like a URL, for messages and logs. */
-export function redactUrl(text: string): string {
-  return text.replace(/\/\/[^/@\s]*@/, '//');
-}

@@ -14,4 +14,4 @@ export {
 export { EventStream, type EventStreamOptions, type EventStreamBackoff } from './event-stream.js';
 export { CallbackSubscription, SUBSCRIPTIONS_PATH, type CallbackSubscriptionOptions } from './subscription.js';
 export { MarathonError, MarathonErrorCode, type MarathonErrorDetails } from './http.js';
-export { parseEndpoints, redactUrl, type Query } from './endpoints.js';
+export { parseEndpoints, type Query } from './endpoints.js';

@@ -1,13 +1,9 @@
 import type { Logger } from '../log/logger.js';
 import type { MarathonClient } from './client.js';
 import { MarathonError, MarathonErrorCode as Code, describeError } from './http.js';
+import { redactUrl } from '../core/text.js';
 
 export const SUBSCRIPTIONS_PATH = '/v2/eventSubscriptions';
-
-/** The callback URL as logs may show it: a `token` query parameter is a secret. */
-export function redactCallbackUrl(url: string): string {
-  return url.replace(/([?&]token=)[^&#]*/g, '$1[redacted]');
-}
 
 /** The callback URL as culm records it (ZooKeeper is world-readable): without the secret token. */
 export function withoutToken(url: string): string {
@@ -108,7 +104,7 @@ export class CallbackSubscription {
       throw unavailableOr(err);
     }
     this.isRegistered = true;
-    this.log.info({ callbackUrl: redactCallbackUrl(this.callbackUrl) }, 'registered Marathon event callback');
+    this.log.info({ callbackUrl: redactUrl(this.callbackUrl) }, 'registered Marathon event callback');
     return 'registered';
   }
 
@@ -135,10 +131,10 @@ export class CallbackSubscription {
     try {
       await this.client.request('DELETE', SUBSCRIPTIONS_PATH, { query: { callbackUrl: this.callbackUrl } });
       this.isRegistered = false;
-      this.log.info({ callbackUrl: redactCallbackUrl(this.callbackUrl) }, 'unregistered Marathon event callback');
+      this.log.info({ callbackUrl: redactUrl(this.callbackUrl) }, 'unregistered Marathon event callback');
     } catch (err) {
       // Why not throw: this runs on shutdown; a leftover subscriber only costs Marathon failed POSTs (with backoff).
-      this.log.warn({ callbackUrl: redactCallbackUrl(this.callbackUrl), err: describeError(err) }, 'could not unregister Marathon event callback');
+      this.log.warn({ callbackUrl: redactUrl(this.callbackUrl), err: describeError(err) }, 'could not unregister Marathon event callback');
     }
   }
 
@@ -152,7 +148,7 @@ export class CallbackSubscription {
         return;
       }
       this.isRegistered = false;
-      this.log.warn({ callbackUrl: redactCallbackUrl(this.callbackUrl), listed: urls.length }, 'our event callback is no longer registered; registering again');
+      this.log.warn({ callbackUrl: redactUrl(this.callbackUrl), listed: urls.length }, 'our event callback is no longer registered; registering again');
       await this.register();
       try {
         this.onReregistered?.();

@@ -7,8 +7,8 @@
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { CallbackSubscription, EventStream, MarathonErrorCode, type MarathonClient } from '../marathon/index.js';
-import { redactCallbackUrl } from '../marathon/subscription.js';
 import type { DependencyCheck } from './types.js';
+import { redactUrl } from '../core/text.js';
 
 export type EventMode = 'auto' | 'callback' | 'sse';
 
@@ -134,7 +134,7 @@ export class MarathonFeed {
   check(): DependencyCheck {
     if (this.active === 'callback') {
       return this.subscription?.registered
-        ? { ok: true, detail: `callback ${redactCallbackUrl(this.callbackUrl())} registered` }
+        ? { ok: true, detail: `callback ${redactUrl(this.callbackUrl())} registered` }
         : { ok: false, detail: `callback not registered: ${this.lastError}` };
     }
     if (this.active === 'sse') {

@@ -1,0 +1,20 @@
+/**
+ * Pure text helpers used across culm: quoting for /bin/sh, and redaction of secrets in URLs for logs,
+ * messages and `/readyz`.
+ */
+
+/** Single-quotes a word for /bin/sh when it needs it (each `'` written as `'\''`). */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * A URL (or a text starting with one) as logs may show it: the password of its userinfo
+ * (`http://user:secret@host` → `http://user:[redacted]@host`) and the value of a `token` query parameter
+ * (the callback secret) are replaced by `[redacted]`; anything else is unchanged.
+ */
+export function redactUrl(text: string): string {
+  return text
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@\s]*)@/i, (_m, scheme: string, info: string) => `${scheme}${info.split(':')[0]}:[redacted]@`)
+    .replace(/([?&]token=)[^&#\s]*/g, '$1[redacted]');
+}
