@@ -149,7 +149,19 @@ function zerodrop(r: Json): Row[] {
   ];
 }
 
-const BY_SCENARIO: Record<string, (r: Json) => Row[]> = { latency, storm, scale, ingest, flood, zerodrop };
+function ha(r: Json): Row[] {
+  const other = sum(r.throughOtherInstance);
+  const same = sum(r.throughSameInstance);
+  const reloads = (r.reloads ?? []) as number[];
+  return [
+    { figure: `rule set on A → routed through B (ZooKeeper → map op), p50 (n=${other.n}, ${apps(r)} apps)`, value: ms(other.p50), target: '≤ 50 ms', met: atMost(other.p50, 50) },
+    { figure: 'rule set on A → routed through B, p99', value: ms(other.p99), target: 'context' },
+    { figure: 'rule set on A → routed through A, p50 / p99', value: `${ms(same.p50)} / ${ms(same.p99)}`, target: 'context' },
+    { figure: 'reloads on A / B during those rule sets', value: reloads.join(' / '), target: '0 / 0', met: reloads.length === 2 && reloads.every((n) => n === 0) },
+  ];
+}
+
+const BY_SCENARIO: Record<string, (r: Json) => Row[]> = { latency, storm, scale, ingest, flood, zerodrop, ha };
 
 /** The table for one scenario's result (or its error). */
 export function report(name: string, result: Json): string {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only latency,storm,scale,ingest,flood,zerodrop] [-- --cpu-prof [DIR]] [-- --json]`:
+ * `npm run bench [-- --quick] [-- --only latency,storm,scale,ingest,flood,zerodrop,ha] [-- --cpu-prof [DIR]] [-- --json]`:
  * culm end to end with real HAProxy, the Marathon emulator and backends that answer with their own port, all
  * on loopback. Prints a table per scenario (each figure with its target) and writes
  * bench-results/latest.json (quick.json with --quick); with --only, the other scenarios' last results in
@@ -16,6 +16,7 @@ import { scale } from './scenarios/scale.js';
 import { ingest } from './scenarios/ingest.js';
 import { flood } from './scenarios/flood.js';
 import { zerodrop } from './scenarios/zerodrop.js';
+import { ha } from './scenarios/ha.js';
 import { profiling } from './scenarios/common.js';
 import { report } from './report.js';
 
@@ -38,6 +39,7 @@ const scenarios: Array<[string, () => Promise<Record<string, unknown>>]> = [
   ['ingest', () => ingest(quick ? 40_000 : 200_000)],
   ['flood', () => flood(quick ? 2000 : 10_000)],
   ['zerodrop', () => zerodrop(quick ? 10 : 50)],
+  ['ha', () => ha(quick ? 100 : 1000, quick ? 10 : 30)],
 ];
 
 const rounded = (_k: string, v: unknown): unknown => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 10) / 10 : v);
