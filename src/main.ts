@@ -14,6 +14,8 @@ import { CulmError, errorMessage } from './core/errors.js';
 import { AppsMapper, mapApp } from './core/marathon-map.js';
 import { HaproxySupervisor } from './haproxy/supervisor.js';
 import { HaproxyDriver } from './haproxy/driver.js';
+import { stopHaproxy } from './haproxy/stop.js';
+import { startHaproxyLog } from './haproxy/syslog.js';
 import { Renderer } from './haproxy/render.js';
 import { apiAccess } from './http/access.js';
 import { hashPasswordCommand } from './http/hash-password.js';
@@ -73,6 +75,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   const { rules, snapshots, membership } = stores;
   // Beside the output: `show servers state` saved before each reload, loaded by the new process.
   const serverStatePath = `${config.haproxy.outputPath}.state`;
+  const haproxyLog = config.haproxy.log ? await startHaproxyLog(log, (n) => metrics.haproxyLogDropped(n)) : undefined;
   const driver = new HaproxyDriver({
     outputPath: config.haproxy.outputPath,
     validationCommand: config.haproxy.validationCommand,
@@ -83,6 +86,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     commandTimeoutMs: config.haproxy.commandTimeoutMs,
     validationLimits: { cpuSeconds: config.haproxy.validationCpuSeconds, memoryMiB: config.haproxy.validationMemoryMiB },
     log,
+    ...(haproxyLog ? { onOutput: haproxyLog.output } : {}),
   });
   const applier = new Applier(new Renderer(config.haproxy.templatePath), driver, {
     HttpBind: config.haproxy.httpBind,
@@ -92,6 +96,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     ServerStateFile: serverStatePath,
     User: config.haproxy.user,
     Group: config.haproxy.group,
+    ...(haproxyLog ? { LogTarget: haproxyLog.target, RequestLog: config.haproxy.requestLog } : {}),
   }, log, {
     rendered: (s) => metrics.render(s),
     validationFailed: () => metrics.validationFailed(),
@@ -201,9 +206,15 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
       await feed.stop();
       supervisor.stop();
       await daemon.stop();
+      // In a container HAProxy ends with culm: it finishes its requests first (HAProxy.StopOnExit).
+      const haproxyStopped = config.haproxy.stopOnExit
+        ? stopHaproxy({ pidPath: config.haproxy.pidPath, outputPath: config.haproxy.outputPath, graceMs: config.haproxy.stopGraceMs, log, known: supervisor.pidsSeen })
+        : undefined;
       await http.close();
       await stores.close();
-      log.info('stopped; HAProxy keeps serving the last applied config');
+      await haproxyStopped;
+      await haproxyLog?.close();
+      log.info(haproxyStopped ? 'stopped, HAProxy too' : 'stopped; HAProxy keeps serving the last applied config');
     },
   };
 }

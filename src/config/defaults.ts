@@ -205,6 +205,25 @@ export const SETTINGS = {
     // Every -sf reload leaves old processes draining; more than one a second buys nothing.
     doc: 'Minimum time between two reloads (a bound on the rate, not a delay: a change goes at once when no reload ran within it); changes arriving meanwhile are coalesced into the next one.',
   },
+  'haproxy.stopOnExit': {
+    file: 'HAProxy.StopOnExit', env: 'CULM_HAPROXY_STOP_ON_EXIT', kind: 'bool', default: 'false',
+    // A host (Bamboo's layout) keeps HAProxy serving across a culm restart; a container's HAProxy dies with it,
+    // so it had better finish its requests first.
+    doc: "On SIGTERM/SIGINT, also stop HAProxy gracefully: every process of its config (the current one and old ones still draining after reloads) gets SIGUSR1 (listeners closed, requests in flight finish), SIGTERM/SIGKILL after `HAProxy.StopGraceMs`; then culm exits 0. `false`: HAProxy keeps serving after culm stops (a host). The image sets `true`.",
+  },
+  'haproxy.stopGraceMs': {
+    file: 'HAProxy.StopGraceMs', env: 'CULM_HAPROXY_STOP_GRACE_MS', kind: 'ms', default: '8000', min: 0, max: 25_000,
+    // Docker's `stop` waits 10 s before SIGKILL; Marathon's taskKillGracePeriodSeconds becomes `docker stop --time`.
+    doc: "With `HAProxy.StopOnExit`: how long requests in flight may take to finish after SIGTERM before the remaining HAProxy processes are killed. Keep it under the orchestrator's kill timeout (Docker: `stop -t`, 10 s by default; Marathon: the app's `taskKillGracePeriodSeconds`, set it to at least this + 2 s).",
+  },
+  'haproxy.log': {
+    file: 'HAProxy.Log', env: 'CULM_HAPROXY_LOG', kind: 'bool', default: 'false',
+    doc: "HAProxy's own messages (processes stopping after a reload or a stop, server state changes, alerts) on culm's stdout, one JSON line each with `\"source\":\"haproxy\"`: culm receives HAProxy's syslog on 127.0.0.1 (a UDP port of its own; the default template's `log` line, `it.HAProxy.LogTarget` in a template), and logs the stderr of reload commands. The image sets `true`.",
+  },
+  'haproxy.requestLog': {
+    file: 'HAProxy.RequestLog', env: 'CULM_HAPROXY_REQUEST_LOG', kind: 'bool', default: 'false',
+    doc: "With `HAProxy.Log`: also one line per HTTP request (`option httplog`). A flood beyond what culm can write is dropped and counted (`culm_haproxy_log_dropped_total`), never queued without bound.",
+  },
 
   'http.bind': {
     file: 'Culm.Bind', env: 'BIND', flag: 'bind', kind: 'listen', default: ':8000',

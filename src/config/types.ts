@@ -61,6 +61,12 @@ export interface CulmConfig {
     readonly reloadIntervalMs: number;
     /** Server-only changes through the stats socket, without a reload. */
     readonly runtimeApi: boolean;
+    /** On SIGTERM/SIGINT, soft-stop HAProxy too (a container), within `stopGraceMs`. */
+    readonly stopOnExit: boolean;
+    readonly stopGraceMs: number;
+    /** HAProxy's syslog (and reload stderr) on culm's stdout; `requestLog` adds request lines. */
+    readonly log: boolean;
+    readonly requestLog: boolean;
   };
   /** REST listen address. host '' means every interface (Go's ":8000"): pass `host || undefined` to listen(). */
   readonly http: { readonly host: string; readonly port: number };

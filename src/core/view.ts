@@ -67,6 +67,10 @@ export interface HaproxyPaths {
   /** The user and group HAProxy runs as once started (HAProxy.User/Group); empty: as culm. */
   User?: string;
   Group?: string;
+  /** Where HAProxy sends its syslog for culm to log (HAProxy.Log), `127.0.0.1:<port>`; unset: no log line. */
+  LogTarget?: string;
+  /** Request logs too (HAProxy.RequestLog). */
+  RequestLog?: boolean;
 }
 
 export interface ViewOptions {

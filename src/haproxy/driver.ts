@@ -31,6 +31,8 @@ export interface DriverOptions {
   /** CPU time and memory a validation may use (a rule's pattern file must not take the host); default: none. */
   validationLimits?: ResourceLimits;
   log: Logger;
+  /** What each reload or restart printed (HAProxy's alerts and warnings), for HAProxy.Log. */
+  onOutput?(text: string): void;
 }
 
 /** A file a config names and needs beside it (the route map): written before the config is checked. */
@@ -280,6 +282,7 @@ export class HaproxyDriver {
       await this.saveServerState();
       return runCommand(this.o.reloadCommand, this.o.commandTimeoutMs);
     });
+    this.o.onOutput?.(`${reload.stderr}\n${reload.stdout}`);
     if (reload.code !== 0) await this.restoreLastGood();
     // Bamboo runs the cleanup command after every reload attempt, successful or not (its default, `exit 0`,
     // does nothing: no shell is started for it).
@@ -342,6 +345,7 @@ export class HaproxyDriver {
   async restart(): Promise<number> {
     if (this.appliedText === undefined) throw new CulmError('E_RELOAD_FAILED', 'nothing applied yet: no config to restart HAProxy from');
     const result = await this.oneReload(() => runCommand(this.o.reloadCommand, this.o.commandTimeoutMs));
+    this.o.onOutput?.(`${result.stderr}\n${result.stdout}`);
     if (result.code !== 0) throw new CulmError('E_RELOAD_FAILED', describeFailure('restart', result), { cause: result });
     return result.ms;
   }

@@ -95,6 +95,8 @@ export class HaproxySupervisor {
    * every probe). A `kill -9` leaves the file naming the dead pid.
    */
   private seenPid = false;
+  /** Every pid the pid file named that may still run (old processes drain after `-sf`): see stop.ts. */
+  readonly pidsSeen = new Set<number>();
   /** After a failed restart, the next one waits (doubling up to `MAX_BACKOFF_MS`): no launch storm. */
   private failures = 0;
   private nextAttemptAt = 0;
@@ -155,7 +157,7 @@ export class HaproxySupervisor {
   async tick(): Promise<void> {
     if (this.otherOwner !== undefined || !this.o.started() || this.restarting) return;
     const pid = this.probe.readPid(this.o.pidPath);
-    if (pid !== undefined) this.seenPid = true;
+    if (pid !== undefined) this.remember(pid);
     if (pid !== undefined && this.probe.isHaproxy(pid)) {
       this.failures = 0;
       if (this.downSince !== undefined) this.o.log.info({ pid, downMs: this.now() - this.downSince }, 'HAProxy serving again');
@@ -174,6 +176,14 @@ export class HaproxySupervisor {
     }
     if (this.now() < this.nextAttemptAt) return;
     await this.restart(pid);
+  }
+
+  private remember(pid: number): void {
+    this.seenPid = true;
+    if (this.pidsSeen.has(pid)) return;
+    this.pidsSeen.add(pid);
+    // Bounded by the processes alive: a culm that lives through thousands of reloads keeps only those.
+    if (this.pidsSeen.size > 32) for (const p of this.pidsSeen) if (!this.probe.isHaproxy(p)) this.pidsSeen.delete(p);
   }
 
   private async restart(deadPid: number | undefined): Promise<void> {

@@ -45,6 +45,8 @@ export interface Metrics {
   ruleSkipped(reason: string): void;
   /** HAProxy was found dead and started again from the last good config. */
   haproxyRestarted(): void;
+  /** HAProxy log lines dropped because culm could not write them as fast as they came (HAProxy.Log). */
+  haproxyLogDropped(n: number): void;
   /** An app was left out of the render. */
   appSkipped(reason: string): void;
   /** A rules/state store operation failed (`get`, `put`, `delete`, `watch`…). */
@@ -83,6 +85,7 @@ export class PrometheusMetrics implements Metrics {
   private readonly runtimeFailures: Counter;
   private readonly lastSuccess: Gauge;
   private readonly haproxyRestarts: Counter;
+  private readonly haproxyLogDrops: Counter;
   private readonly rulesSkipped: Counter<'reason'>;
   private readonly appsSkipped: Counter<'reason'>;
   private readonly storeErrors: Counter<'op'>;
@@ -125,6 +128,7 @@ export class PrometheusMetrics implements Metrics {
     this.runtimeChanges = new Histogram({ name: 'culm_haproxy_runtime_apply_duration_seconds', help: 'Server changes applied through the runtime API without a reload', buckets: FAST_BUCKETS, registers });
     this.runtimeFailures = new Counter({ name: 'culm_haproxy_runtime_failures_total', help: 'Runtime API changes that failed and fell back to a reload', registers });
     this.haproxyRestarts = new Counter({ name: 'culm_haproxy_restarts_total', help: 'Times HAProxy was found dead and started again from the last good config', registers });
+    this.haproxyLogDrops = new Counter({ name: 'culm_haproxy_log_dropped_total', help: 'HAProxy log lines dropped: they came faster than culm could write them', registers });
     this.rulesSkipped = new Counter({ name: 'culm_rules_skipped_total', help: 'Rules left out of the render, by reason', labelNames: ['reason'], registers });
     this.appsSkipped = new Counter({ name: 'culm_apps_skipped_total', help: 'Apps left out of the render, by reason', labelNames: ['reason'], registers });
     this.storeErrors = new Counter({ name: 'culm_store_errors_total', help: 'Failed store operations, by operation', labelNames: ['op'], registers });
@@ -167,6 +171,7 @@ export class PrometheusMetrics implements Metrics {
   lastApplySuccess(tsSeconds: number): void { this.lastSuccess.set(tsSeconds); }
   ruleSkipped(reason: string): void { this.rulesSkipped.inc({ reason }); }
   haproxyRestarted(): void { this.haproxyRestarts.inc(); }
+  haproxyLogDropped(n: number): void { this.haproxyLogDrops.inc(n); }
   appSkipped(reason: string): void { this.appsSkipped.inc({ reason }); }
   storeError(op: string): void { this.storeErrors.inc({ op }); }
   httpConnectionEvicted(reason: string): void { this.httpEvictions.inc({ reason }); }

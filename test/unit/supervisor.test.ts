@@ -143,3 +143,17 @@ t.test('the lock: another live culm supervises, this one keeps its hands off; a 
   sup2.stop();
   t.notOk(existsSync(lock), 'released on stop');
 });
+
+t.test('pids the pid file named are remembered for the graceful stop, the dead ones pruned past 32', async (t) => {
+  const { sup, host } = setup();
+  await sup.tick();
+  for (let pid = 101; pid <= 140; pid++) {
+    host.pidFile = pid; // a reload: the new process; the old one drains (alive) or is done (dead)
+    host.haproxies.add(pid);
+    if (pid % 2 === 0) host.haproxies.delete(pid - 1); // every other old one has finished
+    await sup.tick();
+  }
+  t.ok(sup.pidsSeen.has(140) && sup.pidsSeen.has(100), 'the current and a still-draining old pid are kept');
+  t.ok(sup.pidsSeen.size <= 33, `bounded (${sup.pidsSeen.size})`);
+  t.notOk(sup.pidsSeen.has(101), 'an old pid that exited was pruned');
+});

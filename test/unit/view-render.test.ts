@@ -113,6 +113,24 @@ t.test('default template: HAProxy.User/UserGroup become user/group in global, an
   t.match(execFileSync('haproxy', ['-c', '-f', own.OutputPath], { encoding: 'utf8' }), /Configuration file is valid/);
 });
 
+t.test('default template: HAProxy.Log sends HAProxy\'s log to culm (up to notice; info and httplog with request logs)', async (t) => {
+  const { state, rules } = sample();
+  const dir = mkdtempSync(join(tmpdir(), 'culm-log-'));
+  const own = { ...paths, StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'haproxy.cfg') };
+  const plain = new Renderer(templatePath).render(buildView(state, rules, own));
+  t.notMatch(plain, /^\s+(log|option httplog)\b/m, 'off: no log lines');
+  for (const requestLog of [false, true]) {
+    const view = buildView(state, rules, { ...own, LogTarget: '127.0.0.1:5514', RequestLog: requestLog });
+    const text = new Renderer(templatePath).render(view);
+    t.match(text, new RegExp(`\\n\\s+log 127\\.0\\.0\\.1:5514 len 4096 local0 ${requestLog ? 'info' : 'notice'}\\n`), `global log line, request logs ${requestLog}`);
+    t.match(text, /\ndefaults\n(?:[^\n]*\n)*?\s+log global\n/, 'defaults: log global (server and proxy messages)');
+    t.equal(/^\s+option httplog$/m.test(text), requestLog, 'option httplog only with request logs');
+    writeFileSync(own.OutputPath, text);
+    writeFileSync(view.RouteMap!.Path, view.RouteMap!.Text);
+    t.match(execFileSync('haproxy', ['-c', '-f', own.OutputPath], { encoding: 'utf8' }), /Configuration file is valid/);
+  }
+});
+
 t.test('route map: the plain path_beg -i tail of the routing, in order; the rest stays acl lines', async (t) => {
   const mk = (id: string, acl?: string) => [id, acl] as const;
   const cases: Array<{ desc: string; rules: Array<readonly [string, string | undefined]>; acl: string[]; map: string }> = [
