@@ -3,6 +3,7 @@
  * and for a refused write its error code. One record per write, kept by the core for /api/history and
  * written as one log line; credentials never appear in either (the principal is a name, not a secret).
  */
+import type { ErrorCode } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { BambooRule, CulmCore, RuleChangeRecord } from '../pipeline/types.js';
 import { principalName, type Principal } from './auth.js';
@@ -15,7 +16,7 @@ export interface RuleWrite {
   principal: Principal;
   from: string;
   status: number;
-  error?: { code: string; message: string };
+  error?: { code: ErrorCode; message: string };
   durationMs: number;
 }
 

@@ -1,6 +1,6 @@
 /** Reading request bodies and writing responses: the only place that touches node:http streams directly. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CulmError } from '../core/errors.js';
+import { CulmError, type ErrorCode } from '../core/errors.js';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 export const TEXT_TYPE = 'text/plain; charset=utf-8';
@@ -41,12 +41,12 @@ export function sendText(res: ServerResponse, status: number, text: string, cont
   send(res, status, contentType, text);
 }
 
-export function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Headers = {}): void {
+export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string, headers: Headers = {}): void {
   const body: ErrorBody = { error: { code, message } };
   sendJson(res, status, body, headers);
 }
 
-export function badRequest(code: string, message: string): CulmError {
+export function badRequest(code: ErrorCode, message: string): CulmError {
   return new CulmError(code, message, { status: 400 });
 }
 

@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { CulmError, errorMessage } from '../core/errors.js';
+import { CulmError, errorMessage, type ErrorCode } from '../core/errors.js';
 import { ruleToBamboo } from '../core/rules.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -113,7 +113,7 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
     let audited = false;
     let principal: Principal = { kind: 'anonymous' };
     const note: AuditNote = {};
-    let failure: { status: number; code: string; message: string } | undefined;
+    let failure: { status: number; code: ErrorCode; message: string } | undefined;
     try {
       const match = router.match(method, path);
       if (match.kind === 'none') throw new CulmError('E_NOT_FOUND', `no route for ${method} ${path}`, { status: 404 });
@@ -197,7 +197,7 @@ function idOrUndefined(raw: string): string | undefined {
 }
 
 /** Sends the error as JSON and says what was sent (the audit of a refused rule write records it). */
-function respondWithError(res: ServerResponse, err: unknown, log: Logger, method: string, path: string, auth: ApiAuth): { status: number; code: string; message: string } {
+function respondWithError(res: ServerResponse, err: unknown, log: Logger, method: string, path: string, auth: ApiAuth): { status: number; code: ErrorCode; message: string } {
   if (res.headersSent) {
     log.error({ method, path, err: errorMessage(err) }, 'http handler failed after the response started');
     res.destroy();

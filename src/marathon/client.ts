@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from '../log/logger.js';
+import type { ErrorCode } from '../core/errors.js';
 import { buildUrl, parseEndpoints, type Endpoint, type Query } from './endpoints.js';
 import {
   MarathonError,
@@ -219,7 +220,7 @@ export class MarathonClient {
     }, timeoutMs);
     const onCallerAbort = (): void => controller.abort();
     opts.signal?.addEventListener('abort', onCallerAbort, { once: true });
-    const fail = (code: string, message: string, failover: boolean, extra: { httpStatus?: number; cause?: unknown } = {}): Attempt => ({
+    const fail = (code: ErrorCode, message: string, failover: boolean, extra: { httpStatus?: number; cause?: unknown } = {}): Attempt => ({
       ok: false,
       failover,
       error: new MarathonError(code, message, { endpoint: endpoint.base, ...extra }),
@@ -257,7 +258,7 @@ export class MarathonClient {
   private async readResponse(
     res: Dispatcher.ResponseData,
     what: string,
-    fail: (code: string, message: string, failover: boolean, extra?: { httpStatus?: number; cause?: unknown }) => Attempt,
+    fail: (code: ErrorCode, message: string, failover: boolean, extra?: { httpStatus?: number; cause?: unknown }) => Attempt,
     { validate, consume }: Pick<MarathonRequestOptions, 'validate' | 'consume'>,
   ): Promise<Attempt> {
     const status = res.statusCode;

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { CulmError } from '../core/errors.js';
+import { CulmError, type ErrorCode } from '../core/errors.js';
 
 /** Error codes raised by src/marathon; tests and callers switch on these, never on messages. */
 export const MarathonErrorCode = {
@@ -23,7 +23,7 @@ export const MarathonErrorCode = {
   ABORTED: 'E_MARATHON_ABORTED',
   /** Marathon has no callback (http_callback) event subscriptions: 1.4 without the flag, or 1.5+. */
   CALLBACKS_UNAVAILABLE: 'E_CALLBACKS_UNAVAILABLE',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 export interface MarathonErrorDetails {
   cause?: unknown;
@@ -36,7 +36,7 @@ export interface MarathonErrorDetails {
 export class MarathonError extends CulmError {
   readonly endpoint: string | undefined;
   readonly httpStatus: number | undefined;
-  constructor(code: string, message: string, details: MarathonErrorDetails = {}) {
+  constructor(code: ErrorCode, message: string, details: MarathonErrorDetails = {}) {
     // Why 502/504: seen from culm's REST API, a failing Marathon is a bad/slow upstream.
     super(code, message, { cause: details.cause, status: code === MarathonErrorCode.TIMEOUT ? 504 : 502 });
     this.name = 'MarathonError';

@@ -1,5 +1,6 @@
 /** What the edges (REST API, UI, metrics endpoint) may ask of the running daemon. They never render or reload. */
 import type { ClusterState, Rule } from '../core/model.js';
+import type { ErrorCode } from '../core/errors.js';
 
 /**
  * `skipped`: nothing known yet (no Marathon sync, no saved state): an empty config is never applied.
@@ -20,7 +21,7 @@ export interface ApplyRecord {
   mode?: 'reload' | 'runtime';
   /** sha256 of the config text that was applied (or rejected). */
   configHash?: string;
-  error?: { code: string; message: string };
+  error?: { code: ErrorCode; message: string };
   /** With `deferred`: when (ms since epoch) a reload is allowed again. */
   retryAt?: number;
   /**
@@ -61,7 +62,7 @@ export interface RuleChangeRecord {
   before: BambooRule | null;
   after: BambooRule | null;
   /** With `refused`: the REST error sent (its code is stable). */
-  error?: { code: string; message: string };
+  error?: { code: ErrorCode; message: string };
   status: number;
   reasons: string[];
   durationMs: number;

@@ -403,7 +403,7 @@ t.test('operator page', async (t) => {
   core.apps.set('/web', app('/web', [task('w.1'), task('w.2', { state: 'TASK_KILLING' })]));
   core.ruleMap.set('/web', { id: '/web', acl: 'hdr(host) -i "><img src=x onerror=alert(2)>', config: {} });
   core.ruleMap.set('/gone', { id: '/gone', acl: 'path_beg /gone', config: {} });
-  core.records = [{ at: 0, result: 'invalid', reasons: [], durationMs: 3.4, error: { code: 'E_HAPROXY_INVALID', message: '<b>bad</b>' } }];
+  core.records = [{ at: 0, result: 'invalid', reasons: [], durationMs: 3.4, error: { code: 'E_CONFIG_INVALID', message: '<b>bad</b>' } }];
 
   for (const path of ['/', '/ui']) {
     const res = await call(path);
@@ -419,7 +419,7 @@ t.test('operator page', async (t) => {
     t.ok(html.includes('data-id="/web"'));
     t.match(html, /1 \/ 2/, 'serving / total for /web');
     t.match(html, /\/gone/, 'rule without an app listed');
-    t.match(html, /E_HAPROXY_INVALID/);
+    t.match(html, /E_CONFIG_INVALID/);
     t.equal((html.match(/<script/g) ?? []).length, 1, 'one script, our own');
     t.notMatch(html, /https?:\/\//, 'no external assets');
   }

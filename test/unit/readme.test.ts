@@ -1,6 +1,7 @@
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { configReferenceMarkdown } from '../../src/config/index.js';
+import { errorCodesMarkdown } from '../../src/core/error-codes.js';
 
 const path = new URL('../../README.md', import.meta.url).pathname;
 const START = /<!-- config-table:start[^>]*-->\n/;
@@ -14,6 +15,21 @@ t.test('README configuration table is the one generated from the defaults', asyn
   const to = readme.indexOf(END);
   t.ok(to > from, 'end marker after start');
   const table = `${configReferenceMarkdown().trim()}\n`;
+  if (process.env.UPDATE_README) {
+    readme = readme.slice(0, from) + table + readme.slice(to);
+    writeFileSync(path, readme);
+  }
+  t.equal(readme.slice(from, to), table, 'run UPDATE_README=1 npx tap test/unit/readme.test.ts to refresh');
+});
+
+t.test('README error-code table is the one generated from the catalog', async (t) => {
+  let readme = readFileSync(path, 'utf8');
+  const start = /<!-- error-codes:start[^>]*-->\n/.exec(readme);
+  t.ok(start, 'start marker present');
+  const from = start!.index + start![0].length;
+  const to = readme.indexOf('<!-- error-codes:end -->');
+  t.ok(to >= from, 'end marker after start');
+  const table = `${errorCodesMarkdown()}\n`;
   if (process.env.UPDATE_README) {
     readme = readme.slice(0, from) + table + readme.slice(to);
     writeFileSync(path, readme);
