@@ -154,7 +154,7 @@ t.before(async () => {
 });
 
 t.teardown(async () => {
-  if (containers.length > 0) await podman(['rm', '-f', '-t', '0', ...containers]);
+  if (containers.length > 0) await podman(['rm', '-f', '-v', '-t', '0', ...containers]);
   for (const close of started.reverse()) await close();
 });
 
