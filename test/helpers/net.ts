@@ -1,5 +1,5 @@
 /** Loopback helpers for integration tests: free ports, tiny backends that answer with their own port. */
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 
 /** A port that was free a moment ago (bound to 127.0.0.1:0 and released). */
@@ -24,14 +24,21 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-/** An HTTP server on 127.0.0.1 whose body is its own port ("31001\n"), so a test sees who answered. */
-export async function startBackend(): Promise<Backend> {
+/**
+ * An HTTP server on 127.0.0.1 whose body is its own port ("31001\n"), so a test sees who answered;
+ * `delayMs` makes it a slow one (a request in flight for that long; `hits` counts it on arrival).
+ */
+export async function startBackend(opts: { delayMs?: number } = {}): Promise<Backend> {
   const backend = { port: 0, hits: 0, lastHitAt: 0 } as Backend;
+  const answer = (res: ServerResponse): void => {
+    res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
+    res.end(`${backend.port}\n`);
+  };
   const server: Server = createServer((req, res) => {
     backend.hits++;
     backend.lastHitAt = performance.now();
-    res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
-    res.end(`${backend.port}\n`);
+    if (opts.delayMs) setTimeout(() => answer(res), opts.delayMs);
+    else answer(res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
