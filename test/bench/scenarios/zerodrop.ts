@@ -1,5 +1,5 @@
 /**
- * Scenario "zerodrop" (issue 10): traffic is never dropped. Real HAProxy, backends on loopback, ~`RATE` req/s
+ * Scenario "zerodrop" (issue 10): traffic is never dropped. Real HAProxy, backends on loopback, ~500 req/s
  * (half on new connections, half from keep-alive clients reusing their idle connection after a pause, as a
  * browser does); a failure is a connection error, a reset, a timeout or any status the backends did not send
  * (they only send 200). Four scenarios, on one culm per column:
@@ -21,18 +21,19 @@ import { get, startBackend, type Backend } from '../../helpers/net.js';
 import { load, putRule, reloads as reloadCount, type Load } from '../../helpers/reload-load.js';
 import { sleep, timeUntil } from './common.js';
 
-const RATE = 500;
 const RELOAD_INTERVAL_MS = 300;
 /** Bamboo's rule: a task without a readiness result is taken for an old one timeoutSeconds + 5 s after it started. */
 const READINESS = { path: '/ready', portName: 'http', timeoutSeconds: 1 };
 const OLD_TASK_AGE_MS = 6500;
-/** Between TASK_KILLING and the task's process closing its listening socket (SIGTERM reaching the app). */
-const SIGTERM_LAG_MS = 100;
 
 export interface ZerodropSizes {
   reloads: number;
   readyDelayMs: number;
   slowMs: number;
+  /** Requests/s of the load (default 500). */
+  rate?: number;
+  /** Between TASK_KILLING and the task's process closing its listening socket (SIGTERM reaching the app); default 100. */
+  sigtermLagMs?: number;
 }
 
 interface Traffic {
@@ -48,9 +49,9 @@ const summary = (l: Load, ms: number): Traffic => ({
 });
 
 /** Runs `body` under load on `url`; the load's figures when it is done. */
-async function underLoad(url: string, body: () => Promise<Record<string, unknown>>, slowMs?: number): Promise<Record<string, unknown>> {
+async function underLoad(url: string, rate: number, body: () => Promise<Record<string, unknown>>, slowMs?: number): Promise<Record<string, unknown>> {
   const began = performance.now();
-  const traffic = load(url, RATE);
+  const traffic = load(url, rate);
   const slow = slowMs ? load(url, 20, { slowMs, timeoutMs: slowMs + 5000 }) : undefined;
   try {
     await sleep(500);
@@ -69,15 +70,15 @@ const serves = (culm: CulmInstance, path: string, port: number) => async (): Pro
 };
 
 /** Marathon's kill of a task whose app shuts down cleanly on SIGTERM. */
-async function killTask(marathon: MarathonEmulator, id: string, backend: Backend): Promise<void> {
+async function killTask(marathon: MarathonEmulator, id: string, backend: Backend, s: ZerodropSizes): Promise<void> {
   marathon.setTaskState(id, 'TASK_KILLING');
-  await sleep(SIGTERM_LAG_MS);
+  await sleep(s.sigtermLagMs ?? 100);
   await backend.drain();
   marathon.setTaskState(id, 'TASK_KILLED');
 }
 
-async function reloads(culm: CulmInstance, n: number): Promise<Record<string, unknown>> {
-  return underLoad(`${culm.frontend}/web`, async () => {
+async function reloads(culm: CulmInstance, n: number, rate: number): Promise<Record<string, unknown>> {
+  return underLoad(`${culm.frontend}/web`, rate, async () => {
     const before = await reloadCount(culm);
     for (let i = 0; i < n; i++) {
       await putRule(culm, 'other', i);
@@ -90,9 +91,9 @@ async function reloads(culm: CulmInstance, n: number): Promise<Record<string, un
   });
 }
 
-async function slowKill(culm: CulmInstance, marathon: MarathonEmulator, tasks: Array<[string, Backend]>, s: ZerodropSizes): Promise<Record<string, unknown>> {
+export async function slowKill({ culm, marathon, slowTasks: tasks }: Cluster, s: ZerodropSizes): Promise<Record<string, unknown>> {
   const inflightAtKill: number[] = [];
-  const result = await underLoad(`${culm.frontend}/slow`, async () => {
+  const result = await underLoad(`${culm.frontend}/slow`, s.rate ?? 500, async () => {
     // Two of the three tasks are replaced: each new one serves first, then the old one is killed mid-request.
     for (let i = 0; i < 2; i++) {
       const fresh = await startBackend();
@@ -101,7 +102,7 @@ async function slowKill(culm: CulmInstance, marathon: MarathonEmulator, tasks: A
       await sleep(s.slowMs / 2); // slow requests are now in flight on every task
       const [id, old] = tasks[i];
       inflightAtKill.push(old.inflight);
-      await killTask(marathon, id, old);
+      await killTask(marathon, id, old, s);
       tasks.push([marathon.tasksOf('/slow').at(-1)!.id, fresh]);
     }
     return {};
@@ -109,12 +110,12 @@ async function slowKill(culm: CulmInstance, marathon: MarathonEmulator, tasks: A
   return { ...result, slowInFlightAtKill: inflightAtKill };
 }
 
-async function rolling(culm: CulmInstance, marathon: MarathonEmulator, olds: Array<[string, Backend]>, s: ZerodropSizes): Promise<Record<string, unknown>> {
+export async function rolling({ culm, marathon, rollTasks: olds }: Cluster, s: ZerodropSizes): Promise<Record<string, unknown>> {
   const news: Array<{ id: string; backend: Backend; readyAt: number }> = [];
   const oldest = Math.min(...marathon.tasksOf('/roll').map((x) => Date.parse(x.startedAt!)));
   await sleep(Math.max(0, oldest + OLD_TASK_AGE_MS - Date.now()));
   const started = performance.now();
-  const result = await underLoad(`${culm.frontend}/roll`, async () => {
+  const result = await underLoad(`${culm.frontend}/roll`, s.rate ?? 500, async () => {
     marathon.startDeployment('/roll');
     // Marathon's rolling restart: a new task, ready after a delay, then an old one killed; the next new task is
     // started before the last is ready, so one deployment spans the three steps.
@@ -130,7 +131,7 @@ async function rolling(culm: CulmInstance, marathon: MarathonEmulator, olds: Arr
       news[i].readyAt = performance.now();
       marathon.setTaskReady(news[i].id);
       await timeUntil(serves(culm, '/roll', news[i].backend.port), 10_000, 20);
-      await killTask(marathon, olds[i][0], olds[i][1]);
+      await killTask(marathon, olds[i][0], olds[i][1], s);
     }
     return {};
   });
@@ -139,13 +140,13 @@ async function rolling(culm: CulmInstance, marathon: MarathonEmulator, olds: Arr
   return { ...result, newTasks: news.length, tasksHitBeforeReady: early.length, ms: performance.now() - started };
 }
 
-async function kill9(culm: CulmInstance): Promise<Record<string, unknown>> {
+async function kill9(culm: CulmInstance, rate: number): Promise<Record<string, unknown>> {
   let killedAt = 0;
   let servingAgainMs = Number.NaN;
   let sentBefore = 0;
   let sentWhileDown = 0;
   const began = performance.now();
-  const traffic = load(`${culm.frontend}/web`, RATE);
+  const traffic = load(`${culm.frontend}/web`, rate);
   try {
     await sleep(1000);
     const pid = Number(readFileSync(`${culm.outputPath}.pid`, 'utf8').trim().split(/\s+/)[0]);
@@ -165,9 +166,20 @@ async function kill9(culm: CulmInstance): Promise<Record<string, unknown>> {
   return { servingAgainMs, failedWhileDown, sentWhileDown, traffic: summary(traffic, performance.now() - began) };
 }
 
-type Column = 'culm' | 'noRuntimeApi' | 'bambooSf';
+export type Column = 'culm' | 'noRuntimeApi' | 'bambooSf';
 
-async function column(kind: Column, s: ZerodropSizes): Promise<Record<string, unknown>> {
+/** The apps the scenarios use, in the emulator, and culm (of the column's kind) started on them. */
+export interface Cluster {
+  culm: CulmInstance;
+  marathon: MarathonEmulator;
+  /** /slow's tasks (id, backend): slowKill replaces the first two. */
+  slowTasks: Array<[string, Backend]>;
+  /** /roll's tasks, with a readiness check and a health check: rolling replaces them. */
+  rollTasks: Array<[string, Backend]>;
+  close(): Promise<void>;
+}
+
+export async function startCluster(kind: Column): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'culm-zerodrop-'));
   const out = join(dir, 'haproxy.cfg');
   const env: Record<string, string> = {
@@ -193,30 +205,45 @@ async function column(kind: Column, s: ZerodropSizes): Promise<Record<string, un
   marathon.addApp({ id: '/roll', readinessCheck: READINESS, healthChecks: [{ protocol: 'HTTP', path: '/health' }] });
   const rollTasks = [await task('/roll', { healthy: true }), await task('/roll', { healthy: true }), await task('/roll', { healthy: true })];
   const culm = await startCulm({ marathon: marathon.url, dir, env });
-  const output = (): string => culm.child.output().slice(-3000);
+  const close = async (): Promise<void> => {
+    await culm.destroy();
+    await marathon.stop();
+    // slowKill adds the backends of the tasks it starts to slowTasks.
+    await Promise.all([...new Set([...backends, ...slowTasks.map(([, b]) => b)])].map((b) => b.close()));
+    rmSync(dir, { recursive: true, force: true });
+  };
   try {
     await culm.waitReady();
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { culm, marathon, slowTasks, rollTasks, close };
+}
+
+async function column(kind: Column, s: ZerodropSizes): Promise<Record<string, unknown>> {
+  const cluster = await startCluster(kind);
+  const { culm } = cluster;
+  const rate = s.rate ?? 500;
+  try {
     const run = async (name: string, f: () => Promise<Record<string, unknown>>): Promise<Record<string, unknown>> => {
       try {
         return await f();
       } catch (err) {
-        return { error: `${name}: ${String(err)}\n${output()}` };
+        return { error: `${name}: ${String(err)}\n${culm.child.output().slice(-3000)}` };
       }
     };
     const result: Record<string, unknown> = {};
-    result.reloads = await run('reloads', () => reloads(culm, s.reloads));
-    result.slowKill = await run('slowKill', () => slowKill(culm, marathon, slowTasks, s));
-    result.rolling = await run('rolling', () => rolling(culm, marathon, rollTasks, s));
-    result.kill9 = await run('kill9', () => kill9(culm));
+    result.reloads = await run('reloads', () => reloads(culm, s.reloads, rate));
+    result.slowKill = await run('slowKill', () => slowKill(cluster, s));
+    result.rolling = await run('rolling', () => rolling(cluster, s));
+    result.kill9 = await run('kill9', () => kill9(culm, rate));
     result.haproxyRestarts = await culm.metric('culm_haproxy_restarts_total');
     result.runtimeApplies = await culm.metric('culm_haproxy_runtime_apply_duration_seconds_count');
     result.reloadsTotal = await reloadCount(culm);
     return result;
   } finally {
-    await culm.destroy();
-    await marathon.stop();
-    await Promise.all(backends.map((b) => b.close()));
-    rmSync(dir, { recursive: true, force: true });
+    await cluster.close();
   }
 }
 
@@ -224,7 +251,7 @@ async function column(kind: Column, s: ZerodropSizes): Promise<Record<string, un
 const wanted = (c: Column): boolean => !process.env.CULM_BENCH_ZERODROP_COLUMNS || process.env.CULM_BENCH_ZERODROP_COLUMNS.split(',').includes(c);
 
 export async function zerodrop(s: ZerodropSizes): Promise<Record<string, unknown>> {
-  const result: Record<string, unknown> = { rate: RATE, sizes: s };
+  const result: Record<string, unknown> = { rate: s.rate ?? 500, sizes: s };
   for (const c of ['culm', 'noRuntimeApi', 'bambooSf'] as const) if (wanted(c)) result[c] = await column(c, s);
   return result;
 }
