@@ -115,6 +115,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     started: () => driver.lastApplied() !== undefined,
     restart: () => applier.restartHaproxy(),
     restarted: () => metrics.haproxyRestarted(),
+    statsSocketPath: config.haproxy.statsSocketPath,
     log,
   });
 

@@ -12,6 +12,7 @@ import type { Logger } from '../log/logger.js';
 import { CulmError } from '../core/errors.js';
 import { serialQueue } from '../core/serial.js';
 import { runtimeCommands } from './runtime-api.js';
+import { statesStillTrue } from './server-state.js';
 import { describeFailure, limitHit, runCommand, withLimits, type ResourceLimits } from './command.js';
 import { shellQuote } from '../core/text.js';
 
@@ -79,6 +80,8 @@ export class HaproxyDriver {
   private readonly o: DriverOptions;
   /** The text HAProxy was last successfully reloaded with by this process. */
   private appliedText?: string;
+  /** The config the last reload loaded: the one the server-state file was saved for (see `restart`). */
+  private reloadedText?: string;
   /** Set by `forgetApplied`: `appliedText` may not be what HAProxy runs. */
   private stale = false;
   /** What is on disk and known to be good: the output file found at start, then each applied config. */
@@ -292,6 +295,7 @@ export class HaproxyDriver {
     }
     if (reload.code !== 0) throw new CulmError('E_RELOAD_FAILED', describeFailure('reload', reload), { cause: reload });
     this.appliedText = text;
+    this.reloadedText = text;
     this.stale = false;
     this.lastGood = text;
     await this.pruneSideFiles(files);
@@ -340,11 +344,16 @@ export class HaproxyDriver {
 
   /**
    * Starts HAProxy again after it died (see supervisor.ts): the reload command, on the file on disk, which is
-   * the last config applied (a failed reload puts the last good one back). Throws E_RELOAD_FAILED.
+   * the last config applied (a failed reload puts the last good one back), with only the server states still
+   * true of it (see server-state.ts). Throws E_RELOAD_FAILED.
    */
   async restart(): Promise<number> {
     if (this.appliedText === undefined) throw new CulmError('E_RELOAD_FAILED', 'nothing applied yet: no config to restart HAProxy from');
-    const result = await this.oneReload(() => runCommand(this.o.reloadCommand, this.o.commandTimeoutMs));
+    const current = this.appliedText;
+    const result = await this.oneReload(async () => {
+      await this.keepTrueServerStates(current);
+      return runCommand(this.o.reloadCommand, this.o.commandTimeoutMs);
+    });
     this.o.onOutput?.(`${result.stderr}\n${result.stdout}`);
     if (result.code !== 0) throw new CulmError('E_RELOAD_FAILED', describeFailure('restart', result), { cause: result });
     return result.ms;
@@ -366,6 +375,24 @@ export class HaproxyDriver {
     } catch (err) {
       await rm(path, { force: true }).catch(() => undefined);
       this.o.log.warn({ err: String(err), serverStateFile: path }, 'server states not saved before reload; reloading without them');
+    }
+  }
+
+  /**
+   * Before a restart: the state file keeps the states of the servers unchanged since the reload it was saved
+   * for; when that cannot be told (no reload by this process, or the configs differ by more than servers),
+   * it is removed, and every server starts as its config line says.
+   */
+  private async keepTrueServerStates(current: string): Promise<void> {
+    const path = this.o.serverStatePath;
+    if (!path || !existsSync(path)) return;
+    try {
+      const kept = this.reloadedText === undefined ? null : statesStillTrue(await readFile(path, 'utf8'), this.reloadedText, current);
+      if (kept === null) await rm(path, { force: true });
+      else await writeAtomically(path, kept);
+    } catch (err) {
+      await rm(path, { force: true }).catch(() => undefined);
+      this.o.log.warn({ err: String(err), serverStateFile: path }, 'server states not kept for the restart');
     }
   }
 

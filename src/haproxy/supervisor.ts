@@ -10,6 +10,12 @@
  * command), so does a killed HAProxy not reaped yet (a zombie),
  * and the stale pid file is removed before the restart, so `-sf $(cat pidfile)` cannot signal that program.
  *
+ * A live pid is not enough: a hung HAProxy (stopped, stuck in a loop) keeps its pid and its ports but serves
+ * nothing. With a stats socket, each probe also asks it `show info`; a process that accepts the connection but
+ * does not answer within `HANG_TIMEOUT_MS`, `HANG_PROBES` probes in a row, is killed (`kill -9`) and started
+ * again like a dead one. A socket that is missing or refuses (another template, a reload replacing it) proves
+ * nothing and is not counted.
+ *
  * Two culm instances must not fight over one HAProxy: each has its own output and pid path; a lock file beside
  * the pid file names the culm that supervises it, and another live culm finding it does not supervise.
  */
@@ -18,6 +24,7 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { DependencyCheck } from '../pipeline/types.js';
 import { processExists } from './driver.js';
+import { runtimeCommands } from './runtime-api.js';
 
 /** What the supervisor asks of the host; tests pass a fake one. */
 export interface ProcessProbe {
@@ -27,6 +34,13 @@ export interface ProcessProbe {
   isHaproxy(pid: number): boolean;
   /** Removes the pid file of a dead HAProxy. */
   removePidFile(path: string): void;
+  /**
+   * Whether the HAProxy behind the stats socket answers `show info` within `timeoutMs`: 'unreachable' when
+   * the socket is missing or refuses (which says nothing of a hang). Without it, hangs are not detected.
+   */
+  answers?(socketPath: string, timeoutMs: number): Promise<'yes' | 'no answer' | 'unreachable'>;
+  /** `kill -9` of a hung HAProxy. */
+  kill?(pid: number): void;
 }
 
 export interface SupervisorOptions {
@@ -43,9 +57,15 @@ export interface SupervisorOptions {
   now?: () => number;
   /** The lock naming the supervising culm; default `<pidPath>.culm-lock`. Empty: no lock. */
   lockPath?: string;
+  /** The stats socket HAProxy answers on (hangs are detected through it); unset: the pid only. */
+  statsSocketPath?: string;
 }
 
 const MAX_BACKOFF_MS = 10_000;
+/** A `show info` unanswered this long is one failed probe (HAProxy answers in a millisecond when it runs). */
+export const HANG_TIMEOUT_MS = 1000;
+/** Failed probes in a row, on the same pid, before HAProxy is taken for hung. */
+export const HANG_PROBES = 3;
 
 export const hostProbe: ProcessProbe = {
   readPid(path) {
@@ -72,6 +92,17 @@ export const hostProbe: ProcessProbe = {
   },
   removePidFile(path) {
     rmSync(path, { force: true });
+  },
+  async answers(socketPath, timeoutMs) {
+    try {
+      await runtimeCommands(socketPath, ['show info'], timeoutMs);
+      return 'yes';
+    } catch (err) {
+      return /no answer within/.test(errorMessage(err)) ? 'no answer' : 'unreachable';
+    }
+  },
+  kill(pid) {
+    process.kill(pid, 'SIGKILL');
   },
 };
 
@@ -100,6 +131,9 @@ export class HaproxySupervisor {
   /** After a failed restart, the next one waits (doubling up to `MAX_BACKOFF_MS`): no launch storm. */
   private failures = 0;
   private nextAttemptAt = 0;
+  /** Probes of `hung.pid` in a row whose `show info` got no answer, since `hung.since`. */
+  private hung?: { pid: number; probes: number; since: number };
+  private probing = false;
 
   constructor(private readonly o: SupervisorOptions) {
     this.probe = o.probe ?? hostProbe;
@@ -155,10 +189,24 @@ export class HaproxySupervisor {
 
   /** One probe; restarts HAProxy when this probe and the one before saw it dead. */
   async tick(): Promise<void> {
-    if (this.otherOwner !== undefined || !this.o.started() || this.restarting) return;
+    if (this.otherOwner !== undefined || !this.o.started() || this.restarting || this.probing) return;
     const pid = this.probe.readPid(this.o.pidPath);
     if (pid !== undefined) this.remember(pid);
     if (pid !== undefined && this.probe.isHaproxy(pid)) {
+      if (await this.isHung(pid)) {
+        const since = this.hung!.since;
+        this.hung = undefined;
+        this.downSince = since;
+        this.o.log.error({ pid, probes: HANG_PROBES, silentMs: this.now() - since }, 'HAProxy does not answer on its stats socket (hung): killing it (kill -9)');
+        try {
+          this.probe.kill?.(pid);
+        } catch (err) {
+          this.o.log.warn({ pid, err: errorMessage(err) }, 'the hung HAProxy could not be killed');
+        }
+        await this.restart(pid, 'hung: no answer on the stats socket');
+        return;
+      }
+      if (this.hung) return; // not answering yet: neither taken for hung nor for serving
       this.failures = 0;
       if (this.downSince !== undefined) this.o.log.info({ pid, downMs: this.now() - this.downSince }, 'HAProxy serving again');
       this.suspect = undefined;
@@ -186,11 +234,35 @@ export class HaproxySupervisor {
     if (this.pidsSeen.size > 32) for (const p of this.pidsSeen) if (!this.probe.isHaproxy(p)) this.pidsSeen.delete(p);
   }
 
-  private async restart(deadPid: number | undefined): Promise<void> {
+  /**
+   * One `show info` probe of a live pid; true once `HANG_PROBES` in a row on this pid got no answer. A pid
+   * replaced meanwhile (a reload) starts the count again.
+   */
+  private async isHung(pid: number): Promise<boolean> {
+    const socket = this.o.statsSocketPath;
+    if (!socket || !this.probe.answers) return false;
+    this.probing = true;
+    let answer: 'yes' | 'no answer' | 'unreachable';
+    try {
+      answer = await this.probe.answers(socket, HANG_TIMEOUT_MS);
+    } finally {
+      this.probing = false;
+    }
+    if (answer !== 'no answer' || this.probe.readPid(this.o.pidPath) !== pid) {
+      this.hung = undefined;
+      return false;
+    }
+    if (this.hung?.pid !== pid) this.hung = { pid, probes: 0, since: this.now() };
+    this.hung.probes++;
+    return this.hung.probes >= HANG_PROBES;
+  }
+
+  private async restart(deadPid: number | undefined, why = 'not running'): Promise<void> {
     this.restarting = true;
     try {
       if (deadPid !== undefined && this.probe.readPid(this.o.pidPath) === deadPid) this.probe.removePidFile(this.o.pidPath);
-      this.o.log.error({ pid: deadPid, pidFile: this.o.pidPath }, 'HAProxy is not running: starting it again from the last applied config');
+      this.o.log.error({ pid: deadPid, pidFile: this.o.pidPath }, `HAProxy is ${why}: starting it again from the last applied config`);
+      this.lastError = why === 'not running' ? undefined : why;
       await this.o.restart();
       this.restarts++;
       this.o.restarted?.();

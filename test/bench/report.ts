@@ -138,15 +138,67 @@ function flood(r: Json): Row[] {
   ];
 }
 
+const ZERODROP_COLUMNS = [
+  ['culm', 'culm default'],
+  ['noRuntimeApi', 'CULM_RUNTIME_API=false'],
+  ['bambooSf', "Bamboo's plain -sf"],
+] as const;
+
 function zerodrop(r: Json): Row[] {
   const run = (x: unknown): Json => (x ?? {}) as Json;
-  const culm = run(r.culm);
-  const bamboo = run(r.bambooSf);
-  const errors = (x: Json): string => (Object.keys(run(x.errors)).length ? ` ${JSON.stringify(x.errors)}` : '');
-  return [
-    { figure: `failed requests over ${String(culm.reloads)} reloads, default reload (-x -sf, state file)`, value: `${String(culm.failed)} of ${num(culm.ok) + num(culm.failed)}${errors(culm)}`, target: '0', met: num(culm.failed) === 0 },
-    { figure: `same, Bamboo's plain -sf (${String(bamboo.reloads)} reloads)`, value: `${String(bamboo.failed)} of ${num(bamboo.ok) + num(bamboo.failed)}${errors(bamboo)}`, target: '(comparison)' },
-  ];
+  const count = (n: unknown): string => num(n).toLocaleString('en');
+  // "0 of 12,345" and the kinds of failure, or the scenario's error.
+  const failed = (x: Json): Pick<Row, 'value' | 'met'> => {
+    if (typeof x.error === 'string') return { value: `error: ${x.error.split('\n')[0]}`, met: false };
+    const t = run(x.traffic);
+    const slow = x.slowTraffic === undefined ? undefined : run(x.slowTraffic);
+    const all = num(t.failed) + (slow ? num(slow.failed) : 0);
+    const kinds = { ...run(t.errors), ...(slow ? run(slow.errors) : {}) };
+    const detail = Object.keys(kinds).length ? ` ${JSON.stringify(kinds)}` : '';
+    const of = num(t.ok) + num(t.failed) + (slow ? num(slow.ok) + num(slow.failed) : 0);
+    return { value: `${all} of ${count(of)} (${Math.round(num(t.reqPerS))} req/s)${detail}`, met: all === 0 };
+  };
+  const rows: Row[] = [];
+  const sizes = run(r.sizes);
+  const scenarios = [
+    ['rolling', `1. rolling deployment, 3 tasks replaced, ready after ${num(sizes.readyDelayMs) / 1000} s: failed`],
+    ['reloads', `2. ${String(sizes.reloads)} reloads (rule changes): failed`],
+    ['slowKill', `3. 2 tasks killed with ${num(sizes.slowMs) / 1000} s requests in flight: failed`],
+  ] as const;
+  for (const [key, label] of scenarios) {
+    for (const [col, name] of ZERODROP_COLUMNS) {
+      if (r[col] === undefined) continue;
+      const x = run(run(r[col])[key]);
+      rows.push({ figure: `${label}, ${name}`, target: '0', ...failed(x) });
+      if (key === 'rolling' && typeof x.error !== 'string') {
+        rows.push({ figure: '   new tasks that got a request before Marathon said ready', value: `${String(x.tasksHitBeforeReady)} of ${String(x.newTasks)}`, target: '0', met: x.tasksHitBeforeReady === 0 });
+      }
+      if (key === 'reloads' && typeof x.error !== 'string' && x.reloads !== sizes.reloads) {
+        rows.push({ figure: '   reloads counted', value: String(x.reloads), target: String(sizes.reloads), met: false });
+      }
+      if (key === 'slowKill' && typeof x.error !== 'string') {
+        rows.push({ figure: '   slow requests in flight on each killed task', value: JSON.stringify(x.slowInFlightAtKill), target: 'context' });
+      }
+    }
+  }
+  for (const [col, name] of ZERODROP_COLUMNS) {
+    if (r[col] === undefined) continue;
+    const x = run(run(r[col]).kill9);
+    if (typeof x.error === 'string') {
+      rows.push({ figure: `4. kill -9 of HAProxy, ${name}`, value: `error: ${x.error.split('\n')[0]}`, target: '≤ 1 s', met: false });
+      continue;
+    }
+    rows.push(
+      { figure: `4. kill -9 of HAProxy → serving again, ${name}`, value: ms(x.servingAgainMs), target: '≤ 1 s', met: atMost(num(x.servingAgainMs), 1000) },
+      { figure: '   failed requests in that time', value: `${String(x.failedWhileDown)} (${count(x.sentWhileDown)} sent meanwhile, + those in flight)`, target: 'report' },
+    );
+  }
+  for (const [col, name] of ZERODROP_COLUMNS) {
+    if (r[col] === undefined) continue;
+    const c = run(r[col]);
+    rows.push({ figure: `reloads / runtime API applies / HAProxy restarts, ${name}`, value: `${String(c.reloadsTotal)} / ${String(c.runtimeApplies)} / ${String(c.haproxyRestarts)}`, target: 'context' });
+  }
+  return rows;
 }
 
 function ha(r: Json): Row[] {

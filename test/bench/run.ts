@@ -38,7 +38,7 @@ const scenarios: Array<[string, () => Promise<Record<string, unknown>>]> = [
   ['scale', () => scale(quick ? 1000 : 10_000, 10)],
   ['ingest', () => ingest(quick ? 40_000 : 200_000)],
   ['flood', () => flood(quick ? 2000 : 10_000)],
-  ['zerodrop', () => zerodrop(quick ? 10 : 50)],
+  ['zerodrop', () => zerodrop(quick ? { reloads: 10, readyDelayMs: 500, slowMs: 1000 } : { reloads: 50, readyDelayMs: 1500, slowMs: 1500 })],
   ['ha', () => ha(quick ? 100 : 1000, quick ? 10 : 30)],
 ];
 

@@ -1,5 +1,5 @@
 /** Loopback helpers for integration tests: free ports, tiny backends that answer with their own port. */
-import { createServer, request as httpRequest, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 
 /** A port that was free a moment ago (bound to 127.0.0.1:0 and released). */
@@ -21,24 +21,39 @@ export interface Backend {
   hits: number;
   /** performance.now() of the last request it answered (benchmarks time changes by it). */
   lastHitAt: number;
+  /** performance.now() of the first request that was not a health check (`/health…`); 0: none yet. */
+  firstRequestAt: number;
+  /** Requests being answered now (a `?slow=<ms>` request is in flight for that long). */
+  inflight: number;
+  /** Stops all connections at once (requests in flight fail). */
   close(): Promise<void>;
+  /**
+   * As a task that got SIGTERM and shuts down cleanly: accepts no new connection, answers the requests in
+   * flight, then resolves.
+   */
+  drain(): Promise<void>;
 }
 
 /**
- * An HTTP server on 127.0.0.1 whose body is its own port ("31001\n"), so a test sees who answered;
- * `delayMs` makes it a slow one (a request in flight for that long; `hits` counts it on arrival).
+ * An HTTP server on 127.0.0.1 whose body is its own port ("31001\n"), so a test sees who answered. A request
+ * with `?slow=<ms>` is answered after that long; `delayMs` makes every request a slow one (a request in flight
+ * for that long; `hits` counts it on arrival).
  */
 export async function startBackend(opts: { delayMs?: number } = {}): Promise<Backend> {
-  const backend = { port: 0, hits: 0, lastHitAt: 0 } as Backend;
-  const answer = (res: ServerResponse): void => {
-    res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
-    res.end(`${backend.port}\n`);
-  };
+  const backend = { port: 0, hits: 0, lastHitAt: 0, firstRequestAt: 0, inflight: 0 } as Backend;
   const server: Server = createServer((req, res) => {
     backend.hits++;
     backend.lastHitAt = performance.now();
-    if (opts.delayMs) setTimeout(() => answer(res), opts.delayMs);
-    else answer(res);
+    if (!backend.firstRequestAt && !req.url?.startsWith('/health')) backend.firstRequestAt = backend.lastHitAt;
+    const slow = Number(/[?&]slow=(\d+)/.exec(req.url ?? '')?.[1] ?? 0) || (opts.delayMs ?? 0);
+    backend.inflight++;
+    const answer = (): void => {
+      backend.inflight--;
+      res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
+      res.end(`${backend.port}\n`);
+    };
+    if (slow > 0) setTimeout(answer, slow);
+    else answer();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -46,6 +61,11 @@ export async function startBackend(opts: { delayMs?: number } = {}): Promise<Bac
   backend.close = () => new Promise<void>((resolve) => {
     server.closeAllConnections();
     server.close(() => resolve());
+  });
+  backend.drain = () => new Promise<void>((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeIdleConnections();
   });
   return backend;
 }

@@ -2,7 +2,8 @@
  * Issue 10, "HAProxy is supervised", against the real culm binary, the emulator and real HAProxy 2.6: `kill -9`
  * of the HAProxy culm started (its pid from `<outputPath>.pid`; nothing else is killed) → culm notices, starts it
  * again from the last applied config, counts it, and `/readyz` says so while it is down. A reload's old process
- * exiting on its own is no death.
+ * exiting on its own is no death. A hung HAProxy (`kill -STOP`: alive, its ports and socket open, no answer) is
+ * killed and started again.
  */
 import t from 'tap';
 import type { Test } from 'tap';
@@ -25,7 +26,15 @@ t.before(async () => {
   await culm.waitReady();
 });
 
+/** Pids this test stopped with SIGSTOP: killed in teardown if still there. */
+const stopped: number[] = [];
+
 t.teardown(async () => {
+  for (const pid of stopped) {
+    if (!isAlive(pid)) continue;
+    process.kill(pid, 'SIGCONT');
+    process.kill(pid, 'SIGKILL');
+  }
   await culm?.destroy();
   await marathon?.stop();
   await Promise.all(backends.map((b) => b.close()));
@@ -85,4 +94,19 @@ t.test('reloads (the old process exits after -sf) are not taken for deaths', asy
   await new Promise((r) => setTimeout(r, 600));
   t.equal(await culm.metric('culm_haproxy_restarts_total'), restarts, 'no restart');
   t.equal((await fetch(`${culm.api}/readyz`)).status, 200);
+});
+
+t.test('hung (kill -STOP): culm kills it (kill -9) and starts HAProxy again; counted and logged', async (t) => {
+  const pid = pidOf();
+  t.ok(culm.haproxy.seen.has(pid) || culm.haproxy.poll().includes(pid), 'the pid is the one this test\'s culm started');
+  const restartsBefore = await culm.metric('culm_haproxy_restarts_total');
+  stopped.push(pid);
+  process.kill(pid, 'SIGSTOP');
+  t.notOk((await get(`${culm.frontend}/web`)).status === 200, 'a stopped HAProxy serves nothing');
+  await eventually('served again by a new HAProxy', async () => pidOf() !== pid && await serving(), 15_000, 50);
+  await eventually('the stopped one was killed', () => !isAlive(pid), 5000);
+  t.equal(await culm.metric('culm_haproxy_restarts_total'), restartsBefore + 1, 'counted');
+  t.match(culm.child.output(), 'does not answer on its stats socket (hung): killing it', 'logged');
+  await eventually('ready again', async () => (await fetch(`${culm.api}/readyz`)).status === 200, 3000);
+  t.same(await whoAnswers(`${culm.frontend}/web`, 6), new Set([String(backends[0].port), String(backends[1].port)]), 'both tasks served');
 });

@@ -1,7 +1,8 @@
 /**
  * The HAProxy supervisor on a fake probe and a fake clock: a death is acted on at the second probe that sees it,
  * a pid file rewritten by a reload is not a death, a reused pid is, the stale pid file goes before the restart,
- * a failed restart is retried, readiness follows, and a lock held by another live culm means hands off.
+ * a failed restart is retried, readiness follows, a lock held by another live culm means hands off, and a
+ * live HAProxy whose stats socket stops answering (hung) is killed and started again.
  */
 import t from 'tap';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -17,9 +18,14 @@ class FakeHost implements ProcessProbe {
   readPid(): number | undefined { return this.pidFile; }
   isHaproxy(pid: number): boolean { return this.haproxies.has(pid); }
   removePidFile(): void { this.pidFile = undefined; this.removed++; }
+  /** What the stats socket does at each probe ('yes' when the list is empty). */
+  socket: Array<'yes' | 'no answer' | 'unreachable'> = [];
+  killed: number[] = [];
+  answers(): Promise<'yes' | 'no answer' | 'unreachable'> { return Promise.resolve(this.socket.shift() ?? 'yes'); }
+  kill(pid: number): void { this.killed.push(pid); this.haproxies.delete(pid); }
 }
 
-function setup(o: { failRestarts?: number; started?: boolean } = {}) {
+function setup(o: { failRestarts?: number; started?: boolean; statsSocketPath?: string } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'culm-supervisor-'));
   const host = new FakeHost();
   let now = 1000;
@@ -28,7 +34,7 @@ function setup(o: { failRestarts?: number; started?: boolean } = {}) {
   let counted = 0;
   const sup = new HaproxySupervisor({
     pidPath: join(dir, 'haproxy.pid'), intervalMs: 200, log: silentLogger(), probe: host, now: () => now,
-    started: () => o.started ?? true,
+    started: () => o.started ?? true, statsSocketPath: o.statsSocketPath,
     restart: async () => {
       if (failures-- > 0) throw new Error('reload failed (exit 1)');
       const pid = 200 + restarts.length;
@@ -156,4 +162,60 @@ t.test('pids the pid file named are remembered for the graceful stop, the dead o
   t.ok(sup.pidsSeen.has(140) && sup.pidsSeen.has(100), 'the current and a still-draining old pid are kept');
   t.ok(sup.pidsSeen.size <= 33, `bounded (${sup.pidsSeen.size})`);
   t.notOk(sup.pidsSeen.has(101), 'an old pid that exited was pruned');
+});
+
+t.test('hung (alive, its stats socket accepts but never answers): killed and restarted after 3 probes in a row', async (t) => {
+  const { sup, host, restarts, counted, advance } = setup({ statsSocketPath: '/run/haproxy.sock' });
+  await sup.tick();
+  t.ok(sup.check().ok);
+  host.socket = ['no answer', 'no answer'];
+  for (let i = 0; i < 2; i++) {
+    advance(200);
+    await sup.tick();
+  }
+  t.same(host.killed, [], 'two probes are not enough');
+  t.ok(sup.check().ok, 'still ready while only suspected');
+  host.socket = ['yes', 'no answer', 'no answer']; // it answered: the count starts again
+  for (let i = 0; i < 3; i++) {
+    advance(200);
+    await sup.tick();
+  }
+  t.same(host.killed, [], 'an answer in between resets the count');
+  host.socket = ['no answer'];
+  advance(200);
+  await sup.tick();
+  t.same(host.killed, [100], 'the third probe in a row: kill -9 of the hung pid');
+  t.same(restarts, [2200], 'and started again at once');
+  t.equal(counted(), 1, 'counted as a restart');
+  t.equal(host.removed, 1, 'its pid file removed first');
+  t.notOk(sup.check().ok, '/readyz: not ready until the new process is seen');
+  t.match(sup.check().detail, /not running for 400 ms/, 'since the first unanswered probe');
+  advance(200);
+  await sup.tick();
+  t.ok(sup.check().ok, 'ready again once the new one answers');
+});
+
+t.test('a stats socket that is missing or refuses proves no hang; a reload replacing the pid resets the count', async (t) => {
+  const { sup, host, restarts } = setup({ statsSocketPath: '/run/haproxy.sock' });
+  host.socket = Array(6).fill('unreachable');
+  for (let i = 0; i < 6; i++) await sup.tick();
+  t.same(host.killed, [], 'unreachable is not counted');
+  host.socket = ['no answer', 'no answer'];
+  await sup.tick();
+  await sup.tick();
+  host.pidFile = 101; // a reload: the new process
+  host.haproxies.add(101);
+  host.socket = ['no answer', 'no answer'];
+  await sup.tick();
+  await sup.tick();
+  t.same(host.killed, [], 'two on each pid: not hung');
+  t.same(restarts, []);
+});
+
+t.test('no stats socket configured: hangs are not probed', async (t) => {
+  const { sup, host } = setup();
+  host.socket = Array(5).fill('no answer');
+  for (let i = 0; i < 5; i++) await sup.tick();
+  t.same(host.killed, []);
+  t.equal(host.socket.length, 5, 'the socket was never asked');
 });
