@@ -14,6 +14,7 @@ import { CulmError, errorMessage } from './core/errors.js';
 import { AppsMapper, mapApp } from './core/marathon-map.js';
 import { HaproxySupervisor } from './haproxy/supervisor.js';
 import { HaproxyDriver } from './haproxy/driver.js';
+import { HaproxyDelivery } from './haproxy/delivery.js';
 import { stopHaproxy } from './haproxy/stop.js';
 import { startHaproxyLog } from './haproxy/syslog.js';
 import { Renderer } from './haproxy/render.js';
@@ -88,7 +89,13 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     log,
     ...(haproxyLog ? { onOutput: haproxyLog.output } : {}),
   });
-  const applier = new Applier(new Renderer(config.haproxy.templatePath), driver, {
+  // The one owner of what reaches HAProxy: runtime servers, runtime maps, reloads, restarts.
+  const delivery = new HaproxyDelivery({
+    driver, log,
+    socketPath: config.haproxy.runtimeApi ? config.haproxy.statsSocketPath : undefined,
+    reloadIntervalMs: config.haproxy.reloadIntervalMs,
+  });
+  const applier = new Applier(new Renderer(config.haproxy.templatePath), delivery, {
     HttpBind: config.haproxy.httpBind,
     StatsSocket: config.haproxy.statsSocketPath,
     PidFile: config.haproxy.pidPath,
@@ -104,16 +111,13 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     skipped: (kind, _id, reason) => (kind === 'app' ? metrics.appSkipped(reason) : metrics.ruleSkipped(reason)),
     runtimeApplied: (s) => metrics.runtimeApplied(s),
     runtimeFailed: () => metrics.runtimeFailed(),
-  }, {
-    socketPath: config.haproxy.runtimeApi ? config.haproxy.statsSocketPath : undefined,
-    reloadIntervalMs: config.haproxy.reloadIntervalMs,
   });
 
   const supervisor = new HaproxySupervisor({
     pidPath: config.haproxy.pidPath,
     intervalMs: SUPERVISE_INTERVAL_MS,
-    started: () => driver.lastApplied() !== undefined,
-    restart: () => applier.restartHaproxy(),
+    started: () => delivery.lastApplied() !== undefined,
+    restart: () => delivery.restart(),
     restarted: () => metrics.haproxyRestarted(),
     statsSocketPath: config.haproxy.statsSocketPath,
     log,
@@ -123,7 +127,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   const callbackToken = config.marathon.callbackToken
     || (config.marathon.eventMode === 'sse' ? '' : loadOrCreateCallbackToken(config.dataDir, log));
   const daemon = new Daemon({
-    applier, driver, rules, snapshots, metrics, log,
+    applier, delivery, rules, snapshots, metrics, log,
     rulePolicy: { aclFilesDir: config.haproxy.aclFilesDir },
     haproxyRunning: () => supervisor.check(),
     apps: {

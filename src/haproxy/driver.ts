@@ -40,6 +40,8 @@ export interface DriverOptions {
 export interface SideFile {
   path: string;
   text: string;
+  /** An HAProxy map (`<key> <value>` lines) whose content the runtime API can replace (see delivery.ts). */
+  map?: boolean;
 }
 
 /** A config written beside the output, waiting for its runtime commands (see `prepareRuntime`). */

@@ -9,32 +9,18 @@ import { CulmError, errorMessage } from '../core/errors.js';
 import type { App, ClusterState, Rule } from '../core/model.js';
 import { diffViews } from '../core/diff.js';
 import { buildView, type HaproxyPaths, type TemplateContext } from '../core/view.js';
-import type { ApplyTimings, HaproxyDriver, RuntimeCandidate, SideFile } from '../haproxy/driver.js';
+import type { SideFile } from '../haproxy/driver.js';
+import { DeliveryError, type HaproxyDelivery } from '../haproxy/delivery.js';
 import type { Renderer } from '../haproxy/render.js';
-import { LingeringServers } from '../haproxy/lingering.js';
-import { applyRuntimeOps, replaceMap } from '../haproxy/runtime-api.js';
-import { runtimeOps } from '../haproxy/server-diff.js';
 import type { Logger } from '../log/logger.js';
-import { ReloadPacer, type Clock } from './reload-pacer.js';
 import type { ApplyRecord, LeftOut } from './types.js';
 
 const MAX_ISOLATION_ROUNDS = 5;
-/** Above this many server changes at once, a reload is faster than the runtime API. */
-const MAX_RUNTIME_OPS = 2000;
 /**
  * At most this share of the apps may be left out: a fault that hits many apps is the template's, and
  * leaving them all out would "fix" the config by emptying it.
  */
 const MAX_EXCLUDED_SHARE = 0.25;
-
-export interface RuntimeOptions {
-  /** The stats socket; undefined disables the runtime path (every change reloads). */
-  socketPath?: string;
-  /** Minimum time between two reloads (old processes drain after each); runtime changes are not limited. */
-  reloadIntervalMs?: number;
-  /** Time for the reload interval (tests pass a fake one). */
-  clock?: Clock;
-}
 
 export interface ApplyHooks {
   runtimeApplied?(seconds: number): void;
@@ -75,22 +61,7 @@ export function appAtFailure(message: string, text: string, view: TemplateContex
  * sits in the frontend, near the top, so the search is short when it is there.
  */
 export const sideFilesOf = (view: TemplateContext, text: string): SideFile[] =>
-  (view.RouteMap && text.includes(view.RouteMap.Path) ? [{ path: view.RouteMap.Path, text: view.RouteMap.Text }] : []);
-
-/**
- * When `text` differs from `applied` (rendered from `appliedView`) in the route map's content, the map file's
- * name in the text changes with it (it carries a hash of the content). This is `text` with the applied map's
- * name put back, so what is left to compare is everything but the map: equal to `applied` means a map-only
- * change (a rule that changed, added or removed map entries), which cannot break the config (a map line is
- * data, looked up at request time) and needs no reload. Undefined when there is no map on either side or
- * the map did not change.
- */
-export function withAppliedMap(view: TemplateContext, text: string, appliedView: TemplateContext | undefined, applied: string): string | undefined {
-  const next = view.RouteMap?.Path;
-  const prev = appliedView?.RouteMap?.Path;
-  if (!next || !prev || next === prev || !text.includes(next) || !applied.includes(prev)) return undefined;
-  return text.split(next).join(prev);
-}
+  (view.RouteMap && text.includes(view.RouteMap.Path) ? [{ path: view.RouteMap.Path, text: view.RouteMap.Text, map: true }] : []);
 
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 
@@ -102,99 +73,16 @@ export class Applier {
   private rejectedText?: string;
   private rejectedError?: CulmError;
   private templateVersion = '';
-  private readonly pacer: ReloadPacer;
   /** Isolations not yet shown in an apply record (a deferred apply is not kept in the history). */
   private unreported: LeftOut[] = [];
-  /** Servers removed at runtime that HAProxy has not deleted yet (connections still attached). */
-  private readonly lingering?: LingeringServers;
-  /**
-   * The route map as the running HAProxy knows it: the file name in the config it started from (reload or
-   * restart). Runtime map changes keep that name, while the file on disk gets the name of its new content.
-   */
-  private liveMap?: string;
 
   constructor(
     private readonly renderer: Renderer,
-    private readonly driver: HaproxyDriver,
+    private readonly delivery: HaproxyDelivery,
     private readonly paths: HaproxyPaths,
     private readonly log: Logger,
     private readonly hooks: ApplyHooks = {},
-    private readonly runtime: RuntimeOptions = {},
-  ) {
-    if (runtime.socketPath) this.lingering = new LingeringServers(runtime.socketPath, log);
-    this.pacer = new ReloadPacer(runtime.reloadIntervalMs ?? 0, runtime.clock);
-  }
-
-  /**
-   * Server-only changes go through the runtime API (no reload, no -c: HAProxy parsed each server line as it
-   * took it). Resolves false when this change needs a reload, or a runtime command failed (then reload).
-   */
-  private async tryRuntime(text: string, files: readonly SideFile[], view: TemplateContext): Promise<boolean> {
-    const applied = this.driver.applied();
-    const socket = this.runtime.socketPath;
-    const lingering = this.lingering;
-    if (!socket || !lingering || applied === undefined) return false;
-    // A changed route map goes in through the live map (under the name HAProxy loaded it by); the rest of the
-    // text must then differ from what is applied in server lines only, as for a task change.
-    const compared = this.liveMap ? withAppliedMap(view, text, this.appliedView, applied) : undefined;
-    const map = compared !== undefined && this.liveMap ? { live: this.liveMap, text: view.RouteMap?.Text ?? '' } : undefined;
-    const ops = runtimeOps(applied, compared ?? text, MAX_RUNTIME_OPS);
-    // Thousands of socket commands take longer than one reload (measured: 2,000 adds ≈ 0.6–0.85 s).
-    if (!ops || ops.length > MAX_RUNTIME_OPS || (ops.length === 0 && !map)) return false;
-    const started = performance.now();
-    let candidate: RuntimeCandidate | undefined;
-    try {
-      // The file is written before the commands are sent, renamed into place once they are through.
-      candidate = await this.driver.prepareRuntime(text, files);
-      const prepared = candidate;
-      await lingering.exclusive(async () => {
-        if (map) await replaceMap(socket, map.live, map.text);
-        const result = ops.length > 0 ? await applyRuntimeOps(socket, ops, lingering.known()) : undefined;
-        await this.driver.commitRuntime(prepared);
-        if (result) lingering.update(result.lingering, ops.filter((o) => o.op === 'add').map((o) => `${o.backend}/${o.server.name}`));
-      });
-    } catch (err) {
-      // HAProxy's servers are not known exactly any more (a batch may have half run): only a reload, from the
-      // whole file, puts them right, even if the next config is the one applied before.
-      this.driver.forgetApplied();
-      if (candidate) await this.driver.discard(candidate).catch(() => undefined);
-      this.hooks.runtimeFailed?.();
-      this.log.warn({ err: errorMessage(err) }, 'runtime API change failed; reloading instead');
-      return false;
-    }
-    this.hooks.runtimeApplied?.((performance.now() - started) / 1000);
-    return true;
-  }
-
-  /** The reload, with no deletion of lingering servers in flight; after it, none are left. */
-  private async reload(text: string, files: readonly SideFile[]): Promise<ApplyTimings | null> {
-    const run = async (): Promise<ApplyTimings | null> => {
-      const timings = await this.driver.apply(text, files);
-      if (timings) {
-        this.lingering?.clear();
-        this.liveMap = files[0]?.path;
-      }
-      return timings;
-    };
-    return this.lingering ? this.lingering.exclusive(run) : run();
-  }
-
-  /**
-   * HAProxy died (see supervisor.ts): started again from the last applied file, like a reload, so no deletion
-   * of lingering servers reaches the new process, which has only the servers of the file.
-   */
-  restartHaproxy(): Promise<number> {
-    const run = async (): Promise<number> => {
-      const ms = await this.driver.restart();
-      this.lingering?.clear();
-      // Started from the file on disk, which names the map file of the applied content.
-      const applied = this.driver.applied();
-      const path = this.appliedView?.RouteMap?.Path;
-      this.liveMap = path && applied?.includes(path) ? path : undefined;
-      return ms;
-    };
-    return this.lingering ? this.lingering.exclusive(run) : run();
-  }
+  ) {}
 
   /** Forget isolations that no longer apply: the rule changed, the app's definition changed, the template changed. */
   private refreshIsolation(state: ClusterState, rules: ReadonlyMap<string, Rule>): void {
@@ -237,9 +125,8 @@ export class Applier {
     if (!state.apps.has(rule.id)) state = { ...state, apps: new Map(state.apps).set(rule.id, placeholderApp(rule.id)) };
     const view = this.view(state, rules, rule);
     const text = this.render(view);
-    const applied = this.driver.applied();
-    const mapOnly = applied !== undefined && (text === applied || withAppliedMap(view, text, this.appliedView, applied) === applied);
-    return { text, files: sideFilesOf(view, text), mapOnly };
+    const files = sideFilesOf(view, text);
+    return { text, files, mapOnly: this.delivery.mapOnly(text, files) };
   }
 
   async apply(state: ClusterState, rules: ReadonlyMap<string, Rule>): Promise<ApplyRecord> {
@@ -275,7 +162,7 @@ export class Applier {
         this.log.error({ code: e.code, err: e.message }, 'render failed; the applied config is unchanged');
         return record('error', ['render failed'], { error: { code: e.code, message: e.message } });
       }
-      if (text === this.driver.applied()) {
+      if (text === this.delivery.applied()) {
         this.appliedView = view;
         return record('unchanged', [], { configHash: sha256(text) });
       }
@@ -284,31 +171,28 @@ export class Applier {
       }
       const reasons = diffViews(this.appliedView, view);
       const files = sideFilesOf(view, text);
-      if (await this.tryRuntime(text, files, view)) {
-        this.appliedView = view;
-        this.rejectedText = undefined;
-        this.log.info({ reasons, mode: 'runtime' }, 'config applied through the runtime API');
-        return record('applied', reasons, { configHash: sha256(text), mode: 'runtime' });
-      }
-      if (!this.pacer.mayReload()) {
-        // Isolations found in this apply are kept: they were judged by `haproxy -c`, which reloads nothing.
-        return record('deferred', reasons, { retryAt: this.pacer.allowedAt() });
-      }
-      const reloadAt = this.pacer.now();
       try {
-        const timings = await this.reload(text, files);
-        if (timings) {
-          this.pacer.reloaded(reloadAt);
-          this.hooks.reloaded?.(timings.reloadMs / 1000);
+        const delivered = await this.delivery.deliver(text, files);
+        if (delivered.runtimeFailed) this.hooks.runtimeFailed?.();
+        if (delivered.mode === 'deferred') {
+          // Isolations found in this apply are kept: they were judged by `haproxy -c`, which reloads nothing.
+          return record('deferred', reasons, { retryAt: delivered.retryAt });
         }
         this.appliedView = view;
         this.rejectedText = undefined;
+        if (delivered.mode === 'runtime') {
+          this.hooks.runtimeApplied?.(delivered.ms / 1000);
+          this.log.info({ reasons, mode: 'runtime' }, 'config applied through the runtime API');
+          return record('applied', reasons, { configHash: sha256(text), mode: 'runtime' });
+        }
+        const timings = delivered.timings;
+        if (timings) this.hooks.reloaded?.(timings.reloadMs / 1000);
         this.log.info({ reasons, ms: timings?.reloadMs }, 'config applied');
         const spent = timings ? { validateMs: round1(timings.validateMs), reloadMs: round1(timings.reloadMs) } : {};
         return record('applied', reasons, { configHash: sha256(text), mode: 'reload', ...spent });
       } catch (err) {
-        const e = err instanceof CulmError ? err : new CulmError('E_APPLY', errorMessage(err), { cause: err });
-        if (e.code === 'E_RELOAD_FAILED') this.pacer.reloaded(reloadAt);
+        if (err instanceof DeliveryError && err.runtimeFailed) this.hooks.runtimeFailed?.();
+        const e = err instanceof DeliveryError ? err.error : err instanceof CulmError ? err : new CulmError('E_APPLY', errorMessage(err), { cause: err });
         if (e.code === 'E_CONFIG_INVALID') {
           this.hooks.validationFailed?.();
           const culprit = appAtFailure(e.message, text, view);

@@ -21,7 +21,8 @@ import { HintLimiter } from './hint-limiter.js';
 import { ReadinessPoller } from './readiness-poller.js';
 import { mergeHistory, RuleChangeLog } from './history.js';
 import type { ApplyRecord, CulmCore, DependencyCheck, HistoryRecord, Readiness, RuleChangeRecord } from './types.js';
-import type { HaproxyDriver, SideFile } from '../haproxy/driver.js';
+import type { SideFile } from '../haproxy/driver.js';
+import type { HaproxyDelivery } from '../haproxy/delivery.js';
 
 export interface AppsSource {
   /**
@@ -35,7 +36,8 @@ export interface AppsSource {
 
 export interface DaemonOptions {
   applier: Applier;
-  driver: HaproxyDriver;
+  /** The one way to HAProxy (rule checks, the applied config); the applier delivers through it too. */
+  delivery: HaproxyDelivery;
   apps: AppsSource;
   rules: RuleStore;
   snapshots: StateStore;
@@ -460,7 +462,7 @@ export class Daemon implements CulmCore {
     }
     // A rule that only changes route map entries cannot break the config (its prefix was checked above by the
     // ACL grammar): no `haproxy -c`, which at 1,000 apps is most of the time from PUT to routed.
-    if (!candidate.mapOnly) await this.o.driver.check(candidate.text, candidate.files).catch((err: unknown) => { throw ruleCheckError(err); });
+    if (!candidate.mapOnly) await this.o.delivery.check(candidate.text, candidate.files).catch((err: unknown) => { throw ruleCheckError(err); });
     await this.o.rules.put(rule);
     this.ruleMap = new Map(this.ruleMap).set(rule.id, rule);
     void this.coalescer.request();
@@ -504,7 +506,7 @@ export class Daemon implements CulmCore {
   }
 
   appliedConfig(): string | undefined {
-    return this.o.driver.lastApplied();
+    return this.o.delivery.lastApplied();
   }
 }
 

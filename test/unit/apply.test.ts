@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Applier } from '../../src/pipeline/apply.js';
 import { HaproxyDriver } from '../../src/haproxy/driver.js';
+import { HaproxyDelivery } from '../../src/haproxy/delivery.js';
 import { Renderer } from '../../src/haproxy/render.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { makeRule } from '../../src/core/rules.js';
@@ -24,7 +25,8 @@ function setup(runtime: { reloadIntervalMs?: number; clock?: () => number } = {}
   const log = silentLogger();
   const out = join(dir, 'haproxy.cfg');
   const driver = new HaproxyDriver({ outputPath: out, validationCommand: 'haproxy -c -f {{.}}', reloadCommand: 'true', cleanupCommand: 'true', commandTimeoutMs: 10_000, log });
-  const applier = new Applier(new Renderer(join(dir, 'haproxy.cfg.eta')), driver, { HttpBind: '127.0.0.1:1', StatsSocket: join(dir, 's.sock'), PidFile: join(dir, 'p'), OutputPath: out }, log, {}, runtime);
+  const delivery = new HaproxyDelivery({ driver, log, ...runtime });
+  const applier = new Applier(new Renderer(join(dir, 'haproxy.cfg.eta')), delivery, { HttpBind: '127.0.0.1:1', StatsSocket: join(dir, 's.sock'), PidFile: join(dir, 'p'), OutputPath: out }, log);
   return { dir, out, applier, driver };
 }
 
@@ -79,7 +81,7 @@ t.test('a validation that times out is retryable, not a rejected config', async 
   const dir = mkdtempSync(join(tmpdir(), 'culm-apply-'));
   const log = silentLogger();
   const driver = new HaproxyDriver({ outputPath: join(dir, 'h.cfg'), validationCommand: 'sleep 5', reloadCommand: 'true', cleanupCommand: 'true', commandTimeoutMs: 200, log });
-  const applier = new Applier(new Renderer(join(templates, 'haproxy.cfg.eta')), driver, { HttpBind: '127.0.0.1:1', StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'h.cfg') }, log);
+  const applier = new Applier(new Renderer(join(templates, 'haproxy.cfg.eta')), new HaproxyDelivery({ driver, log }), { HttpBind: '127.0.0.1:1', StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'h.cfg') }, log);
   const r = await applier.apply(state, new Map());
   t.equal(r.result, 'error');
   t.equal(r.error?.code, 'E_VALIDATION_TIMEOUT');

@@ -10,6 +10,7 @@ import { Daemon, type AppsSource } from '../../src/pipeline/daemon.js';
 import { mapApps, type MappedApps } from '../../src/core/marathon-map.js';
 import { Applier } from '../../src/pipeline/apply.js';
 import { HaproxyDriver } from '../../src/haproxy/driver.js';
+import { HaproxyDelivery } from '../../src/haproxy/delivery.js';
 import { Renderer } from '../../src/haproxy/render.js';
 import { MemoryRuleStore, MemoryStateStore } from '../../src/store/memory.js';
 import { PrometheusMetrics } from '../../src/metrics/metrics.js';
@@ -50,10 +51,11 @@ function setup(marathon: ControlledMarathon, snapshots = new MemoryStateStore(),
   const dir = mkdtempSync(join(tmpdir(), 'culm-daemon-'));
   const log = silentLogger();
   const driver = new HaproxyDriver({ outputPath: join(dir, 'haproxy.cfg'), validationCommand: 'true', reloadCommand: 'true', cleanupCommand: 'true', commandTimeoutMs: 5000, log });
-  const applier = new Applier(new Renderer(template), driver, { HttpBind: '*:80', StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'haproxy.cfg') }, log);
+  const delivery = new HaproxyDelivery({ driver, log });
+  const applier = new Applier(new Renderer(template), delivery, { HttpBind: '*:80', StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'haproxy.cfg') }, log);
   const metrics = new PrometheusMetrics({ defaultMetrics: false });
   const daemon = new Daemon({
-    applier, driver, apps: marathon, rules: extra.rules ?? new MemoryRuleStore(), snapshots, metrics, log,
+    applier, delivery, apps: marathon, rules: extra.rules ?? new MemoryRuleStore(), snapshots, metrics, log,
     settleMs: 20, resyncIntervalMs: 60_000, snapshotDelayMs: 10, rulePolicy: { aclFilesDir: extra.aclFilesDir ?? '' },
   });
   return { daemon, dir, metrics };
