@@ -107,8 +107,11 @@ export const reloads = (culm: CulmInstance): Promise<number> => culm.metric('cul
 export const reloadsInHistory = async (culm: CulmInstance): Promise<number> =>
   (await culm.json<Array<{ mode?: string }>>('/api/history')).body.filter((h) => h.mode === 'reload').length;
 
-/** Stores a rule for `app` (`path_beg -i <app><i>`): a change only a reload applies. */
+/**
+ * Stores a rule for `app` (`path_beg /<app><i>`): a change only a reload applies. Case-sensitive on purpose: a
+ * `path_beg -i` prefix is a route map entry, which goes in through the runtime API without a reload.
+ */
 export async function putRule(culm: CulmInstance, app: string, i: number): Promise<void> {
-  const r = await culm.json(`/api/services/${app}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ acl: `path_beg -i /${app}${i}` }) });
+  const r = await culm.json(`/api/services/${app}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ acl: `path_beg /${app}${i}` }) });
   if (r.status >= 300) throw new Error(`PUT rule ${i}: ${r.status}`);
 }
