@@ -92,6 +92,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     ServerStateFile: serverStatePath,
     User: config.haproxy.user,
     Group: config.haproxy.group,
+    ServeGroups: { groups: config.haproxy.serveGroups, strict: config.haproxy.strictGroups },
   }, log, {
     rendered: (s) => metrics.render(s),
     validationFailed: () => metrics.validationFailed(),
