@@ -94,6 +94,11 @@ export interface ViewOptions {
   ignoredRules?: ReadonlySet<string>;
   /** The time to judge readiness at (ms since epoch, readiness.ts); default: the state's last resync. */
   now?: number;
+  /**
+   * An app rendered even when this edge does not serve it: the one whose new rule is being checked, so a rule
+   * that HAProxy refuses is refused now, not the day the app's labels or the group setting let it in.
+   */
+  checkedApp?: string;
 }
 
 export interface TemplateContext {
@@ -257,7 +262,7 @@ export function buildView(
   const apps: AppView[] = [];
   for (const app of sortedApps(state, options.excludedApps)) {
     const view = appView(app, options.ignoredRules?.has(app.id) ? undefined : rules.get(app.id), now, policy);
-    if (view.NotServed) notServed[view.Id] = view.NotServed;
+    if (view.NotServed && view.Id !== options.checkedApp) notServed[view.Id] = view.NotServed;
     else apps.push(view);
   }
   const services: Record<string, ServiceView> = {};

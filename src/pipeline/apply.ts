@@ -226,6 +226,7 @@ export class Applier {
       now: Date.now(),
       excludedApps: new Set(this.excludedApps.keys()),
       ignoredRules: new Set([...this.ignoredRules.keys()].filter((id) => id !== extra?.id)),
+      ...(extra ? { checkedApp: extra.id } : {}),
     });
   }
 

@@ -66,6 +66,13 @@ t.test('vhost, path, both, redirect, a rule over labels, a group filter (not str
   t.match(notServed['/broken'], /HAPROXY_0_VHOST "broken.example.com:8080" is not a host name/);
   t.equal(notServed['/vhost'], '');
 
+  // A rule for an app this edge leaves out is still judged by HAProxy: it would break the config the day the app is let in.
+  const refused = await culm.json<{ error: { code: string } }>('/api/services/internal', {
+    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ acl: 'path_reg [a-' }),
+  });
+  t.equal(refused.status, 400, 'a bad rule for a left-out app is refused');
+  t.equal(refused.body.error.code, 'E_RULE_INVALID');
+
   // A REST rule for the app wins over its labels.
   t.equal(await who(culm, 'label.example.com'), port('/ruled'), 'labels route before the rule');
   const put = await culm.json('/api/services/ruled', {

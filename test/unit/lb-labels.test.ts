@@ -207,6 +207,13 @@ t.test('groups: which apps this edge serves (HAProxy.Group, StrictGroups, HAPROX
     t.same(Object.keys(view.NotServed).sort(), apps.map((a) => String(a.id)).filter((id) => !c.served.includes(id)).sort(), `${c.desc}: the others say why`);
     for (const id of Object.keys(view.NotServed)) t.notMatch(text, `backend ::${id.slice(1)}-cluster`, `${c.desc}: no backend for ${id}`);
   }
+  // A rule being checked is checked with its app in the config, served or not.
+  const state = applySnapshot(emptyState(), mapApps({ apps }).apps, 1);
+  const policy = { ...paths, ServeGroups: { groups: ['external'], strict: true } };
+  const checked = buildView(state, new Map([['/int', makeRule('/int', 'hdr(host) -i int.example.com')]]), policy, { checkedApp: '/int' });
+  t.ok(checked.Apps.some((a) => a.Id === '/int'), 'the checked app is rendered');
+  t.notOk('/int' in checked.NotServed);
+  t.match(renderer.render(checked), 'acl ::int-aclrule hdr(host) -i int.example.com', 'with its rule');
   t.match(groupRefusal(['internal'], { groups: ['external'], strict: false }), /group internal is not served by this edge \(HAProxy.Group external\)/);
   t.match(groupRefusal([], { groups: ['external'], strict: true }), /no HAPROXY_GROUP label/);
 });
