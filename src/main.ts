@@ -104,6 +104,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     User: config.haproxy.user,
     Group: config.haproxy.group,
     ...(haproxyLog ? { LogTarget: haproxyLog.target, RequestLog: config.haproxy.requestLog } : {}),
+    ServeGroups: { groups: config.haproxy.serveGroups, strict: config.haproxy.strictGroups },
   }, log, {
     rendered: (s) => metrics.render(s),
     validationFailed: () => metrics.validationFailed(),

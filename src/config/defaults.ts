@@ -176,6 +176,14 @@ export const SETTINGS = {
     default: { derived: 'the user\'s name' },
     doc: 'The group HAProxy runs as with `HAProxy.User` (the default template\'s `group`).',
   },
+  'haproxy.serveGroups': {
+    file: 'HAProxy.Group', env: 'HAPROXY_GROUP', kind: 'text', default: '',
+    doc: "Which apps this edge serves, by marathon-lb's group labels (its `--group`): a comma list; an app (or one of its ports, `HAPROXY_{n}_GROUP`) whose `HAPROXY_GROUP` label names one of them is served, `*` serves every app. Apps without the label are served unless `HAProxy.StrictGroups` is on. Empty: every app, whatever its labels (Bamboo's behaviour). A left-out app has no backend; `/api/state` says why (`NotServed`).",
+  },
+  'haproxy.strictGroups': {
+    file: 'HAProxy.StrictGroups', env: 'CULM_STRICT_GROUPS', kind: 'bool', default: 'false',
+    doc: "With `HAProxy.Group`: serve only apps whose group label matches, as marathon-lb does (apps without `HAPROXY_GROUP` are left out). `false`: apps without the label are served too. Needs `HAProxy.Group`.",
+  },
   'haproxy.commandTimeoutMs': {
     file: 'HAProxy.CommandTimeoutMs', env: 'CULM_COMMAND_TIMEOUT_MS', kind: 'ms', default: '30000', min: 1,
     doc: 'Timeout for each validation, reload and cleanup command.',

@@ -52,6 +52,10 @@ export interface CulmConfig {
     /** '' when HAProxy keeps culm's user. */
     readonly user: string;
     readonly group: string;
+    /** HAProxy.Group: the marathon-lb groups this edge serves; empty: every app. */
+    readonly serveGroups: readonly string[];
+    /** Apps without a group label are left out (needs serveGroups). */
+    readonly strictGroups: boolean;
     readonly commandTimeoutMs: number;
     /** Soft limits of each validation command; 0 = none. */
     readonly validationCpuSeconds: number;

@@ -101,6 +101,14 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
   const logFile = text('logFile') === undefined ? undefined : path('logFile');
   const commandTimeoutMs = read('haproxy.commandTimeoutMs', asMs);
   const aclFilesDir = text('haproxy.aclFilesDir') === undefined ? '' : path('haproxy.aclFilesDir');
+  const serveGroups = (text('haproxy.serveGroups') ?? '').split(',').map((g) => g.trim()).filter((g) => g !== '');
+  for (const g of serveGroups) {
+    if (!/^[A-Za-z0-9_.*-]{1,128}$/.test(g)) fail('haproxy.serveGroups', `group ${JSON.stringify(g)} is not a group name (letters, digits, _ . - or *)`, rawOf('haproxy.serveGroups'));
+  }
+  const strictGroups = read('haproxy.strictGroups', asBool);
+  if (strictGroups && serveGroups.length === 0) {
+    fail('haproxy.strictGroups', `is true but ${keyLabel('haproxy.serveGroups')} names no group: no app would be served`, rawOf('haproxy.strictGroups'));
+  }
   const usersFile = text('api.usersFile') === undefined ? undefined : path('api.usersFile');
   const hostList = read('api.allowedHosts', asHostList, () => []);
   const allowedHosts = hostList.length === 0 ? undefined : hostList;
@@ -148,6 +156,8 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
       statsSocketPath,
       user: haproxyUser,
       group: haproxyGroup,
+      serveGroups,
+      strictGroups,
       commandTimeoutMs,
       validationCpuSeconds: read('haproxy.validationCpuSeconds', (v, st) => asSecondsInMs(v, st) / 1000, () => Math.ceil(commandTimeoutMs / 1000)),
       validationMemoryMiB: read('haproxy.validationMemoryMiB', (v, st) => asInteger(v, st, 'MiB', st.max ?? 1024 * 1024)),

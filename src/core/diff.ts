@@ -3,6 +3,7 @@
  * "backend /web: +2 servers, -1 server", "rule /api changed"). Used in logs, metrics and the apply history.
  */
 import type { AppView, TemplateContext } from './view.js';
+import { sameRoute } from './routing.js';
 import { byViewId } from './compare.js';
 
 const MAX_REASONS = 20;
@@ -46,7 +47,7 @@ export function diffViews(before: TemplateContext | undefined, after: TemplateCo
     j++;
     changes(prev, app, reasons);
   }
-  for (const id of removed) reasons.push(`app ${id} removed`);
+  for (const id of removed) reasons.push(after.NotServed?.[id] ? `app ${id} not served: ${after.NotServed[id]}` : `app ${id} removed`);
   if (reasons.length === 0) reasons.push('template or settings changed');
   if (reasons.length > MAX_REASONS) {
     const more = reasons.length - MAX_REASONS;
@@ -65,6 +66,8 @@ function sortedById(apps: readonly AppView[]): readonly AppView[] {
 function changes(prev: AppView, app: AppView, reasons: string[]): void {
   const id = app.Id;
   if (prev.Acl !== app.Acl) reasons.push(`rule ${id} changed`);
+  else if (prev.Route !== app.Route && !sameRoute(prev.Route, app.Route)) reasons.push(`labels of ${id} changed (routing)`);
+  if (prev.Ports[0].RedirectToHttps !== app.Ports[0].RedirectToHttps) reasons.push(`backend ${id}: redirect to https ${app.Ports[0].RedirectToHttps ? 'on' : 'off'}`);
   if (prev.HealthCheckPath !== app.HealthCheckPath) reasons.push(`backend ${id}: health check changed`);
   const a = servers(prev);
   const b = servers(app);

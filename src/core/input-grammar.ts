@@ -14,6 +14,7 @@ export type InputField =
   | 'health_check_path' | 'health_check_protocol' | 'health_check_port_index' | 'health_check_port'
   | 'task_state'
   | 'label' | 'env' | 'version'
+  | 'lb_label'
   | 'readiness_check_path' | 'readiness_check_protocol' | 'readiness_check_name' | 'readiness_check_port_name'
   | 'readiness_check_number' | 'readiness_task_id';
 
@@ -95,6 +96,26 @@ export const isPortOrZero = (p: unknown): p is number => p === 0 || isPort(p);
  */
 const HEALTH_PATH = /^\/[A-Za-z0-9\-._~!&()*+,;=:@%/?]{0,1023}$/;
 export const isHealthCheckPath = (p: string): boolean => HEALTH_PATH.test(p);
+
+/**
+ * A path prefix from a marathon-lb label (`HAPROXY_{n}_PATH`), written as `path_beg <prefix>`: the health-check
+ * path's characters without `?` (a prefix of the path, not of the query). One word, nothing HAProxy reads
+ * specially; a subset of what the route map takes for rule prefixes.
+ */
+const PATH_PREFIX = /^\/[A-Za-z0-9\-._~!&()*+,;=:@%/]{0,1023}$/;
+export const isPathPrefix = (p: string): boolean => PATH_PREFIX.test(p);
+
+// RFC 1123 labels, without the `_` agents' names may have: what a browser sends in `Host:`.
+const VHOST_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * A virtual host from a label (`HAPROXY_{n}_VHOST`), lower case: a DNS name or an IPv4 address, no port,
+ * no path, no wildcard. Matched against `Host:` with its port cut off, so a port here could never match.
+ */
+export function isVirtualHost(value: string): boolean {
+  if (value.length === 0 || value.length > 253) return false;
+  return value.split('.').every((l) => VHOST_LABEL.test(l));
+}
 
 const PROTOCOL = /^[A-Z][A-Z0-9_]{0,31}$/;
 export const isHealthCheckProtocol = (p: string): boolean => PROTOCOL.test(p);
@@ -232,9 +253,16 @@ function checkTexts(appId: string, field: 'label' | 'env', entries: Record<strin
   let out: Record<string, string> | undefined;
   for (const key in entries) {
     if (isTemplateText(key, entries[key])) continue;
-    rejected.push({ appId, field, reason: `${field} ${shown(key)} has a control character or is too long: left out` });
     out ??= { ...entries };
-    delete out[key];
+    // A marathon-lb label left out would quietly route its port another way (a lost vhost falls back to the
+    // default path route): it is kept with each control character made U+FFFD, which no label grammar takes,
+    // so its port is left out instead (lb-labels.ts).
+    const kept = field === 'label' && key.startsWith('HAPROXY_') && isTemplateText(key, '') ? entries[key].slice(0, 16_384).replace(CONTROLS, '\ufffd') : undefined;
+    rejected.push({ appId, field, reason: `${field} ${shown(key)} has a control character or is too long: ${kept === undefined ? 'left out' : 'its port is left out'}` });
+    if (kept === undefined) delete out[key];
+    else out[key] = kept;
   }
   return out ?? entries;
 }
+
+const CONTROLS = new RegExp(CONTROL.source, 'g');

@@ -5,6 +5,7 @@
 import type { App, HealthCheck, NetworkMode, ReadinessCheck, Task } from './model.js';
 import { sameJson } from './json.js';
 import { checkApp, InputError, type Rejection } from './input-grammar.js';
+import { reportLabelProblems } from './lb-labels.js';
 
 type Json = Record<string, unknown>;
 
@@ -221,6 +222,7 @@ export class AppsMapper {
         return known !== undefined && sameTaskData(known, t);
       }));
       const app = previous ? reuseKnown(mapped, previous) : mapped;
+      reportLabelProblems(app, this.out.rejected);
       if (this.seen.has(app.id)) throw new Error('duplicate app id');
       this.seen.add(app.id);
       this.out.apps.push(app);

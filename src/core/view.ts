@@ -1,14 +1,20 @@
 /**
  * The template context: Bamboo's (Apps, Services, helper functions) plus what culm's default template
- * needs (backend and server names, ordered frontends). Pure and deterministic: same input, same output.
+ * needs (backend and server names, ordered frontends and their routes, routing.ts; each app's service ports
+ * as marathon-lb's labels describe them, lb-labels.ts). Pure and deterministic: same input, same output.
  */
-import { createHash } from 'node:crypto';
 import { endpointOf, isServing } from './eligibility.js';
 import type { App, ClusterState, Rule, Task } from './model.js';
 import { checkOf, checkPortOf, type CheckView } from './health-check.js';
 import { isReady, readinessChangesAt } from './readiness.js';
 import { ruleToBamboo } from './rules.js';
 import { byId, byViewId, compareText } from './compare.js';
+import { portsOf, SERVE_ALL, servedPorts, type GroupPolicy, type PortView } from './lb-labels.js';
+import { aclSpecificity, routeOf, routeRank, sameRoute, splitRoutes, type RouteMapView, type RouteView } from './routing.js';
+
+export type { GroupPolicy, PortView };
+export type { AclLine, RouteMapView, RouteSource, RouteView } from './routing.js';
+export { aclSpecificity };
 
 /** A task as Bamboo's template data and /api/state show it. */
 export interface BambooTask {
@@ -50,9 +56,19 @@ export interface AppView {
   AllTasks: TaskView[];
   Backend: string;
   AclName: string;
-  /** The rule's ACL, or the default `path_beg -i <id>`. */
+  /** The rule's ACL, or the default `path_beg -i <id>` (Bamboo's field; labels route through `Route`). */
   Acl: string;
   HasRule: boolean;
+  /** Every service port, as marathon-lb's labels describe it (lb-labels.ts), with this edge's group setting applied. */
+  Ports: readonly PortView[];
+  /**
+   * Why the app is not rendered ('' when it is): port 0's `NotServed` (a bad label, the group setting). Port 0's
+   * `RedirectToHttps` is written in the app's backend (`http-request redirect`): it applies to exactly the
+   * requests routed there, whichever route (rule, labels, map) sent them.
+   */
+  NotServed: string;
+  /** How the main frontend routes to the app (port 0): its rule, else its labels, else the default ACL. */
+  Route: RouteView;
 }
 
 export interface ServiceView { Id: string; Acl: string; Config: Record<string, string> }
@@ -71,6 +87,8 @@ export interface HaproxyPaths {
   LogTarget?: string;
   /** Request logs too (HAProxy.RequestLog). */
   RequestLog?: boolean;
+  /** Which apps this edge serves (HAProxy.Group / HAProxy.StrictGroups); absent: all of them. */
+  ServeGroups?: GroupPolicy;
 }
 
 export interface ViewOptions {
@@ -80,30 +98,11 @@ export interface ViewOptions {
   ignoredRules?: ReadonlySet<string>;
   /** The time to judge readiness at (ms since epoch, readiness.ts); default: the state's last resync. */
   now?: number;
-}
-
-/** One `acl` + `use_backend` pair of the frontend. */
-export interface RouteView {
-  Id: string;
-  AclName: string;
-  Acl: string;
-  Backend: string;
-}
-
-/**
- * The tail of the routing that HAProxy can look up in one map instead of one `acl` + `use_backend` pair per
- * app: the longest run of routes, at the end of the `use_backend` order, whose ACL is a plain
- * `path_beg -i <prefix>`. `use_backend %[path,lower,map_beg(Path)]` after the other routes routes exactly as
- * the pairs did (map_beg answers the first matching line, in this order), and HAProxy parses and starts a
- * 10,000-app config ~30-40% faster (named ACLs are looked up by a linear scan, use_backend rules compared
- * pairwise at start). The map file is culm's to write; its name carries a hash of its text, so a config
- * always names the exact map it was checked with.
- */
-export interface RouteMapView {
-  Path: string;
-  /** The map file: `<lowercased prefix> <backend>` per line, in `use_backend` order. */
-  Text: string;
-  Routes: readonly RouteView[];
+  /**
+   * An app rendered even when this edge does not serve it: the one whose new rule is being checked, so a rule
+   * that HAProxy refuses is refused now, not the day the app's labels or the group setting let it in.
+   */
+  checkedApp?: string;
 }
 
 export interface TemplateContext {
@@ -121,6 +120,8 @@ export interface TemplateContext {
   Frontends: AppView[];
   Services: Record<string, ServiceView>;
   HAProxy: HaproxyPaths;
+  /** Apps Marathon runs that this render leaves out, and why (a bad label, the group setting), by id. */
+  NotServed: Readonly<Record<string, string>>;
 }
 
 export const escapeId = (id: string): string => id.replace(/\//g, '::');
@@ -155,26 +156,29 @@ function taskView(app: App, task: Task, escaped: string, now: number): TaskView 
  * (App, Rule) identity is a safe key, and a change to one app of 10,000 rebuilds one view, not all. A view
  * holds until its tasks' readiness changes with time alone (`until`, readiness.ts), then it is rebuilt.
  */
-const viewCache = new WeakMap<App, { rule: Rule | undefined; view: AppView; until: number }>();
+const viewCache = new WeakMap<App, { rule: Rule | undefined; policy: GroupPolicy; view: AppView; until: number }>();
 
-export function appView(app: App, rule: Rule | undefined, now: number): AppView {
+export function appView(app: App, rule: Rule | undefined, now: number, policy: GroupPolicy = SERVE_ALL): AppView {
   const cached = viewCache.get(app);
-  if (cached && cached.rule === rule && now < cached.until) return cached.view;
+  if (cached && cached.rule === rule && cached.policy === policy && now < cached.until) return cached.view;
   // Frozen: a template that tried to modify a shared view would corrupt later renders.
-  const view = Object.freeze(buildAppView(app, rule, now));
+  const view = Object.freeze(buildAppView(app, rule, now, policy));
   Object.freeze(view.Tasks);
   Object.freeze(view.AllTasks);
-  viewCache.set(app, { rule, view, until: readinessChangesAt(app, now) });
+  viewCache.set(app, { rule, policy, view, until: readinessChangesAt(app, now) });
   return view;
 }
 
-function buildAppView(app: App, rule: Rule | undefined, now: number): AppView {
+function buildAppView(app: App, rule: Rule | undefined, now: number, policy: GroupPolicy): AppView {
   const escaped = escapeId(app.id);
   const all = Object.values(app.tasks).map((t) => taskView(app, t, escaped, now)).sort((a, b) => compareText(a.Server, b.Server));
   // Two tasks on one host:port cannot both be servers of one backend: the first name wins.
   const names = new Set<string>();
   const serving = all.filter((t) => t.Serving && !names.has(t.Server) && names.add(t.Server));
   const http = app.healthChecks.find((h) => h.protocol === 'HTTP' || h.protocol === 'HTTPS');
+  const ports = servedPorts(portsOf(app).ports, policy);
+  const hasRule = !!rule && !!rule.acl.trim();
+  const own = { Id: app.id, EscapedId: escaped, Backend: `${escaped}-cluster`, AclName: `${escaped}-aclrule`, Acl: hasRule ? rule!.acl.trim() : `path_beg -i ${app.id}`, HasRule: hasRule };
   return {
     Id: app.id,
     EscapedId: escaped,
@@ -191,22 +195,19 @@ function buildAppView(app: App, rule: Rule | undefined, now: number): AppView {
     Labels: app.labels,
     Tasks: serving,
     AllTasks: all,
-    Backend: `${escaped}-cluster`,
-    AclName: `${escaped}-aclrule`,
-    Acl: rule && rule.acl.trim() ? rule.acl.trim() : `path_beg -i ${app.id}`,
-    HasRule: !!rule && !!rule.acl.trim(),
+    Backend: own.Backend,
+    AclName: own.AclName,
+    Acl: own.Acl,
+    HasRule: hasRule,
+    Ports: ports,
+    NotServed: ports[0].NotServed,
+    Route: routeOf(own, ports[0]),
   };
 }
 
-/** Length of the path prefix an ACL matches on, or Infinity for any other kind of ACL (host, header…). */
-export function aclSpecificity(acl: string): number {
-  const m = /^path_beg(?:\s+-i)?\s+(\S+)$/.exec(acl.trim());
-  return m ? m[1].length : Number.POSITIVE_INFINITY;
-}
-
 export function orderFrontends(apps: readonly AppView[]): AppView[] {
-  const keyed = apps.map((app) => ({ app, specificity: aclSpecificity(app.Acl) }));
-  keyed.sort((a, b) => (a.specificity !== b.specificity ? b.specificity - a.specificity : byViewId(a.app, b.app)));
+  const keyed = apps.map((app) => ({ app, rank: routeRank(app.Route) }));
+  keyed.sort((a, b) => a.rank[0] - b.rank[0] || b.rank[1] - a.rank[1] || byViewId(a.app, b.app));
   return keyed.map((k) => k.app);
 }
 
@@ -218,11 +219,11 @@ export function orderFrontends(apps: readonly AppView[]): AppView[] {
 let last: {
   /** App ids in `Apps` order. */
   ids: readonly string[];
-  acls: readonly string[];
+  routes0: readonly RouteView[];
   /** `Frontends` as positions in `Apps`. */
   frontends: readonly number[];
   routes: readonly RouteView[];
-} = { ids: [], acls: [], frontends: [], routes: Object.freeze([]) };
+} = { ids: [], routes0: [], frontends: [], routes: Object.freeze([]) };
 
 /** The apps to render, sorted by id: the last order when the same ids are there. */
 function sortedApps(state: ClusterState, excluded: ReadonlySet<string> | undefined): App[] {
@@ -260,18 +261,25 @@ export function buildView(
   options: ViewOptions = {},
 ): TemplateContext {
   const now = options.now ?? state.syncedAt;
-  const apps = sortedApps(state, options.excludedApps).map((app) => appView(app, options.ignoredRules?.has(app.id) ? undefined : rules.get(app.id), now));
+  const policy = haproxy.ServeGroups ?? SERVE_ALL;
+  const notServed: Record<string, string> = {};
+  const apps: AppView[] = [];
+  for (const app of sortedApps(state, options.excludedApps)) {
+    const view = appView(app, options.ignoredRules?.has(app.id) ? undefined : rules.get(app.id), now, policy);
+    if (view.NotServed && view.Id !== options.checkedApp) notServed[view.Id] = view.NotServed;
+    else apps.push(view);
+  }
   const services: Record<string, ServiceView> = {};
   for (const rule of rules.values()) {
     if (!options.ignoredRules?.has(rule.id)) services[rule.id] = serviceView(rule);
   }
-  const sameRouting = apps.length === last.ids.length && apps.every((a, i) => a.Id === last.ids[i] && a.Acl === last.acls[i]);
+  const sameRouting = apps.length === last.ids.length && apps.every((a, i) => a.Id === last.ids[i] && (a.Route === last.routes0[i] || sameRoute(a.Route, last.routes0[i])));
   if (!sameRouting) {
     const position = new Map(apps.map((a, i) => [a, i]));
     const frontends = orderFrontends(apps);
     last = {
       ids: apps.map((a) => a.Id),
-      acls: apps.map((a) => a.Acl),
+      routes0: apps.map((a) => a.Route),
       frontends: frontends.map((f) => position.get(f)!),
       routes: routesOf(frontends, last.routes),
     };
@@ -281,39 +289,13 @@ export function buildView(
   return {
     Apps: apps, Frontends: frontends, Routes: last.routes, AclRoutes: split.acl,
     ...(split.map ? { RouteMap: split.map } : {}),
-    Services: services, HAProxy: haproxy,
+    Services: services, HAProxy: haproxy, NotServed: notServed,
   };
-}
-
-/** `path_beg -i <prefix>` with a prefix a map file holds as one word. */
-const MAP_ACL = /^path_beg\s+-i\s+(\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)$/;
-
-const splitCache = new WeakMap<readonly RouteView[], { outputPath: string; acl: readonly RouteView[]; map?: RouteMapView }>();
-
-/** Routes → acl head + map tail; the same objects while the routes (one array per change) are the same. */
-function splitRoutes(routes: readonly RouteView[], outputPath: string): { acl: readonly RouteView[]; map?: RouteMapView } {
-  const cached = splitCache.get(routes);
-  if (cached && cached.outputPath === outputPath) return cached;
-  let start = routes.length;
-  while (start > 0 && MAP_ACL.test(routes[start - 1].Acl)) start--;
-  const tail = routes.slice(start);
-  let map: RouteMapView | undefined;
-  if (tail.length > 0) {
-    const text = tail.map((r) => `${MAP_ACL.exec(r.Acl)![1].toLowerCase()} ${r.Backend}\n`).join('');
-    const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
-    map = Object.freeze({ Path: `${outputPath}.routes-${hash}.map`, Text: text, Routes: Object.freeze(tail) });
-  }
-  const split = { outputPath, acl: start === routes.length ? routes : Object.freeze(routes.slice(0, start)), ...(map ? { map } : {}) };
-  splitCache.set(routes, split);
-  return split;
 }
 
 /** The routes for these frontends; `previous` itself when nothing in it changed. */
 function routesOf(frontends: readonly AppView[], previous: readonly RouteView[]): readonly RouteView[] {
-  const same = previous.length === frontends.length && frontends.every((f, i) => {
-    const r = previous[i];
-    return r.Id === f.Id && r.Acl === f.Acl && r.AclName === f.AclName && r.Backend === f.Backend;
-  });
+  const same = previous.length === frontends.length && frontends.every((f, i) => f.Route === previous[i] || sameRoute(f.Route, previous[i]));
   if (same) return previous;
-  return Object.freeze(frontends.map((f) => Object.freeze({ Id: f.Id, AclName: f.AclName, Acl: f.Acl, Backend: f.Backend })));
+  return Object.freeze(frontends.map((f) => f.Route));
 }

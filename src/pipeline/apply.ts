@@ -4,6 +4,7 @@
  * belongs to an app, that app's rule is ignored (or, failing that, the app is left out) and the render is
  * tried again, a bounded number of times. The isolation is remembered until that rule or app changes.
  */
+import { SERVE_ALL, type GroupPolicy } from '../core/lb-labels.js';
 import { createHash } from 'node:crypto';
 import { CulmError, errorMessage } from '../core/errors.js';
 import type { App, ClusterState, Rule } from '../core/model.js';
@@ -84,6 +85,11 @@ export class Applier {
     private readonly hooks: ApplyHooks = {},
   ) {}
 
+  /** Which apps the views serve (HAProxy.Group). */
+  get servePolicy(): GroupPolicy {
+    return this.paths.ServeGroups ?? SERVE_ALL;
+  }
+
   /** Forget isolations that no longer apply: the rule changed, the app's definition changed, the template changed. */
   private refreshIsolation(state: ClusterState, rules: ReadonlyMap<string, Rule>): void {
     const version = this.renderer.version();
@@ -108,6 +114,7 @@ export class Applier {
       now: Date.now(),
       excludedApps: new Set(this.excludedApps.keys()),
       ignoredRules: new Set([...this.ignoredRules.keys()].filter((id) => id !== extra?.id)),
+      ...(extra ? { checkedApp: extra.id } : {}),
     });
   }
 

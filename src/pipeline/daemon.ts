@@ -2,6 +2,7 @@
  * The running daemon's heart: holds cluster state and rules, feeds Marathon events and resyncs through the
  * pure reducer, and asks the coalescer for applies. Edges (REST, UI, metrics) talk to it through CulmCore.
  */
+import { reportLabelProblems, type GroupPolicy } from '../core/lb-labels.js';
 import { CulmError, errorMessage } from '../core/errors.js';
 import { eventLabel, toDomainEvent, type DomainEvent } from '../core/events.js';
 import { normaliseAppId, type MappedApps } from '../core/marathon-map.js';
@@ -295,6 +296,7 @@ export class Daemon implements CulmCore {
       const rejected: Rejection[] = [];
       try {
         fresh = checkApp(fresh, rejected);
+        reportLabelProblems(fresh, rejected);
       } catch (err) {
         rejected.push({ appId, field: (err as InputError).field ?? 'app_id', reason: errorMessage(err) });
         fresh = undefined;
@@ -426,6 +428,10 @@ export class Daemon implements CulmCore {
 
   rules(): ReadonlyMap<string, Rule> {
     return this.ruleMap;
+  }
+
+  servePolicy(): GroupPolicy {
+    return this.o.applier.servePolicy;
   }
 
   /** A rule write while the store cannot take it fails at once, before any work (503, nothing written). */

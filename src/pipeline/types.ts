@@ -1,4 +1,5 @@
 /** What the edges (REST API, UI, metrics endpoint) may ask of the running daemon. They never render or reload. */
+import type { GroupPolicy } from '../core/lb-labels.js';
 import type { ClusterState, Rule } from '../core/model.js';
 import type { ErrorCode } from '../core/errors.js';
 
@@ -83,6 +84,8 @@ export interface Readiness {
 export interface CulmCore {
   state(): ClusterState;
   rules(): ReadonlyMap<string, Rule>;
+  /** Which apps this edge serves (HAProxy.Group); absent: all. */
+  servePolicy?(): GroupPolicy;
   /**
    * Checks the rule (no control characters; the candidate config with it must pass the validation
    * command), stores it, and schedules an apply. Throws CulmError with status 400 (bad rule), 503

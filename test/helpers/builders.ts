@@ -34,6 +34,11 @@ export const network = (mode: App['network'], containerPorts: number[] = []): Ap
   a.containerPorts = containerPorts;
 };
 
+/** Marathon labels (marathon-lb's `HAPROXY_*` among them). */
+export const labels = (l: Record<string, string>): AppPart => (a) => {
+  a.labels = { ...a.labels, ...l };
+};
+
 export const version = (v: string): AppPart => (a) => {
   a.version = v;
 };

@@ -267,6 +267,16 @@ t.test('validation limits and the pattern-file directory', async (t) => {
   t.throws(() => loadConfig({ argv: [], env: { CULM_VALIDATION_CPU_SECONDS: '-1' }, cwd: dir }), /HAProxy\.ValidationCpuSeconds/);
 });
 
+t.test('which apps this edge serves: HAProxy.Group / HAPROXY_GROUP, HAProxy.StrictGroups / CULM_STRICT_GROUPS', async (t) => {
+  const d = load({}).haproxy;
+  t.same([d.serveGroups, d.strictGroups], [[], false], 'default: every app (Bamboo)');
+  const env = load({ env: { HAPROXY_GROUP: ' external, internal ,', CULM_STRICT_GROUPS: 'true' } }).haproxy;
+  t.same([env.serveGroups, env.strictGroups], [['external', 'internal'], true], 'a comma list, trimmed; strict on');
+  const file = load({ file: { HAProxy: { Group: '*', StrictGroups: true } } }).haproxy;
+  t.same([file.serveGroups, file.strictGroups], [['*'], true], 'from the file');
+  t.same(load({ argv: ['--haproxy_group=edge'] }).haproxy.serveGroups, ['edge'], 'and as a flag');
+});
+
 t.test('REST access settings: parsed, checked, and every secret-kind setting redacted', async (t) => {
   const c = load({ env: { CULM_API_TOKEN: 's3cret-t', CULM_API_USERS_FILE: 'users', CULM_API_READ_AUTH: 'true', CULM_ALLOWED_HOSTS: 'LB.example.com:8000,https://culm.example.com' } });
   t.match(c.api, { token: 's3cret-t', readAuth: true, allowedHosts: ['lb.example.com:8000', 'https://culm.example.com'] });

@@ -10,6 +10,7 @@ import { hashPassword, parseUsersFile } from '../../src/http/passwords.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log/logger.js';
 import { PrometheusMetrics } from '../../src/metrics/metrics.js';
 import type { CulmCore, HistoryRecord, Readiness, RuleChangeRecord } from '../../src/pipeline/types.js';
+import type { GroupPolicy } from '../../src/core/lb-labels.js';
 
 /** An in-memory CulmCore: records what the HTTP layer asked of it. */
 class MemoryCore implements CulmCore {
@@ -24,6 +25,11 @@ class MemoryCore implements CulmCore {
   records: HistoryRecord[] = [];
   ruleChanges: RuleChangeRecord[] = [];
   config: string | undefined;
+  policy: GroupPolicy = { groups: [], strict: false };
+
+  servePolicy(): GroupPolicy {
+    return this.policy;
+  }
 
   state(): ClusterState {
     return { apps: this.apps, tombstones: new Map(), syncedAt: 1 };
@@ -154,7 +160,8 @@ t.test('GET /api/state has Bamboo\'s shape', async (t) => {
   t.same(body.Apps.map((a) => a.Id), ['/grp/web', '/ipt']);
   const [web, ipt] = body.Apps;
   t.same(Object.keys(web), ['Id', 'MesosDnsId', 'EscapedId', 'HealthCheckPath', 'HealthCheckProtocol', 'HealthChecks',
-    'ReadinessCheckPath', 'Tasks', 'ServicePort', 'ServicePorts', 'Env', 'Labels', 'SplitId', 'ipAddress']);
+    'ReadinessCheckPath', 'Tasks', 'ServicePort', 'ServicePorts', 'Env', 'Labels', 'SplitId', 'ipAddress', 'NotServed']);
+  t.equal(web.NotServed, '', 'served: culm\'s one extra field is empty');
   t.match(web, {
     MesosDnsId: 'web-grp', EscapedId: '::grp::web', HealthCheckPath: '/health', HealthCheckProtocol: 'HTTP',
     HealthChecks: [{ Protocol: 'TCP', Path: '', PortIndex: 0 }, { Protocol: 'HTTP', Path: '/health', PortIndex: 0 }],
@@ -169,6 +176,21 @@ t.test('GET /api/state has Bamboo\'s shape', async (t) => {
   t.same(ipt.Tasks, [{ Id: 'ipt.1', Host: '10.0.0.5', Port: 8080, Ports: [], Alive: true, State: 'TASK_RUNNING', Ready: true }]);
   t.same(ipt.ipAddress, { discovery: { ports: [{ number: 8080, name: '', protocol: 'tcp' }] } });
   t.same(body.Services, { '/grp/web': { Id: '/grp/web', Acl: 'hdr(host) -i web', Config: { Acl: 'hdr(host) -i web' } } });
+});
+
+t.test('GET /api/state says why an app is not served (a bad label, the group setting)', async (t) => {
+  const { core, call } = await start(t);
+  core.apps.set('/bad', app('/bad', [task('bad.1')], { labels: { HAPROXY_0_VHOST: 'bad.example.com:80' } }));
+  core.apps.set('/int', app('/int', [task('int.1')], { labels: { HAPROXY_GROUP: 'internal' } }));
+  core.apps.set('/ext', app('/ext', [task('ext.1')], { labels: { HAPROXY_GROUP: 'external' } }));
+  const notServed = async () => Object.fromEntries(((await (await call('/api/state')).json()) as { Apps: Array<{ Id: string; NotServed: string }> }).Apps.map((a) => [a.Id, a.NotServed]));
+  const all = await notServed();
+  t.match(all['/bad'], /label HAPROXY_0_VHOST "bad.example.com:80" is not a host name/);
+  t.equal(all['/int'], '', 'no group setting: served');
+  core.policy = { groups: ['external'], strict: true };
+  const some = await notServed();
+  t.match(some['/int'], /group internal is not served by this edge/);
+  t.equal(some['/ext'], '');
 });
 
 t.test('unknown routes and wrong methods', async (t) => {

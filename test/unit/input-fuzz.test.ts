@@ -120,7 +120,13 @@ function randomApp(n: number): Record<string, unknown> {
   const app: Record<string, unknown> = {
     id,
     instances: tasks.length,
-    labels: { [fuzz('HAPROXY_GROUP')]: fuzz('external'), HAPROXY_0_VHOST: fuzz('web.example.com') },
+    // marathon-lb's labels the default template writes (lb-labels.ts), each sometimes absent.
+    labels: {
+      [fuzz('HAPROXY_GROUP')]: fuzz('external'), HAPROXY_0_VHOST: fuzz(pick(['web.example.com', 'Web.Example.com, api.example.com'])),
+      ...(rand() < 0.5 ? { HAPROXY_0_PATH: fuzz('/api/v1') } : {}),
+      ...(rand() < 0.5 ? { HAPROXY_0_REDIRECT_TO_HTTPS: fuzz(pick(['true', 'false', 'yes'])) } : {}),
+      ...(rand() < 0.3 ? { HAPROXY_0_GROUP: fuzz('internal') } : {}),
+    },
     env: { [fuzz('PORT0')]: fuzz('8080') },
     healthChecks: rand() < 0.7 ? [randomHealthCheck()] : [],
     version: fuzz('2026-12-01T00:00:00.000Z', APP_LEVEL),
@@ -203,9 +209,11 @@ function haproxyWords(line: string): { words: string[]; special: boolean; commen
 
 /** The directives each section of the default template writes: keyword → allowed word counts. */
 const DEFAULT_SHAPES: Record<string, Record<string, number[]>> = {
-  frontend: { bind: [2], acl: [5], use_backend: [2, 4] },
+  // acl: path_beg <label path> (4), path_beg -i <id> (5), host match of one or two vhosts (6, 7);
+  // use_backend: the map (2), one or two ACLs (4, 5).
+  frontend: { bind: [2], acl: [4, 5, 6, 7], use_backend: [2, 4, 5] },
   // server: no check; `check inter 5s`; + `port <n>`; + `ssl verify none check-ssl`; + both.
-  backend: { balance: [2], option: [2, 4], server: [3, 6, 8, 10, 12] },
+  backend: { balance: [2], option: [2, 4], server: [3, 6, 8, 10, 12], 'http-request': [10] },
 };
 
 function checkDefault(t: Test, text: string, skeleton: string[], backends: Set<string>): void {
@@ -262,7 +270,8 @@ t.test(`random bytes in every field never write a directive (seed ${SEED}, ${ROU
       state = reduce(state, event, 2).state;
     }
     accepted += state.apps.size;
-    const view = buildView(state, new Map(), paths);
+    // Half the rounds with a group setting: apps it leaves out are not rendered at all.
+    const view = buildView(state, new Map(), round % 2 ? { ...paths, ServeGroups: { groups: ['external'], strict: round % 4 === 1 } } : paths);
     const text = renderer.render(view);
     checkDefault(t, text, skeleton, new Set(view.Apps.map((a) => a.Backend)));
 

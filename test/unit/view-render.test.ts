@@ -8,7 +8,7 @@ import { diffViews } from '../../src/core/diff.js';
 import { Renderer } from '../../src/haproxy/render.js';
 import { makeRule } from '../../src/core/rules.js';
 import type { Rule } from '../../src/core/model.js';
-import { app, healthChecks, network, stateOf, task, tasks } from '../helpers/builders.js';
+import { app, healthChecks, labels, network, stateOf, task, tasks } from '../helpers/builders.js';
 
 const paths = { HttpBind: '127.0.0.1:18080', StatsSocket: '/run/culm/haproxy.cfg.sock', PidFile: '/run/culm/haproxy.cfg.pid', OutputPath: '/run/culm/haproxy.cfg', ServerStateFile: '/run/culm/haproxy.cfg.state' };
 const templatePath = new URL('../../templates/haproxy.cfg.eta', import.meta.url).pathname;
@@ -21,6 +21,10 @@ function sample() {
     app('/web/api', tasks(task(31010, { id: 'api.a' }), task(31011, { id: 'api.k', state: 'TASK_KILLING' }))),
     app('/grp/empty'),
     app('/ipt', network('container', [8080]), tasks(task(0, { id: 'ipt.a', ports: [], ipAddresses: ['10.9.0.7'] }))),
+    // marathon-lb's labels: a host and a path, with a redirect to https; one host label that is not a host.
+    app('/lb', labels({ HAPROXY_0_VHOST: 'shop.example.com,Shop.example.org', HAPROXY_0_PATH: '/cart', HAPROXY_0_REDIRECT_TO_HTTPS: 'true' }),
+      tasks(task(31020, { id: 'lb.a' }))),
+    app('/lbbad', labels({ HAPROXY_0_VHOST: 'shop.example.com:443' }), tasks(task(31021, { id: 'lbbad.a' }))),
   );
   const rules = new Map<string, Rule>([['/grp/empty', makeRule('/grp/empty', 'hdr(host) -i empty.example.com')]]);
   return { state, rules };
@@ -29,8 +33,9 @@ function sample() {
 t.test('view: names, ordering, serving tasks', async (t) => {
   const { state, rules } = sample();
   const v = buildView(state, rules, paths);
-  t.same(v.Apps.map((a) => a.Id), ['/grp/empty', '/ipt', '/web', '/web/api'], 'apps sorted by id');
-  t.same(v.Frontends.map((a) => a.Id), ['/grp/empty', '/web/api', '/ipt', '/web'], 'custom ACL first, then longer prefixes');
+  t.same(v.Apps.map((a) => a.Id), ['/grp/empty', '/ipt', '/lb', '/web', '/web/api'], 'apps sorted by id; /lbbad left out');
+  t.match(v.NotServed, { '/lbbad': /HAPROXY_0_VHOST/ }, 'with the reason');
+  t.same(v.Frontends.map((a) => a.Id), ['/grp/empty', '/lb', '/web/api', '/ipt', '/web'], 'custom ACL first, then labels, then longer prefixes');
   const web = v.Apps.find((a) => a.Id === '/web')!;
   t.equal(web.Backend, '::web-cluster');
   t.same(web.Tasks.map((x) => x.Server), ['::web-127.0.0.1-31001', '::web-127.0.0.1-31002'], 'unhealthy excluded, sorted by name');
@@ -67,6 +72,7 @@ t.test('diff reasons', async (t) => {
     'app /new added (1 server)',
     'backend /web: +2 servers, -1 server',
     'app /ipt removed',
+    'app /lb removed',
     'app /web/api removed',
   ]);
   t.same(diffViews(undefined, after), ['initial config: 3 apps']);
@@ -87,7 +93,10 @@ t.test('default template: golden file, and HAProxy accepts it', async (t) => {
   const text = new Renderer(templatePath).render(view).replace(templatePath, 'templates/haproxy.cfg.eta');
   if (process.env.UPDATE_GOLDEN) writeFileSync(goldenPath, text);
   t.equal(text, readFileSync(goldenPath, 'utf8'), 'matches test/fixtures/golden/default.cfg (UPDATE_GOLDEN=1 to refresh)');
-  t.match(text, 'acl ::grp::empty-aclrule hdr(host) -i empty.example.com\n    use_backend ::grp::empty-cluster if ::grp::empty-aclrule\n', 'a host rule stays an acl, first');
+  t.match(text, 'acl ::grp::empty-aclrule hdr(host) -i empty.example.com\n    acl ::lb-0-host hdr(host),field(1,:),lower -m str shop.example.com shop.example.org\n    acl ::lb-0-path path_beg /cart\n'
+    + '    use_backend ::grp::empty-cluster if ::grp::empty-aclrule\n    use_backend ::lb-cluster if ::lb-0-host ::lb-0-path\n', 'a host rule stays an acl, first; then the labels');
+  t.match(text, /backend ::lb-cluster\n\s+balance leastconn\n\s+option forwardfor\n\s+# [^\n]+\n\s+http-request redirect scheme https code 301 if !\{ ssl_fc \}\n/, 'the redirect in the labelled app\'s backend');
+  t.notMatch(text, 'lbbad', 'the app with a bad label is not rendered');
   t.equal(view.RouteMap?.Text, '/web/api ::web::api-cluster\n/ipt ::ipt-cluster\n/web ::web-cluster\n', 'path prefixes in the map, /web/api before /web');
   t.match(text, `use_backend %[path,lower,map_beg(${view.RouteMap?.Path})]`);
   t.match(text, /backend ::grp::empty-cluster\n\s+balance leastconn\n\s+option forwardfor\n\n/, 'an app with no task keeps its backend');
@@ -189,7 +198,7 @@ t.test('view: order reused from the last build only while it still fits', async 
     t.same(v.Apps.map((a) => a.Id), ids, `${desc}: apps sorted by id`);
     t.same(v.Frontends.map((a) => a.Id), orderFrontends(v.Apps).map((a) => a.Id), `${desc}: frontends ordered`);
     t.ok(v.Frontends.every((f) => v.Apps.includes(f)), `${desc}: frontends are this build's views`);
-    t.same(v.Routes.map((r) => `${r.Backend} ${r.Acl}`), v.Frontends.map((f) => `${f.Backend} ${f.Acl}`), `${desc}: routes follow the frontends`);
+    t.same(v.Routes, v.Frontends.map((f) => f.Route), `${desc}: routes follow the frontends`);
     return v;
   };
   const first = check('first');
@@ -206,6 +215,12 @@ t.test('view: order reused from the last build only while it still fits', async 
   t.equal(ruled.Frontends[0].Id, '/c', 'a host rule goes first');
   check('the rule ignored', { ignoredRules: new Set(['/c']) });
   t.ok(Object.isFrozen(ruled.Services['/c']), 'service views are shared, so frozen');
+  state = stateOf(app('/b', labels({ HAPROXY_0_VHOST: 'b.example' })), app('/a'), app('/c'), app('/0'));
+  const labelled = check('a vhost label set');
+  t.same(labelled.Frontends.map((f) => f.Id), ['/c', '/b', '/0', '/a'], 'the rule, then the label route, then prefixes');
+  state = stateOf(app('/b', labels({ HAPROXY_0_VHOST: 'b.example', HAPROXY_0_PATH: '/p' })), app('/a'), app('/c'), app('/0'));
+  t.not(check('a path label added').Routes, labelled.Routes, 'a label change is a routing change');
+  t.same(diffViews(labelled, buildView(state, rules, paths)), ['labels of /b changed (routing)'], 'and says so');
 });
 
 t.test('diff reasons do not depend on the order apps are listed in', async (t) => {

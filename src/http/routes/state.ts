@@ -1,10 +1,10 @@
 /**
  * `GET /api/state`: Bamboo's template data as JSON, `{"Apps":[…],"Services":{…}}`, field for field, so scripts
- * written against Bamboo keep working. Built from culm's view; culm-only fields (Backend, Serving…) stay out.
+ * written against Bamboo keep working. Built from culm's view; culm-only fields (Backend, Serving…) stay out, but for `NotServed` (why this edge leaves an app out).
  */
 import type { App, ClusterState, Rule } from '../../core/model.js';
 import { ruleToBamboo } from '../../core/rules.js';
-import { appView, type BambooTask } from '../../core/view.js';
+import { appView, type BambooTask, type GroupPolicy } from '../../core/view.js';
 import type { CulmCore } from '../../pipeline/types.js';
 import { sendJson } from '../io.js';
 import type { Route } from '../router.js';
@@ -27,6 +27,8 @@ export interface BambooApp {
   Labels: Record<string, string>;
   SplitId: string[];
   ipAddress: { discovery: { ports: Array<{ number: number; name: string; protocol: string }> } };
+  /** culm's: why this edge leaves the app out of its config ('' when it is served): a bad label, `HAProxy.Group`. */
+  NotServed: string;
 }
 
 export interface BambooState {
@@ -35,8 +37,8 @@ export interface BambooState {
 }
 
 /** Keys in the order Bamboo's Go struct marshals them. */
-export function bambooApp(app: App, rule: Rule | undefined, now: number): BambooApp {
-  const view = appView(app, rule, now);
+export function bambooApp(app: App, rule: Rule | undefined, now: number, policy?: GroupPolicy): BambooApp {
+  const view = appView(app, rule, now, policy);
   // Bamboo listed every task it could address (whatever its health), ordered by task id.
   const tasks = view.AllTasks
     .filter((t) => t.Host !== '' && t.Port !== 0)
@@ -61,14 +63,15 @@ export function bambooApp(app: App, rule: Rule | undefined, now: number): Bamboo
         ports: app.network === 'container' ? app.containerPorts.map((number) => ({ number, name: '', protocol: 'tcp' })) : [],
       },
     },
+    NotServed: view.NotServed,
   };
 }
 
 /** `now` (ms since epoch): readiness depends on the time (core/readiness.ts). */
-export function bambooState(state: ClusterState, rules: ReadonlyMap<string, Rule>, now: number): BambooState {
+export function bambooState(state: ClusterState, rules: ReadonlyMap<string, Rule>, now: number, policy?: GroupPolicy): BambooState {
   const apps = [...state.apps.values()]
     .sort(byId)
-    .map((app) => bambooApp(app, rules.get(app.id), now));
+    .map((app) => bambooApp(app, rules.get(app.id), now, policy));
   const services: BambooState['Services'] = {};
   for (const rule of rules.values()) services[rule.id] = ruleToBamboo(rule);
   return { Apps: apps, Services: services };
@@ -78,6 +81,6 @@ export function stateRoutes(core: CulmCore): Route[] {
   return [{
     name: '/api/state',
     path: '/api/state',
-    handlers: { GET: ({ res }) => sendJson(res, 200, bambooState(core.state(), core.rules(), Date.now())) },
+    handlers: { GET: ({ res }) => sendJson(res, 200, bambooState(core.state(), core.rules(), Date.now(), core.servePolicy?.())) },
   }];
 }

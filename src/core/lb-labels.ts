@@ -1,0 +1,148 @@
+/**
+ * marathon-lb's labels read from an app as they are (`HAPROXY_GROUP`, `HAPROXY_{n}_VHOST`, …): one entry per
+ * service port, checked value by value. A label value that fails its grammar (input-grammar.ts) leaves that
+ * port out, with the reason, never the config and never another port or app: the same function reports the
+ * problem where the app enters (checkApp) and decides the port in the view, so the two cannot disagree.
+ * Which ports an edge serves also depends on its group setting (`HAProxy.Group`, marathon-lb's `--group`):
+ * `groupRefusal`. Pure.
+ *
+ * Read now: HAPROXY_GROUP, HAPROXY_{n}_GROUP, HAPROXY_{n}_VHOST, HAPROXY_{n}_PATH, HAPROXY_{n}_REDIRECT_TO_HTTPS,
+ * HAPROXY_{n}_MODE (held per port; TCP frontends are not rendered yet). Others are left to templates (`Labels`).
+ */
+import type { App } from './model.js';
+import { isPathPrefix, isVirtualHost, shown, type Rejection } from './input-grammar.js';
+
+export type PortMode = 'http' | 'tcp';
+
+/** One service port of an app, as its labels describe it (the template context's `Ports`). */
+export interface PortView {
+  /** n in `HAPROXY_{n}_…`: the port's position in the app definition. */
+  Index: number;
+  /** Marathon's service port (0: none assigned). */
+  ServicePort: number;
+  /** `HAPROXY_{n}_MODE`; `http` without it (Bamboo routes every app by HTTP). */
+  Mode: PortMode;
+  /** `HAPROXY_{n}_VHOST`, lower case, in label order; empty: none. */
+  Vhosts: readonly string[];
+  /** `HAPROXY_{n}_PATH`; '' for none. */
+  Path: string;
+  /** `HAPROXY_{n}_GROUP`, else `HAPROXY_GROUP`, split at commas; empty: no group named. */
+  Groups: readonly string[];
+  /** `HAPROXY_{n}_REDIRECT_TO_HTTPS`. */
+  RedirectToHttps: boolean;
+  /** Why the port is left out ('' when it is served): a bad label, or this edge's group setting. */
+  NotServed: string;
+}
+
+/** Which apps an edge serves (`HAProxy.Group`, `HAProxy.StrictGroups`). */
+export interface GroupPolicy {
+  /** Empty: every app, whatever its labels (Bamboo). `*`: every app, as in marathon-lb. */
+  readonly groups: readonly string[];
+  /** Apps without a group label are left out (marathon-lb's behaviour); off: served (Bamboo's). */
+  readonly strict: boolean;
+}
+
+export const SERVE_ALL: GroupPolicy = Object.freeze({ groups: Object.freeze([]), strict: false });
+
+export interface LabelProblem {
+  index: number;
+  label: string;
+  reason: string;
+}
+
+export interface AppPorts {
+  ports: readonly PortView[];
+  problems: readonly LabelProblem[];
+}
+
+const list = (value: string): string[] => value.split(',').map((v) => v.trim()).filter((v) => v !== '');
+
+// Shared by the many apps without labels (10,000 views hold these).
+const NONE: readonly string[] = Object.freeze([]);
+const NO_PROBLEMS: readonly LabelProblem[] = Object.freeze([]);
+const frozen = (values: readonly string[]): readonly string[] => (values.length === 0 ? NONE : Object.freeze(values));
+
+// marathon-lb's string_to_bool takes these as true and anything else as false; a typo is refused here instead.
+const TRUE = new Set(['true', 't', 'yes', 'y', '1']);
+const FALSE = new Set(['false', 'f', 'no', 'n', '0']);
+
+/**
+ * The app's ports as its labels describe them: at least port 0, which Bamboo's routing always had. Not
+ * cached here: it runs once where an app enters and once when its view is built (views are cached).
+ */
+export function portsOf(app: App): AppPorts {
+  const labels = app.labels;
+  const problems: LabelProblem[] = [];
+  const appGroups = labels.HAPROXY_GROUP === undefined ? [] : list(labels.HAPROXY_GROUP);
+  const count = Math.max(1, app.servicePorts.length);
+  const ports: PortView[] = [];
+  for (let index = 0; index < count; index++) {
+    const own: LabelProblem[] = [];
+    const label = (name: string): string | undefined => labels[`HAPROXY_${index}_${name}`];
+    const refuse = (name: string, value: string, why: string): void => {
+      own.push({ index, label: `HAPROXY_${index}_${name}`, reason: `label HAPROXY_${index}_${name} ${shown(value)} ${why}: port ${index} left out` });
+    };
+    const mode = label('MODE');
+    const vhost = label('VHOST');
+    const path = label('PATH');
+    const group = label('GROUP');
+    const redirect = label('REDIRECT_TO_HTTPS');
+    let Mode: PortMode = 'http';
+    if (mode !== undefined) {
+      const m = mode.trim().toLowerCase();
+      if (m === 'http' || m === 'tcp') Mode = m;
+      else refuse('MODE', mode, 'is not http or tcp');
+    }
+    const Vhosts = vhost === undefined ? [] : list(vhost.toLowerCase());
+    if (vhost !== undefined && Vhosts.length === 0) refuse('VHOST', vhost, 'names no host');
+    for (const host of Vhosts) if (!isVirtualHost(host)) refuse('VHOST', host, 'is not a host name (no port, path, wildcard or space)');
+    const Path = path?.trim() ?? '';
+    if (path !== undefined && !isPathPrefix(Path)) refuse('PATH', path, 'is not a path prefix (one word starting with /)');
+    let RedirectToHttps = false;
+    if (redirect !== undefined) {
+      const r = redirect.trim().toLowerCase();
+      if (TRUE.has(r)) RedirectToHttps = true;
+      else if (!FALSE.has(r)) refuse('REDIRECT_TO_HTTPS', redirect, 'is not a boolean');
+    }
+    problems.push(...own);
+    ports.push(Object.freeze({
+      Index: index,
+      ServicePort: app.servicePorts[index] ?? 0,
+      Mode,
+      Vhosts: own.length ? NONE : frozen(Vhosts),
+      Path: own.length ? '' : Path,
+      // An empty port label falls back to the app's, as marathon-lb's `if app.haproxy_groups`.
+      Groups: frozen(group !== undefined && list(group).length > 0 ? list(group) : appGroups),
+      RedirectToHttps: own.length ? false : RedirectToHttps,
+      NotServed: own.map((p) => p.reason).join('; '),
+    }));
+  }
+  return { ports: Object.freeze(ports), problems: problems.length ? problems : NO_PROBLEMS };
+}
+
+/** Why an edge with `policy` does not serve a port naming `groups` ('' when it does): marathon-lb's has_group. */
+export function groupRefusal(groups: readonly string[], policy: GroupPolicy): string {
+  if (policy.groups.length === 0 || policy.groups.includes('*')) return '';
+  if (groups.length === 0) {
+    return policy.strict ? `no HAPROXY_GROUP label, and HAProxy.StrictGroups serves only groups ${policy.groups.join(',')}` : '';
+  }
+  if (groups.some((g) => policy.groups.includes(g))) return '';
+  return `group ${groups.join(',')} is not served by this edge (HAProxy.Group ${policy.groups.join(',')})`;
+}
+
+/** The ports as this edge serves them (`NotServed` also says when the group setting leaves one out); `ports` itself when it serves them all. */
+export function servedPorts(ports: readonly PortView[], policy: GroupPolicy): readonly PortView[] {
+  let out: PortView[] | undefined;
+  for (let i = 0; i < ports.length; i++) {
+    const refusal = ports[i].NotServed ? '' : groupRefusal(ports[i].Groups, policy);
+    if (!refusal) continue;
+    out ??= [...ports];
+    out[i] = Object.freeze({ ...ports[i], NotServed: refusal });
+  }
+  return out ? Object.freeze(out) : ports;
+}
+
+/** Where an app enters: each bad label value as a refused value (`culm_marathon_data_rejected_total{field="lb_label"}`). */
+export function reportLabelProblems(app: App, rejected: Rejection[]): void {
+  for (const p of portsOf(app).problems) rejected.push({ appId: app.id, field: 'lb_label', reason: p.reason });
+}

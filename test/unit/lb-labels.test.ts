@@ -1,0 +1,249 @@
+/**
+ * marathon-lb's labels, from app JSON as Marathon serves it (1.4 `ports` and 1.5+ `portDefinitions` /
+ * `portMappings`) through the real mapping, view and default template to the config lines they must give.
+ */
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mapApps } from '../../src/core/marathon-map.js';
+import { buildView, type HaproxyPaths } from '../../src/core/view.js';
+import { groupRefusal, portsOf } from '../../src/core/lb-labels.js';
+import { Renderer } from '../../src/haproxy/render.js';
+import { makeRule } from '../../src/core/rules.js';
+import { applySnapshot } from '../../src/core/state.js';
+import { emptyState, type Rule } from '../../src/core/model.js';
+import { requireBinary } from '../helpers/processes.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'culm-lb-labels-'));
+const paths: HaproxyPaths = { HttpBind: '127.0.0.1:18080', StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'haproxy.cfg') };
+const renderer = new Renderer(new URL('../../templates/haproxy.cfg.eta', import.meta.url).pathname);
+
+type Shape = '1.4' | '1.5';
+
+/** An app as Marathon's GET /v2/apps?embed=apps.tasks gives it, in either shape, with one running task per port. */
+function marathonApp(id: string, labels: Record<string, string>, shape: Shape, servicePorts = [10000]): Record<string, unknown> {
+  const task = { id: `${id.slice(1).replace(/\//g, '_')}.t1`, host: '127.0.0.1', ports: servicePorts.map((_, i) => 31000 + i), state: 'TASK_RUNNING', startedAt: '2026-12-01T00:00:00Z' };
+  const app: Record<string, unknown> = { id, instances: 1, labels, env: {}, healthChecks: [], tasks: [task] };
+  if (shape === '1.4') app.ports = servicePorts;
+  else app.portDefinitions = servicePorts.map((port) => ({ port, protocol: 'tcp' }));
+  return app;
+}
+
+function render(apps: Array<Record<string, unknown>>, opts: { rules?: Rule[]; paths?: HaproxyPaths } = {}) {
+  const mapped = mapApps({ apps });
+  const state = applySnapshot(emptyState(), mapped.apps, 1);
+  const view = buildView(state, new Map((opts.rules ?? []).map((r) => [r.id, r])), opts.paths ?? paths);
+  return { view, text: renderer.render(view), rejected: mapped.rejected };
+}
+
+/** The frontend's lines, trimmed, without comments. */
+const frontend = (text: string): string[] => {
+  const body = text.slice(text.indexOf('frontend http-in'), text.indexOf('\nbackend '));
+  return body.split('\n').slice(2).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+};
+
+/** One backend section's text. */
+const backendOf = (text: string, name: string): string => {
+  const start = text.indexOf(`backend ${name}\n`);
+  const end = text.indexOf('\nbackend ', start + 1);
+  return start < 0 ? '' : text.slice(start, end < 0 ? undefined : end);
+};
+
+t.test('labels to config lines, both Marathon shapes', async (t) => {
+  const cases: Array<{ desc: string; labels: Record<string, string>; rule?: string; lines: string[]; absent?: RegExp; backend?: RegExp }> = [
+    {
+      desc: 'HAPROXY_0_VHOST: Host without its port, any case',
+      labels: { HAPROXY_0_VHOST: 'web.example.com' },
+      lines: ['acl ::web-0-host hdr(host),field(1,:),lower -m str web.example.com', 'use_backend ::web-cluster if ::web-0-host'],
+      absent: /path_beg -i \/web/,
+    },
+    {
+      desc: 'several vhosts, spaces and capitals as users write them',
+      labels: { HAPROXY_0_VHOST: 'Web.Example.com, api.example.com' },
+      lines: ['acl ::web-0-host hdr(host),field(1,:),lower -m str web.example.com api.example.com', 'use_backend ::web-cluster if ::web-0-host'],
+    },
+    {
+      desc: 'HAPROXY_0_PATH alone: marathon-lb\'s case-sensitive path_beg',
+      labels: { HAPROXY_0_PATH: '/api' },
+      lines: ['acl ::web-0-path path_beg /api', 'use_backend ::web-cluster if ::web-0-path'],
+    },
+    {
+      desc: 'vhost and path: both must match',
+      labels: { HAPROXY_0_VHOST: 'web.example.com', HAPROXY_0_PATH: '/api' },
+      lines: ['acl ::web-0-host hdr(host),field(1,:),lower -m str web.example.com', 'acl ::web-0-path path_beg /api', 'use_backend ::web-cluster if ::web-0-host ::web-0-path'],
+    },
+    {
+      desc: 'HAPROXY_0_REDIRECT_TO_HTTPS: in the app\'s backend, the route unchanged',
+      labels: { HAPROXY_0_VHOST: 'web.example.com', HAPROXY_0_REDIRECT_TO_HTTPS: 'true' },
+      lines: ['use_backend ::web-cluster if ::web-0-host'],
+      backend: /backend ::web-cluster\n\s+balance leastconn\n\s+option forwardfor\n\s+#[^\n]*\n\s+http-request redirect scheme https code 301 if !\{ ssl_fc \}\n/,
+    },
+    {
+      desc: 'redirect on the default route: the route stays in the map',
+      labels: { HAPROXY_0_REDIRECT_TO_HTTPS: 'yes' },
+      lines: [],
+      absent: /acl ::web/,
+      backend: /backend ::web-cluster\n[^]*http-request redirect scheme https code 301 if !\{ ssl_fc \}\n/,
+    },
+    {
+      desc: 'a REST rule wins over the labels',
+      labels: { HAPROXY_0_VHOST: 'web.example.com', HAPROXY_0_PATH: '/api' },
+      rule: 'hdr(host) -i rule.example.com',
+      lines: ['acl ::web-aclrule hdr(host) -i rule.example.com', 'use_backend ::web-cluster if ::web-aclrule'],
+      absent: /-0-host|-0-path/,
+    },
+    {
+      desc: 'no label, no rule: Bamboo\'s default, in the map',
+      labels: { HAPROXY_GROUP: 'external', HAPROXY_0_REDIRECT_TO_HTTPS: 'false' },
+      lines: [],
+      absent: /acl ::web|http-request redirect/,
+    },
+    {
+      desc: 'labels of another port do not change port 0',
+      labels: { HAPROXY_1_VHOST: 'other.example.com' },
+      lines: [],
+      absent: /other\.example\.com/,
+    },
+  ];
+  for (const shape of ['1.4', '1.5'] as const) {
+    for (const c of cases) {
+      const { view, text, rejected } = render([marathonApp('/web', c.labels, shape, [10000, 10001]), marathonApp('/other', {}, shape)], {
+        rules: c.rule ? [makeRule('/web', c.rule)] : [],
+      });
+      const lines = frontend(text);
+      t.same(rejected, [], `${shape} ${c.desc}: nothing refused`);
+      for (const line of c.lines) t.ok(lines.includes(line), `${shape} ${c.desc}: ${line}`);
+      if (c.absent) t.notMatch(lines.join('\n'), c.absent, `${shape} ${c.desc}: nothing else`);
+      if (c.backend) t.match(text, c.backend, `${shape} ${c.desc}: backend lines`);
+      else t.notMatch(text, /http-request redirect/, `${shape} ${c.desc}: no redirect`);
+      t.match(text, /backend ::web-cluster\n[^]*server ::web-127\.0\.0\.1-31000 127\.0\.0\.1:31000/, `${shape} ${c.desc}: the backend is there`);
+      t.match(view.RouteMap?.Text ?? '', /^\/other ::other-cluster$/m, `${shape} ${c.desc}: the other app keeps its map entry`);
+      const web = view.Apps.find((a) => a.Id === '/web')!;
+      t.same(web.Ports.map((p) => p.ServicePort), [10000, 10001], `${shape} ${c.desc}: both service ports in the view`);
+    }
+  }
+});
+
+t.test('per-port view: index, service port, mode, vhosts, path, groups, redirect', async (t) => {
+  const labels = {
+    HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'a.example.com', HAPROXY_1_MODE: 'TCP', HAPROXY_1_GROUP: 'internal,db',
+    HAPROXY_1_REDIRECT_TO_HTTPS: '1', HAPROXY_1_PATH: '/x',
+  };
+  // 1.5+ with Docker bridge networking: the service ports come from portMappings.
+  const raw: Record<string, unknown> = { ...marathonApp('/db', labels, '1.5', []), container: { type: 'DOCKER', portMappings: [{ containerPort: 80, servicePort: 10100 }, { containerPort: 5432, servicePort: 10101 }] } };
+  delete raw.portDefinitions;
+  const { view } = render([raw]);
+  t.same(view.Apps[0].Ports, [
+    { Index: 0, ServicePort: 10100, Mode: 'http', Vhosts: ['a.example.com'], Path: '', Groups: ['external'], RedirectToHttps: false, NotServed: '' },
+    { Index: 1, ServicePort: 10101, Mode: 'tcp', Vhosts: [], Path: '/x', Groups: ['internal', 'db'], RedirectToHttps: true, NotServed: '' },
+  ]);
+});
+
+t.test('a bad label leaves that port out, with the reason; never another app', async (t) => {
+  const bad: Array<{ desc: string; labels: Record<string, string>; label: string }> = [
+    { desc: 'vhost with a port', labels: { HAPROXY_0_VHOST: 'web.example.com:80' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'vhost with a space inside', labels: { HAPROXY_0_VHOST: 'web example.com' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'vhost with a path', labels: { HAPROXY_0_VHOST: 'web.example.com/x' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'wildcard vhost (not supported yet)', labels: { HAPROXY_0_VHOST: '*.example.com' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'vhost with a quote', labels: { HAPROXY_0_VHOST: "web'.example.com" }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'empty vhost list', labels: { HAPROXY_0_VHOST: ' , ' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'path not starting with /', labels: { HAPROXY_0_PATH: 'api' }, label: 'HAPROXY_0_PATH' },
+    { desc: 'path with a space', labels: { HAPROXY_0_PATH: '/a b' }, label: 'HAPROXY_0_PATH' },
+    { desc: 'path with #', labels: { HAPROXY_0_PATH: '/a#b' }, label: 'HAPROXY_0_PATH' },
+    { desc: 'path with a quote', labels: { HAPROXY_0_PATH: '/a"b' }, label: 'HAPROXY_0_PATH' },
+    { desc: 'redirect not a boolean', labels: { HAPROXY_0_REDIRECT_TO_HTTPS: 'maybe' }, label: 'HAPROXY_0_REDIRECT_TO_HTTPS' },
+    { desc: 'mode neither http nor tcp', labels: { HAPROXY_0_MODE: 'udp' }, label: 'HAPROXY_0_MODE' },
+  ];
+  for (const shape of ['1.4', '1.5'] as const) {
+    for (const c of bad) {
+      const { view, text, rejected } = render([marathonApp('/web', c.labels, shape), marathonApp('/ok', { HAPROXY_0_VHOST: 'ok.example.com' }, shape)]);
+      t.same(view.Apps.map((a) => a.Id), ['/ok'], `${shape} ${c.desc}: the app is not rendered, the other is`);
+      t.notMatch(text, /::web-/, `${shape} ${c.desc}: no backend, no route`);
+      t.match(text, 'use_backend ::ok-cluster if ::ok-0-host', `${shape} ${c.desc}: the other app routes`);
+      t.match(view.NotServed['/web'], c.label, `${shape} ${c.desc}: the reason names the label`);
+      t.same(rejected.map((r) => [r.appId, r.field]), [['/web', 'lb_label']], `${shape} ${c.desc}: counted once as a refused value`);
+    }
+  }
+  // A control character: the label is not dropped (its port would route another way), its port is left out.
+  for (const [desc, value] of [['a newline and a directive', 'web.example.com\n    bind :1'], ['a line separator', 'web.example.com\u2028']]) {
+    const { view, text, rejected } = render([marathonApp('/web', { HAPROXY_0_VHOST: value }, '1.5'), marathonApp('/ok', {}, '1.5')]);
+    t.same(view.Apps.map((a) => a.Id), ['/ok'], `${desc}: the app is not rendered`);
+    t.notMatch(text, /bind :1|::web-/, `${desc}: nothing of it in the config`);
+    t.same(rejected.map((r) => r.field), ['label', 'lb_label'], `${desc}: refused, and its port left out`);
+  }
+  const other = render([marathonApp('/web', { note: 'a\nb' }, '1.4')]);
+  t.same(other.view.Apps[0].Labels, {}, 'any other label with a control character is left out, as before');
+  t.match(other.text, /::web-cluster/);
+
+  // A bad label on port 1 leaves port 1 out; port 0 is served.
+  const { view } = render([marathonApp('/two', { HAPROXY_1_VHOST: 'x:1', HAPROXY_0_VHOST: 'two.example.com' }, '1.5', [10000, 10001])]);
+  const two = view.Apps.find((a) => a.Id === '/two')!;
+  t.equal(two.Ports[0].NotServed, '', 'port 0 served');
+  t.match(two.Ports[1].NotServed, /HAPROXY_1_VHOST/, 'port 1 left out, with the reason');
+  t.same(portsOf(mapApps({ apps: [marathonApp('/p', { HAPROXY_0_VHOST: 'x:1' }, '1.4')] }).apps[0]).problems.map((p) => p.label), ['HAPROXY_0_VHOST']);
+});
+
+t.test('groups: which apps this edge serves (HAProxy.Group, StrictGroups, HAPROXY_{n}_GROUP)', async (t) => {
+  const apps = [
+    marathonApp('/ext', { HAPROXY_GROUP: 'external' }, '1.4'),
+    marathonApp('/int', { HAPROXY_GROUP: 'internal' }, '1.5'),
+    marathonApp('/both', { HAPROXY_GROUP: 'internal, external' }, '1.4'),
+    marathonApp('/plain', {}, '1.5'),
+    marathonApp('/port', { HAPROXY_GROUP: 'internal', HAPROXY_0_GROUP: 'external' }, '1.4'),
+    marathonApp('/portout', { HAPROXY_GROUP: 'external', HAPROXY_0_GROUP: 'internal' }, '1.5'),
+  ];
+  const cases: Array<{ desc: string; groups: string[]; strict: boolean; served: string[] }> = [
+    { desc: 'no group setting: every app (Bamboo)', groups: [], strict: false, served: ['/both', '/ext', '/int', '/plain', '/port', '/portout'] },
+    { desc: 'external, not strict: matching and unlabelled apps', groups: ['external'], strict: false, served: ['/both', '/ext', '/plain', '/port'] },
+    { desc: 'external, strict: matching apps only (marathon-lb)', groups: ['external'], strict: true, served: ['/both', '/ext', '/port'] },
+    { desc: 'two groups', groups: ['internal', 'external'], strict: true, served: ['/both', '/ext', '/int', '/port', '/portout'] },
+    { desc: '*: every app, labelled or not', groups: ['*'], strict: true, served: ['/both', '/ext', '/int', '/plain', '/port', '/portout'] },
+  ];
+  for (const c of cases) {
+    const { view, text } = render(apps, { paths: { ...paths, ServeGroups: { groups: c.groups, strict: c.strict } } });
+    t.same(view.Apps.map((a) => a.Id), c.served, `${c.desc}: served`);
+    t.same(Object.keys(view.NotServed).sort(), apps.map((a) => String(a.id)).filter((id) => !c.served.includes(id)).sort(), `${c.desc}: the others say why`);
+    for (const id of Object.keys(view.NotServed)) t.notMatch(text, `backend ::${id.slice(1)}-cluster`, `${c.desc}: no backend for ${id}`);
+  }
+  // A rule being checked is checked with its app in the config, served or not.
+  const state = applySnapshot(emptyState(), mapApps({ apps }).apps, 1);
+  const policy = { ...paths, ServeGroups: { groups: ['external'], strict: true } };
+  const checked = buildView(state, new Map([['/int', makeRule('/int', 'hdr(host) -i int.example.com')]]), policy, { checkedApp: '/int' });
+  t.ok(checked.Apps.some((a) => a.Id === '/int'), 'the checked app is rendered');
+  t.notOk('/int' in checked.NotServed);
+  t.match(renderer.render(checked), 'acl ::int-aclrule hdr(host) -i int.example.com', 'with its rule');
+  t.match(groupRefusal(['internal'], { groups: ['external'], strict: false }), /group internal is not served by this edge \(HAProxy.Group external\)/);
+  t.match(groupRefusal([], { groups: ['external'], strict: true }), /no HAPROXY_GROUP label/);
+});
+
+t.test('routing order: rule ACLs, then labels (host+path, host, path), then path prefixes; HAProxy accepts it', async (t) => {
+  requireBinary('haproxy', 'apt-get install -y haproxy');
+  const { view, text } = render([
+    marathonApp('/a', { HAPROXY_0_PATH: '/short' }, '1.4'),
+    marathonApp('/b', { HAPROXY_0_PATH: '/a/much/longer' }, '1.5'),
+    marathonApp('/c', { HAPROXY_0_VHOST: 'c.example.com' }, '1.4'),
+    marathonApp('/d', { HAPROXY_0_VHOST: 'd.example.com', HAPROXY_0_PATH: '/d', HAPROXY_0_REDIRECT_TO_HTTPS: 'true' }, '1.5'),
+    marathonApp('/e', {}, '1.4'),
+    marathonApp('/f', { HAPROXY_0_VHOST: 'ignored.example.com' }, '1.5'),
+    marathonApp('/g', {}, '1.5'),
+  ], { rules: [makeRule('/f', 'hdr(host) -i f.example.com'), makeRule('/g', 'path_beg -i /gee')] });
+  t.same(view.Routes.map((r) => r.Id), ['/f', '/d', '/c', '/b', '/a', '/g', '/e'], 'use_backend order');
+  t.same(view.RouteMap?.Routes.map((r) => r.Id), ['/g', '/e'], 'path prefixes stay in the map');
+  const lines = frontend(text).filter((l) => l.startsWith('use_backend') || l.startsWith('http-request'));
+  t.match(backendOf(text, '::d-cluster'), 'http-request redirect scheme https code 301 if !{ ssl_fc }', 'the redirect in /d\'s backend');
+  t.notMatch(backendOf(text, '::c-cluster'), 'http-request', 'not in another backend');
+  t.same(lines, [
+    'use_backend ::f-cluster if ::f-aclrule',
+    'use_backend ::d-cluster if ::d-0-host ::d-0-path',
+    'use_backend ::c-cluster if ::c-0-host',
+    'use_backend ::b-cluster if ::b-0-path',
+    'use_backend ::a-cluster if ::a-0-path',
+    `use_backend %[path,lower,map_beg(${view.RouteMap!.Path})]`,
+  ], 'use_backend lines, the map last');
+  writeFileSync(paths.OutputPath, text);
+  writeFileSync(view.RouteMap!.Path, view.RouteMap!.Text);
+  const out = execFileSync('haproxy', ['-c', '-f', paths.OutputPath], { encoding: 'utf8', stdio: 'pipe' });
+  t.match(out, /Configuration file is valid/);
+});
