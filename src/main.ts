@@ -24,7 +24,7 @@ import { createHttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { MarathonClient } from './marathon/index.js';
 import { loadOrCreateCallbackToken } from './marathon/callback-token.js';
-import { removeSubscriptionsOf } from './marathon/subscription.js';
+import { startCallbackJanitor } from './cluster/callback-janitor.js';
 import { PrometheusMetrics } from './metrics/metrics.js';
 import { Applier } from './pipeline/apply.js';
 import { Daemon } from './pipeline/daemon.js';
@@ -173,21 +173,9 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   });
 
   // The leader removes the Marathon subscriptions of culm instances that are gone (never anyone else's).
-  const janitorMs = config.marathon.subscriptionCheckMs || 30_000;
-  const janitor = membership ? setInterval(() => {
-    // Recorded without the token, and each instance has its own: Marathon's list says which URLs were its.
-    void membership.removeStaleCallbacks(async (url) => { await removeSubscriptionsOf(client, url); }, {
-      // An instance cut off from ZooKeeper is not gone: wait three rounds, then ask it directly.
-      graceMs: 3 * janitorMs,
-      isAlive: async (url) => {
-        const base = url.replace(/\/api\/marathon\/event_callback.*$/, '');
-        const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
-        await res.body?.cancel();
-        return res.ok;
-      },
-    }).catch((err) => log.warn({ err: errorMessage(err) }, 'stale callback clean-up failed'));
-  }, janitorMs) : undefined;
-  janitor?.unref();
+  const stopJanitor = membership
+    ? startCallbackJanitor({ membership, client, intervalMs: config.marathon.subscriptionCheckMs || 30_000, log })
+    : undefined;
   stores.onLeader(() => daemon.saveSnapshotSoon());
 
   // The REST API (and /healthz) is up first, so probes answer while the first sync runs.
@@ -208,7 +196,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     port,
     async stop() {
       log.info('stopping: no more events; finishing the apply in flight');
-      clearInterval(janitor);
+      stopJanitor?.();
       await feed.stop();
       supervisor.stop();
       await daemon.stop();
