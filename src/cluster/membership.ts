@@ -12,6 +12,7 @@ import { goQueryEscape, goQueryUnescape } from '../store/zookeeper/escape.js';
 import { ZK, zkCode, type ZkSession } from '../store/zookeeper/session.js';
 import { withoutToken } from '../marathon/subscription.js';
 import { redactUrl } from '../core/text.js';
+import { Backoff } from '../core/backoff.js';
 
 export { withoutToken };
 
@@ -57,7 +58,7 @@ export class Membership {
   /** Joins and elections run one at a time (overlapping ones created duplicate election nodes). */
   private queue: Promise<void> = Promise.resolve();
   private retryTimer?: NodeJS.Timeout;
-  private retryMs = 500;
+  private readonly retry = new Backoff({ initialMs: 500, maxMs: 10_000 });
   /** When each recorded callback URL was first seen without a live instance (the leader waits a grace period). */
   private readonly orphanSince = new Map<string, number>();
   private readonly self: InstanceInfo;
@@ -96,12 +97,12 @@ export class Membership {
   private rejoin(): void {
     if (this.stopped) return;
     clearTimeout(this.retryTimer);
-    this.serial(() => this.join()).then(() => { this.retryMs = 500; }, (err) => {
-      this.o.log.warn({ err: errorMessage(err), retryMs: this.retryMs }, 'could not join the culm cluster in ZooKeeper; retrying');
+    this.serial(() => this.join()).then(() => { this.retry.reset(); }, (err) => {
+      const retryMs = this.retry.next();
+      this.o.log.warn({ err: errorMessage(err), retryMs }, 'could not join the culm cluster in ZooKeeper; retrying');
       if (this.stopped) return;
-      this.retryTimer = setTimeout(() => this.rejoin(), this.retryMs);
+      this.retryTimer = setTimeout(() => this.rejoin(), retryMs);
       this.retryTimer.unref();
-      this.retryMs = Math.min(this.retryMs * 2, 10_000);
     });
   }
 

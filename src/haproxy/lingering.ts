@@ -9,6 +9,7 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { deleteServers } from './runtime-api.js';
 import type { ServerLine } from './server-diff.js';
+import { Backoff } from '../core/backoff.js';
 
 /** A round that found a change in flight tries again this soon. */
 const BUSY_RETRY_MS = 200;
@@ -25,7 +26,7 @@ export class LingeringServers {
   private timer?: NodeJS.Timeout;
   /** When the timer fires (ms since epoch). */
   private dueAt = 0;
-  private delayMs: number;
+  private readonly retry: Backoff;
   private sweeping?: Promise<void>;
   private busy = 0;
   private readonly firstRetryMs: number;
@@ -34,7 +35,7 @@ export class LingeringServers {
   constructor(private readonly socketPath: string, private readonly log: Logger, options: LingeringOptions = {}) {
     this.firstRetryMs = options.firstRetryMs ?? 2000;
     this.maxRetryMs = options.maxRetryMs ?? 60_000;
-    this.delayMs = this.firstRetryMs;
+    this.retry = new Backoff({ initialMs: this.firstRetryMs, maxMs: this.maxRetryMs });
   }
 
   /** `backend/name` of the servers waiting to be deleted. */
@@ -72,7 +73,7 @@ export class LingeringServers {
       for (const [id, line] of lingering) this.servers.set(id, line);
       // New ones are tried again soon: a round further away than that is brought forward (one already due
       // sooner is kept, so a steady stream of new ones never keeps pushing the round back).
-      this.delayMs = this.firstRetryMs;
+      this.retry.reset();
       if (this.timer && this.dueAt > Date.now() + this.firstRetryMs) {
         clearTimeout(this.timer);
         this.timer = undefined;
@@ -89,7 +90,7 @@ export class LingeringServers {
     this.timer = undefined;
   }
 
-  private schedule(delayMs = this.delayMs): void {
+  private schedule(delayMs = this.retry.peek()): void {
     if (this.timer || this.servers.size === 0) return;
     this.dueAt = Date.now() + delayMs;
     this.timer = setTimeout(() => {
@@ -114,6 +115,6 @@ export class LingeringServers {
     } catch (err) {
       this.log.debug({ err: errorMessage(err) }, 'lingering servers: stats socket not reachable, retrying later');
     }
-    this.delayMs = Math.min(this.delayMs * 2, this.maxRetryMs);
+    this.retry.next();
   }
 }

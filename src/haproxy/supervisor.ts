@@ -25,6 +25,7 @@ import type { Logger } from '../log/logger.js';
 import type { DependencyCheck } from '../pipeline/types.js';
 import { processExists } from './driver.js';
 import { runtimeCommands } from './runtime-api.js';
+import { Backoff } from '../core/backoff.js';
 
 /** What the supervisor asks of the host; tests pass a fake one. */
 export interface ProcessProbe {
@@ -129,7 +130,7 @@ export class HaproxySupervisor {
   /** Every pid the pid file named that may still run (old processes drain after `-sf`): see stop.ts. */
   readonly pidsSeen = new Set<number>();
   /** After a failed restart, the next one waits (doubling up to `MAX_BACKOFF_MS`): no launch storm. */
-  private failures = 0;
+  private readonly retry: Backoff;
   private nextAttemptAt = 0;
   /** Probes of `hung.pid` in a row whose `show info` got no answer, since `hung.since`. */
   private hung?: { pid: number; probes: number; since: number };
@@ -139,6 +140,7 @@ export class HaproxySupervisor {
     this.probe = o.probe ?? hostProbe;
     this.now = o.now ?? Date.now;
     this.lockPath = o.lockPath ?? `${o.pidPath}.culm-lock`;
+    this.retry = new Backoff({ initialMs: 2 * o.intervalMs, maxMs: MAX_BACKOFF_MS });
   }
 
   /** Takes the lock (unless another live culm holds it) and probes every `intervalMs`. */
@@ -207,7 +209,7 @@ export class HaproxySupervisor {
         return;
       }
       if (this.hung) return; // not answering yet: neither taken for hung nor for serving
-      this.failures = 0;
+      this.retry.reset();
       if (this.downSince !== undefined) this.o.log.info({ pid, downMs: this.now() - this.downSince }, 'HAProxy serving again');
       this.suspect = undefined;
       this.downSince = undefined;
@@ -271,8 +273,7 @@ export class HaproxySupervisor {
       this.o.log.warn({ pid: this.probe.readPid(this.o.pidPath), downMs: this.now() - (this.downSince ?? this.now()) }, 'HAProxy restarted');
     } catch (err) {
       this.lastError = errorMessage(err);
-      this.failures++;
-      const wait = Math.min(this.o.intervalMs * 2 ** this.failures, MAX_BACKOFF_MS);
+      const wait = this.retry.next();
       this.nextAttemptAt = this.now() + wait;
       this.o.log.error({ err: this.lastError, retryMs: wait }, 'HAProxy could not be restarted; trying again');
     } finally {

@@ -12,6 +12,7 @@ import {
   readCapped,
 } from './http.js';
 import { SseParser } from './sse.js';
+import { Backoff } from '../core/backoff.js';
 
 export interface EventStreamBackoff {
   /** First delay before reconnecting (jittered down to half of it). Default 250 ms. */
@@ -142,17 +143,17 @@ export class EventStream {
   }
 
   private async loop(): Promise<void> {
-    let failures = 0;
+    const retry = new Backoff({ initialMs: this.initialMs, maxMs: this.maxMs, jitter: 'equal' });
     while (!this.stopping) {
       const endpoint = this.endpoints[this.current];
       const { connectedAt, error } = await this.connectOnce(endpoint);
       if (this.stopping) break;
       const lived = connectedAt === undefined ? 0 : Date.now() - connectedAt;
-      if (lived > this.stableMs) failures = 0;
+      if (lived > this.stableMs) retry.reset();
       // Why keep the endpoint after a stream that was up: Marathon closes streams on leader change and
       // the same member will redirect/proxy to the new leader. Failing to connect at all → next member.
       if (connectedAt === undefined && this.endpoints.length > 1) this.current = (this.current + 1) % this.endpoints.length;
-      const delay = this.backoffDelay(failures++);
+      const delay = retry.next();
       const next = this.endpoints[this.current].base;
       if (error) {
         this.log.warn({ code: error.code, httpStatus: error.httpStatus, endpoint: endpoint.base, next, delayMs: delay }, `event stream: ${error.message}`);
@@ -164,11 +165,6 @@ export class EventStream {
     }
   }
 
-  /** 250, 500, 1000 … capped at maxMs; "equal jitter" (half fixed, half random) so members don't reconnect in lockstep. */
-  private backoffDelay(failures: number): number {
-    const base = Math.min(this.maxMs, this.initialMs * 2 ** Math.min(failures, 30));
-    return Math.round(base / 2 + (Math.random() * base) / 2);
-  }
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {

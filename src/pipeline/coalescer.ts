@@ -9,6 +9,7 @@
  * Failed applies that may heal by themselves (reload failure, write error) are retried with backoff.
  */
 import type { ApplyRecord } from './types.js';
+import { Backoff } from '../core/backoff.js';
 
 export interface CoalescerOptions {
   retryBaseMs: number;
@@ -28,13 +29,13 @@ export class ApplyCoalescer {
   private timer?: NodeJS.Timeout;
   private deferUntil = 0;
   private retryTimer?: NodeJS.Timeout;
-  private retryDelay: number;
+  private readonly retry: Backoff;
   private waiters: Waiter[] = [];
   private stopped = false;
   private idleResolvers: Array<() => void> = [];
 
   constructor(private readonly run: () => Promise<ApplyRecord>, private readonly o: CoalescerOptions) {
-    this.retryDelay = o.retryBaseMs;
+    this.retry = new Backoff({ initialMs: o.retryBaseMs, maxMs: o.retryMaxMs });
   }
 
   /** Asks for an apply of the current state; resolves with the record of an apply that includes it. */
@@ -85,15 +86,14 @@ export class ApplyCoalescer {
       return;
     }
     if (RETRYABLE.has(record.result)) this.scheduleRetry();
-    else this.retryDelay = this.o.retryBaseMs;
+    else this.retry.reset();
     if (this.requested > generation) this.schedule();
     else if (!this.retryTimer) this.notifyIdle();
   }
 
   private scheduleRetry(): void {
     if (this.stopped || this.retryTimer) return;
-    const delay = this.retryDelay;
-    this.retryDelay = Math.min(this.retryDelay * 2, this.o.retryMaxMs);
+    const delay = this.retry.next();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.request();

@@ -9,6 +9,7 @@ import type { Logger } from '../log/logger.js';
 import { CallbackSubscription, EventStream, MarathonErrorCode, type MarathonClient } from '../marathon/index.js';
 import type { DependencyCheck } from './types.js';
 import { redactUrl } from '../core/text.js';
+import { Backoff } from '../core/backoff.js';
 
 export type EventMode = 'auto' | 'callback' | 'sse';
 
@@ -39,7 +40,7 @@ export class MarathonFeed {
   private stream?: EventStream;
   private subscription?: CallbackSubscription;
   private retryTimer?: NodeJS.Timeout;
-  private retryMs = 1000;
+  private readonly retry = new Backoff({ initialMs: 1000, maxMs: 30_000 });
   private stopped = false;
   private active: 'none' | 'callback' | 'sse' = 'none';
   private lastError = '';
@@ -93,7 +94,7 @@ export class MarathonFeed {
       if (this.stopped) return; // stop() is waiting and will unregister
       this.active = 'callback';
       this.o.onRegistered?.(this.callbackUrl());
-      this.retryMs = 1000;
+      this.retry.reset();
       this.lastError = '';
       void this.o.resync();
     } catch (err) {
@@ -104,9 +105,9 @@ export class MarathonFeed {
         this.startStream();
         return;
       }
-      this.o.log.warn({ err: this.lastError, retryMs: this.retryMs }, 'event callback registration failed; retrying');
-      this.retryTimer = setTimeout(() => { this.registering = this.startCallbacks(); }, this.retryMs);
-      this.retryMs = Math.min(this.retryMs * 2, 30_000);
+      const retryMs = this.retry.next();
+      this.o.log.warn({ err: this.lastError, retryMs }, 'event callback registration failed; retrying');
+      this.retryTimer = setTimeout(() => { this.registering = this.startCallbacks(); }, retryMs);
     }
   }
 
