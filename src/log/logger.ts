@@ -29,3 +29,15 @@ export function createLogger(level: LogLevel = 'info', destination?: NodeJS.Writ
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/**
+ * Calls a hook given by another part of culm (onEvent, onRegistered…) so that one that throws is logged with
+ * its name and never breaks the caller's own work (a stream, a registration, a request).
+ */
+export function callHook(log: Logger, name: string, hook: () => void, level: 'error' | 'debug' = 'error'): void {
+  try {
+    hook();
+  } catch (err) {
+    log[level]({ err }, `${name} hook threw`);
+  }
+}

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { Logger } from '../log/logger.js';
+import { callHook, type Logger } from '../log/logger.js';
 import type { ErrorCode } from '../core/errors.js';
 import { buildUrl, parseEndpoints, type Endpoint, type Query } from './endpoints.js';
 import {
@@ -197,12 +197,8 @@ export class MarathonClient {
   }
 
   private report(endpoint: string, outcome: RequestOutcome, ms: number): void {
-    if (!this.onRequest) return;
-    try {
-      this.onRequest(endpoint, outcome, ms);
-    } catch (err) {
-      this.log.debug({ err }, 'onRequest hook threw');
-    }
+    const hook = this.onRequest;
+    if (hook) callHook(this.log, 'onRequest', () => hook(endpoint, outcome, ms), 'debug');
   }
 
   private async attempt(endpoint: Endpoint, method: HttpMethod, path: string, opts: MarathonRequestOptions): Promise<Attempt> {

@@ -1,5 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
-import type { Logger } from '../log/logger.js';
+import { callHook, type Logger } from '../log/logger.js';
 import { buildUrl, parseEndpoints, type Endpoint } from './endpoints.js';
 import {
   MarathonError,
@@ -160,7 +160,7 @@ export class EventStream {
       } else {
         this.log.info({ endpoint: endpoint.base, next, delayMs: delay, livedMs: lived }, 'event stream closed by Marathon; reconnecting');
       }
-      this.safe(() => this.opts.onDisconnected?.(error), 'onDisconnected');
+      callHook(this.log, 'onDisconnected', () => this.opts.onDisconnected?.(error));
       await this.sleep(delay);
     }
   }
@@ -251,7 +251,7 @@ export class EventStream {
         this.lastByte = Date.now();
         for (const message of parser.push(chunk)) {
           this.lastEvent = Date.now();
-          this.safe(() => this.opts.onEvent(message.event, message.data), 'onEvent');
+          callHook(this.log, 'onEvent', () => this.opts.onEvent(message.event, message.data));
         }
         if (this.stopping) break;
       }
@@ -309,11 +309,4 @@ export class EventStream {
     }
   }
 
-  private safe(fn: () => void, what: string): void {
-    try {
-      fn();
-    } catch (err) {
-      this.log.error({ err }, `${what} callback threw`);
-    }
-  }
 }

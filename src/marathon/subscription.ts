@@ -1,4 +1,4 @@
-import type { Logger } from '../log/logger.js';
+import { callHook, type Logger } from '../log/logger.js';
 import type { MarathonClient } from './client.js';
 import { MarathonError, MarathonErrorCode as Code, describeError } from './http.js';
 import { redactUrl } from '../core/text.js';
@@ -150,20 +150,12 @@ export class CallbackSubscription {
       this.isRegistered = false;
       this.log.warn({ callbackUrl: redactUrl(this.callbackUrl), listed: urls.length }, 'our event callback is no longer registered; registering again');
       await this.register();
-      try {
-        this.onReregistered?.();
-      } catch (hookErr) {
-        this.log.error({ err: hookErr }, 'onReregistered callback threw');
-      }
+      callHook(this.log, 'onReregistered', () => this.onReregistered?.());
     } catch (err) {
       if (err instanceof MarathonError && err.code === Code.CALLBACKS_UNAVAILABLE) {
         this.isRegistered = false;
         this.log.error({ err: err.message }, 'Marathon no longer offers event callbacks');
-        try {
-          this.onUnavailable?.(err);
-        } catch (hookErr) {
-          this.log.error({ err: hookErr }, 'onUnavailable callback threw');
-        }
+        callHook(this.log, 'onUnavailable', () => this.onUnavailable?.(err));
         return;
       }
       this.log.warn({ err: describeError(err) }, 'event callback check failed; will retry');
