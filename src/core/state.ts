@@ -41,12 +41,6 @@ function moveAllowed(from: string, to: string): boolean {
   return b >= a;
 }
 
-function sameTask(a: Task, b: Task): boolean {
-  return a.state === b.state && a.host === b.host && a.healthy === b.healthy && a.version === b.version
-    && a.ports.length === b.ports.length && a.ports.every((p, i) => p === b.ports[i])
-    && a.ipAddresses.length === b.ipAddresses.length && a.ipAddresses.every((p, i) => p === b.ipAddresses[i]);
-}
-
 function sameDefinition(a: App, b: App): boolean {
   const def = (x: App): string => JSON.stringify([x.labels, x.env, x.instances, x.version, x.healthChecks, x.servicePorts, x.containerPorts, x.network, x.readinessCheck ?? null]);
   return def(a) === def(b);
@@ -117,7 +111,7 @@ function reduceTask(state: ClusterState, e: Extract<DomainEvent, { kind: 'task' 
   if (version) task.version = version;
   if (previous?.stagedAt) task.stagedAt = previous.stagedAt;
   if (previous?.startedAt) task.startedAt = previous.startedAt;
-  if (previous && sameTask(previous, task)) return { state };
+  if (previous && sameTaskData(previous, task)) return { state };
   return { state: withApp(state, { ...app, tasks: { ...app.tasks, [task.id]: task } }) };
 }
 
