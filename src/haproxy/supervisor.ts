@@ -10,11 +10,13 @@
  * command), so does a killed HAProxy not reaped yet (a zombie),
  * and the stale pid file is removed before the restart, so `-sf $(cat pidfile)` cannot signal that program.
  *
- * A live pid is not enough: a hung HAProxy (stopped, stuck in a loop) keeps its pid and its ports but serves
- * nothing. With a stats socket, each probe also asks it `show info`; a process that accepts the connection but
- * does not answer within `HANG_TIMEOUT_MS`, `HANG_PROBES` probes in a row, is killed (`kill -9`) and started
- * again like a dead one. A socket that is missing or refuses (another template, a reload replacing it) proves
- * nothing and is not counted.
+ * A live pid is not enough: a stopped HAProxy (`kill -STOP`, state T) keeps its pid and its ports but serves
+ * nothing. With a stats socket, each probe also asks it `show info`; a process that is stopped and does not
+ * answer within `HANG_TIMEOUT_MS`, `HANG_PROBES` probes in a row, is killed (`kill -9`) and started again like a
+ * dead one. A silent socket alone proves nothing: HAProxy leaves a CLI connection unanswered while its CLI
+ * slots are taken (an operator's sessions, a monitoring sidecar) and serves on; such a process is left alone
+ * (logged). A thread stuck in a loop is HAProxy's own watchdog's to end (it aborts the process: a death, seen
+ * as one). A socket that is missing or refuses (another template, a reload replacing it) is not counted.
  *
  * Two culm instances must not fight over one HAProxy: each has its own output and pid path; a lock file beside
  * the pid file names the culm that supervises it, and another live culm finding it does not supervise.
@@ -40,6 +42,12 @@ export interface ProcessProbe {
    * the socket is missing or refuses (which says nothing of a hang). Without it, hangs are not detected.
    */
   answers?(socketPath: string, timeoutMs: number): Promise<'yes' | 'no answer' | 'unreachable'>;
+  /**
+   * Whether the process is stopped (`kill -STOP`, a debugger: state T or t in /proc): it serves nothing. A
+   * silent stats socket alone proves no hang: HAProxy leaves a connection unanswered while its CLI slots
+   * (`stats maxconn`, 10) are taken by other sessions, and keeps serving traffic.
+   */
+  stopped?(pid: number): boolean;
   /** `kill -9` of a hung HAProxy. */
   kill?(pid: number): void;
 }
@@ -94,6 +102,15 @@ export const hostProbe: ProcessProbe = {
   removePidFile(path) {
     rmSync(path, { force: true });
   },
+  stopped(pid) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state === 'T' || state === 't';
+    } catch {
+      return false;
+    }
+  },
   async answers(socketPath, timeoutMs) {
     try {
       await runtimeCommands(socketPath, ['show info'], timeoutMs);
@@ -133,7 +150,7 @@ export class HaproxySupervisor {
   private readonly retry: Backoff;
   private nextAttemptAt = 0;
   /** Probes of `hung.pid` in a row whose `show info` got no answer, since `hung.since`. */
-  private hung?: { pid: number; probes: number; since: number };
+  private hung?: { pid: number; probes: number; since: number; running?: boolean };
   private probing = false;
 
   constructor(private readonly o: SupervisorOptions) {
@@ -208,7 +225,7 @@ export class HaproxySupervisor {
         await this.restart(pid, 'hung: no answer on the stats socket');
         return;
       }
-      if (this.hung) return; // not answering yet: neither taken for hung nor for serving
+      if (this.hung && !this.hung.running) return; // stopped and silent: neither taken for hung yet nor for serving
       this.retry.reset();
       if (this.downSince !== undefined) this.o.log.info({ pid, downMs: this.now() - this.downSince }, 'HAProxy serving again');
       this.suspect = undefined;
@@ -254,6 +271,13 @@ export class HaproxySupervisor {
       this.hung = undefined;
       return false;
     }
+    if (!(this.probe.stopped?.(pid) ?? false)) {
+      // Running but silent: its CLI slots may be busy (it still serves); never killed for that. Said once.
+      if (this.hung?.pid !== pid) this.o.log.warn({ pid, socket }, 'HAProxy does not answer on its stats socket, but runs (its CLI may be busy): left alone');
+      this.hung = { pid, probes: 0, since: this.now(), running: true };
+      return false;
+    }
+    if (this.hung?.running) this.hung = undefined;
     if (this.hung?.pid !== pid) this.hung = { pid, probes: 0, since: this.now() };
     this.hung.probes++;
     return this.hung.probes >= HANG_PROBES;

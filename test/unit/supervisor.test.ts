@@ -23,6 +23,9 @@ class FakeHost implements ProcessProbe {
   killed: number[] = [];
   answers(): Promise<'yes' | 'no answer' | 'unreachable'> { return Promise.resolve(this.socket.shift() ?? 'yes'); }
   kill(pid: number): void { this.killed.push(pid); this.haproxies.delete(pid); }
+  /** Pids stopped (`kill -STOP`): a silent socket counts towards a hang only for these. */
+  stoppedPids = new Set<number>([100]);
+  stopped(pid: number): boolean { return this.stoppedPids.has(pid); }
 }
 
 function setup(o: { failRestarts?: number; started?: boolean; statsSocketPath?: string } = {}) {
@@ -210,6 +213,16 @@ t.test('a stats socket that is missing or refuses proves no hang; a reload repla
   await sup.tick();
   t.same(host.killed, [], 'two on each pid: not hung');
   t.same(restarts, []);
+});
+
+t.test('a silent stats socket of a running HAProxy (its CLI slots busy) is never taken for a hang', async (t) => {
+  const { sup, host, restarts } = setup({ statsSocketPath: '/run/haproxy.sock' });
+  host.stoppedPids.clear();
+  host.socket = Array(10).fill('no answer');
+  for (let i = 0; i < 10; i++) await sup.tick();
+  t.same(host.killed, [], 'not killed: it still serves');
+  t.same(restarts, []);
+  t.ok(sup.check().ok, 'and still ready');
 });
 
 t.test('no stats socket configured: hangs are not probed', async (t) => {
