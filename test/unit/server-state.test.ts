@@ -14,6 +14,9 @@ const cases: Array<{ desc: string; reloaded: string; current: string; want: stri
     want: STATE.replace('3 web 1 a 10.0.0.1 0 1\n', '') },
   { desc: 'b re-addressed since: its line dropped', reloaded: cfg(['a 10.0.0.1:80', 'b 10.0.0.2:80']), current: cfg(['a 10.0.0.1:80', 'b 10.0.0.3:80']),
     want: STATE.replace('3 web 2 b 10.0.0.2 2 0\n', '') },
+  { desc: 'a rule applied through the runtime map since (the map file renamed): all kept',
+    reloaded: cfg(['a 10.0.0.1:80', 'b 10.0.0.2:80'], '\n    use_backend %[path,lower,map_beg(/d/haproxy.cfg.routes-0123456789abcdef.map)]'),
+    current: cfg(['a 10.0.0.1:80', 'b 10.0.0.2:80'], '\n    use_backend %[path,lower,map_beg(/d/haproxy.cfg.routes-fedcba9876543210.map)]'), want: STATE },
   { desc: 'the configs differ by more than servers: none', reloaded: cfg(['a 10.0.0.1:80']), current: cfg(['a 10.0.0.1:80'], ' # other'), want: null },
 ];
 
