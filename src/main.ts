@@ -195,15 +195,20 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   return {
     port,
     async stop() {
+      const began = Date.now();
       log.info('stopping: no more events; finishing the apply in flight');
       stopJanitor?.();
-      await feed.stop();
       supervisor.stop();
+      // Marathon is told in parallel (an unregister may wait for its timeout): events meanwhile are ignored.
+      const feedStopped = feed.stop();
       await daemon.stop();
-      // In a container HAProxy ends with culm: it finishes its requests first (HAProxy.StopOnExit).
+      // In a container HAProxy ends with culm: it finishes its requests first (HAProxy.StopOnExit), at once
+      // after the last apply, within the grace counted from the signal (the container's kill timeout is).
+      const graceMs = Math.max(1000, config.haproxy.stopGraceMs - (Date.now() - began));
       const haproxyStopped = config.haproxy.stopOnExit
-        ? stopHaproxy({ pidPath: config.haproxy.pidPath, outputPath: config.haproxy.outputPath, graceMs: config.haproxy.stopGraceMs, log, known: supervisor.pidsSeen })
+        ? stopHaproxy({ pidPath: config.haproxy.pidPath, outputPath: config.haproxy.outputPath, graceMs, log, known: supervisor.pidsSeen })
         : undefined;
+      await feedStopped;
       await http.close();
       await stores.close();
       await haproxyStopped;
