@@ -29,6 +29,8 @@ export interface AutoHostResult {
   readonly notice?: string;
   /** Set when the rule applied but found no address: callback mode then explains itself with it. */
   readonly missed?: string;
+  /** Set when the address was guessed (HOST unset): callback mode warns that Marathon must reach it. */
+  readonly guessed?: string;
 }
 
 /**
@@ -54,7 +56,8 @@ export function applyDockerAutoHost(env: NodeJS.ProcessEnv, raw: Map<SettingId, 
     value: endpoint,
     origin: { layer: 'docker', where: `env BAMBOO_DOCKER_AUTO_HOST with ${given === '' ? found.how : `HOST=${given}`}` },
   });
-  return { notice: `BAMBOO_DOCKER_AUTO_HOST: Bamboo.Endpoint is ${endpoint} (${found.how}${given === '' ? ', HOST is unset' : ''})` };
+  const notice = `BAMBOO_DOCKER_AUTO_HOST: Bamboo.Endpoint is ${endpoint} (${found.how}${given === '' ? ', HOST is unset' : ''})`;
+  return given === '' ? { notice, guessed: endpoint } : { notice };
 }
 
 /** The REST port a BIND value names; Bamboo's 8000 while it is unset or unreadable (validate reports a bad one). */

@@ -16,6 +16,8 @@ export interface Collected {
   readonly notices: string[];
   /** Why BAMBOO_DOCKER_AUTO_HOST could not fill Bamboo.Endpoint, for callback mode's error. */
   readonly autoHostMissed?: string;
+  /** The endpoint BAMBOO_DOCKER_AUTO_HOST guessed without HOST (a bridge address Marathon may not reach). */
+  readonly autoHostGuessed?: string;
 }
 
 export interface LoadInput {
@@ -79,6 +81,7 @@ export function collect(input: LoadInput): Collected {
     raw, warnings, notices,
     ...(file === undefined ? {} : { file }),
     ...(autoHost.missed === undefined ? {} : { autoHostMissed: autoHost.missed }),
+    ...(autoHost.guessed === undefined ? {} : { autoHostGuessed: autoHost.guessed }),
   };
 }
 

@@ -94,6 +94,10 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
     const why = collected.autoHostMissed === undefined ? '' : ` (${collected.autoHostMissed}: set HOST or BAMBOO_ENDPOINT)`;
     fail0(`config ${keyLabel('bamboo.endpoint')}: required when the event mode (${keyLabel('marathon.eventMode')}) is callback; Marathon needs a URL to call${why}`);
   }
+  if (eventMode !== 'sse' && collected.autoHostGuessed !== undefined && endpoint === collected.autoHostGuessed) {
+    warnings.push(`Marathon will call back ${collected.autoHostGuessed}, an address BAMBOO_DOCKER_AUTO_HOST took from this container without HOST: `
+      + 'on a Docker bridge network Marathon cannot reach it; set HOST (the agent\'s address) or BAMBOO_ENDPOINT, or use host networking or CULM_EVENT_MODE=sse');
+  }
   const user = text('marathon.user');
   const password = text('marathon.password');
   const auth = text('bamboo.zookeeper.auth');

@@ -164,6 +164,9 @@ t.test('BAMBOO_DOCKER_AUTO_HOST without HOST: the container\'s own address', asy
   t.match(c.notices, [/Bamboo\.Endpoint is http:\/\/172\.17\.0\.5:8000 \(the address of interface eth0, HOST is unset\)/], 'logged which');
   t.equal(load({ env: { ...auto, BIND: '127.0.0.1:9123' }, network: eth0 }).bamboo.endpoint, 'http://172.17.0.5:9123', 'the BIND port');
   t.equal(load({ env: auto, argv: ['-bind', ':9124'], network: eth0 }).bamboo.endpoint, 'http://172.17.0.5:9124', 'the -bind port');
+  t.match(c.warnings, [/Marathon will call back http:\/\/172\.17\.0\.5:8000, an address BAMBOO_DOCKER_AUTO_HOST took from this container without HOST/], 'a guessed callback address is warned about (auto or callback mode)');
+  t.same(load({ env: { ...auto, CULM_EVENT_MODE: 'sse' }, network: eth0 }).warnings, [], 'not in SSE mode, which needs no callback');
+  t.same(load({ env: { ...auto, HOST: 'agent1' }, network: eth0 }).warnings, [], 'nor with HOST');
   t.equal(load({ env: { ...auto, HOST: 'agent1' }, network: eth0 }).bamboo.endpoint, 'http://agent1:8000', 'HOST still wins over the interface');
   t.equal(load({ env: auto, argv: ['-bamboo_endpoint=http://lb:1'], network: eth0 }).bamboo.endpoint, 'http://lb:1', '--bamboo_endpoint wins');
 
