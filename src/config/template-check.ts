@@ -13,14 +13,16 @@ const BAMBOO_TEMPLATE = 'haproxy_template.cfg';
  * Bamboo's own file name is refused whether the file exists or not (a Bamboo config copied as is names it).
  */
 export function checkTemplate(path: string): void {
-  if (basename(path) === BAMBOO_TEMPLATE) throw goTemplate(path, `is Bamboo's Go template ${BAMBOO_TEMPLATE}`);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
+    if (basename(path) === BAMBOO_TEMPLATE) throw goTemplate(path, `is Bamboo's Go template ${BAMBOO_TEMPLATE}`);
     throw new CulmError('E_CONFIG', `config ${keyLabel('haproxy.templatePath')}: cannot read ${path}: ${errorMessage(err)}`);
   }
+  // Eta tags: a Bamboo template ported to Eta in place keeps its name.
   if (text.includes('<%')) return;
+  if (basename(path) === BAMBOO_TEMPLATE) throw goTemplate(path, `is Bamboo's Go template ${BAMBOO_TEMPLATE}`);
   // A .cfg is HAProxy's own syntax, where `{{` never occurs; elsewhere only Go's actions count.
   const go = path.endsWith('.cfg') ? text.includes('{{') : /\{\{-?\s*(range|if|with|define|template|end|\$|\.)/.test(text);
   if (go) throw goTemplate(path, 'holds Go template syntax ({{ }}), Bamboo\'s format');

@@ -15,6 +15,8 @@ export function shellQuote(word: string): string {
  */
 export function redactUrl(text: string): string {
   return text
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@\s]*)@/i, (_m, scheme: string, info: string) => `${scheme}${info.split(':')[0]}:[redacted]@`)
+    // Anywhere in the text, up to the last `@` of the URL: a password typed raw may hold `/` or `@` (over-redacting a
+    // path that holds an `@` is the safe side).
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)((?:(?!:\/\/)[^\s"'<>,])*)@/gi, (_m, scheme: string, info: string) => `${scheme}${info.split(/[:/]/)[0]}:[redacted]@`)
     .replace(/([?&]token=)[^&#\s]*/g, '$1[redacted]');
 }

@@ -8,7 +8,7 @@
  * among the pids the pid file named during culm's life and, on Linux, in /proc by their command line naming
  * the config file (`-f <outputPath>`), so a process culm did not see (started before it) is not left behind.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { Logger } from '../log/logger.js';
 import { hostProbe, type ProcessProbe } from './supervisor.js';
 
@@ -20,12 +20,25 @@ export interface StopOptions {
   /** Pids the pid file named since culm started (the supervisor remembers them). */
   known?: Iterable<number>;
   probe?: Pick<ProcessProbe, 'readPid' | 'isHaproxy'>;
+  /** Whether a remembered pid's command line still names the config; default: /proc/<pid>/cmdline. */
+  namesConfig?: (pid: number) => boolean;
   /** Pids of HAProxy processes whose command line names the config; default: a /proc scan. */
   findByConfig?: (outputPath: string) => number[];
   kill?: (pid: number, signal: NodeJS.Signals) => void;
   pollMs?: number;
   /** After SIGTERM, how long the rest get before SIGKILL (default 1 s). */
   termWaitMs?: number;
+}
+
+/** Whether the command line of `pid` has `-f <outputPath>`; true when it cannot be read (no /proc: not Linux). */
+export function namesConfig(pid: number, outputPath: string): boolean {
+  if (!existsSync('/proc/self/cmdline')) return true;
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return args.some((a, i) => (a === '-f' && args[i + 1] === outputPath) || a === `-f${outputPath}`);
+  } catch {
+    return false; // gone
+  }
 }
 
 /** HAProxy processes whose command line has `-f <outputPath>` (Linux /proc; elsewhere none). */
@@ -42,7 +55,7 @@ export function haproxyProcessesOf(outputPath: string): number[] {
     try {
       const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
       if (!/(^|\/)haproxy$/.test(args[0] ?? '')) continue;
-      if (args.some((a, i) => (a === '-f' && args[i + 1] === outputPath) || a === `-f${outputPath}`)) pids.push(Number(name));
+      if (namesConfig(Number(name), outputPath)) pids.push(Number(name));
     } catch {
       /* gone meanwhile, or not ours to read */
     }
@@ -57,7 +70,10 @@ export async function stopHaproxy(o: StopOptions): Promise<void> {
   const probe = o.probe ?? hostProbe;
   const kill = o.kill ?? ((pid, signal) => process.kill(pid, signal));
   const poll = o.pollMs ?? 50;
-  const candidates = new Set<number>(o.known ?? []);
+  // Remembered pids count only while their command line still names this config: a pid the kernel gave since
+  // to another culm's HAProxy must not be stopped.
+  const mine = o.namesConfig ?? ((pid: number) => namesConfig(pid, o.outputPath));
+  const candidates = new Set<number>([...(o.known ?? [])].filter(mine));
   const current = probe.readPid(o.pidPath);
   if (current !== undefined) candidates.add(current);
   for (const pid of (o.findByConfig ?? haproxyProcessesOf)(o.outputPath)) candidates.add(pid);

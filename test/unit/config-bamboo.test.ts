@@ -5,9 +5,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import t from 'tap';
 import { CONFIG_KEYS, loadConfig, packageRoot, type CulmConfig, type LoadInput } from '../../src/config/index.js';
 import { defaultTemplatePath, flagNames, SETTINGS, type Setting } from '../../src/config/defaults.js';
@@ -126,7 +126,7 @@ t.test("a Bamboo Go template gets one line saying what to do", async (t) => {
   writeFileSync(goEta, 'frontend f\n{{ range .Apps }}x{{ end }}\n');
   const cases = [
     { desc: "Bamboo's file name, missing", path: join(root, 'config/haproxy_template.cfg'), want: /is Bamboo's Go template haproxy_template\.cfg/ },
-    { desc: "Bamboo's file name, present", path: (() => { const p = join(dir, 'haproxy_template.cfg'); writeFileSync(p, '<%= "eta" %>'); return p; })(), want: /is Bamboo's Go template/ },
+    { desc: "Bamboo's file name, present", path: (() => { const p = join(dir, 'haproxy_template.cfg'); writeFileSync(p, 'global\n{{ range .Apps }}x{{ end }}\n'); return p; })(), want: /is Bamboo's Go template/ },
     { desc: 'a .cfg with {{', path: goCfg, want: /holds Go template syntax/ },
     { desc: 'Go actions in any file', path: goEta, want: /holds Go template syntax/ },
   ];
@@ -143,6 +143,10 @@ t.test("a Bamboo Go template gets one line saying what to do", async (t) => {
     t.notMatch(err?.message, /\n|ENOENT/, `${c.desc}: one line, no ENOENT`);
   }
   t.doesNotThrow(() => checkTemplate(defaultTemplatePath()), "culm's default template passes");
+  const ported = join(dir, 'ported', 'haproxy_template.cfg');
+  mkdirSync(dirname(ported), { recursive: true });
+  writeFileSync(ported, 'global\n<% for (const app of it.Apps) { %>backend <%= app.Backend %>\n<% } %>\n');
+  t.doesNotThrow(() => checkTemplate(ported), 'a Bamboo template ported to Eta in place (same name) passes');
 });
 
 const iface = (address: string, internal: boolean, family: 'IPv4' | 'IPv6' = 'IPv4'): NetworkInterfaceInfo =>

@@ -23,9 +23,9 @@ function host(processes: Record<number, NodeJS.Signals[]>, pidFile?: number) {
   };
 }
 
-const run = (h: ReturnType<typeof host>, o: { known?: number[]; byConfig?: number[]; graceMs?: number } = {}) => stopHaproxy({
+const run = (h: ReturnType<typeof host>, o: { known?: number[]; byConfig?: number[]; graceMs?: number; foreign?: number[] } = {}) => stopHaproxy({
   pidPath: '/run/x.pid', outputPath: '/etc/haproxy/haproxy.cfg', graceMs: o.graceMs ?? 1000, log: silentLogger(),
-  known: o.known ?? [], findByConfig: () => o.byConfig ?? [], probe: h.probe, kill: (p, s) => h.kill(p, s), pollMs: 1, termWaitMs: 0,
+  known: o.known ?? [], findByConfig: () => o.byConfig ?? [], namesConfig: (pid) => !(o.foreign ?? []).includes(pid), probe: h.probe, kill: (p, s) => h.kill(p, s), pollMs: 1, termWaitMs: 0,
 });
 
 t.test('every live process of the config gets SIGUSR1 once, and nothing more when they finish', async (t) => {
@@ -42,6 +42,13 @@ t.test('a process still busy after the grace period: SIGTERM; one that survives 
   t.same(h.sent.filter(([, s]) => s === 'SIGTERM').map(([p]) => p).sort(), [21, 22], 'SIGTERM only to the busy ones');
   t.same(h.sent.filter(([, s]) => s === 'SIGKILL').map(([p]) => p), [22], 'SIGKILL only to the one that survived SIGTERM');
   t.equal(h.alive.size, 0);
+});
+
+t.test('a remembered pid that is now another config\'s HAProxy (pid reused) is left alone', async (t) => {
+  const h = host({ 40: ['SIGUSR1'], 41: ['SIGUSR1'] }, 40);
+  await run(h, { known: [40, 41], foreign: [41] });
+  t.same(h.sent, [[40, 'SIGUSR1']], 'only the one naming this config');
+  t.ok(h.alive.has(41), 'the other culm\'s HAProxy keeps serving');
 });
 
 t.test('no HAProxy running: nothing signalled', async (t) => {

@@ -19,4 +19,8 @@ t.test('redactUrl: userinfo password and the callback token, nothing else', asyn
   t.equal(redactUrl('http://lb:8000/cb?a=1&token=abc'), 'http://lb:8000/cb?a=1&token=[redacted]');
   t.equal(redactUrl('http://m1:8080/v2/apps?embed=apps.tasks'), 'http://m1:8080/v2/apps?embed=apps.tasks', 'no secret: unchanged');
   t.equal(redactUrl('not a url'), 'not a url');
+  t.equal(redactUrl('http://u:se/cret@a:8080'), 'http://u:[redacted]@a:8080', 'a raw / in the password');
+  t.equal(redactUrl('http://u:p@ss@a'), 'http://u:[redacted]@a', 'a raw @ in the password');
+  t.equal(redactUrl('invalid Marathon endpoint "http://admin:s3cret@m1:8080" (bad port)'), 'invalid Marathon endpoint "http://admin:[redacted]@m1:8080" (bad port)', 'inside a message');
+  t.equal(redactUrl('http://a:1@m1,http://b:2@m2'), 'http://a:[redacted]@m1,http://b:[redacted]@m2', 'each URL of a list');
 });
