@@ -56,6 +56,11 @@ export interface DaemonOptions {
   haproxyRunning?: () => DependencyCheck;
   /** What rules may contain beyond the grammar (the pattern-file directory); default: no pattern files. */
   rulePolicy?: RulePolicy;
+  /**
+   * Whether a rule that only changes route map entries may skip the validation command (true when that command
+   * is HAProxy's own check, which a map entry cannot fail; an operator's own command may enforce more).
+   */
+  skipCheckOfMapOnlyRules?: boolean;
 }
 
 const HISTORY = 50;
@@ -468,7 +473,7 @@ export class Daemon implements CulmCore {
     }
     // A rule that only changes route map entries cannot break the config (its prefix was checked above by the
     // ACL grammar): no `haproxy -c`, which at 1,000 apps is most of the time from PUT to routed.
-    if (!candidate.mapOnly) await this.o.delivery.check(candidate.text, candidate.files).catch((err: unknown) => { throw ruleCheckError(err); });
+    if (!(candidate.mapOnly && (this.o.skipCheckOfMapOnlyRules ?? true))) await this.o.delivery.check(candidate.text, candidate.files).catch((err: unknown) => { throw ruleCheckError(err); });
     await this.o.rules.put(rule);
     this.ruleMap = new Map(this.ruleMap).set(rule.id, rule);
     void this.coalescer.request();

@@ -267,3 +267,33 @@ t.test('a trusted event that arrives while an app read is in flight survives its
   t.same(Object.keys(daemon.state().apps.get('/web')!.tasks).sort(), ['web.a', 'web.b']);
   await daemon.stop();
 });
+
+t.test('a map-only rule skips the validation command only when it is HAProxy\'s own check', async (t) => {
+  for (const [skip, want] of [[true, 0], [false, 1]] as const) {
+    const dir = mkdtempSync(join(tmpdir(), 'culm-daemon-'));
+    const log = silentLogger();
+    const marker = join(dir, 'checks');
+    const checks = (): number => { try { return readFileSync(marker, 'utf8').split('\n').filter(Boolean).length; } catch { return 0; } };
+    // What the rule check did is read when the rule is stored: after its check, before any apply of it.
+    class CountingStore extends MemoryRuleStore {
+      atPut = -1;
+      override async put(rule: Parameters<MemoryRuleStore['put']>[0]) { this.atPut = checks(); return super.put(rule); }
+    }
+    const rules = new CountingStore();
+    const driver = new HaproxyDriver({ outputPath: join(dir, 'haproxy.cfg'), validationCommand: `echo x >> ${marker}`, reloadCommand: 'true', cleanupCommand: 'true', commandTimeoutMs: 5000, log });
+    const delivery = new HaproxyDelivery({ driver, log });
+    const applier = new Applier(new Renderer(template), delivery, { HttpBind: '*:80', StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'haproxy.cfg') }, log);
+    const m = new ControlledMarathon();
+    m.fallback = async () => ({ apps: [{ id: '/web', tasks: [mtask('web.a', 31001)] }, { id: '/shop', tasks: [mtask('shop.a', 31002)] }] });
+    const daemon = new Daemon({
+      applier, delivery, apps: m, rules, snapshots: new MemoryStateStore(), metrics: new PrometheusMetrics({ defaultMetrics: false }), log,
+      settleMs: 20, resyncIntervalMs: 60_000, snapshotDelayMs: 10, skipCheckOfMapOnlyRules: skip,
+    });
+    await daemon.start();
+    await daemon.applyNowAndWait();
+    const before = checks();
+    await daemon.putRule(makeRule('/shop', 'path_beg -i /store'));
+    t.equal(rules.atPut - before, want, skip ? 'HAProxy\'s own check: skipped for a map-only rule' : 'an operator\'s own command: run');
+    await daemon.stop();
+  }
+});
