@@ -9,8 +9,11 @@ import type { PortView } from './lb-labels.js';
 /** A named ACL line of the frontend: `acl <Name> <Acl>`. */
 export interface AclLine { Name: string; Acl: string }
 
-/** Where a route comes from: a REST rule (wins), the app's marathon-lb labels, or Bamboo's default ACL. */
-export type RouteSource = 'rule' | 'labels' | 'default';
+/**
+ * Where a route comes from: a REST rule (wins), the app's marathon-lb labels, or Bamboo's default ACL; `none`:
+ * port 0 is a TCP service (`HAPROXY_0_MODE=tcp`), reached on its own frontend, not routed by HTTP.
+ */
+export type RouteSource = 'rule' | 'labels' | 'default' | 'none';
 
 /**
  * One route of the frontend: its `acl` lines, then `use_backend <Backend> if <Condition>`. `AclName`/`Acl` are
@@ -51,6 +54,9 @@ export interface RouteMapView {
  */
 export function routeOf(app: { Id: string; EscapedId: string; Backend: string; AclName: string; Acl: string; HasRule: boolean }, port: PortView): RouteView {
   const { EscapedId: escaped, HasRule: hasRule } = app;
+  if (port.Mode === 'tcp') {
+    return Object.freeze({ Id: app.Id, AclName: app.AclName, Acl: '', Backend: app.Backend, Acls: NO_ACLS, Condition: '', Source: 'none' as const });
+  }
   const acls: AclLine[] = [];
   let source: RouteSource = hasRule ? 'rule' : 'default';
   if (!hasRule && (port.Vhosts.length > 0 || port.Path)) {
@@ -66,6 +72,11 @@ export function routeOf(app: { Id: string; EscapedId: string; Backend: string; A
     Condition: acls.length === 1 ? acls[0].Name : acls.map((a) => a.Name).join(' '), Source: source,
   });
 }
+
+const NO_ACLS: readonly AclLine[] = Object.freeze([]);
+
+/** An HTTP route of the main frontend (a TCP port 0 has none). */
+export const routed = (route: RouteView): boolean => route.Source !== 'none';
 
 /** Two routes that write the same lines. */
 export function sameRoute(a: RouteView, b: RouteView): boolean {

@@ -9,10 +9,12 @@ import { checkOf, checkPortOf, type CheckView } from './health-check.js';
 import { isReady, readinessChangesAt } from './readiness.js';
 import { ruleToBamboo } from './rules.js';
 import { byId, byViewId, compareText } from './compare.js';
-import { portsOf, SERVE_ALL, servedPorts, type GroupPolicy, type PortView } from './lb-labels.js';
-import { aclSpecificity, routeOf, routeRank, sameRoute, splitRoutes, type RouteMapView, type RouteView } from './routing.js';
+import { escapeId, portsOf, SERVE_ALL, servedPorts, type GroupPolicy, type PortView } from './lb-labels.js';
+import { boundPorts, listenersOf, resolveClashes, type BackendView, type ListenerView, type PortServer } from './service-ports.js';
+import { aclSpecificity, routed, routeOf, routeRank, sameRoute, splitRoutes, type RouteMapView, type RouteView } from './routing.js';
 
-export type { GroupPolicy, PortView };
+export type { GroupPolicy, PortView, BackendView, ListenerView, PortServer };
+export { escapeId };
 export type { AclLine, RouteMapView, RouteSource, RouteView } from './routing.js';
 export { aclSpecificity };
 
@@ -67,8 +69,12 @@ export interface AppView {
    * requests routed there, whichever route (rule, labels, map) sent them.
    */
   NotServed: string;
-  /** How the main frontend routes to the app (port 0): its rule, else its labels, else the default ACL. */
+  /** How the main frontend routes to the app (port 0): its rule, else its labels, else the default ACL; `none` for a TCP port 0. */
   Route: RouteView;
+  /** The app's backends: port 0's (`Backend`), then each port n with a listener, then `BAMBOO_TCP_PORT`'s. */
+  Backends: readonly BackendView[];
+  /** The app's service-port frontends, before port clashes are settled (the context's `Listeners` are). */
+  Listeners: readonly ListenerView[];
 }
 
 export interface ServiceView { Id: string; Acl: string; Config: Record<string, string> }
@@ -122,9 +128,11 @@ export interface TemplateContext {
   HAProxy: HaproxyPaths;
   /** Apps Marathon runs that this render leaves out, and why (a bad label, the group setting), by id. */
   NotServed: Readonly<Record<string, string>>;
+  /** The service-port frontends, apps by id, port clashes left out (the same array while none changed). */
+  Listeners: readonly ListenerView[];
+  /** By app id: its service ports left out because another app (first by id) or the HTTP bind has them. */
+  PortClashes: Readonly<Record<string, string>>;
 }
-
-export const escapeId = (id: string): string => id.replace(/\//g, '::');
 
 /** `/grp/app` → `app-grp` (Bamboo's DNS-friendly id). */
 export function mesosDnsId(id: string): string {
@@ -169,15 +177,61 @@ export function appView(app: App, rule: Rule | undefined, now: number, policy: G
   return view;
 }
 
+const NO_LISTENERS: readonly ListenerView[] = Object.freeze([]);
+
+/**
+ * The ports as this edge renders them: `tcp` only where service ports are bound (a TCP backend needs its own
+ * frontend) and, for port 0, without a rule (a REST rule routes port 0 by HTTP: Bamboo's rules win).
+ */
+function effectivePorts(ports: readonly PortView[], bind: string | undefined, hasRule: boolean): readonly PortView[] {
+  if (!ports.some((p, i) => p.Mode === 'tcp' && (bind === undefined || (i === 0 && hasRule)))) return ports;
+  return Object.freeze(ports.map((p, i) => (p.Mode === 'tcp' && (bind === undefined || (i === 0 && hasRule)) ? Object.freeze({ ...p, Mode: 'http' as const }) : p)));
+}
+
+/** Port `index`'s servers: the serving tasks at that port (host port, or container port for IP-per-task). */
+function portServers(app: App, all: readonly TaskView[], index: number, escaped: string): PortServer[] {
+  const names = new Set<string>();
+  const out: PortServer[] = [];
+  for (const t of all) {
+    if (!t.Serving) continue;
+    const task = app.tasks[t.Id];
+    const ip = app.network === 'container' && task.ports.length === 0;
+    const host = ip ? task.ipAddresses[0] : task.host;
+    const port = ip ? app.containerPorts[index] : task.ports[index];
+    if (!host || !port) continue;
+    const server = `${escaped}-${host}-${port}`.replace(SAFE_NAME, '_');
+    if (names.has(server)) continue;
+    names.add(server);
+    out.push(Object.freeze({ Server: server, Host: host, Port: port, CheckPort: 0 }));
+  }
+  return out;
+}
+
+function backendsOf(app: App, ports: readonly PortView[], listeners: readonly ListenerView[], serving: readonly TaskView[], all: readonly TaskView[], escaped: string): readonly BackendView[] {
+  const p0 = ports[0];
+  const backends: BackendView[] = [Object.freeze({ Name: p0.Backend, Mode: p0.Mode, Index: 0, Servers: serving, RedirectToHttps: p0.Mode === 'http' && p0.RedirectToHttps, Checked: true })];
+  for (const l of listeners) {
+    if (l.Index === 0 && !l.Bamboo) continue;
+    const port = ports[l.Index];
+    const servers = l.Index === 0 ? serving : Object.freeze(portServers(app, all, l.Index, escaped));
+    backends.push(Object.freeze({ Name: l.Backend, Mode: l.Mode, Index: l.Index, Servers: servers, RedirectToHttps: l.Mode === 'http' && port.RedirectToHttps, Checked: false }));
+  }
+  return Object.freeze(backends);
+}
+
 function buildAppView(app: App, rule: Rule | undefined, now: number, policy: GroupPolicy): AppView {
+  const bind = policy.servicePortBind;
   const escaped = escapeId(app.id);
   const all = Object.values(app.tasks).map((t) => taskView(app, t, escaped, now)).sort((a, b) => compareText(a.Server, b.Server));
   // Two tasks on one host:port cannot both be servers of one backend: the first name wins.
   const names = new Set<string>();
   const serving = all.filter((t) => t.Serving && !names.has(t.Server) && names.add(t.Server));
   const http = app.healthChecks.find((h) => h.protocol === 'HTTP' || h.protocol === 'HTTPS');
-  const ports = servedPorts(portsOf(app).ports, policy);
   const hasRule = !!rule && !!rule.acl.trim();
+  const labelled = portsOf(app);
+  const ports = effectivePorts(servedPorts(labelled.ports, policy), bind, hasRule);
+  const found = listenersOf(app.id, escaped, ports, labelled.tcpPort, bind);
+  const listeners = found.length ? Object.freeze(found) : NO_LISTENERS;
   const own = { Id: app.id, EscapedId: escaped, Backend: `${escaped}-cluster`, AclName: `${escaped}-aclrule`, Acl: hasRule ? rule!.acl.trim() : `path_beg -i ${app.id}`, HasRule: hasRule };
   return {
     Id: app.id,
@@ -202,11 +256,14 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
     Ports: ports,
     NotServed: ports[0].NotServed,
     Route: routeOf(own, ports[0]),
+    Backends: backendsOf(app, ports, listeners, serving, all, escaped),
+    Listeners: listeners,
   };
 }
 
+/** The HTTP-routed apps in `use_backend` order (a TCP port 0 has no HTTP route). */
 export function orderFrontends(apps: readonly AppView[]): AppView[] {
-  const keyed = apps.map((app) => ({ app, rank: routeRank(app.Route) }));
+  const keyed = apps.filter((app) => routed(app.Route)).map((app) => ({ app, rank: routeRank(app.Route) }));
   keyed.sort((a, b) => a.rank[0] - b.rank[0] || b.rank[1] - a.rank[1] || byViewId(a.app, b.app));
   return keyed.map((k) => k.app);
 }
@@ -286,11 +343,34 @@ export function buildView(
   }
   const frontends = last.frontends.map((i) => apps[i]);
   const split = splitRoutes(last.routes, haproxy.OutputPath);
+  const bound = boundListeners(apps, haproxy.HttpBind);
   return {
     Apps: apps, Frontends: frontends, Routes: last.routes, AclRoutes: split.acl,
     ...(split.map ? { RouteMap: split.map } : {}),
     Services: services, HAProxy: haproxy, NotServed: notServed,
+    Listeners: bound.listeners, PortClashes: bound.clashes,
   };
+}
+
+/** The last listeners settled, reused while every app's listeners are the same arrays (task changes). */
+let lastBound: { httpBind: string; lists: readonly (readonly ListenerView[])[]; result: ReturnType<typeof resolveClashes> } = {
+  httpBind: '', lists: [], result: resolveClashes([], []),
+};
+
+function boundListeners(apps: readonly AppView[], httpBind: string): ReturnType<typeof resolveClashes> {
+  const lists: (readonly ListenerView[])[] = [];
+  for (const a of apps) if (a.Listeners.length) lists.push(a.Listeners);
+  if (httpBind === lastBound.httpBind && lists.length === lastBound.lists.length && lists.every((l, i) => l === lastBound.lists[i] || sameListeners(l, lastBound.lists[i]))) return lastBound.result;
+  lastBound = { httpBind, lists, result: resolveClashes(lists, boundPorts(httpBind)) };
+  return lastBound.result;
+}
+
+const sameListeners = (a: readonly ListenerView[], b: readonly ListenerView[]): boolean =>
+  a.length === b.length && a.every((l, i) => l.Name === b[i].Name && l.Bind === b[i].Bind && l.Mode === b[i].Mode && l.Backend === b[i].Backend);
+
+/** Why this edge leaves some of an app's service ports out for a clash ('' for none), as the last view settled it. */
+export function portClashOf(appId: string): string {
+  return lastBound.result.clashes[appId] ?? '';
 }
 
 /** The routes for these frontends; `previous` itself when nothing in it changed. */

@@ -134,11 +134,13 @@ t.test('per-port view: index, service port, mode, vhosts, path, groups, redirect
   // 1.5+ with Docker bridge networking: the service ports come from portMappings.
   const raw: Record<string, unknown> = { ...marathonApp('/db', labels, '1.5', []), container: { type: 'DOCKER', portMappings: [{ containerPort: 80, servicePort: 10100 }, { containerPort: 5432, servicePort: 10101 }] } };
   delete raw.portDefinitions;
-  const { view } = render([raw]);
+  const { view } = render([raw], { paths: { ...paths, ServeGroups: { groups: [], strict: false, servicePortBind: '127.0.0.1' } } });
   t.same(view.Apps[0].Ports, [
-    { Index: 0, ServicePort: 10100, Mode: 'http', Vhosts: ['a.example.com'], Path: '', Groups: ['external'], RedirectToHttps: false, NotServed: '' },
-    { Index: 1, ServicePort: 10101, Mode: 'tcp', Vhosts: [], Path: '/x', Groups: ['internal', 'db'], RedirectToHttps: true, NotServed: '' },
+    { Index: 0, ServicePort: 10100, Mode: 'http', Vhosts: ['a.example.com'], Path: '', Groups: ['external'], RedirectToHttps: false, NotServed: '', Backend: '::db-cluster' },
+    { Index: 1, ServicePort: 10101, Mode: 'tcp', Vhosts: [], Path: '/x', Groups: ['internal', 'db'], RedirectToHttps: true, NotServed: '', Backend: '::db-1-cluster' },
   ]);
+  const off = render([raw]).view.Apps[0].Ports[1];
+  t.equal(off.Mode, 'http', 'HAProxy.BindServicePorts off: HAPROXY_{n}_MODE=tcp is not rendered (no frontend to carry it)');
 });
 
 t.test('a bad label leaves that port out, with the reason; never another app', async (t) => {
