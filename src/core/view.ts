@@ -11,7 +11,7 @@ import { ruleToBamboo } from './rules.js';
 import { byId, byViewId, compareText } from './compare.js';
 import { escapeId, portsOf, SERVE_ALL, servedPorts, type GroupPolicy, type PortView } from './lb-labels.js';
 import { boundPorts, listenersOf, resolveClashes, type BackendView, type ListenerView, type PortServer } from './service-ports.js';
-import { aclSpecificity, routed, routeOf, routeRank, sameRoute, splitRoutes, type RouteMapView, type RouteView } from './routing.js';
+import { aclSpecificity, compareRoutes, portRoutes, routed, routeOf, routeRank, sameRoute, sameRoutes, splitRoutes, type RouteMapView, type RouteView } from './routing.js';
 
 export type { GroupPolicy, PortView, BackendView, ListenerView, PortServer };
 export { escapeId };
@@ -71,7 +71,9 @@ export interface AppView {
   NotServed: string;
   /** How the main frontend routes to the app (port 0): its rule, else its labels, else the default ACL; `none` for a TCP port 0. */
   Route: RouteView;
-  /** The app's backends: port 0's (`Backend`), then each port n with a listener, then `BAMBOO_TCP_PORT`'s. */
+  /** The main frontend's routes of ports n > 0 with `HAPROXY_{n}_VHOST` / `_PATH` labels, to their backends (in `Routes` too). */
+  PortRoutes: readonly RouteView[];
+  /** The app's backends: port 0's (`Backend`), then each port n with a listener or a route, then `BAMBOO_TCP_PORT`'s. */
   Backends: readonly BackendView[];
   /** The app's service-port frontends, before port clashes are settled (the context's `Listeners` are). */
   Listeners: readonly ListenerView[];
@@ -178,6 +180,7 @@ export function appView(app: App, rule: Rule | undefined, now: number, policy: G
 }
 
 const NO_LISTENERS: readonly ListenerView[] = Object.freeze([]);
+const NO_ROUTES: readonly RouteView[] = Object.freeze([]);
 
 /**
  * The ports as this edge renders them: `tcp` only where service ports are bound (a TCP backend needs its own
@@ -207,15 +210,19 @@ function portServers(app: App, all: readonly TaskView[], index: number, escaped:
   return out;
 }
 
-function backendsOf(app: App, ports: readonly PortView[], listeners: readonly ListenerView[], serving: readonly TaskView[], all: readonly TaskView[], escaped: string): readonly BackendView[] {
+function backendsOf(app: App, ports: readonly PortView[], listeners: readonly ListenerView[], routes: readonly RouteView[], serving: readonly TaskView[], all: readonly TaskView[], escaped: string): readonly BackendView[] {
   const p0 = ports[0];
   const backends: BackendView[] = [Object.freeze({ Name: p0.Backend, Mode: p0.Mode, Index: 0, Servers: serving, RedirectToHttps: p0.Mode === 'http' && p0.RedirectToHttps, Checked: true })];
-  for (const l of listeners) {
-    if (l.Index === 0 && !l.Bamboo) continue;
-    const port = ports[l.Index];
-    const servers = l.Index === 0 ? serving : Object.freeze(portServers(app, all, l.Index, escaped));
-    backends.push(Object.freeze({ Name: l.Backend, Mode: l.Mode, Index: l.Index, Servers: servers, RedirectToHttps: l.Mode === 'http' && port.RedirectToHttps, Checked: false }));
-  }
+  const named = new Set([p0.Backend]);
+  const add = (name: string, mode: PortView['Mode'], index: number): void => {
+    if (named.has(name)) return;
+    named.add(name);
+    const servers = index === 0 ? serving : Object.freeze(portServers(app, all, index, escaped));
+    backends.push(Object.freeze({ Name: name, Mode: mode, Index: index, Servers: servers, RedirectToHttps: mode === 'http' && ports[index].RedirectToHttps, Checked: false }));
+  };
+  for (const l of listeners) add(l.Backend, l.Mode, l.Index);
+  // Port n routed in the main frontend but without a frontend of its own (no service port, or not bound).
+  for (const r of routes) add(r.Backend, 'http', ports.findIndex((p) => p.Backend === r.Backend));
   return Object.freeze(backends);
 }
 
@@ -233,6 +240,8 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
   const found = listenersOf(app.id, escaped, ports, labelled.tcpPort, bind);
   const listeners = found.length ? Object.freeze(found) : NO_LISTENERS;
   const own = { Id: app.id, EscapedId: escaped, Backend: `${escaped}-cluster`, AclName: `${escaped}-aclrule`, Acl: hasRule ? rule!.acl.trim() : `path_beg -i ${app.id}`, HasRule: hasRule };
+  const extra = ports.length > 1 ? portRoutes(own, ports) : [];
+  const routes = extra.length ? Object.freeze(extra) : NO_ROUTES;
   return {
     Id: app.id,
     EscapedId: escaped,
@@ -256,7 +265,8 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
     Ports: ports,
     NotServed: ports[0].NotServed,
     Route: routeOf(own, ports[0]),
-    Backends: backendsOf(app, ports, listeners, serving, all, escaped),
+    PortRoutes: routes,
+    Backends: backendsOf(app, ports, listeners, routes, serving, all, escaped),
     Listeners: listeners,
   };
 }
@@ -277,10 +287,12 @@ let last: {
   /** App ids in `Apps` order. */
   ids: readonly string[];
   routes0: readonly RouteView[];
+  /** Each app's `PortRoutes`, in `Apps` order. */
+  portRoutes: readonly (readonly RouteView[])[];
   /** `Frontends` as positions in `Apps`. */
   frontends: readonly number[];
   routes: readonly RouteView[];
-} = { ids: [], routes0: [], frontends: [], routes: Object.freeze([]) };
+} = { ids: [], routes0: [], portRoutes: [], frontends: [], routes: Object.freeze([]) };
 
 /** The apps to render, sorted by id: the last order when the same ids are there. */
 function sortedApps(state: ClusterState, excluded: ReadonlySet<string> | undefined): App[] {
@@ -330,15 +342,16 @@ export function buildView(
   for (const rule of rules.values()) {
     if (!options.ignoredRules?.has(rule.id)) services[rule.id] = serviceView(rule);
   }
-  const sameRouting = apps.length === last.ids.length && apps.every((a, i) => a.Id === last.ids[i] && (a.Route === last.routes0[i] || sameRoute(a.Route, last.routes0[i])));
+  const sameRouting = apps.length === last.ids.length && apps.every((a, i) => a.Id === last.ids[i] && (a.Route === last.routes0[i] || sameRoute(a.Route, last.routes0[i])) && sameRoutes(a.PortRoutes, last.portRoutes[i]));
   if (!sameRouting) {
     const position = new Map(apps.map((a, i) => [a, i]));
     const frontends = orderFrontends(apps);
     last = {
       ids: apps.map((a) => a.Id),
       routes0: apps.map((a) => a.Route),
+      portRoutes: apps.map((a) => a.PortRoutes),
       frontends: frontends.map((f) => position.get(f)!),
-      routes: routesOf(frontends, last.routes),
+      routes: routesOf(frontends, apps, last.routes),
     };
   }
   const frontends = last.frontends.map((i) => apps[i]);
@@ -373,9 +386,10 @@ export function portClashOf(appId: string): string {
   return lastBound.result.clashes[appId] ?? '';
 }
 
-/** The routes for these frontends; `previous` itself when nothing in it changed. */
-function routesOf(frontends: readonly AppView[], previous: readonly RouteView[]): readonly RouteView[] {
-  const same = previous.length === frontends.length && frontends.every((f, i) => f.Route === previous[i] || sameRoute(f.Route, previous[i]));
-  if (same) return previous;
-  return Object.freeze(frontends.map((f) => f.Route));
+/** The routes for these frontends, and the apps' port n routes in their place; `previous` itself when nothing in it changed. */
+function routesOf(frontends: readonly AppView[], apps: readonly AppView[], previous: readonly RouteView[]): readonly RouteView[] {
+  let routes: RouteView[] = frontends.map((f) => f.Route);
+  const extra = apps.flatMap((a) => a.PortRoutes);
+  if (extra.length) routes = [...routes, ...extra].sort(compareRoutes);
+  return sameRoutes(routes, previous) ? previous : Object.freeze(routes);
 }

@@ -1,14 +1,14 @@
 /**
  * Every service port bound (HAProxy.BindServicePorts) through real culm, HAProxy and the Marathon emulator:
  * a TCP echo service on its service port (HAPROXY_0_MODE=tcp) and on Bamboo's BAMBOO_TCP_PORT, a two-port app
- * on both ports, a port clash that leaves only the first app's port (and the rest applies), a task added to
+ * on both ports (and port 1 by its vhost on the HTTP frontend), a port clash that leaves only the first app's port (and the rest applies), a task added to
  * a TCP app through the runtime API (no reload). Service ports are free ports on 127.0.0.1.
  */
 import t from 'tap';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
 import { startCulm } from '../helpers/culm.js';
-import { eventually, freePort, get, startBackend, type Backend } from '../helpers/net.js';
+import { eventually, freePort, get, rawRequest, startBackend, type Backend } from '../helpers/net.js';
 
 interface Echo { port: number; close(): Promise<void> }
 
@@ -62,7 +62,7 @@ t.test('TCP services, every service port, a port clash, a TCP task through the r
 
   marathon.addApp({ id: '/echo', servicePorts: [sp.echo], labels: { HAPROXY_0_MODE: 'tcp' } });
   marathon.addTask('/echo', { port: echo[0].port });
-  marathon.addApp({ id: '/two', servicePorts: [sp.twoA, sp.twoB] });
+  marathon.addApp({ id: '/two', servicePorts: [sp.twoA, sp.twoB], labels: { HAPROXY_1_VHOST: 'two-b.example.com' } });
   marathon.addTask('/two', { port: http[0].port, extraPorts: [http[1].port] });
   marathon.addApp({ id: '/clash-a', servicePorts: [sp.clash] });
   marathon.addTask('/clash-a', { port: http[2].port });
@@ -90,6 +90,7 @@ t.test('TCP services, every service port, a port clash, a TCP task through the r
   t.equal((await get(`http://127.0.0.1:${sp.twoA}/`)).body.trim(), String(http[0].port), 'two ports: the first one');
   t.equal((await get(`http://127.0.0.1:${sp.twoB}/`)).body.trim(), String(http[1].port), 'two ports: the second one, to the task\'s second port');
   t.equal((await get(`${culm.frontend}/two`)).body.trim(), String(http[0].port), 'and port 0 by its path on the HTTP frontend');
+  t.equal((await rawRequest(`${culm.frontend}/`, 'GET', { Host: 'Two-B.example.com:8080', Connection: 'close' })).body.trim(), String(http[1].port), 'and port 1 by its HAPROXY_1_VHOST on the HTTP frontend');
 
   t.equal((await get(`http://127.0.0.1:${sp.clash}/`)).body.trim(), String(http[2].port), 'a clash: the first app by id keeps the port');
   t.equal((await get(`${culm.frontend}/clash-b`)).body.trim(), String(http[3].port), 'the other keeps its HTTP route (the rest applies)');

@@ -101,10 +101,11 @@ t.test('labels to config lines, both Marathon shapes', async (t) => {
       absent: /acl ::web|http-request redirect/,
     },
     {
-      desc: 'labels of another port do not change port 0',
+      desc: 'HAPROXY_1_VHOST routes port 1 in the main frontend, to its own backend (marathon-lb); port 0 unchanged',
       labels: { HAPROXY_1_VHOST: 'other.example.com' },
-      lines: [],
-      absent: /other\.example\.com/,
+      lines: ['acl ::web-1-host hdr(host),field(1,:),lower -m str other.example.com', 'use_backend ::web-1-cluster if ::web-1-host'],
+      absent: /use_backend ::web-cluster if/,
+      backend: /backend ::web-1-cluster\n(?:\s+[^\n]+\n)*?\s+server ::web-127\.0\.0\.1-31001 127\.0\.0\.1:31001\n/,
     },
   ];
   for (const shape of ['1.4', '1.5'] as const) {

@@ -90,6 +90,19 @@ t.test('service ports to frontends and backends, all three Marathon shapes', asy
       httpRouted: true,
     },
     {
+      desc: 'HAPROXY_1_VHOST and _PATH: port 1 routed in the main frontend too, after port 0\'s host route',
+      apps: [{ id: '/web', ports: [10100, 10101], labels: { HAPROXY_0_VHOST: 'web.example.com', HAPROXY_1_VHOST: 'api.example.com', HAPROXY_1_PATH: '/v1' } }],
+      sections: {
+        'frontend http-in': [
+          'acl ::web-0-host hdr(host),field(1,:),lower -m str web.example.com',
+          'acl ::web-1-host hdr(host),field(1,:),lower -m str api.example.com\n    acl ::web-1-path path_beg /v1',
+          'use_backend ::web-1-cluster if ::web-1-host ::web-1-path\n    use_backend ::web-cluster if ::web-0-host',
+        ],
+        'frontend ::web-port-10101': ['default_backend ::web-1-cluster'],
+      },
+      httpRouted: true,
+    },
+    {
       desc: 'HAPROXY_0_MODE=tcp: a TCP frontend and backend, no HTTP route',
       apps: [{ id: '/db', ports: [10200], labels: { HAPROXY_0_MODE: 'tcp' } }, { id: '/web', ports: [10100] }],
       sections: { 'frontend ::db-port-10200': ['bind 127.0.0.1:10200', 'mode tcp', 'default_backend ::db-cluster'], 'backend ::db-cluster': ['mode tcp', 'server ::db-127.0.0.1-31000 127.0.0.1:31000'] },
