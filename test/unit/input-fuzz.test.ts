@@ -214,8 +214,8 @@ function haproxyWords(line: string): { words: string[]; special: boolean; commen
 const DEFAULT_SHAPES: Record<string, Record<string, number[]>> = {
   // acl: path_beg <label path> (4), path_beg -i <id> (5), host match of one or two vhosts (6, 7);
   // use_backend: the map (2), one or two ACLs (4, 5).
-  // service-port frontends: bind, mode, default_backend.
-  frontend: { bind: [2], acl: [4, 5, 6, 7], use_backend: [2, 4, 5], mode: [2], default_backend: [2] },
+  // service-port frontends: bind, mode, default_backend, and in TCP ones no option idle-close-on-response, option tcplog.
+  frontend: { bind: [2], acl: [4, 5, 6, 7], use_backend: [2, 4, 5], mode: [2], default_backend: [2], no: [3], option: [2] },
   // server: no check; `check inter 5s`; + `port <n>`; + `ssl verify none check-ssl`; + both.
   backend: { balance: [2], option: [2, 4], server: [3, 6, 8, 10, 12], 'http-request': [10], mode: [2] },
 };
