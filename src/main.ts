@@ -104,7 +104,10 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     User: config.haproxy.user,
     Group: config.haproxy.group,
     ...(haproxyLog ? { LogTarget: haproxyLog.target, RequestLog: config.haproxy.requestLog } : {}),
-    ServeGroups: { groups: config.haproxy.serveGroups, strict: config.haproxy.strictGroups },
+    ServeGroups: {
+      groups: config.haproxy.serveGroups, strict: config.haproxy.strictGroups,
+      ...(config.haproxy.bindServicePorts ? { servicePortBind: config.haproxy.servicePortBindAddress } : {}),
+    },
   }, log, {
     rendered: (s) => metrics.render(s),
     validationFailed: () => metrics.validationFailed(),

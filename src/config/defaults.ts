@@ -184,6 +184,14 @@ export const SETTINGS = {
     file: 'HAProxy.StrictGroups', env: 'CULM_STRICT_GROUPS', kind: 'bool', default: 'false',
     doc: "With `HAProxy.Group`: serve only apps whose group label matches, as marathon-lb does (apps without `HAPROXY_GROUP` are left out). `false`: apps without the label are served too. Needs `HAProxy.Group`.",
   },
+  'haproxy.bindServicePorts': {
+    file: 'HAProxy.BindServicePorts', env: 'CULM_BIND_SERVICE_PORTS', kind: 'bool', default: 'true',
+    doc: "Give every service port of every served app a frontend of its own, as marathon-lb does: `bind <ServicePortBindAddress>:<service port>`, `mode tcp` for `HAPROXY_{n}_MODE=tcp`, else `mode http`, to the backend of that port. A service port another app (first by app id) or HTTP bind already uses is left out (log line, `culm_apps_skipped_total{reason=\"port clash\"}`, `/api/state` `NotServed`). `false`: only the HTTP frontend (Bamboo's behaviour); `HAPROXY_{n}_MODE` is then ignored. Bamboo's `BAMBOO_TCP_PORT` app env is honoured either way.",
+  },
+  'haproxy.servicePortBindAddress': {
+    file: 'HAProxy.ServicePortBindAddress', env: 'CULM_SERVICE_PORT_BIND', kind: 'text', default: '*',
+    doc: 'The address the service-port frontends (and `BAMBOO_TCP_PORT`) bind: `*` (all), an IPv4 or an IPv6 address.',
+  },
   'haproxy.commandTimeoutMs': {
     file: 'HAProxy.CommandTimeoutMs', env: 'CULM_COMMAND_TIMEOUT_MS', kind: 'ms', default: '30000', min: 1,
     doc: 'Timeout for each validation, reload and cleanup command.',

@@ -56,6 +56,10 @@ export interface CulmConfig {
     readonly serveGroups: readonly string[];
     /** Apps without a group label are left out (needs serveGroups). */
     readonly strictGroups: boolean;
+    /** HAProxy.BindServicePorts: a frontend per service port (marathon-lb). */
+    readonly bindServicePorts: boolean;
+    /** HAProxy.ServicePortBindAddress: `*`, an IPv4 or an IPv6 address. */
+    readonly servicePortBindAddress: string;
     readonly commandTimeoutMs: number;
     /** Soft limits of each validation command; 0 = none. */
     readonly validationCpuSeconds: number;

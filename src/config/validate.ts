@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { CulmError } from '../core/errors.js';
 import { defaultTemplatePath, SETTINGS, type Setting, type SettingId } from './defaults.js';
@@ -113,6 +114,9 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
   if (strictGroups && serveGroups.length === 0) {
     fail('haproxy.strictGroups', `is true but ${keyLabel('haproxy.serveGroups')} names no group: no app would be served`, rawOf('haproxy.strictGroups'));
   }
+  const bindServicePorts = read('haproxy.bindServicePorts', asBool);
+  const servicePortBindAddress = (text('haproxy.servicePortBindAddress') ?? '*').trim();
+  if (!isBindAddress(servicePortBindAddress)) fail('haproxy.servicePortBindAddress', `${JSON.stringify(servicePortBindAddress)} is not * or an IP address`, rawOf('haproxy.servicePortBindAddress'));
   const usersFile = text('api.usersFile') === undefined ? undefined : path('api.usersFile');
   const hostList = read('api.allowedHosts', asHostList, () => []);
   const allowedHosts = hostList.length === 0 ? undefined : hostList;
@@ -162,6 +166,8 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
       group: haproxyGroup,
       serveGroups,
       strictGroups,
+      bindServicePorts,
+      servicePortBindAddress,
       commandTimeoutMs,
       validationCpuSeconds: read('haproxy.validationCpuSeconds', (v, st) => asSecondsInMs(v, st) / 1000, () => Math.ceil(commandTimeoutMs / 1000)),
       validationMemoryMiB: read('haproxy.validationMemoryMiB', (v, st) => asInteger(v, st, 'MiB', st.max ?? 1024 * 1024)),
@@ -229,4 +235,9 @@ export function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return value;
+}
+
+/** `*`, or an IP address a `bind` line takes before `:<port>` (HAProxy reads the port after the last colon). */
+function isBindAddress(value: string): boolean {
+  return value === '*' || isIP(value) !== 0;
 }

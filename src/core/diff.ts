@@ -3,7 +3,7 @@
  * "backend /web: +2 servers, -1 server", "rule /api changed"). Used in logs, metrics and the apply history.
  */
 import type { AppView, TemplateContext } from './view.js';
-import { sameRoute } from './routing.js';
+import { sameRoute, sameRoutes } from './routing.js';
 import { byViewId } from './compare.js';
 
 const MAX_REASONS = 20;
@@ -66,7 +66,7 @@ function sortedById(apps: readonly AppView[]): readonly AppView[] {
 function changes(prev: AppView, app: AppView, reasons: string[]): void {
   const id = app.Id;
   if (prev.Acl !== app.Acl) reasons.push(`rule ${id} changed`);
-  else if (prev.Route !== app.Route && !sameRoute(prev.Route, app.Route)) reasons.push(`labels of ${id} changed (routing)`);
+  else if ((prev.Route !== app.Route && !sameRoute(prev.Route, app.Route)) || !sameRoutes(prev.PortRoutes, app.PortRoutes)) reasons.push(`labels of ${id} changed (routing)`);
   if (prev.Ports[0].RedirectToHttps !== app.Ports[0].RedirectToHttps) reasons.push(`backend ${id}: redirect to https ${app.Ports[0].RedirectToHttps ? 'on' : 'off'}`);
   if (prev.HealthCheckPath !== app.HealthCheckPath) reasons.push(`backend ${id}: health check changed`);
   const a = servers(prev);

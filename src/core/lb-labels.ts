@@ -7,7 +7,8 @@
  * `groupRefusal`. Pure.
  *
  * Read now: HAPROXY_GROUP, HAPROXY_{n}_GROUP, HAPROXY_{n}_VHOST, HAPROXY_{n}_PATH, HAPROXY_{n}_REDIRECT_TO_HTTPS,
- * HAPROXY_{n}_MODE (held per port; TCP frontends are not rendered yet). Others are left to templates (`Labels`).
+ * HAPROXY_{n}_MODE (a TCP frontend on that service port, view.ts / service-ports.ts), and Bamboo's `BAMBOO_TCP_PORT`
+ * app env (a TCP frontend on that port to port 0's tasks). Others are left to templates (`Labels`).
  */
 import type { App } from './model.js';
 import { isPathPrefix, isVirtualHost, shown, type Rejection } from './input-grammar.js';
@@ -32,14 +33,21 @@ export interface PortView {
   RedirectToHttps: boolean;
   /** Why the port is left out ('' when it is served): a bad label, or this edge's group setting. */
   NotServed: string;
+  /** The port's backend: `<EscapedId>-cluster` for port 0 (Bamboo's name), `<EscapedId>-<n>-cluster` beyond. */
+  Backend: string;
 }
 
-/** Which apps an edge serves (`HAProxy.Group`, `HAProxy.StrictGroups`). */
+/** Which apps and ports an edge serves (`HAProxy.Group`, `HAProxy.StrictGroups`, `HAProxy.BindServicePorts`). */
 export interface GroupPolicy {
   /** Empty: every app, whatever its labels (Bamboo). `*`: every app, as in marathon-lb. */
   readonly groups: readonly string[];
   /** Apps without a group label are left out (marathon-lb's behaviour); off: served (Bamboo's). */
   readonly strict: boolean;
+  /**
+   * The address every served service port gets a frontend on (HAProxy.BindServicePorts /
+   * ServicePortBindAddress, service-ports.ts); absent: none (Bamboo's single HTTP frontend).
+   */
+  readonly servicePortBind?: string;
 }
 
 export const SERVE_ALL: GroupPolicy = Object.freeze({ groups: Object.freeze([]), strict: false });
@@ -52,7 +60,18 @@ export interface LabelProblem {
 
 export interface AppPorts {
   ports: readonly PortView[];
+  /** Bamboo's `BAMBOO_TCP_PORT` app env: a TCP frontend on this port to port 0's tasks; 0: none (or a bad value). */
+  tcpPort: number;
   problems: readonly LabelProblem[];
+}
+
+export const escapeId = (id: string): string => id.replace(/\//g, '::');
+
+/** A port as a label or env value gives it: digits only, 1-65535; 0 for anything else. */
+export function portNumber(value: string): number {
+  const v = value.trim();
+  const n = /^[0-9]{1,5}$/.test(v) ? Number(v) : 0;
+  return n <= 65535 ? n : 0;
 }
 
 const list = (value: string): string[] => value.split(',').map((v) => v.trim()).filter((v) => v !== '');
@@ -75,6 +94,7 @@ export function portsOf(app: App): AppPorts {
   const problems: LabelProblem[] = [];
   const appGroups = labels.HAPROXY_GROUP === undefined ? [] : list(labels.HAPROXY_GROUP);
   const count = Math.max(1, app.servicePorts.length);
+  const escaped = escapeId(app.id);
   const ports: PortView[] = [];
   for (let index = 0; index < count; index++) {
     const own: LabelProblem[] = [];
@@ -115,9 +135,15 @@ export function portsOf(app: App): AppPorts {
       Groups: frozen(group !== undefined && list(group).length > 0 ? list(group) : appGroups),
       RedirectToHttps: own.length ? false : RedirectToHttps,
       NotServed: own.map((p) => p.reason).join('; '),
+      Backend: index === 0 ? `${escaped}-cluster` : `${escaped}-${index}-cluster`,
     }));
   }
-  return { ports: Object.freeze(ports), problems: problems.length ? problems : NO_PROBLEMS };
+  const bamboo = app.env.BAMBOO_TCP_PORT;
+  const tcpPort = bamboo === undefined ? 0 : portNumber(bamboo);
+  if (bamboo !== undefined && tcpPort === 0) {
+    problems.push({ index: 0, label: 'BAMBOO_TCP_PORT', reason: `env BAMBOO_TCP_PORT ${shown(bamboo)} is not a port (1-65535): its TCP frontend left out` });
+  }
+  return { ports: Object.freeze(ports), tcpPort, problems: problems.length ? problems : NO_PROBLEMS };
 }
 
 /** Why an edge with `policy` does not serve a port naming `groups` ('' when it does): marathon-lb's has_group. */

@@ -5,12 +5,16 @@
  */
 import { createHash } from 'node:crypto';
 import type { PortView } from './lb-labels.js';
+import { compareText } from './compare.js';
 
 /** A named ACL line of the frontend: `acl <Name> <Acl>`. */
 export interface AclLine { Name: string; Acl: string }
 
-/** Where a route comes from: a REST rule (wins), the app's marathon-lb labels, or Bamboo's default ACL. */
-export type RouteSource = 'rule' | 'labels' | 'default';
+/**
+ * Where a route comes from: a REST rule (wins), the app's marathon-lb labels, or Bamboo's default ACL; `none`:
+ * port 0 is a TCP service (`HAPROXY_0_MODE=tcp`), reached on its own frontend, not routed by HTTP.
+ */
+export type RouteSource = 'rule' | 'labels' | 'default' | 'none';
 
 /**
  * One route of the frontend: its `acl` lines, then `use_backend <Backend> if <Condition>`. `AclName`/`Acl` are
@@ -51,6 +55,9 @@ export interface RouteMapView {
  */
 export function routeOf(app: { Id: string; EscapedId: string; Backend: string; AclName: string; Acl: string; HasRule: boolean }, port: PortView): RouteView {
   const { EscapedId: escaped, HasRule: hasRule } = app;
+  if (port.Mode === 'tcp') {
+    return Object.freeze({ Id: app.Id, AclName: app.AclName, Acl: '', Backend: app.Backend, Acls: NO_ACLS, Condition: '', Source: 'none' as const });
+  }
   const acls: AclLine[] = [];
   let source: RouteSource = hasRule ? 'rule' : 'default';
   if (!hasRule && (port.Vhosts.length > 0 || port.Path)) {
@@ -67,9 +74,39 @@ export function routeOf(app: { Id: string; EscapedId: string; Backend: string; A
   });
 }
 
+const NO_ACLS: readonly AclLine[] = Object.freeze([]);
+
+/** An HTTP route of the main frontend (a TCP port 0 has none). */
+export const routed = (route: RouteView): boolean => route.Source !== 'none';
+
 /** Two routes that write the same lines. */
 export function sameRoute(a: RouteView, b: RouteView): boolean {
   return a.Id === b.Id && a.Backend === b.Backend && a.Condition === b.Condition && a.Source === b.Source && a.Acls.length === b.Acls.length && a.Acls.every((l, i) => l.Name === b.Acls[i].Name && l.Acl === b.Acls[i].Acl);
+}
+
+/** Two lists of routes that write the same lines. */
+export const sameRoutes = (a: readonly RouteView[], b: readonly RouteView[]): boolean =>
+  a === b || (a.length === b.length && a.every((r, i) => sameRoute(r, b[i])));
+
+/**
+ * The main frontend's routes of service ports n > 0 (marathon-lb routes every port's `HAPROXY_{n}_VHOST` /
+ * `_PATH` in its HTTP frontend): one per served HTTP port with a vhost or path label, to that port's backend.
+ */
+export function portRoutes(app: { Id: string; EscapedId: string; AclName: string; Acl: string }, ports: readonly PortView[]): RouteView[] {
+  const out: RouteView[] = [];
+  for (let i = 1; i < ports.length; i++) {
+    const p = ports[i];
+    if (p.NotServed || p.Mode !== 'http' || (p.Vhosts.length === 0 && !p.Path)) continue;
+    out.push(routeOf({ ...app, Backend: p.Backend, HasRule: false }, p));
+  }
+  return out;
+}
+
+/** The `use_backend` order of routes (routeRank, then app id, then ACL name: port 0's before port n's). */
+export function compareRoutes(a: RouteView, b: RouteView): number {
+  const x = routeRank(a);
+  const y = routeRank(b);
+  return x[0] - y[0] || y[1] - x[1] || compareText(a.Id, b.Id) || compareText(a.AclName, b.AclName);
 }
 
 /** Length of the path prefix an ACL matches on, or Infinity for any other kind of ACL (host, header…). */

@@ -9,10 +9,12 @@ import { checkOf, checkPortOf, type CheckView } from './health-check.js';
 import { isReady, readinessChangesAt } from './readiness.js';
 import { ruleToBamboo } from './rules.js';
 import { byId, byViewId, compareText } from './compare.js';
-import { portsOf, SERVE_ALL, servedPorts, type GroupPolicy, type PortView } from './lb-labels.js';
-import { aclSpecificity, routeOf, routeRank, sameRoute, splitRoutes, type RouteMapView, type RouteView } from './routing.js';
+import { escapeId, portsOf, SERVE_ALL, servedPorts, type GroupPolicy, type PortView } from './lb-labels.js';
+import { boundPorts, listenersOf, resolveClashes, type BackendView, type ListenerView, type PortServer } from './service-ports.js';
+import { aclSpecificity, compareRoutes, portRoutes, routed, routeOf, routeRank, sameRoute, sameRoutes, splitRoutes, type RouteMapView, type RouteView } from './routing.js';
 
-export type { GroupPolicy, PortView };
+export type { GroupPolicy, PortView, BackendView, ListenerView, PortServer };
+export { escapeId };
 export type { AclLine, RouteMapView, RouteSource, RouteView } from './routing.js';
 export { aclSpecificity };
 
@@ -67,8 +69,14 @@ export interface AppView {
    * requests routed there, whichever route (rule, labels, map) sent them.
    */
   NotServed: string;
-  /** How the main frontend routes to the app (port 0): its rule, else its labels, else the default ACL. */
+  /** How the main frontend routes to the app (port 0): its rule, else its labels, else the default ACL; `none` for a TCP port 0. */
   Route: RouteView;
+  /** The main frontend's routes of ports n > 0 with `HAPROXY_{n}_VHOST` / `_PATH` labels, to their backends (in `Routes` too). */
+  PortRoutes: readonly RouteView[];
+  /** The app's backends: port 0's (`Backend`), then each port n with a listener or a route, then `BAMBOO_TCP_PORT`'s. */
+  Backends: readonly BackendView[];
+  /** The app's service-port frontends, before port clashes are settled (the context's `Listeners` are). */
+  Listeners: readonly ListenerView[];
 }
 
 export interface ServiceView { Id: string; Acl: string; Config: Record<string, string> }
@@ -122,9 +130,11 @@ export interface TemplateContext {
   HAProxy: HaproxyPaths;
   /** Apps Marathon runs that this render leaves out, and why (a bad label, the group setting), by id. */
   NotServed: Readonly<Record<string, string>>;
+  /** The service-port frontends, apps by id, port clashes left out (the same array while none changed). */
+  Listeners: readonly ListenerView[];
+  /** By app id: its service ports left out because another app (first by id) or the HTTP bind has them. */
+  PortClashes: Readonly<Record<string, string>>;
 }
-
-export const escapeId = (id: string): string => id.replace(/\//g, '::');
 
 /** `/grp/app` → `app-grp` (Bamboo's DNS-friendly id). */
 export function mesosDnsId(id: string): string {
@@ -169,16 +179,69 @@ export function appView(app: App, rule: Rule | undefined, now: number, policy: G
   return view;
 }
 
+const NO_LISTENERS: readonly ListenerView[] = Object.freeze([]);
+const NO_ROUTES: readonly RouteView[] = Object.freeze([]);
+
+/**
+ * The ports as this edge renders them: `tcp` only where service ports are bound (a TCP backend needs its own
+ * frontend) and, for port 0, without a rule (a REST rule routes port 0 by HTTP: Bamboo's rules win).
+ */
+function effectivePorts(ports: readonly PortView[], bind: string | undefined, hasRule: boolean): readonly PortView[] {
+  if (!ports.some((p, i) => p.Mode === 'tcp' && (bind === undefined || (i === 0 && hasRule)))) return ports;
+  return Object.freeze(ports.map((p, i) => (p.Mode === 'tcp' && (bind === undefined || (i === 0 && hasRule)) ? Object.freeze({ ...p, Mode: 'http' as const }) : p)));
+}
+
+/** Port `index`'s servers: the serving tasks at that port (host port, or container port for IP-per-task). */
+function portServers(app: App, all: readonly TaskView[], index: number, escaped: string): PortServer[] {
+  const names = new Set<string>();
+  const out: PortServer[] = [];
+  for (const t of all) {
+    if (!t.Serving) continue;
+    const task = app.tasks[t.Id];
+    const ip = app.network === 'container' && task.ports.length === 0;
+    const host = ip ? task.ipAddresses[0] : task.host;
+    const port = ip ? app.containerPorts[index] : task.ports[index];
+    if (!host || !port) continue;
+    const server = `${escaped}-${host}-${port}`.replace(SAFE_NAME, '_');
+    if (names.has(server)) continue;
+    names.add(server);
+    out.push(Object.freeze({ Server: server, Host: host, Port: port, CheckPort: 0 }));
+  }
+  return out;
+}
+
+function backendsOf(app: App, ports: readonly PortView[], listeners: readonly ListenerView[], routes: readonly RouteView[], serving: readonly TaskView[], all: readonly TaskView[], escaped: string): readonly BackendView[] {
+  const p0 = ports[0];
+  const backends: BackendView[] = [Object.freeze({ Name: p0.Backend, Mode: p0.Mode, Index: 0, Servers: serving, RedirectToHttps: p0.Mode === 'http' && p0.RedirectToHttps, Checked: true })];
+  const named = new Set([p0.Backend]);
+  const add = (name: string, mode: PortView['Mode'], index: number): void => {
+    if (named.has(name)) return;
+    named.add(name);
+    const servers = index === 0 ? serving : Object.freeze(portServers(app, all, index, escaped));
+    backends.push(Object.freeze({ Name: name, Mode: mode, Index: index, Servers: servers, RedirectToHttps: mode === 'http' && ports[index].RedirectToHttps, Checked: false }));
+  };
+  for (const l of listeners) add(l.Backend, l.Mode, l.Index);
+  // Port n routed in the main frontend but without a frontend of its own (no service port, or not bound).
+  for (const r of routes) add(r.Backend, 'http', ports.findIndex((p) => p.Backend === r.Backend));
+  return Object.freeze(backends);
+}
+
 function buildAppView(app: App, rule: Rule | undefined, now: number, policy: GroupPolicy): AppView {
+  const bind = policy.servicePortBind;
   const escaped = escapeId(app.id);
   const all = Object.values(app.tasks).map((t) => taskView(app, t, escaped, now)).sort((a, b) => compareText(a.Server, b.Server));
   // Two tasks on one host:port cannot both be servers of one backend: the first name wins.
   const names = new Set<string>();
   const serving = all.filter((t) => t.Serving && !names.has(t.Server) && names.add(t.Server));
   const http = app.healthChecks.find((h) => h.protocol === 'HTTP' || h.protocol === 'HTTPS');
-  const ports = servedPorts(portsOf(app).ports, policy);
   const hasRule = !!rule && !!rule.acl.trim();
+  const labelled = portsOf(app);
+  const ports = effectivePorts(servedPorts(labelled.ports, policy), bind, hasRule);
+  const found = listenersOf(app.id, escaped, ports, labelled.tcpPort, bind);
+  const listeners = found.length ? Object.freeze(found) : NO_LISTENERS;
   const own = { Id: app.id, EscapedId: escaped, Backend: `${escaped}-cluster`, AclName: `${escaped}-aclrule`, Acl: hasRule ? rule!.acl.trim() : `path_beg -i ${app.id}`, HasRule: hasRule };
+  const extra = ports.length > 1 ? portRoutes(own, ports) : [];
+  const routes = extra.length ? Object.freeze(extra) : NO_ROUTES;
   return {
     Id: app.id,
     EscapedId: escaped,
@@ -202,11 +265,15 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
     Ports: ports,
     NotServed: ports[0].NotServed,
     Route: routeOf(own, ports[0]),
+    PortRoutes: routes,
+    Backends: backendsOf(app, ports, listeners, routes, serving, all, escaped),
+    Listeners: listeners,
   };
 }
 
+/** The HTTP-routed apps in `use_backend` order (a TCP port 0 has no HTTP route). */
 export function orderFrontends(apps: readonly AppView[]): AppView[] {
-  const keyed = apps.map((app) => ({ app, rank: routeRank(app.Route) }));
+  const keyed = apps.filter((app) => routed(app.Route)).map((app) => ({ app, rank: routeRank(app.Route) }));
   keyed.sort((a, b) => a.rank[0] - b.rank[0] || b.rank[1] - a.rank[1] || byViewId(a.app, b.app));
   return keyed.map((k) => k.app);
 }
@@ -220,10 +287,12 @@ let last: {
   /** App ids in `Apps` order. */
   ids: readonly string[];
   routes0: readonly RouteView[];
+  /** Each app's `PortRoutes`, in `Apps` order. */
+  portRoutes: readonly (readonly RouteView[])[];
   /** `Frontends` as positions in `Apps`. */
   frontends: readonly number[];
   routes: readonly RouteView[];
-} = { ids: [], routes0: [], frontends: [], routes: Object.freeze([]) };
+} = { ids: [], routes0: [], portRoutes: [], frontends: [], routes: Object.freeze([]) };
 
 /** The apps to render, sorted by id: the last order when the same ids are there. */
 function sortedApps(state: ClusterState, excluded: ReadonlySet<string> | undefined): App[] {
@@ -273,29 +342,54 @@ export function buildView(
   for (const rule of rules.values()) {
     if (!options.ignoredRules?.has(rule.id)) services[rule.id] = serviceView(rule);
   }
-  const sameRouting = apps.length === last.ids.length && apps.every((a, i) => a.Id === last.ids[i] && (a.Route === last.routes0[i] || sameRoute(a.Route, last.routes0[i])));
+  const sameRouting = apps.length === last.ids.length && apps.every((a, i) => a.Id === last.ids[i] && (a.Route === last.routes0[i] || sameRoute(a.Route, last.routes0[i])) && sameRoutes(a.PortRoutes, last.portRoutes[i]));
   if (!sameRouting) {
     const position = new Map(apps.map((a, i) => [a, i]));
     const frontends = orderFrontends(apps);
     last = {
       ids: apps.map((a) => a.Id),
       routes0: apps.map((a) => a.Route),
+      portRoutes: apps.map((a) => a.PortRoutes),
       frontends: frontends.map((f) => position.get(f)!),
-      routes: routesOf(frontends, last.routes),
+      routes: routesOf(frontends, apps, last.routes),
     };
   }
   const frontends = last.frontends.map((i) => apps[i]);
   const split = splitRoutes(last.routes, haproxy.OutputPath);
+  const bound = boundListeners(apps, haproxy.HttpBind);
   return {
     Apps: apps, Frontends: frontends, Routes: last.routes, AclRoutes: split.acl,
     ...(split.map ? { RouteMap: split.map } : {}),
     Services: services, HAProxy: haproxy, NotServed: notServed,
+    Listeners: bound.listeners, PortClashes: bound.clashes,
   };
 }
 
-/** The routes for these frontends; `previous` itself when nothing in it changed. */
-function routesOf(frontends: readonly AppView[], previous: readonly RouteView[]): readonly RouteView[] {
-  const same = previous.length === frontends.length && frontends.every((f, i) => f.Route === previous[i] || sameRoute(f.Route, previous[i]));
-  if (same) return previous;
-  return Object.freeze(frontends.map((f) => f.Route));
+/** The last listeners settled, reused while every app's listeners are the same arrays (task changes). */
+let lastBound: { httpBind: string; lists: readonly (readonly ListenerView[])[]; result: ReturnType<typeof resolveClashes> } = {
+  httpBind: '', lists: [], result: resolveClashes([], []),
+};
+
+function boundListeners(apps: readonly AppView[], httpBind: string): ReturnType<typeof resolveClashes> {
+  const lists: (readonly ListenerView[])[] = [];
+  for (const a of apps) if (a.Listeners.length) lists.push(a.Listeners);
+  if (httpBind === lastBound.httpBind && lists.length === lastBound.lists.length && lists.every((l, i) => l === lastBound.lists[i] || sameListeners(l, lastBound.lists[i]))) return lastBound.result;
+  lastBound = { httpBind, lists, result: resolveClashes(lists, boundPorts(httpBind)) };
+  return lastBound.result;
+}
+
+const sameListeners = (a: readonly ListenerView[], b: readonly ListenerView[]): boolean =>
+  a.length === b.length && a.every((l, i) => l.Name === b[i].Name && l.Bind === b[i].Bind && l.Mode === b[i].Mode && l.Backend === b[i].Backend);
+
+/** Why this edge leaves some of an app's service ports out for a clash ('' for none), as the last view settled it. */
+export function portClashOf(appId: string): string {
+  return lastBound.result.clashes[appId] ?? '';
+}
+
+/** The routes for these frontends, and the apps' port n routes in their place; `previous` itself when nothing in it changed. */
+function routesOf(frontends: readonly AppView[], apps: readonly AppView[], previous: readonly RouteView[]): readonly RouteView[] {
+  let routes: RouteView[] = frontends.map((f) => f.Route);
+  const extra = apps.flatMap((a) => a.PortRoutes);
+  if (extra.length) routes = [...routes, ...extra].sort(compareRoutes);
+  return sameRoutes(routes, previous) ? previous : Object.freeze(routes);
 }

@@ -74,6 +74,8 @@ export class Applier {
   private rejectedText?: string;
   private rejectedError?: CulmError;
   private templateVersion = '';
+  /** Port clashes already logged and counted, by app id (view.ts settles them; each is told once). */
+  private toldClashes: Readonly<Record<string, string>> = {};
   /** Isolations not yet shown in an apply record (a deferred apply is not kept in the history). */
   private unreported: LeftOut[] = [];
 
@@ -162,6 +164,7 @@ export class Applier {
       let text: string;
       try {
         view = this.view(state, rules);
+        this.tellClashes(view.PortClashes);
         text = this.render(view);
       } catch (err) {
         undoIsolation();
@@ -225,6 +228,17 @@ export class Applier {
     }
     undoIsolation();
     return record('invalid', ['too many bad apps or rules']);
+  }
+
+  /** A service port left out for a clash: one log line and `culm_apps_skipped_total{reason="port clash"}`, when it starts. */
+  private tellClashes(clashes: Readonly<Record<string, string>>): void {
+    if (clashes === this.toldClashes) return;
+    for (const [id, why] of Object.entries(clashes)) {
+      if (this.toldClashes[id] === why) continue;
+      this.hooks.skipped?.('app', id, 'port clash');
+      this.log.warn({ app: id, err: why }, 'service port left out: another app or the HTTP bind has it');
+    }
+    this.toldClashes = clashes;
   }
 
   private isolate(culprit: { id: string; inRule: boolean }, state: ClusterState, rules: ReadonlyMap<string, Rule>, why: string): LeftOut {

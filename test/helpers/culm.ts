@@ -60,6 +60,8 @@ export async function startCulm(o: CulmStartOptions): Promise<CulmInstance> {
     CULM_SETTLE_MS: '100',
     CULM_MARATHON_TIMEOUT_MS: '1500',
     CULM_LOG_LEVEL: 'debug',
+    // The emulator gives every app a service port from 10000: tests that bind them ask for it (with free ports).
+    CULM_BIND_SERVICE_PORTS: 'false',
     ...o.env,
   };
   const child = o.commandLine === undefined

@@ -39,6 +39,8 @@ t.test('each bad value is E_CONFIG naming the key (file key and env) and what is
     { desc: 'bind garbage host', env: { BIND: 'a b:80' }, want: /BIND.*"a b" is not a host name/ },
     { desc: 'empty bind flag', argv: ['--bind='], want: /Culm\.Bind \/ BIND \/ --bind: must not be empty/ },
     { desc: 'strict groups without a group', env: { CULM_STRICT_GROUPS: 'true' }, want: /^config HAProxy\.StrictGroups \/ CULM_STRICT_GROUPS: is true but HAProxy\.Group \/ HAPROXY_GROUP names no group: no app would be served \(from env CULM_STRICT_GROUPS\)$/ },
+    { desc: 'service-port bind address with a port', env: { CULM_SERVICE_PORT_BIND: '127.0.0.1:80' }, want: /HAProxy\.ServicePortBindAddress \/ CULM_SERVICE_PORT_BIND: "127\.0\.0\.1:80" is not \* or an IP address/ },
+    { desc: 'service-port bind address a host name', env: { CULM_SERVICE_PORT_BIND: 'lb.example.com' }, want: /CULM_SERVICE_PORT_BIND: "lb\.example\.com" is not \* or an IP address/ },
     { desc: 'a group with a space', env: { HAPROXY_GROUP: 'external,in ternal' }, want: /HAProxy\.Group \/ HAPROXY_GROUP: group "in ternal" is not a group name/ },
     { desc: 'number not a number', env: { CULM_RELOAD_INTERVAL_MS: 'soon' }, want: /HAProxy\.ReloadIntervalMs \/ CULM_RELOAD_INTERVAL_MS: "soon" is not a whole number of milliseconds/ },
     { desc: 'fractional number in file', file: { HAProxy: { CommandTimeoutMs: 1.5 } }, want: /HAProxy\.CommandTimeoutMs \/ CULM_COMMAND_TIMEOUT_MS: 1\.5 is not a whole number/ },

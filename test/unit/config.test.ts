@@ -277,6 +277,14 @@ t.test('which apps this edge serves: HAProxy.Group / HAPROXY_GROUP, HAProxy.Stri
   t.same(load({ argv: ['--haproxy_group=edge'] }).haproxy.serveGroups, ['edge'], 'and as a flag');
 });
 
+t.test('service ports: HAProxy.BindServicePorts / CULM_BIND_SERVICE_PORTS, HAProxy.ServicePortBindAddress / CULM_SERVICE_PORT_BIND', async (t) => {
+  const d = load({}).haproxy;
+  t.same([d.bindServicePorts, d.servicePortBindAddress], [true, '*'], 'default: every service port, on every address (marathon-lb)');
+  const env = load({ env: { CULM_BIND_SERVICE_PORTS: 'false', CULM_SERVICE_PORT_BIND: ' 127.0.0.1 ' } }).haproxy;
+  t.same([env.bindServicePorts, env.servicePortBindAddress], [false, '127.0.0.1'], 'from env, trimmed');
+  t.equal(load({ file: { HAProxy: { ServicePortBindAddress: '::1' } } }).haproxy.servicePortBindAddress, '::1', 'an IPv6 address');
+});
+
 t.test('REST access settings: parsed, checked, and every secret-kind setting redacted', async (t) => {
   const c = load({ env: { CULM_API_TOKEN: 's3cret-t', CULM_API_USERS_FILE: 'users', CULM_API_READ_AUTH: 'true', CULM_ALLOWED_HOSTS: 'LB.example.com:8000,https://culm.example.com' } });
   t.match(c.api, { token: 's3cret-t', readAuth: true, allowedHosts: ['lb.example.com:8000', 'https://culm.example.com'] });

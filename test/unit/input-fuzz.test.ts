@@ -105,7 +105,8 @@ function randomHealthCheck(): Record<string, unknown> {
 
 function randomApp(n: number): Record<string, unknown> {
   const id = fuzz(`/grp${n}/app${n}`, APP_LEVEL);
-  const ports = [fuzzNumber(10_000 + n, APP_LEVEL)];
+  // Sometimes a second service port (its own frontend and backend when service ports are bound).
+  const ports = rand() < 0.3 ? [fuzzNumber(10_000 + n, APP_LEVEL), fuzzNumber(15_000 + n, APP_LEVEL)] : [fuzzNumber(10_000 + n, APP_LEVEL)];
   const tasks = Array.from({ length: 1 + int(3) }, (_, i) => ({
     id: fuzz(`grp${n}_app${n}.instance-${n}-${i}._app.1`),
     appId: id,
@@ -126,8 +127,10 @@ function randomApp(n: number): Record<string, unknown> {
       ...(rand() < 0.5 ? { HAPROXY_0_PATH: fuzz('/api/v1') } : {}),
       ...(rand() < 0.5 ? { HAPROXY_0_REDIRECT_TO_HTTPS: fuzz(pick(['true', 'false', 'yes'])) } : {}),
       ...(rand() < 0.3 ? { HAPROXY_0_GROUP: fuzz('internal') } : {}),
+      ...(rand() < 0.3 ? { [pick(['HAPROXY_0_MODE', 'HAPROXY_1_MODE'])]: fuzz(pick(['tcp', 'http', 'TCP'])) } : {}),
     },
-    env: { [fuzz('PORT0')]: fuzz('8080') },
+    // Bamboo's TCP frontend, sometimes on another app's port (a clash the view settles).
+    env: { [fuzz('PORT0')]: fuzz('8080'), ...(rand() < 0.2 ? { BAMBOO_TCP_PORT: fuzz(String(10_000 + int(n + 1))) } : {}) },
     healthChecks: rand() < 0.7 ? [randomHealthCheck()] : [],
     version: fuzz('2026-12-01T00:00:00.000Z', APP_LEVEL),
     tasks,
@@ -211,12 +214,13 @@ function haproxyWords(line: string): { words: string[]; special: boolean; commen
 const DEFAULT_SHAPES: Record<string, Record<string, number[]>> = {
   // acl: path_beg <label path> (4), path_beg -i <id> (5), host match of one or two vhosts (6, 7);
   // use_backend: the map (2), one or two ACLs (4, 5).
-  frontend: { bind: [2], acl: [4, 5, 6, 7], use_backend: [2, 4, 5] },
+  // service-port frontends: bind, mode, default_backend, and in TCP ones no option idle-close-on-response, option tcplog.
+  frontend: { bind: [2], acl: [4, 5, 6, 7], use_backend: [2, 4, 5], mode: [2], default_backend: [2], no: [3], option: [2] },
   // server: no check; `check inter 5s`; + `port <n>`; + `ssl verify none check-ssl`; + both.
-  backend: { balance: [2], option: [2, 4], server: [3, 6, 8, 10, 12], 'http-request': [10] },
+  backend: { balance: [2], option: [2, 4], server: [3, 6, 8, 10, 12], 'http-request': [10], mode: [2] },
 };
 
-function checkDefault(t: Test, text: string, skeleton: string[], backends: Set<string>): void {
+function checkDefault(t: Test, text: string, skeleton: string[], backends: Set<string>, listeners: Set<string>): void {
   let section = '';
   const seen = new Set<string>();
   for (const line of text.split('\n')) {
@@ -232,6 +236,8 @@ function checkDefault(t: Test, text: string, skeleton: string[], backends: Set<s
       if (section === 'backend') {
         if (words.length !== 2 || !backends.has(words[1])) t.fail(`unexpected backend line ${JSON.stringify(line)}`);
         seen.add(words[1]);
+      } else if (section === 'frontend' && words.length === 2 && listeners.has(words[1])) {
+        listeners.delete(words[1]);
       } else if (!skeleton.includes(line)) {
         t.fail(`a section the template does not write: ${JSON.stringify(line)}`);
       }
@@ -246,6 +252,7 @@ function checkDefault(t: Test, text: string, skeleton: string[], backends: Set<s
     if (!counts || !counts.includes(words.length)) t.fail(`directive not of the template's shape in ${section}: ${JSON.stringify(line)}`);
   }
   if (seen.size !== backends.size) t.fail(`backends rendered ${seen.size}, apps accepted ${backends.size}`);
+  if (listeners.size) t.fail(`service-port frontends not rendered: ${[...listeners].join(' ')}`);
 }
 
 
@@ -257,6 +264,7 @@ t.test(`random bytes in every field never write a directive (seed ${SEED}, ${ROU
   let accepted = 0;
   let refused = 0;
   let checkedByHaproxy = 0;
+  let tcpListeners = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const raw = Array.from({ length: 2 + int(5) }, (_, i) => randomApp(round * 10 + i));
     const mapper = new AppsMapper();
@@ -271,9 +279,14 @@ t.test(`random bytes in every field never write a directive (seed ${SEED}, ${ROU
     }
     accepted += state.apps.size;
     // Half the rounds with a group setting: apps it leaves out are not rendered at all.
-    const view = buildView(state, new Map(), round % 2 ? { ...paths, ServeGroups: { groups: ['external'], strict: round % 4 === 1 } } : paths);
+    // Two rounds in three with every service port bound (HAProxy.BindServicePorts).
+    const bind = round % 3 ? { servicePortBind: '127.0.0.1' } : {};
+    const view = buildView(state, new Map(), round % 2 ? { ...paths, ServeGroups: { groups: ['external'], strict: round % 4 === 1, ...bind } } : { ...paths, ServeGroups: { groups: [], strict: false, ...bind } });
     const text = renderer.render(view);
-    checkDefault(t, text, skeleton, new Set(view.Apps.map((a) => a.Backend)));
+    checkDefault(t, text, skeleton, new Set(view.Apps.flatMap((a) => a.Backends.map((b) => b.Name))), new Set(view.Listeners.map((l) => l.Name)));
+    const bound = view.Listeners.map((l) => l.Port);
+    t.equal(new Set(bound).size, bound.length, `round ${round}: no port bound twice`);
+    tcpListeners += view.Listeners.filter((l) => l.Mode === 'tcp').length;
 
     const customText = custom.render(view);
     let expected = 8;
@@ -301,5 +314,6 @@ t.test(`random bytes in every field never write a directive (seed ${SEED}, ${ROU
   }
   t.ok(accepted > ROUNDS, `apps accepted and rendered: ${accepted}`);
   t.ok(refused > ROUNDS, `values refused: ${refused}`);
+  t.ok(tcpListeners > 10, `TCP frontends rendered (HAPROXY_{n}_MODE, BAMBOO_TCP_PORT): ${tcpListeners}`);
   t.equal(checkedByHaproxy, 2 * Math.ceil(ROUNDS / 80), 'sample checked by haproxy -c');
 });

@@ -101,10 +101,11 @@ t.test('labels to config lines, both Marathon shapes', async (t) => {
       absent: /acl ::web|http-request redirect/,
     },
     {
-      desc: 'labels of another port do not change port 0',
+      desc: 'HAPROXY_1_VHOST routes port 1 in the main frontend, to its own backend (marathon-lb); port 0 unchanged',
       labels: { HAPROXY_1_VHOST: 'other.example.com' },
-      lines: [],
-      absent: /other\.example\.com/,
+      lines: ['acl ::web-1-host hdr(host),field(1,:),lower -m str other.example.com', 'use_backend ::web-1-cluster if ::web-1-host'],
+      absent: /use_backend ::web-cluster if/,
+      backend: /backend ::web-1-cluster\n(?:\s+[^\n]+\n)*?\s+server ::web-127\.0\.0\.1-31001 127\.0\.0\.1:31001\n/,
     },
   ];
   for (const shape of ['1.4', '1.5'] as const) {
@@ -134,11 +135,13 @@ t.test('per-port view: index, service port, mode, vhosts, path, groups, redirect
   // 1.5+ with Docker bridge networking: the service ports come from portMappings.
   const raw: Record<string, unknown> = { ...marathonApp('/db', labels, '1.5', []), container: { type: 'DOCKER', portMappings: [{ containerPort: 80, servicePort: 10100 }, { containerPort: 5432, servicePort: 10101 }] } };
   delete raw.portDefinitions;
-  const { view } = render([raw]);
+  const { view } = render([raw], { paths: { ...paths, ServeGroups: { groups: [], strict: false, servicePortBind: '127.0.0.1' } } });
   t.same(view.Apps[0].Ports, [
-    { Index: 0, ServicePort: 10100, Mode: 'http', Vhosts: ['a.example.com'], Path: '', Groups: ['external'], RedirectToHttps: false, NotServed: '' },
-    { Index: 1, ServicePort: 10101, Mode: 'tcp', Vhosts: [], Path: '/x', Groups: ['internal', 'db'], RedirectToHttps: true, NotServed: '' },
+    { Index: 0, ServicePort: 10100, Mode: 'http', Vhosts: ['a.example.com'], Path: '', Groups: ['external'], RedirectToHttps: false, NotServed: '', Backend: '::db-cluster' },
+    { Index: 1, ServicePort: 10101, Mode: 'tcp', Vhosts: [], Path: '/x', Groups: ['internal', 'db'], RedirectToHttps: true, NotServed: '', Backend: '::db-1-cluster' },
   ]);
+  const off = render([raw]).view.Apps[0].Ports[1];
+  t.equal(off.Mode, 'http', 'HAProxy.BindServicePorts off: HAPROXY_{n}_MODE=tcp is not rendered (no frontend to carry it)');
 });
 
 t.test('a bad label leaves that port out, with the reason; never another app', async (t) => {

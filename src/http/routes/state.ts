@@ -4,7 +4,7 @@
  */
 import type { App, ClusterState, Rule } from '../../core/model.js';
 import { ruleToBamboo } from '../../core/rules.js';
-import { appView, type BambooTask, type GroupPolicy } from '../../core/view.js';
+import { appView, portClashOf, type BambooTask, type GroupPolicy } from '../../core/view.js';
 import type { CulmCore } from '../../pipeline/types.js';
 import { sendJson } from '../io.js';
 import type { Route } from '../router.js';
@@ -27,7 +27,7 @@ export interface BambooApp {
   Labels: Record<string, string>;
   SplitId: string[];
   ipAddress: { discovery: { ports: Array<{ number: number; name: string; protocol: string }> } };
-  /** culm's: why this edge leaves the app out of its config ('' when it is served): a bad label, `HAProxy.Group`. */
+  /** culm's: why this edge leaves the app, or one of its service ports, out of its config ('' when all is served): a bad label, `HAProxy.Group`, a port clash. */
   NotServed: string;
 }
 
@@ -63,7 +63,8 @@ export function bambooApp(app: App, rule: Rule | undefined, now: number, policy?
         ports: app.network === 'container' ? app.containerPorts.map((number) => ({ number, name: '', protocol: 'tcp' })) : [],
       },
     },
-    NotServed: view.NotServed,
+    // A service port another app holds (view.ts settles clashes across apps, in the last render).
+    NotServed: [view.NotServed, portClashOf(view.Id)].filter(Boolean).join('; '),
   };
 }
 
