@@ -105,7 +105,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     Group: config.haproxy.group,
     ...(haproxyLog ? { LogTarget: haproxyLog.target, RequestLog: config.haproxy.requestLog } : {}),
     ServeGroups: {
-      groups: config.haproxy.serveGroups, strict: config.haproxy.strictGroups,
+      groups: config.haproxy.serveGroups, strict: config.haproxy.strictGroups, labelRouting: config.haproxy.labelRouting,
       ...(config.haproxy.bindServicePorts ? { servicePortBind: config.haproxy.servicePortBindAddress } : {}),
     },
   }, log, {

@@ -184,6 +184,10 @@ export const SETTINGS = {
     file: 'HAProxy.StrictGroups', env: 'CULM_STRICT_GROUPS', kind: 'bool', default: 'false',
     doc: "With `HAProxy.Group`: serve only apps whose group label matches, as marathon-lb does (apps without `HAPROXY_GROUP` are left out). `false`: apps without the label are served too. Needs `HAProxy.Group`.",
   },
+  'haproxy.labelRouting': {
+    file: 'HAProxy.LabelRouting', env: 'CULM_LABEL_ROUTING', kind: 'bool', default: 'true',
+    doc: "Route apps by marathon-lb's `HAPROXY_{n}_VHOST`, `_PATH` and `_REDIRECT_TO_HTTPS` labels (a REST rule still wins). `false`: Bamboo's routing whatever the labels (the rule, else `path_beg -i <id>`): for a cluster whose apps carry marathon-lb labels for another edge, so culm routes them exactly as Bamboo did. Groups, modes and service ports are not affected.",
+  },
   'haproxy.bindServicePorts': {
     file: 'HAProxy.BindServicePorts', env: 'CULM_BIND_SERVICE_PORTS', kind: 'bool', default: 'true',
     doc: "Give every service port of every served app a frontend of its own, as marathon-lb does: `bind <ServicePortBindAddress>:<service port>`, `mode tcp` for `HAPROXY_{n}_MODE=tcp`, else `mode http`, to the backend of that port. A service port another app (first by app id) or HTTP bind already uses is left out (log line, `culm_apps_skipped_total{reason=\"port clash\"}`, `/api/state` `NotServed`). `false`: only the HTTP frontend (Bamboo's behaviour); `HAPROXY_{n}_MODE` is then ignored. Bamboo's `BAMBOO_TCP_PORT` app env is honoured either way.",

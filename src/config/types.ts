@@ -57,6 +57,8 @@ export interface CulmConfig {
     /** Apps without a group label are left out (needs serveGroups). */
     readonly strictGroups: boolean;
     /** HAProxy.BindServicePorts: a frontend per service port (marathon-lb). */
+    /** marathon-lb's VHOST/PATH labels route (false: Bamboo's routing). */
+    readonly labelRouting: boolean;
     readonly bindServicePorts: boolean;
     /** HAProxy.ServicePortBindAddress: `*`, an IPv4 or an IPv6 address. */
     readonly servicePortBindAddress: string;

@@ -166,6 +166,7 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
       group: haproxyGroup,
       serveGroups,
       strictGroups,
+      labelRouting: read('haproxy.labelRouting', asBool),
       bindServicePorts,
       servicePortBindAddress,
       commandTimeoutMs,

@@ -48,6 +48,11 @@ export interface GroupPolicy {
    * ServicePortBindAddress, service-ports.ts); absent: none (Bamboo's single HTTP frontend).
    */
   readonly servicePortBind?: string;
+  /**
+   * Whether `HAPROXY_{n}_VHOST`/`_PATH`/`_REDIRECT_TO_HTTPS` route (HAProxy.LabelRouting); false: Bamboo's
+   * routing, the REST rule or `path_beg -i <id>`, whatever the labels. Absent: true.
+   */
+  readonly labelRouting?: boolean;
 }
 
 export const SERVE_ALL: GroupPolicy = Object.freeze({ groups: Object.freeze([]), strict: false });

@@ -53,17 +53,20 @@ export interface RouteMapView {
  * `HAPROXY_0_VHOST` matches `Host:` without its port, in any case; with `HAPROXY_0_PATH` too, both must match
  * (marathon-lb's `path_beg`, case-sensitive, as there).
  */
-export function routeOf(app: { Id: string; EscapedId: string; Backend: string; AclName: string; Acl: string; HasRule: boolean }, port: PortView): RouteView {
+export function routeOf(app: { Id: string; EscapedId: string; Backend: string; AclName: string; Acl: string; HasRule: boolean; LabelRouting?: boolean }, port: PortView): RouteView {
   const { EscapedId: escaped, HasRule: hasRule } = app;
   if (port.Mode === 'tcp') {
     return Object.freeze({ Id: app.Id, AclName: app.AclName, Acl: '', Backend: app.Backend, Acls: NO_ACLS, Condition: '', Source: 'none' as const });
   }
   const acls: AclLine[] = [];
   let source: RouteSource = hasRule ? 'rule' : 'default';
-  if (!hasRule && (port.Vhosts.length > 0 || port.Path)) {
+  if (!hasRule && app.LabelRouting !== false && (port.Vhosts.length > 0 || port.Path)) {
     source = 'labels';
     if (port.Vhosts.length > 0) acls.push({ Name: `${escaped}-${port.Index}-host`, Acl: `hdr(host),field(1,:),lower -m str ${port.Vhosts.join(' ')}` });
-    if (port.Path) acls.push({ Name: `${escaped}-${port.Index}-path`, Acl: `path_beg ${port.Path}` });
+    // A path alone is a path prefix like any other (case-insensitive, Bamboo's way, so the route map holds it and
+    // it ranks by length among the rules' and defaults' prefixes: `HAPROXY_0_PATH=/` cannot take other apps'
+    // traffic); with a vhost it narrows that host's route, as in marathon-lb (case-sensitive).
+    if (port.Path) acls.push({ Name: `${escaped}-${port.Index}-path`, Acl: port.Vhosts.length > 0 ? `path_beg ${port.Path}` : `path_beg -i ${port.Path}` });
   } else {
     acls.push({ Name: app.AclName, Acl: app.Acl });
   }
@@ -117,8 +120,8 @@ export function aclSpecificity(acl: string): number {
 
 /**
  * The `use_backend` order: rules and defaults that are not path prefixes first (as before labels), then label
- * routes, most specific first (host and path, host, path; longer paths first), then path prefixes, longest
- * first: the tail the route map can hold. Ties by id.
+ * routes with a host (host and path, then host), then path prefixes, longest first, whether a rule's, a
+ * default's or a path label's: the tail the route map can hold. Ties by id.
  */
 export function routeRank(route: RouteView): [number, number] {
   if (route.Source !== 'labels') {
@@ -127,12 +130,13 @@ export function routeRank(route: RouteView): [number, number] {
   }
   const host = route.Acls.some((a) => a.Name.endsWith('-host'));
   const path = route.Acls.find((a) => a.Name.endsWith('-path'));
-  const length = path ? path.Acl.length - 'path_beg '.length : 0;
-  return [host && path ? 1 : host ? 2 : 3, length];
+  const length = path ? aclSpecificity(path.Acl) : 0;
+  return [host && path ? 1 : host ? 2 : 4, length];
 }
 
 /** `path_beg -i <prefix>` with a prefix a map file holds as one word. */
-const MAP_ACL = /^path_beg\s+-i\s+(\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)$/;
+// No quote, `$` or `\\`: HAProxy reads those specially in an `acl` line, not in a map (the same route must mean the same).
+const MAP_ACL = /^path_beg\s+-i\s+(\/[A-Za-z0-9._~!&()*+,;=:@%/-]*)$/;
 
 const splitCache = new WeakMap<readonly RouteView[], { outputPath: string; acl: readonly RouteView[]; map?: RouteMapView }>();
 

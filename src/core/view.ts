@@ -236,11 +236,15 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
   const http = app.healthChecks.find((h) => h.protocol === 'HTTP' || h.protocol === 'HTTPS');
   const hasRule = !!rule && !!rule.acl.trim();
   const labelled = portsOf(app);
-  const ports = effectivePorts(servedPorts(labelled.ports, policy), bind, hasRule);
+  const effective = effectivePorts(servedPorts(labelled.ports, policy), bind, hasRule);
+  // Without label routing (Bamboo's routing), a redirect label does not apply either.
+  const ports = policy.labelRouting === false && effective.some((p) => p.RedirectToHttps)
+    ? Object.freeze(effective.map((p) => (p.RedirectToHttps ? Object.freeze({ ...p, RedirectToHttps: false }) : p)))
+    : effective;
   const found = listenersOf(app.id, escaped, ports, labelled.tcpPort, bind);
   const listeners = found.length ? Object.freeze(found) : NO_LISTENERS;
-  const own = { Id: app.id, EscapedId: escaped, Backend: `${escaped}-cluster`, AclName: `${escaped}-aclrule`, Acl: hasRule ? rule!.acl.trim() : `path_beg -i ${app.id}`, HasRule: hasRule };
-  const extra = ports.length > 1 ? portRoutes(own, ports) : [];
+  const own = { Id: app.id, EscapedId: escaped, Backend: `${escaped}-cluster`, AclName: `${escaped}-aclrule`, Acl: hasRule ? rule!.acl.trim() : `path_beg -i ${app.id}`, HasRule: hasRule, LabelRouting: policy.labelRouting !== false };
+  const extra = ports.length > 1 && own.LabelRouting ? portRoutes(own, ports) : [];
   const routes = extra.length ? Object.freeze(extra) : NO_ROUTES;
   return {
     Id: app.id,

@@ -45,7 +45,7 @@ t.test('vhost, path, both, redirect, a rule over labels, a group filter (not str
   t.equal(await who(culm, 'WWW.Example.COM:8080', '/anything'), port('/vhost'), 'Host: the other vhost, any case, with a port');
   t.equal(await who(culm, 'nobody.example.com', '/vhost'), 'status 503', 'no default path route for a vhost app');
   t.equal(await who(culm, 'any.example.com', '/api/users'), port('/pathapp'), 'path prefix, any host');
-  t.equal(await who(culm, 'any.example.com', '/API/users'), 'status 503', 'path prefix is case-sensitive, as in marathon-lb');
+  t.equal(await who(culm, 'any.example.com', '/API/users'), port('/pathapp'), 'a path label alone is a path prefix like Bamboo\'s: any case');
   t.equal(await who(culm, 'both.example.com:80', '/v2/items'), port('/both'), 'vhost and path');
   t.equal(await who(culm, 'both.example.com', '/v1/items'), 'status 503', 'the vhost without the path: not routed');
   t.equal(await who(culm, 'other.example.com', '/v2/items'), 'status 503', 'the path without the vhost: not routed');

@@ -52,7 +52,7 @@ const backendOf = (text: string, name: string): string => {
 };
 
 t.test('labels to config lines, both Marathon shapes', async (t) => {
-  const cases: Array<{ desc: string; labels: Record<string, string>; rule?: string; lines: string[]; absent?: RegExp; backend?: RegExp }> = [
+  const cases: Array<{ desc: string; labels: Record<string, string>; rule?: string; lines: string[]; absent?: RegExp; backend?: RegExp; mapLines?: string[] }> = [
     {
       desc: 'HAPROXY_0_VHOST: Host without its port, any case',
       labels: { HAPROXY_0_VHOST: 'web.example.com' },
@@ -65,9 +65,11 @@ t.test('labels to config lines, both Marathon shapes', async (t) => {
       lines: ['acl ::web-0-host hdr(host),field(1,:),lower -m str web.example.com api.example.com', 'use_backend ::web-cluster if ::web-0-host'],
     },
     {
-      desc: 'HAPROXY_0_PATH alone: marathon-lb\'s case-sensitive path_beg',
+      desc: 'HAPROXY_0_PATH alone: a path prefix like any other (case-insensitive, in the route map, by length)',
       labels: { HAPROXY_0_PATH: '/api' },
-      lines: ['acl ::web-0-path path_beg /api', 'use_backend ::web-cluster if ::web-0-path'],
+      lines: [],
+      mapLines: ['/api ::web-cluster'],
+      absent: /::web-0-path|path_beg -i \/web/,
     },
     {
       desc: 'vhost and path: both must match',
@@ -117,6 +119,7 @@ t.test('labels to config lines, both Marathon shapes', async (t) => {
       t.same(rejected, [], `${shape} ${c.desc}: nothing refused`);
       for (const line of c.lines) t.ok(lines.includes(line), `${shape} ${c.desc}: ${line}`);
       if (c.absent) t.notMatch(lines.join('\n'), c.absent, `${shape} ${c.desc}: nothing else`);
+      for (const line of c.mapLines ?? []) t.match(view.RouteMap?.Text ?? '', new RegExp(`^${line}$`, 'm'), `${shape} ${c.desc}: map ${line}`);
       if (c.backend) t.match(text, c.backend, `${shape} ${c.desc}: backend lines`);
       else t.notMatch(text, /http-request redirect/, `${shape} ${c.desc}: no redirect`);
       t.match(text, /backend ::web-cluster\n[^]*server ::web-127\.0\.0\.1-31000 127\.0\.0\.1:31000/, `${shape} ${c.desc}: the backend is there`);
@@ -221,7 +224,7 @@ t.test('groups: which apps this edge serves (HAProxy.Group, StrictGroups, HAPROX
   t.match(groupRefusal([], { groups: ['external'], strict: true }), /no HAPROXY_GROUP label/);
 });
 
-t.test('routing order: rule ACLs, then labels (host+path, host, path), then path prefixes; HAProxy accepts it', async (t) => {
+t.test('routing order: rule ACLs, then host labels (host+path, host), then path prefixes of rules, defaults and path labels by length; HAProxy accepts it', async (t) => {
   requireBinary('haproxy', 'apt-get install -y haproxy');
   const { view, text } = render([
     marathonApp('/a', { HAPROXY_0_PATH: '/short' }, '1.4'),
@@ -231,9 +234,11 @@ t.test('routing order: rule ACLs, then labels (host+path, host, path), then path
     marathonApp('/e', {}, '1.4'),
     marathonApp('/f', { HAPROXY_0_VHOST: 'ignored.example.com' }, '1.5'),
     marathonApp('/g', {}, '1.5'),
+    marathonApp('/evil', { HAPROXY_0_PATH: '/' }, '1.5'),
   ], { rules: [makeRule('/f', 'hdr(host) -i f.example.com'), makeRule('/g', 'path_beg -i /gee')] });
-  t.same(view.Routes.map((r) => r.Id), ['/f', '/d', '/c', '/b', '/a', '/g', '/e'], 'use_backend order');
-  t.same(view.RouteMap?.Routes.map((r) => r.Id), ['/g', '/e'], 'path prefixes stay in the map');
+  t.same(view.Routes.map((r) => r.Id), ['/f', '/d', '/c', '/b', '/a', '/g', '/e', '/evil'], 'use_backend order');
+  t.same(view.RouteMap?.Routes.map((r) => r.Id), ['/b', '/a', '/g', '/e', '/evil'], 'path prefixes, labels\' too, in the map by length');
+  t.equal(view.RouteMap?.Text.split('\n').at(-2), '/ ::evil-cluster', 'a path label of `/` is the last resort, never ahead of another app\'s prefix');
   const lines = frontend(text).filter((l) => l.startsWith('use_backend') || l.startsWith('http-request'));
   t.match(backendOf(text, '::d-cluster'), 'http-request redirect scheme https code 301 if !{ ssl_fc }', 'the redirect in /d\'s backend');
   t.notMatch(backendOf(text, '::c-cluster'), 'http-request', 'not in another backend');
@@ -241,12 +246,22 @@ t.test('routing order: rule ACLs, then labels (host+path, host, path), then path
     'use_backend ::f-cluster if ::f-aclrule',
     'use_backend ::d-cluster if ::d-0-host ::d-0-path',
     'use_backend ::c-cluster if ::c-0-host',
-    'use_backend ::b-cluster if ::b-0-path',
-    'use_backend ::a-cluster if ::a-0-path',
     `use_backend %[path,lower,map_beg(${view.RouteMap!.Path})]`,
   ], 'use_backend lines, the map last');
   writeFileSync(paths.OutputPath, text);
   writeFileSync(view.RouteMap!.Path, view.RouteMap!.Text);
   const out = execFileSync('haproxy', ['-c', '-f', paths.OutputPath], { encoding: 'utf8', stdio: 'pipe' });
   t.match(out, /Configuration file is valid/);
+});
+
+t.test('HAProxy.LabelRouting=false: Bamboo\'s routing whatever the labels (an app labelled for another edge keeps its path)', async (t) => {
+  const apps = [marathonApp('/shop', { HAPROXY_0_VHOST: 'shop.example.com', HAPROXY_0_REDIRECT_TO_HTTPS: 'true' }, '1.5'), marathonApp('/api', { HAPROXY_0_PATH: '/v2' }, '1.4')];
+  const on = render(apps);
+  t.match(frontend(on.text).join('\n'), 'acl ::shop-0-host', 'on (the default): the vhost routes');
+  t.notMatch(on.view.RouteMap?.Text ?? '', /^\/shop /m, 'and replaces the default path');
+  const off = render(apps, { paths: { ...paths, ServeGroups: { groups: [], strict: false, labelRouting: false } } });
+  t.notMatch(frontend(off.text).join('\n'), /-0-host|-0-path/, 'off: no label route');
+  t.match(off.view.RouteMap?.Text ?? '', /^\/shop ::shop-cluster$/m, 'off: /shop keeps Bamboo\'s default route');
+  t.match(off.view.RouteMap?.Text ?? '', /^\/api ::api-cluster$/m, 'off: /api too, not /v2');
+  t.notMatch(off.text, /http-request redirect/, 'off: no redirect either');
 });
