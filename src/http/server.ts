@@ -20,6 +20,7 @@ import { marathonRoutes, type CallbackPolicy } from './routes/marathon.js';
 import { clusterRoutes, type ClusterSource } from './routes/cluster.js';
 import { opsRoutes } from './routes/ops.js';
 import { idFromPath, serviceRoutes } from './routes/services.js';
+import { liveRoutes, liveStreamsOf } from './live-stream.js';
 import { stateRoutes } from './routes/state.js';
 import { uiRoutes } from './ui.js';
 import { allowedHosts, refuseWrite, type AllowedHosts } from './write-origin.js';
@@ -70,12 +71,14 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
   const auth = o.auth ?? new ApiAuth();
   const hosts = o.hosts ?? LOOPBACK_HOSTS;
   const router = new Router();
+  const streams = liveStreamsOf(core);
   for (const route of [
     ...opsRoutes(core, metrics),
     ...stateRoutes(core),
     ...serviceRoutes(core),
     ...marathonRoutes(core, metrics, log, callbacks),
     ...clusterRoutes(cluster),
+    ...liveRoutes(streams),
     ...uiRoutes(core, version),
   ]) router.add(route);
 
@@ -171,6 +174,7 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
         resolve();
         return;
       }
+      streams.closeAll();
       const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
       force.unref();
       server.close(() => {
