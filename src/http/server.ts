@@ -15,12 +15,13 @@ import { ApiAuth, type Principal } from './auth.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { sendError, type Headers } from './io.js';
 import { connectionLimits, openFileLimit, type ConnectionLimits } from './limits.js';
-import { Router, splitUrl, type AuditNote, type Match } from './router.js';
+import { Router, splitUrl, type AuditNote, type Match, type Route } from './router.js';
 import { marathonRoutes, type CallbackPolicy } from './routes/marathon.js';
 import { clusterRoutes, type ClusterSource } from './routes/cluster.js';
 import { opsRoutes } from './routes/ops.js';
 import { idFromPath, serviceRoutes } from './routes/services.js';
 import { liveRoutes, liveStreamsOf } from './live-stream.js';
+import { openApiRoutes } from './openapi.js';
 import { stateRoutes } from './routes/state.js';
 import { uiRoutes } from './ui.js';
 import { allowedHosts, refuseWrite, type AllowedHosts } from './write-origin.js';
@@ -45,6 +46,8 @@ export interface HttpServerOptions {
 
 export interface HttpServer {
   server: Server;
+  /** The routes served (the OpenAPI document's test compares them with the document). */
+  routes: readonly Route[];
   /** Resolves with the bound port (useful with port 0). */
   listen(host: string, port: number): Promise<{ port: number }>;
   /** Stops accepting, lets requests in flight finish (at most CLOSE_GRACE_MS), then resolves. */
@@ -79,6 +82,7 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
     ...marathonRoutes(core, metrics, log, callbacks),
     ...clusterRoutes(cluster),
     ...liveRoutes(streams),
+    ...openApiRoutes(version),
     ...uiRoutes(core, version),
   ]) router.add(route);
 
@@ -162,6 +166,7 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
 
   return {
     server,
+    routes: router.routes(),
     listen: (host, port) => new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
