@@ -22,11 +22,15 @@ const nullable = (s: Schema): Schema => ({ anyOf: [s, { type: 'null' }] });
 
 const SCHEMAS: Record<string, Schema> = {
   Error: object({ error: ref('ErrorDetail') }),
-  ErrorDetail: object({ code: { type: 'string', enum: Object.keys(ERROR_CODES) }, message: str }),
+  ErrorDetail: object({
+    code: { type: 'string', enum: Object.keys(ERROR_CODES) },
+    message: { type: 'string', description: 'One line. For a rule HAProxy refuses: its first reason, short.' },
+    detail: { type: 'string', description: 'The full text when `message` is a short form of it (HAProxy\'s whole output, cleaned).' },
+  }, ['code', 'message']),
   Rule: object({ Id: str, Acl: str, Config: mapOf(str) }),
   RuleBody: {
     type: 'object',
-    description: 'Keys are case-insensitive (Go\'s encoding/json); unknown keys are ignored; `null` leaves a field unset. `acl: ""` falls back to the default ACL.',
+    description: 'Keys are case-insensitive (Go\'s encoding/json); unknown keys are ignored; `null` leaves a field unset. An empty ACL is a 400 (`E_RULE_INVALID`): delete the rule to use the default ACL.',
     properties: { id: str, acl: str, config: mapOf(str) },
   },
   Task: object({ Id: str, Host: str, Port: int, Ports: arrayOf(int), Alive: bool, State: str, Ready: bool }),

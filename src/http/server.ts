@@ -219,7 +219,7 @@ function respondWithError(res: ServerResponse, err: unknown, log: Logger, method
     const headers: Headers = status === 413 ? { Connection: 'close' }
       : status === 401 ? { 'WWW-Authenticate': auth.challenges() }
         : status === 429 ? { 'Retry-After': '1' } : {};
-    sendError(res, status, err.code, err.message, headers);
+    sendError(res, status, err.code, err.message, headers, err.detail);
     return { status, code: err.code, message: err.message };
   }
   log.error({ method, path, err: errorMessage(err), stack: err instanceof Error ? err.stack : undefined }, 'http handler failed');

@@ -36,10 +36,13 @@ function appRows(core: CulmCore): { apps: AppRow[]; orphans: Array<{ id: string;
   return { apps, orphans };
 }
 
+/** Where a refused rule's reason is shown: beside its field, not at the top of a long page. */
+const WHY = '<span class="why" role="alert"></span>';
+
 function ruleForm(id: string, acl: string, hasRule: boolean): string {
   const e = escapeHtml;
   return `<form class="rule" data-id="${e(id)}"><input name="acl" value="${e(acl)}" placeholder="path_beg -i ${e(id)}" aria-label="ACL for ${e(id)}">`
-    + `<button>Set</button>${hasRule ? '<button type="button" class="del">Delete</button>' : ''}</form>`;
+    + `<button>Set</button>${hasRule ? '<button type="button" class="del">Delete</button>' : ''}${WHY}</form>`;
 }
 
 function appTable(apps: AppRow[]): string {
@@ -76,26 +79,26 @@ function historyTable(history: readonly HistoryRecord[]): string {
 
 const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222}header{background:#234;color:#fff;padding:.6em 1em;display:flex;gap:1em;align-items:baseline}header a{color:#fff;margin-left:auto}
 h1{margin:0;font-size:1.3em}main{padding:0 1em 2em}table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
-code{font-size:.95em}input{width:22em;font:inherit}.bad{color:#b00;font-weight:bold}.ok{color:#6c6}#msg{color:#b00;min-height:1.4em}form{display:flex;gap:.3em;flex-wrap:wrap}`;
+code{font-size:.95em}input{width:min(22em,100%);font:inherit}.why{color:#b00;flex-basis:100%}.bad{color:#b00;font-weight:bold}.ok{color:#6c6}#msg{color:#b00;min-height:1.4em}form{display:flex;gap:.3em;flex-wrap:wrap}`;
 
-// Plain browser JS; ids come from data attributes and messages are set with textContent, never innerHTML.
 // Plain browser JS; ids come from data attributes and messages are set with textContent, never innerHTML.
 // With basic-auth users the browser prompts on the first 401 itself; with a bearer token only, the page asks
 // for the token once and keeps it in sessionStorage (this tab only).
 const SCRIPT = `const msg=document.getElementById('msg');
-async function call(method,id,body,retried){msg.textContent='';
+async function call(method,id,body,form,retried){msg.textContent='';const why=form&&form.querySelector('.why')||msg;why.textContent='';
+ const input=form&&form.elements.namedItem('acl');if(input)input.removeAttribute('aria-invalid');
  const init={method,headers:{}};if(body){init.headers['Content-Type']='application/json';init.body=JSON.stringify(body);}
  const token=sessionStorage.getItem('culm-token');if(token)init.headers.Authorization='Bearer '+token;
  try{const res=await fetch('/api/services/'+encodeURIComponent(id),init);if(res.ok){location.reload();return;}
   if(res.status===401&&!retried&&!/basic/i.test(res.headers.get('WWW-Authenticate')||'')){
-   const t=prompt('culm API token (CULM_API_TOKEN)');if(t){sessionStorage.setItem('culm-token',t.trim());return call(method,id,body,true);}}
+   const t=prompt('culm API token (CULM_API_TOKEN)');if(t){sessionStorage.setItem('culm-token',t.trim());return call(method,id,body,form,true);}}
   let text=res.status+' '+res.statusText;try{const j=await res.json();if(j&&j.error)text=j.error.message;}catch(e){}
-  msg.textContent=text;}catch(e){msg.textContent=String(e);}}
+  why.textContent=text;if(input){input.setAttribute('aria-invalid','true');input.focus();}}catch(e){why.textContent=String(e);}}
 document.addEventListener('submit',(ev)=>{const f=ev.target;if(!(f instanceof HTMLFormElement))return;ev.preventDefault();
  const id=f.dataset.id||f.elements.namedItem('id').value;if(!id.trim()){msg.textContent='An app id is needed.';return;}
- call('PUT',id.trim(),{acl:f.elements.namedItem('acl').value});});
+ call('PUT',id.trim(),{acl:f.elements.namedItem('acl').value},f);});
 document.addEventListener('click',(ev)=>{const b=ev.target;if(!(b instanceof HTMLButtonElement)||!b.classList.contains('del')||!b.form)return;
- const id=b.form.dataset.id;if(confirm('Delete the rule for '+id+'?'))call('DELETE',id);});`;
+ const id=b.form.dataset.id;if(confirm('Delete the rule for '+id+'?'))call('DELETE',id,undefined,b.form);});`;
 
 export function renderUi(core: CulmCore, version: string, nonce: string): string {
   const { apps, orphans } = appRows(core);
@@ -110,7 +113,7 @@ export function renderUi(core: CulmCore, version: string, nonce: string): string
 <h2>Apps</h2>
 ${appTable(apps)}
 <h2>Set a rule</h2>
-<form class="rule"><input name="id" placeholder="/group/app" aria-label="App id"><input name="acl" placeholder="hdr(host) -i app.example.com" aria-label="ACL"><button>Set</button></form>
+<form class="rule"><input name="id" placeholder="/group/app" aria-label="App id"><input name="acl" placeholder="hdr(host) -i app.example.com" aria-label="ACL"><button>Set</button>${WHY}</form>
 ${orphanTable(orphans)}
 <h2>History (applies and rule changes)</h2>
 ${historyTable(core.history())}
