@@ -4,8 +4,8 @@
  */
 import t from 'tap';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
-import { startCulm, type CulmInstance } from '../helpers/culm.js';
-import { eventually, rawRequest, startBackend, type Backend } from '../helpers/net.js';
+import { culmWithWebApp, startCulm, type CulmInstance } from '../helpers/culm.js';
+import { eventually, rawRequest, startBackend } from '../helpers/net.js';
 import { MAX_STREAMS } from '../../src/http/live-stream.js';
 
 interface Received { event: string; data: Record<string, unknown> }
@@ -44,22 +44,13 @@ async function follow(url: string, headers: Record<string, string> = {}): Promis
 
 let marathon: MarathonEmulator;
 let culm: CulmInstance;
-let backend: Backend;
+let close: () => Promise<void>;
 
 t.before(async () => {
-  marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 500 });
-  backend = await startBackend();
-  marathon.addApp({ id: '/web' });
-  marathon.addTask('/web', { port: backend.port });
-  culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse' } });
-  await culm.waitReady();
+  ({ marathon, culm, close } = await culmWithWebApp());
 });
 
-t.teardown(async () => {
-  await culm?.destroy();
-  await marathon?.stop();
-  await backend?.close();
-});
+t.teardown(() => close?.());
 
 t.test('a task added in Marathon: task, app and apply events naming the app', async (t) => {
   const stream = await follow(`${culm.api}/api/events`);

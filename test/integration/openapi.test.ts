@@ -3,35 +3,25 @@
  * `GET /api/openapi.json`: every documented route is called, successes and errors alike.
  */
 import t, { type Test } from 'tap';
-import { MarathonEmulator } from '../helpers/marathon-emulator.js';
-import { startCulm, type CulmInstance } from '../helpers/culm.js';
-import { startBackend, type Backend } from '../helpers/net.js';
+import type { MarathonEmulator } from '../helpers/marathon-emulator.js';
+import { culmWithWebApp, type CulmInstance } from '../helpers/culm.js';
 import { answerSchema, checkSchema } from '../helpers/schema-check.js';
 
 type Doc = Record<string, unknown>;
-let marathon: MarathonEmulator;
 let culm: CulmInstance;
-let backend: Backend;
+let close: () => Promise<void>;
 let doc: Doc;
 
 t.before(async () => {
-  marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 500 });
-  backend = await startBackend();
-  marathon.addApp({ id: '/web', healthChecks: [{ protocol: 'HTTP', path: '/health' }] });
-  marathon.addTask('/web', { port: backend.port, healthy: true });
-  marathon.addApp({ id: '/grp/api' });
-  marathon.addTask('/grp/api', { port: backend.port });
-  culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse' } });
-  await culm.waitReady();
+  let marathon: MarathonEmulator;
+  ({ marathon, culm, close } = await culmWithWebApp());
+  marathon.addApp({ id: '/grp/api', healthChecks: [{ protocol: 'HTTP', path: '/health' }] });
+  marathon.addTask('/grp/api', { port: 1, healthy: true });
   const res = await fetch(`${culm.api}/api/openapi.json`);
   doc = (await res.json()) as Doc;
 });
 
-t.teardown(async () => {
-  await culm?.destroy();
-  await marathon?.stop();
-  await backend?.close();
-});
+t.teardown(() => close?.());
 
 /** Calls culm and checks the answer against the schema the document gives for its status and type. */
 async function conforms(t: Test, method: string, route: string, url: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> {
