@@ -122,3 +122,22 @@ t.test('the stream asks for the read credentials when CULM_API_READ_AUTH is on, 
   t.equal(rebound.status, 403);
   t.match(rebound.body, /E_HOST_NOT_ALLOWED/);
 });
+
+t.test('culm stops with a stream open: the stream ends, culm exits 0', async (t) => {
+  const other = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse' } });
+  t.teardown(() => other.destroy());
+  await other.waitReady();
+  const res = await fetch(`${other.api}/api/events`);
+  t.equal(res.status, 200);
+  const ended = (async () => {
+    try {
+      for await (const _chunk of res.body as unknown as AsyncIterable<Uint8Array>) { /* keep reading */ }
+      return 'ended';
+    } catch {
+      return 'ended';
+    }
+  })();
+  const code = await other.stop();
+  t.equal(await ended, 'ended', 'the stream was ended by culm');
+  t.equal(code, 0, 'culm exited cleanly');
+});
