@@ -81,12 +81,29 @@ export function admitRules(rules: readonly Rule[], policy: RulePolicy): { admitt
 export function ruleCheckError(err: unknown): unknown {
   if (!(err instanceof CulmError)) return err;
   if (err.code === 'E_CONFIG_INVALID') {
-    return new CulmError('E_RULE_INVALID', `HAProxy rejects the config with this rule: ${err.message}`, { status: 400, cause: err });
+    const detail = `HAProxy rejects the config with this rule: ${err.message}`;
+    return new CulmError('E_RULE_INVALID', `HAProxy refuses this rule: ${firstHaproxyReason(err.message)}`, { status: 400, cause: err, detail });
   }
   if (err.code === 'E_VALIDATION_LIMIT') {
     return new CulmError('E_RULE_ACL_LIMIT', `checking the config with this rule was stopped: ${err.message}; nothing was stored`, { status: 400, cause: err });
   }
   return err;
+}
+
+const SHORT_REASON = 160;
+
+/**
+ * HAProxy's first reason, without where it found it (the candidate's line, the ACL's generated name), one
+ * line a person reads beside the field: "regex '[a-' is invalid (error=missing terminating ]…)". The
+ * message given is already cleaned (haproxy-errors.ts: reasons joined by " | ", no pids or temporary paths).
+ */
+export function firstHaproxyReason(message: string): string {
+  const first = message.replace(/^validation failed \([^)]*\):\s*/, '').split(' | ')[0];
+  const reason = first
+    .replace(/^parsing \[[^\]]*\]\s*:\s*/, '')
+    .replace(/^error detected while parsing (?:an? )?ACL '[^']*'\s*:\s*/, '')
+    .trim() || first.trim();
+  return reason.length > SHORT_REASON ? `${reason.slice(0, SHORT_REASON)}…` : reason;
 }
 
 /** Bamboo keeps the ACL twice: as `Acl` and as `Config.Acl`; the two are kept equal. */

@@ -6,8 +6,8 @@ export const JSON_TYPE = 'application/json; charset=utf-8';
 export const TEXT_TYPE = 'text/plain; charset=utf-8';
 export const HTML_TYPE = 'text/html; charset=utf-8';
 
-/** The REST error shape: `{ "error": { "code", "message" } }`. */
-export interface ErrorBody { error: { code: string; message: string } }
+/** The REST error shape: `{ "error": { "code", "message" } }`, and `detail` when the message is a short form of it. */
+export interface ErrorBody { error: { code: string; message: string; detail?: string } }
 
 /**
  * Every culm response goes through here, with `X-Content-Type-Options: nosniff`. Headers are handed to
@@ -41,8 +41,8 @@ export function sendText(res: ServerResponse, status: number, text: string, cont
   send(res, status, contentType, text);
 }
 
-export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string, headers: Headers = {}): void {
-  const body: ErrorBody = { error: { code, message } };
+export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string, headers: Headers = {}, detail?: string): void {
+  const body: ErrorBody = { error: detail === undefined ? { code, message } : { code, message, detail } };
   sendJson(res, status, body, headers);
 }
 

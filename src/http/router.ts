@@ -52,12 +52,19 @@ export class Router {
   /** Routes with a pattern, with their positions: tried in order. */
   private readonly patterns: Array<{ route: Route; pattern: RegExp; at: number }> = [];
   private count = 0;
+  private readonly all: Route[] = [];
 
   add(route: Route): this {
     const at = this.count++;
+    this.all.push(route);
     if (typeof route.path !== 'string') this.patterns.push({ route, pattern: route.path, at });
     else if (!this.exact.has(route.path)) this.exact.set(route.path, { route, at });
     return this;
+  }
+
+  /** Every route, in the order added (the OpenAPI document's test compares them). */
+  routes(): readonly Route[] {
+    return this.all;
   }
 
   /** The first route added that matches, as if every route were tried in order (without trying them all). */

@@ -15,11 +15,13 @@ import { ApiAuth, type Principal } from './auth.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { sendError, type Headers } from './io.js';
 import { connectionLimits, openFileLimit, type ConnectionLimits } from './limits.js';
-import { Router, splitUrl, type AuditNote, type Match } from './router.js';
+import { Router, splitUrl, type AuditNote, type Match, type Route } from './router.js';
 import { marathonRoutes, type CallbackPolicy } from './routes/marathon.js';
 import { clusterRoutes, type ClusterSource } from './routes/cluster.js';
 import { opsRoutes } from './routes/ops.js';
 import { idFromPath, serviceRoutes } from './routes/services.js';
+import { liveRoutes, liveStreamsOf } from './live-stream.js';
+import { openApiRoutes } from './openapi.js';
 import { stateRoutes } from './routes/state.js';
 import { uiRoutes } from './ui.js';
 import { allowedHosts, refuseWrite, type AllowedHosts } from './write-origin.js';
@@ -44,6 +46,8 @@ export interface HttpServerOptions {
 
 export interface HttpServer {
   server: Server;
+  /** The routes served (the OpenAPI document's test compares them with the document). */
+  routes: readonly Route[];
   /** Resolves with the bound port (useful with port 0). */
   listen(host: string, port: number): Promise<{ port: number }>;
   /** Stops accepting, lets requests in flight finish (at most CLOSE_GRACE_MS), then resolves. */
@@ -70,12 +74,15 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
   const auth = o.auth ?? new ApiAuth();
   const hosts = o.hosts ?? LOOPBACK_HOSTS;
   const router = new Router();
+  const streams = liveStreamsOf(core);
   for (const route of [
     ...opsRoutes(core, metrics),
     ...stateRoutes(core),
     ...serviceRoutes(core),
     ...marathonRoutes(core, metrics, log, callbacks),
     ...clusterRoutes(cluster),
+    ...liveRoutes(streams),
+    ...openApiRoutes(version),
     ...uiRoutes(core, version),
   ]) router.add(route);
 
@@ -159,6 +166,7 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
 
   return {
     server,
+    routes: router.routes(),
     listen: (host, port) => new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
@@ -171,6 +179,7 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
         resolve();
         return;
       }
+      streams.closeAll();
       const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
       force.unref();
       server.close(() => {
@@ -210,7 +219,7 @@ function respondWithError(res: ServerResponse, err: unknown, log: Logger, method
     const headers: Headers = status === 413 ? { Connection: 'close' }
       : status === 401 ? { 'WWW-Authenticate': auth.challenges() }
         : status === 429 ? { 'Retry-After': '1' } : {};
-    sendError(res, status, err.code, err.message, headers);
+    sendError(res, status, err.code, err.message, headers, err.detail);
     return { status, code: err.code, message: err.message };
   }
   log.error({ method, path, err: errorMessage(err), stack: err instanceof Error ? err.stack : undefined }, 'http handler failed');

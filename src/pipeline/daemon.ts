@@ -21,6 +21,7 @@ import { ApplyCoalescer } from './coalescer.js';
 import { HintLimiter } from './hint-limiter.js';
 import { ReadinessPoller } from './readiness-poller.js';
 import { mergeHistory, RuleChangeLog } from './history.js';
+import { appIdsOf, clusterChanges, EventBus, TouchedApps, type LiveListener } from './event-bus.js';
 import type { ApplyRecord, CulmCore, DependencyCheck, HistoryRecord, Readiness, RuleChangeRecord } from './types.js';
 import type { SideFile } from '../haproxy/driver.js';
 import type { HaproxyDelivery } from '../haproxy/delivery.js';
@@ -74,6 +75,10 @@ export class Daemon implements CulmCore {
   private ruleMap = new Map<string, Rule>();
   private records: ApplyRecord[] = [];
   private readonly ruleChanges = new RuleChangeLog();
+  /** The live stream's one source: app, task, apply and rule events are published here and nowhere else. */
+  readonly events = new EventBus();
+  /** Apps changed since the last apply, named by the next apply event. */
+  private readonly touched = new TouchedApps();
   private readonly coalescer: ApplyCoalescer;
   private settleTimer?: NodeJS.Timeout;
   private settleFirstAt = 0;
@@ -358,6 +363,7 @@ export class Daemon implements CulmCore {
 
   private setState(next: ClusterState, fromResync: boolean): void {
     const changed = next.apps !== this.cluster.apps;
+    if (changed && this.events.listening()) this.publishChanges(this.cluster, next);
     this.cluster = next;
     if (!changed) {
       // A resync that changed nothing needs no render and no snapshot, unless nothing was applied yet.
@@ -367,6 +373,12 @@ export class Daemon implements CulmCore {
     void this.coalescer.request();
     this.scheduleSnapshot();
     this.readinessPoller.wake();
+  }
+
+  private publishChanges(before: ClusterState, after: ClusterState): void {
+    const events = clusterChanges(before.apps, after.apps);
+    this.touched.add(appIdsOf(events));
+    for (const event of events) this.events.publish(event);
   }
 
   /** Writes the snapshot shortly (a new leader writes the shared one whole). */
@@ -421,8 +433,16 @@ export class Daemon implements CulmCore {
       this.records.push(record);
       if (this.records.length > HISTORY) this.records.shift();
       this.o.onApply?.(record);
+      if (this.events.listening()) this.publishApply(record);
     }
     return record;
+  }
+
+  private publishApply(record: ApplyRecord): void {
+    const { appIds, more } = this.touched.take();
+    const ids = new Set(appIds);
+    for (const left of record.leftOut ?? []) ids.add(left.id);
+    this.events.publish({ type: 'apply', data: { ...record, appIds: [...ids].sort(), ...(more ? { moreAppIds: more } : {}) } });
   }
 
   // ---- CulmCore ----
@@ -514,6 +534,13 @@ export class Daemon implements CulmCore {
 
   recordRuleChange(record: RuleChangeRecord): void {
     this.ruleChanges.add(record);
+    if (!this.events.listening()) return;
+    if (record.result === 'changed' && record.id !== undefined) this.touched.add([record.id]);
+    this.events.publish({ type: 'rule', data: { ...record, appId: record.id ?? null } });
+  }
+
+  subscribe(listener: LiveListener): () => void {
+    return this.events.subscribe(listener);
   }
 
   appliedConfig(): string | undefined {

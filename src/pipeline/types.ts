@@ -2,6 +2,7 @@
 import type { GroupPolicy } from '../core/lb-labels.js';
 import type { ClusterState, Rule } from '../core/model.js';
 import type { ErrorCode } from '../core/errors.js';
+import type { LiveListener } from './event-bus.js';
 
 /**
  * `skipped`: nothing known yet (no Marathon sync, no saved state): an empty config is never applied.
@@ -108,4 +109,6 @@ export interface CulmCore {
   recordRuleChange(record: RuleChangeRecord): void;
   /** The config text currently applied, if any. */
   appliedConfig(): string | undefined;
+  /** Follows app, task, apply and rule events (`GET /api/events`); returns the unsubscribe. Absent: no live stream. */
+  subscribe?(listener: LiveListener): () => void;
 }

@@ -5,7 +5,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, freePort } from './net.js';
+import { MarathonEmulator } from './marathon-emulator.js';
+import { eventually, freePort, startBackend, type Backend } from './net.js';
 import { PidFileWatcher, requireBinary, startChild, type Child } from './processes.js';
 
 export const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
@@ -109,4 +110,22 @@ export async function startCulm(o: CulmStartOptions): Promise<CulmInstance> {
     },
   };
   return instance;
+}
+
+/** The common set-up: a Marathon 1.10 emulator (SSE) with `/web` on one backend, and culm on it, ready. */
+export async function culmWithWebApp(env: Record<string, string> = {}): Promise<{ marathon: MarathonEmulator; backend: Backend; culm: CulmInstance; close(): Promise<void> }> {
+  const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 500 });
+  const backend = await startBackend();
+  marathon.addApp({ id: '/web' });
+  marathon.addTask('/web', { port: backend.port });
+  const culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse', ...env } });
+  await culm.waitReady();
+  return {
+    marathon, backend, culm,
+    close: async () => {
+      await culm.destroy();
+      await marathon.stop();
+      await backend.close();
+    },
+  };
 }

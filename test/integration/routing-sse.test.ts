@@ -73,13 +73,14 @@ t.test('a rule set via REST changes routing; a bad rule is refused and changes n
   t.equal(unknown.status, 400);
   t.equal(unknown.body.error.code, 'E_RULE_ACL_FETCH', 'an unknown fetch is refused by the rule grammar');
   // What the grammar lets through, HAProxy still judges.
-  const bad = await culm.json<{ error: { code: string; message: string } }>('/api/services', {
+  const bad = await culm.json<{ error: { code: string; message: string; detail?: string } }>('/api/services', {
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ id: '/grp/api', acl: 'path_reg [a-' }),
   });
   t.equal(bad.status, 400);
   t.equal(bad.body.error.code, 'E_RULE_INVALID');
-  t.match(bad.body.error.message, /parsing \[haproxy\.cfg:\d+\] : .*regex '\[a-' is invalid/, 'HAProxy\'s message is passed on');
+  t.match(bad.body.error.message, /^HAProxy refuses this rule: regex '\[a-' is invalid/, 'HAProxy\'s first reason, short');
+  t.match(bad.body.error.detail, /parsing \[haproxy\.cfg:\d+\] : .*regex '\[a-' is invalid/, 'HAProxy\'s whole message in the detail');
   const services = await culm.json<Record<string, { Acl: string }>>('/api/services');
   t.same(Object.keys(services.body), ['/web'], 'the bad rule was not stored');
   t.equal(services.body['/web'].Acl, 'path_beg -i /frontpage');

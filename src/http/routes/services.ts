@@ -57,13 +57,14 @@ function parseConfig(key: string, value: unknown): Record<string, string> {
 
 /**
  * Bamboo kept the ACL twice (`Acl` and `Config.Acl`) and its own UI sent only `config.Acl`; a non-empty
- * top-level `acl` wins, as in Bamboo's storage. An explicit `""` means "no ACL, use the default one".
+ * top-level `acl` wins, as in Bamboo's storage. An empty (or blank) ACL is a 400: Bamboo stored it as a rule
+ * that looked set but routed by the default; deleting the rule is how to go back to the default ACL.
  */
 export function resolveAcl(body: ServiceBody): string {
-  if (body.acl) return body.acl;
-  if (body.config?.Acl !== undefined) return body.config.Acl;
-  if (body.acl !== undefined) return body.acl;
-  throw badRequest('E_RULE_ACL', 'acl is required (send "acl": "" to fall back to the default ACL)');
+  const acl = body.acl || (body.config?.Acl ?? body.acl);
+  if (acl === undefined) throw badRequest('E_RULE_ACL', 'acl is required (delete the rule to use the default ACL)');
+  if (!acl.trim()) throw badRequest('E_RULE_INVALID', 'the ACL is empty: give one (e.g. "path_beg -i /app"), or delete the rule to use the default ACL');
+  return acl;
 }
 
 /** The id in the path: `/api/services//grp/app`, `/api/services/grp/app` and `/api/services/%2Fgrp%2Fapp` all name `/grp/app`. */
