@@ -134,6 +134,8 @@ export class HaproxySupervisor {
   private holdsLock = false;
   /** The pid seen dead at the last probe (acted on when the next probe sees the same). */
   private suspect?: number | 'none';
+  /** When the suspect was first seen (the death, once the next probe confirms it). */
+  private suspectSince?: number;
   private downSince?: number;
   private lastError?: string;
   private restarting = false;
@@ -229,6 +231,7 @@ export class HaproxySupervisor {
       this.retry.reset();
       if (this.downSince !== undefined) this.o.log.info({ pid, downMs: this.now() - this.downSince }, 'HAProxy serving again');
       this.suspect = undefined;
+      this.suspectSince = undefined;
       this.downSince = undefined;
       this.lastError = undefined;
       return;
@@ -236,11 +239,13 @@ export class HaproxySupervisor {
     if (!this.seenPid) return;
     const seen = pid ?? 'none';
     if (this.suspect !== seen) {
-      // First sight: the pid file may be mid-rewrite by a reload; the next probe decides.
+      // First sight: the pid file may be mid-rewrite by a reload; the next probe decides (and /readyz waits
+      // for it: a reload must not make culm look unready for a probe interval).
       this.suspect = seen;
-      this.downSince ??= this.now();
+      this.suspectSince ??= this.now();
       return;
     }
+    this.downSince ??= this.suspectSince ?? this.now();
     if (this.now() < this.nextAttemptAt) return;
     await this.restart(pid);
   }
