@@ -44,14 +44,20 @@ export function appAtFailure(message: string, text: string, view: TemplateContex
   for (const app of view.Apps) {
     if (line.includes(app.AclName)) return { id: app.Id, inRule: true };
   }
-  // Otherwise: inside which backend section?
+  // Otherwise: inside which backend section, or which app's service-port frontend?
   for (let i = index; i >= 0; i--) {
     const b = /^\s*backend\s+(\S+)/.exec(lines[i]);
     if (b) {
       const app = view.Apps.find((a) => a.Backend === b[1]);
       return app ? { id: app.Id, inRule: false } : null;
     }
-    if (/^\s*(frontend|listen|defaults|global)\b/.test(lines[i])) break;
+    const f = /^\s*(?:frontend|listen)\s+(\S+)/.exec(lines[i]);
+    if (f) {
+      const listener = view.Listeners.find((l) => l.Name === f[1]);
+      if (listener) return { id: listener.AppId, inRule: false };
+      break;
+    }
+    if (/^\s*(defaults|global)\b/.test(lines[i])) break;
   }
   for (const app of view.Apps) if (line.includes(app.EscapedId)) return { id: app.Id, inRule: false };
   return null;
@@ -203,6 +209,18 @@ export class Applier {
       } catch (err) {
         if (err instanceof DeliveryError && err.runtimeFailed) this.hooks.runtimeFailed?.();
         const e = err instanceof DeliveryError ? err.error : err instanceof CulmError ? err : new CulmError('E_APPLY', errorMessage(err), { cause: err });
+        // A service port another program holds: HAProxy cannot start at all, so that app is left out (its
+        // frontend's line is named: `Binding [cfg:LINE] for frontend …: cannot bind socket`) and the rest applies.
+        if (e.code === 'E_RELOAD_FAILED' && /cannot bind socket/.test(e.message) && round < MAX_ISOLATION_ROUNDS) {
+          const culprit = appAtFailure(e.message, text, view);
+          const maxExcluded = Math.max(1, Math.floor(state.apps.size * MAX_EXCLUDED_SHARE));
+          if (culprit && !culprit.inRule && this.excludedApps.size < maxExcluded && !this.excludedApps.has(culprit.id)) {
+            const isolated = this.isolate(culprit, state, rules, e.message);
+            isolatedNow.push(isolated);
+            this.unreported.push(isolated);
+            continue;
+          }
+        }
         if (e.code === 'E_CONFIG_INVALID') {
           this.hooks.validationFailed?.();
           const culprit = appAtFailure(e.message, text, view);

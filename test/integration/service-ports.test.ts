@@ -110,3 +110,36 @@ t.test('TCP services, every service port, a port clash, a TCP task through the r
   t.equal(await reloads(), before, 'no reload');
   t.same(culm.haproxy.poll(), [pid], 'the same HAProxy process serves');
 });
+
+t.test('a service port another program holds: that app is left out, the rest applies (no reload loop)', async (t) => {
+  const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 1000 });
+  const http = [await startBackend(), await startBackend()];
+  const squatter = createServer(() => undefined);
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  const held = (squatter.address() as { port: number }).port;
+  const free = await freePort();
+  marathon.addApp({ id: '/held', servicePorts: [held] });
+  marathon.addTask('/held', { port: http[0].port });
+  marathon.addApp({ id: '/fine', servicePorts: [free] });
+  marathon.addTask('/fine', { port: http[1].port });
+  const culm = await startCulm({
+    marathon: marathon.url,
+    env: { CULM_EVENT_MODE: 'sse', CULM_BIND_SERVICE_PORTS: 'true', CULM_SERVICE_PORT_BIND: '127.0.0.1', CULM_RELOAD_INTERVAL_MS: '300' },
+  });
+  t.teardown(async () => {
+    await culm.destroy();
+    await marathon.stop();
+    await Promise.all(http.map((x) => x.close()));
+    await new Promise<void>((resolve) => squatter.close(() => resolve()));
+  });
+  await culm.waitReady(20_000);
+  t.equal((await get(`http://127.0.0.1:${free}/`)).body.trim(), String(http[1].port), 'the other app\'s service port serves');
+  t.equal((await get(`${culm.frontend}/fine`)).body.trim(), String(http[1].port), 'and its HTTP route');
+  t.notMatch(culm.config(), `bind 127.0.0.1:${held}`, 'the held port is not in the config');
+  const history = await culm.json<Array<{ leftOut?: Array<{ kind: string; id: string; error: string }> }>>('/api/history');
+  const left = history.body.flatMap((h) => h.leftOut ?? []);
+  t.match(left, [{ kind: 'app', id: '/held', error: /cannot bind socket/ }], 'left out, with HAProxy\'s reason, in the history');
+  marathon.addApp({ id: '/later', servicePorts: [await freePort()] });
+  marathon.addTask('/later', { port: http[1].port });
+  await eventually('a later app still applies', async () => (await get(`${culm.frontend}/later`)).status === 200, 10_000);
+});
