@@ -546,6 +546,10 @@ export class Daemon implements CulmCore {
   appliedConfig(): string | undefined {
     return this.o.delivery.lastApplied();
   }
+
+  applyDiff(id: number): string | undefined {
+    return this.o.applier.diffs.get(id);
+  }
 }
 
 /**
