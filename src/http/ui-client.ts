@@ -31,7 +31,8 @@ dialog.login form{display:grid;gap:.5em;max-width:24em}dialog.login label{displa
 
 // Plain browser JS, text set with textContent only. `authHeaders()` is sent on every call; `askCredentials(res)`
 // resolves true once new credentials are kept; `follow(stateEl, onChange)` reads /api/events and calls
-// onChange on each event (and once connected), saying its state in stateEl.
+// onChange on each event (and once connected), saying its state in stateEl; refused (reads closed), it asks for
+// credentials once per page, not at every retry.
 export const CLIENT_SCRIPT = `function authHeaders(){const h={};const a=sessionStorage.getItem('culm-auth');if(a)h.Authorization=a;return h;}
 function authFetch(url,init){init=init||{};return fetch(url,Object.assign({},init,{credentials:'omit',headers:Object.assign(authHeaders(),init.headers||{})}));}
 function askCredentials(res,why){const offered=res.headers.get('WWW-Authenticate')||'',basic=/basic/i.test(offered),bearer=/bearer/i.test(offered);
@@ -52,9 +53,10 @@ function askCredentials(res,why){const offered=res.headers.get('WWW-Authenticate
    end(false);});
   no.addEventListener('click',()=>end(false));d.addEventListener('cancel',(ev)=>{ev.preventDefault();end(false);});
   d.showModal();(token||user).focus();});}
-function follow(live,onChange){const state=(s,t)=>{live.dataset.state=s;live.textContent=t;};
+function follow(live,onChange){const state=(s,t)=>{live.dataset.state=s;live.textContent=t;};let asked=false;
  const run=async()=>{state('connecting','connecting…');
   try{const res=await authFetch('/api/events');
+   if(res.status===401&&!asked){asked=true;if(await askCredentials(res,''))return run();}
    if(!res.ok||!res.body)throw new Error(res.status===401?'credentials are needed':'HTTP '+res.status);
    state('live','live');onChange();const reader=res.body.getReader(),dec=new TextDecoder();let buf='';
    for(;;){const {value,done}=await reader.read();if(done)break;buf+=dec.decode(value,{stream:true});let i;

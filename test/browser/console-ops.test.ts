@@ -139,3 +139,20 @@ t.test('auth on: the page asks, a wrong token is refused with a message, the rig
   await changed.waitFor({ timeout: 10_000 });
   t.match(await changed.locator('.who').textContent(), /^ops from /, 'the history names the user');
 });
+
+t.test('reads closed: the browser\'s login opens the page, the page asks once for its own calls and goes live', async (t) => {
+  const usersFile = join(tmpdir(), `culm-console-readers-${process.pid}-${await freePort()}`);
+  writeFileSync(usersFile, `ops:${await hashPassword('correct horse')}\n`, { mode: 0o600 });
+  const culm = await culmWith({ CULM_API_USERS_FILE: usersFile, CULM_API_READ_AUTH: 'true' });
+  const page = await pageFor(t, browser, undefined, { httpCredentials: { username: 'ops', password: 'correct horse' } });
+  await page.goto(`${culm.api}/ui/history`);
+  const dialog = page.locator('dialog.login');
+  await dialog.waitFor({ timeout: 10_000 });
+  t.match(await dialog.textContent(), /A user and password/, 'users only: no token field');
+  t.equal(await dialog.locator('input[name=token]').count(), 0);
+  await dialog.locator('input[name=user]').fill('ops');
+  await dialog.locator('input[name=password]').fill('correct horse');
+  await dialog.locator('button:text("Sign in")').click();
+  await page.locator('#live[data-state=live]').waitFor({ timeout: 10_000 });
+  t.pass('the live stream reads with the page\'s credentials');
+});
