@@ -11,24 +11,19 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { Browser, Page } from 'playwright-core';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
-import { startCulm, type CulmInstance } from '../helpers/culm.js';
-import { eventually, freePort, get, startBackend, type Backend } from '../helpers/net.js';
+import { emulatorWithTwoApps, startCulm, type CulmInstance } from '../helpers/culm.js';
+import { eventually, freePort, get, type Backend } from '../helpers/net.js';
 import { launchBrowser, pageFor } from '../helpers/browser.js';
 import { hashPassword } from '../../src/http/passwords.js';
 
 let marathon: MarathonEmulator;
 let browser: Browser;
-const backends: Backend[] = [];
+let backends: Backend[] = [];
 const culms: CulmInstance[] = [];
 
 t.before(async () => {
   browser = await launchBrowser();
-  marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 500 });
-  for (let i = 0; i < 2; i++) backends.push(await startBackend());
-  marathon.addApp({ id: '/web' });
-  marathon.addTask('/web', { port: backends[0].port });
-  marathon.addApp({ id: '/grp/api' });
-  marathon.addTask('/grp/api', { port: backends[1].port });
+  ({ marathon, backends } = await emulatorWithTwoApps());
 });
 
 t.teardown(async () => {

@@ -6,23 +6,18 @@
 import t, { type Test } from 'tap';
 import type { Browser, Page } from 'playwright-core';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
-import { startCulm, type CulmInstance } from '../helpers/culm.js';
+import { emulatorWithTwoApps, startCulm, type CulmInstance } from '../helpers/culm.js';
 import { eventually, get, startBackend, type Backend } from '../helpers/net.js';
 import { launchBrowser, pageFor } from '../helpers/browser.js';
 
 let marathon: MarathonEmulator;
 let culm: CulmInstance;
 let browser: Browser;
-const backends: Backend[] = [];
+let backends: Backend[] = [];
 
 t.before(async () => {
   browser = await launchBrowser();
-  marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 500 });
-  for (let i = 0; i < 2; i++) backends.push(await startBackend());
-  marathon.addApp({ id: '/web' });
-  marathon.addTask('/web', { port: backends[0].port });
-  marathon.addApp({ id: '/grp/api' });
-  marathon.addTask('/grp/api', { port: backends[1].port });
+  ({ marathon, backends } = await emulatorWithTwoApps());
   culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse' } });
   await culm.waitReady();
 });
