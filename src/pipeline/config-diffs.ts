@@ -3,6 +3,8 @@
  * history: kept in memory for the last DIFFS_KEPT records, each capped at DIFF_MAX_CHARS, so its size is
  * bounded whatever the config's. A config is its text and its side files (the route map): a rule change
  * through the map changes the map's lines, and only the map file's name in the config.
+ * A diff is made after the apply has returned (a 10,000-app config is ~100,000 lines: tens of ms of work the
+ * apply does not wait for), or at once when it is asked for first.
  */
 import { lineDiff } from '../core/line-diff.js';
 import type { SideFile } from '../haproxy/driver.js';
@@ -21,7 +23,7 @@ const mapName = (path: string): string => path.replace(/^.*\//, '').replace(/-[0
 export class ConfigDiffs {
   private applied?: Delivered;
   private next = 1;
-  private readonly kept = new Map<number, string>();
+  private readonly kept = new Map<number, string | (() => string)>();
 
   /**
    * Keeps the diff of `text` against the config applied last and returns its id; undefined when there is
@@ -31,6 +33,20 @@ export class ConfigDiffs {
     const before = this.applied;
     if (applied) this.applied = { text, files };
     if (!before) return undefined;
+    const id = this.next++;
+    this.kept.set(id, () => this.make(id, before, { text, files }));
+    setImmediate(() => this.get(id)).unref();
+    if (this.kept.size > DIFFS_KEPT) this.kept.delete(this.kept.keys().next().value as number);
+    return id;
+  }
+
+  /** The diff kept under this id ('' for a config with the same lines), or undefined once it is dropped. */
+  get(id: number): string | undefined {
+    const kept = this.kept.get(id);
+    return typeof kept === 'function' ? kept() : kept;
+  }
+
+  private make(id: number, before: Delivered, { text, files }: Delivered): string {
     const parts = [lineDiff(before.text, text, { from: 'a/haproxy.cfg', to: 'b/haproxy.cfg', maxChars: DIFF_MAX_CHARS })];
     const maps = files.filter((f) => f.map);
     const old = before.files.filter((f) => f.map);
@@ -38,15 +54,10 @@ export class ConfigDiffs {
       const name = mapName(maps[i]?.path ?? old[i].path);
       parts.push(lineDiff(old[i]?.text ?? '', maps[i]?.text ?? '', { from: `a/${name}`, to: `b/${name}`, maxChars: DIFF_MAX_CHARS }));
     }
-    const diff = parts.filter(Boolean).join('');
-    const id = this.next++;
-    this.kept.set(id, diff.length > DIFF_MAX_CHARS ? `${diff.slice(0, diff.lastIndexOf('\n', DIFF_MAX_CHARS) + 1)}… diff cut at ${DIFF_MAX_CHARS} characters\n` : diff);
-    if (this.kept.size > DIFFS_KEPT) this.kept.delete(this.kept.keys().next().value as number);
-    return id;
-  }
-
-  /** The diff kept under this id ('' for a config with the same lines), or undefined once it is dropped. */
-  get(id: number): string | undefined {
-    return this.kept.get(id);
+    const all = parts.filter(Boolean).join('');
+    const diff = all.length > DIFF_MAX_CHARS ? `${all.slice(0, all.lastIndexOf('\n', DIFF_MAX_CHARS) + 1)}… diff cut at ${DIFF_MAX_CHARS} characters\n` : all;
+    // Made once: the texts it was made from are let go (unless dropped meanwhile, then it is not kept again).
+    if (this.kept.has(id)) this.kept.set(id, diff);
+    return diff;
   }
 }
