@@ -75,9 +75,11 @@ function applyRow(r: ApplyRecord, diffs: boolean): string {
   const hash = r.configHash ? `<span class="hash" title="${e(r.configHash)}">${e(r.configHash.slice(0, 12))}</span>` : '';
   const diff = r.diffId !== undefined && diffs
     ? `<details data-diff="${e(r.diffId)}"><summary>diff</summary><pre class="diff"></pre></details>` : '';
+  // What HAProxy said of each rule or app this apply left out: one short line, the whole text on hover.
+  const leftOut = (r.leftOut ?? []).map((l) => `<div class="small left-out" title="${e(l.error)}">${e(l.kind)} ${e(l.id)}: HAProxy: ${e(l.error.length > 200 ? `${l.error.slice(0, 200)}…` : l.error)}</div>`);
   return `<tr class="apply"><td>${e(new Date(r.at).toISOString())}</td><td>apply</td><td class="${OK_RESULTS.has(r.result) ? '' : 'bad'}">${e(r.result)}</td>`
     + `<td class="mode">${e(modeOf(r))}</td><td class="small">${e(timings(r))}</td><td>${hash}</td>`
-    + `<td>${why.map((w) => `<div>${e(w)}</div>`).join('')}</td><td></td><td>${diff}</td></tr>`;
+    + `<td>${why.map((w) => `<div>${e(w)}</div>`).join('')}${leftOut.join('')}</td><td></td><td>${diff}</td></tr>`;
 }
 
 function ruleRow(r: RuleChangeRecord): string {

@@ -73,6 +73,13 @@ t.test('history: a rule set on the apps page shows on the open history page with
   await diff.filter({ hasText: '/shop' }).waitFor({ timeout: 10_000 });
   t.match(await diff.textContent(), /^\+.*\/shop/m, 'the diff adds the rule\'s line');
   t.equal(await history.getAttribute('body', 'data-not-reloaded'), 'yes', 'shown without reloading the page');
+
+  const refused = await culm.json('/api/services/grp/api', { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: '{"acl":"path_reg [a-"}' });
+  t.equal(refused.status, 400);
+  const row = history.locator('#history tr.rule', { hasText: 'rule /grp/api set refused (400)' });
+  await row.waitFor({ timeout: 10_000 });
+  t.match(await row.textContent(), /E_RULE_INVALID: HAProxy refuses this rule: regex '\[a-' is invalid/, 'a rule HAProxy refused is in the history, with its reason');
+  t.equal(await history.getAttribute('body', 'data-not-reloaded'), 'yes', 'still the same page');
 });
 
 t.test('the applied config downloads as haproxy.cfg, the same text as /api/config', async (t) => {

@@ -56,4 +56,7 @@ t.test('cluster: a hash other than the leader\'s is marked; text is escaped', as
   const history = historySection([{ kind: 'rule', at: 1, result: 'changed', action: 'set', id: '/x', who: '<i>eve</i>', from: '::1', before: null, after: null, status: 200, reasons: ['r'], durationMs: 1 }], true);
   t.match(history, /&#60;i&#62;eve/);
   t.notMatch(history, /<i>/);
+  const leftOut = historySection([{ kind: 'apply', at: 1, result: 'applied', reasons: ['rule /x left out: HAProxy refuses it'], durationMs: 1, mode: 'reload',
+    leftOut: [{ kind: 'rule', id: '/x', error: `parsing [haproxy.cfg:9] : regex '<[a-' is invalid ${'x'.repeat(300)}` }] }], true);
+  t.match(leftOut, /<div class="small left-out" title="parsing \[haproxy\.cfg:9\] : regex &#39;&#60;\[a-&#39; is invalid x+">rule \/x: HAProxy: parsing [^<]*…<\/div>/, 'HAProxy\'s reason for a rule left out, short, whole on hover');
 });
