@@ -17,8 +17,9 @@ import { escapeHtml as e, STYLE } from './ui.js';
 import { CLIENT_SCRIPT, navLinks, pageHeaders } from './ui-client.js';
 import { errorMessage } from '../core/errors.js';
 
-const OPS_STYLE = `pre.diff{background:#f6f6f6;padding:.5em;overflow:auto;max-height:30em;font-size:.9em}.hash{font-family:monospace}
-tr.differs td,.differs{background:#fff3cd}.small{font-size:.9em;color:#555}dl.figures{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}dt{font-weight:bold}`;
+const OPS_STYLE = `pre.diff{background:#f6f6f6;padding:.5em;overflow:auto;max-height:30em;max-width:calc(100vw - 4em);font-size:.9em;margin:0}.hash{font-family:monospace}
+tr.apply:has(+ tr.diff) td{border-bottom:none}tr.diff td{padding-top:0}
+tr.differs td,.differs{background:#fff3cd}.scroll{overflow-x:auto}.small{font-size:.9em;color:#555}dl.figures{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}dt{font-weight:bold}`;
 
 // Re-reads the page on each live event and swaps the [data-live] sections; a diff open stays open (it is fetched
 // again). A diff is fetched when its <details> opens.
@@ -50,6 +51,12 @@ ${body}
 `;
 }
 
+/** The time of day, the whole date and time on hover (keeps the table narrow at 700 px). */
+const when = (at: number): string => {
+  const iso = new Date(at).toISOString();
+  return `<td><time datetime="${e(iso)}" title="${e(iso)}">${e(iso.slice(11, 19))}</time></td>`;
+};
+
 const ms = (n: number | undefined): string => (n === undefined ? '' : `${Math.round(n * 10) / 10} ms`);
 
 /** How an apply reached HAProxy: a reload, or the runtime API with what it changed (the map, servers). */
@@ -73,27 +80,28 @@ const OK_RESULTS = new Set(['applied', 'unchanged', 'changed']);
 function applyRow(r: ApplyRecord, diffs: boolean): string {
   const why = [...r.reasons, ...(r.error ? [`${r.error.code}: ${r.error.message}`] : [])];
   const hash = r.configHash ? `<span class="hash" title="${e(r.configHash)}">${e(r.configHash.slice(0, 12))}</span>` : '';
+  // In a row of its own, the table's width: a long config line scrolls inside the diff, not the page.
   const diff = r.diffId !== undefined && diffs
-    ? `<details data-diff="${e(r.diffId)}"><summary>diff</summary><pre class="diff"></pre></details>` : '';
+    ? `\n<tr class="diff"><td colspan="8"><details data-diff="${e(r.diffId)}"><summary>diff</summary><pre class="diff"></pre></details></td></tr>` : '';
   // What HAProxy said of each rule or app this apply left out: one short line, the whole text on hover.
   const leftOut = (r.leftOut ?? []).map((l) => `<div class="small left-out" title="${e(l.error)}">${e(l.kind)} ${e(l.id)}: HAProxy: ${e(l.error.length > 200 ? `${l.error.slice(0, 200)}…` : l.error)}</div>`);
-  return `<tr class="apply"><td>${e(new Date(r.at).toISOString())}</td><td>apply</td><td class="${OK_RESULTS.has(r.result) ? '' : 'bad'}">${e(r.result)}</td>`
+  return `<tr class="apply">${when(r.at)}<td>apply</td><td class="${OK_RESULTS.has(r.result) ? '' : 'bad'}">${e(r.result)}</td>`
     + `<td class="mode">${e(modeOf(r))}</td><td class="small">${e(timings(r))}</td><td>${hash}</td>`
-    + `<td>${why.map((w) => `<div>${e(w)}</div>`).join('')}${leftOut.join('')}</td><td></td><td>${diff}</td></tr>`;
+    + `<td>${why.map((w) => `<div>${e(w)}</div>`).join('')}${leftOut.join('')}</td><td></td></tr>${diff}`;
 }
 
 function ruleRow(r: RuleChangeRecord): string {
   const what = r.error ? [...r.reasons, `${r.error.code}: ${r.error.message}`] : r.reasons;
-  return `<tr class="rule"><td>${e(new Date(r.at).toISOString())}</td><td>rule ${e(r.action)}</td><td class="${OK_RESULTS.has(r.result) ? '' : 'bad'}">${e(r.result)}</td>`
+  return `<tr class="rule">${when(r.at)}<td>rule ${e(r.action)}</td><td class="${OK_RESULTS.has(r.result) ? '' : 'bad'}">${e(r.result)}</td>`
     + `<td></td><td class="small">${e(ms(r.durationMs))}</td><td></td><td>${what.map((w) => `<div>${e(w)}</div>`).join('')}</td>`
-    + `<td class="who">${e(r.who)} <span class="small">from ${e(r.from)}</span></td><td></td></tr>`;
+    + `<td class="who">${e(r.who)} <span class="small">from ${e(r.from)}</span></td></tr>`;
 }
 
 export function historySection(history: readonly HistoryRecord[], hasDiffs: boolean): string {
   if (history.length === 0) return '<section id="history" data-live><p>Nothing applied yet.</p></section>';
   const rows = [...history].sort((a, b) => b.at - a.at)
     .map((h) => (h.kind === 'rule' ? ruleRow(h) : applyRow(h, hasDiffs))).join('\n');
-  return `<section id="history" data-live><table><thead><tr><th>When</th><th>What</th><th>Result</th><th>Mode</th><th>Took</th><th>Config</th><th>Why</th><th>Who</th><th>Diff</th></tr></thead><tbody>\n${rows}\n</tbody></table></section>`;
+  return `<section id="history" data-live class="scroll"><table><thead><tr><th>When (UTC)</th><th>What</th><th>Result</th><th>Mode</th><th>Took</th><th>Config</th><th>Why</th><th>Who</th></tr></thead><tbody>\n${rows}\n</tbody></table></section>`;
 }
 
 export function renderHistoryPage(core: CulmCore, version: string, nonce: string): string {
@@ -114,9 +122,10 @@ function readinessSection(r: Readiness): string {
 interface Instance { id: string; endpoint?: string; version?: string; startedAt?: number; leader?: boolean; lastApply?: { at?: number; result?: string; configHash?: string } }
 
 /** The instances and whose config hash is not the leader's (or, without a leader, not the most common one). */
-export function clusterSection(view: unknown): string {
+export function clusterSection(view: unknown, selfLast?: Instance['lastApply']): string {
   const v = (view ?? {}) as { mode?: string; self?: string; leader?: string | null; instances?: Instance[] };
-  const instances = Array.isArray(v.instances) ? v.instances : [];
+  // Standalone, this instance reports its applies nowhere: its own history says what it applied last.
+  const instances = (Array.isArray(v.instances) ? v.instances : []).map((i) => (i.id === v.self && !i.lastApply && selfLast ? { ...i, lastApply: selfLast } : i));
   const counts = new Map<string, number>();
   for (const i of instances) if (i.lastApply?.configHash) counts.set(i.lastApply.configHash, (counts.get(i.lastApply.configHash) ?? 0) + 1);
   const leaderHash = instances.find((i) => i.leader)?.lastApply?.configHash;
@@ -150,10 +159,19 @@ function metricsSection(m: MetricsSummary): string {
     + `${figures.map(([k, v]) => `<dt>${e(k)}</dt><dd>${e(v)}</dd>`).join('')}</dl></section>`;
 }
 
+/** The newest apply that delivered a config, as the cluster view shows one. */
+function lastApplied(history: readonly HistoryRecord[]): Instance['lastApply'] {
+  for (let i = history.length - 1; i >= 0; i--) {
+    const h = history[i];
+    if (h.kind !== 'rule' && h.result === 'applied') return { at: h.at, result: h.result, configHash: h.configHash };
+  }
+  return undefined;
+}
+
 export async function renderClusterPage(core: CulmCore, metrics: Metrics, cluster: ClusterSource | undefined, version: string, nonce: string): Promise<string> {
   let clusterPart: string;
   try {
-    clusterPart = cluster ? clusterSection(await cluster()) : '<section id="cluster" data-live><p>No cluster view (standalone).</p></section>';
+    clusterPart = cluster ? clusterSection(await cluster(), lastApplied(core.history())) : '<section id="cluster" data-live><p>No cluster view (standalone).</p></section>';
   } catch (err) {
     clusterPart = `<section id="cluster" data-live><p class="bad">Cluster view unavailable: ${e(errorMessage(err))}</p></section>`;
   }

@@ -68,8 +68,10 @@ t.test('history: a rule set on the apps page shows on the open history page with
   t.match(mode, /^(runtime \(map\)|reload)$/, `the mode is shown: ${mode}`);
   t.match(await newest.textContent(), /rule \/web|\/web/, 'its reason names the app');
   t.match(await newest.locator('.hash').getAttribute('title'), /^[0-9a-f]{64}$/, 'its config hash');
-  await newest.locator('details[data-diff] summary').click();
-  const diff = newest.locator('pre.diff');
+  // The newest apply's diff: the first on the page (newest first; rule rows have none).
+  const details = history.locator('#history tr.diff details[data-diff]').first();
+  await details.locator('summary').click();
+  const diff = details.locator('pre.diff');
   await diff.filter({ hasText: '/shop' }).waitFor({ timeout: 10_000 });
   t.match(await diff.textContent(), /^\+.*\/shop/m, 'the diff adds the rule\'s line');
   t.equal(await history.getAttribute('body', 'data-not-reloaded'), 'yes', 'shown without reloading the page');
@@ -80,6 +82,16 @@ t.test('history: a rule set on the apps page shows on the open history page with
   await row.waitFor({ timeout: 10_000 });
   t.match(await row.textContent(), /E_RULE_INVALID: HAProxy refuses this rule: regex '\[a-' is invalid/, 'a rule HAProxy refused is in the history, with its reason');
   t.equal(await history.getAttribute('body', 'data-not-reloaded'), 'yes', 'still the same page');
+});
+
+t.test('at 700 px the history page, an open diff included, does not scroll sideways', async (t) => {
+  const page = await pageFor(t, browser, { width: 700, height: 800 });
+  await page.goto(`${culms[0].api}/ui/history`);
+  const details = page.locator('#history tr.diff details[data-diff]').first();
+  await details.locator('summary').click();
+  await details.locator('pre.diff').filter({ hasText: '---' }).waitFor({ timeout: 10_000 });
+  const width = Number(await page.evaluate('document.documentElement.scrollWidth'));
+  t.ok(width <= 700, `the page is ${width} px wide`);
 });
 
 t.test('the applied config downloads as haproxy.cfg, the same text as /api/config', async (t) => {

@@ -53,6 +53,8 @@ t.test('cluster: a hash other than the leader\'s is marked; text is escaped', as
   t.match(differ, /<tr class="instance differs" data-id="&#60;b&#62;">/);
   t.match(differ, /2 different config hashes/);
   t.notMatch(differ, /<b>/);
+  const standalone = clusterSection({ mode: 'standalone', self: 'a', leader: 'a', instances: [{ id: 'a', leader: true }] }, { at: 1, result: 'applied', configHash: 'f'.repeat(64) });
+  t.match(standalone, /title="f{64}"/, 'standalone: its own last apply from its history');
   const history = historySection([{ kind: 'rule', at: 1, result: 'changed', action: 'set', id: '/x', who: '<i>eve</i>', from: '::1', before: null, after: null, status: 200, reasons: ['r'], durationMs: 1 }], true);
   t.match(history, /&#60;i&#62;eve/);
   t.notMatch(history, /<i>/);
