@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MarathonEmulator } from '../marathon-emulator.js';
 import { streamEvent, subscriptionEvent } from './events.js';
-import { sendJettyError, sendJson } from './http.js';
+import { notAllowed, sendJettyError, sendJson } from './http.js';
 import { type App, type Embed, normalizeAppId, renderApp, renderTask, resolveEmbeds } from './model.js';
 import { deploymentsJson } from './readiness.js';
 import { writeRoute } from './writes.js';
@@ -15,8 +15,6 @@ export const CALLBACKS_DISABLED_MESSAGE =
 
 const notFound = (res: ServerResponse, h: Record<string, string>): void =>
   sendJson(res, 404, { message: 'HTTP 404 Not Found' }, h);
-export const notAllowed = (res: ServerResponse, h: Record<string, string>): void =>
-  sendJson(res, 405, { message: 'HTTP 405 Method Not Allowed' }, h);
 
 export function route(emu: MarathonEmulator, req: IncomingMessage, res: ServerResponse, u: URL): void | Promise<void> {
   const h = emu.leaderHeaders();

@@ -5,9 +5,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DeploymentRef, MarathonEmulator } from '../marathon-emulator.js';
 import { appSpecFrom, type Refusal } from './app-json.js';
-import { sendJson } from './http.js';
+import { notAllowed, sendJson } from './http.js';
 import { type App, type Task, instanceIdOf, normalizeAppId, renderApp, renderTask } from './model.js';
-import { notAllowed } from './routes.js';
 import { createApp, killTasks, restartApp, updateApp } from './scheduler.js';
 
 type Headers = Record<string, string>;
