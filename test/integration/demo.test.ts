@@ -1,7 +1,8 @@
 /**
  * Issue 14: `npm run demo -- --apps 200` as a newcomer runs it (the script through tsx, as the npm script does
  * after its build; ports and data dir from env): its "ready" line comes only once culm has applied, its HAProxy
- * routes the apps, an app POSTed to the emulator's Marathon API gets routed and a deleted one stops being routed,
+ * routes the apps, an app POSTed to the emulator's Marathon API gets routed, culm follows its scale-up and a task
+ * killed with scale=true, a deleted app stops being routed,
  * and Ctrl-C (SIGINT) leaves none of the processes it started running.
  */
 import t from 'tap';
@@ -79,6 +80,17 @@ t.test('the demo: ready after the first apply, routes, follows the Marathon API,
   t.equal(added.status, 201, 'POST /v2/apps accepted');
   await eventually('/added routed', async () => (await get(`${frontend}/added`)).status === 200, 30_000);
   t.pass('an app POSTed to the emulator is routed');
+  const tasksInCulm = async (): Promise<number> => {
+    const state = (await (await fetch(`http://127.0.0.1:${apiPort}/api/state`)).json()) as { Apps: Array<{ Id: string; Tasks: unknown[] }> };
+    return state.Apps.find((a) => a.Id === '/added')?.Tasks.length ?? -1;
+  };
+  const scaled = await fetch(`${marathon}/v2/apps/added`, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: '{"instances":4}' });
+  t.equal(scaled.status, 200, 'PUT instances accepted');
+  await eventually('culm holds 4 tasks of /added', async () => (await tasksInCulm()) === 4, 30_000);
+  const tasks = (await (await fetch(`${marathon}/v2/apps/added/tasks`)).json()) as { tasks: Array<{ id: string }> };
+  t.equal((await fetch(`${marathon}/v2/apps/added/tasks/${tasks.tasks[0].id}?scale=true`, { method: 'DELETE' })).status, 200);
+  await eventually('culm holds 3 tasks of /added', async () => (await tasksInCulm()) === 3, 30_000);
+  t.pass('culm follows a scale-up and a task killed with scale=true');
   t.equal((await fetch(`${marathon}/v2/apps/added`, { method: 'DELETE' })).status, 200);
   await eventually('/added no longer routed', async () => (await get(`${frontend}/added`)).status !== 200, 30_000);
   t.pass('a deleted app is no longer routed');
