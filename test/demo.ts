@@ -27,11 +27,13 @@ function appCount(argv: string[]): number {
   const usage = `usage: npm run demo [-- --apps N]   (N from 1 to ${MAX_APPS}; default 2)`;
   let n = 2;
   for (let i = 0; i < argv.length; i++) {
-    const m = /^--apps(?:=(.*))?$/.exec(argv[i]);
+    const arg = argv[i];
+    const m = /^--apps(?:=(.*))?$/.exec(arg);
     const value = m ? (m[1] ?? argv[++i]) : undefined;
     if (!m || value === undefined || !/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_APPS) {
-      process.stderr.write(`${argv[i] === '--help' ? '' : `demo: bad argument ${JSON.stringify(argv[i] ?? argv[i - 1])}\n`}${usage}\n`);
-      process.exit(argv[i] === '--help' ? 0 : 2);
+      const shown = m ? `--apps ${value ?? '(no value)'}` : arg;
+      process.stderr.write(`${arg === '--help' ? '' : `demo: bad argument ${shown}\n`}${usage}\n`);
+      process.exit(arg === '--help' ? 0 : 2);
     }
     n = Number(value);
   }
