@@ -33,6 +33,12 @@ interface CheckContext {
   warn(message: string): void;
 }
 
+/** Settings another one can make unused: a bad value there is refused only when it is used (as before the table). */
+const UNUSED_WHEN: Partial<Record<SettingId, (v: SettingValues) => boolean>> = {
+  // Without a user HAProxy keeps culm's user and group: the group is not read.
+  'haproxy.group': (v) => v['haproxy.user'] === '',
+};
+
 /** Rules across settings, or on how one is used, run in this order once every value is parsed and derived. */
 const CHECKS: Readonly<Record<string, (v: SettingValues, c: CheckContext) => void>> = {
   'the output is a file of its own': (v, c) => {
@@ -85,17 +91,20 @@ const CHECKS: Readonly<Record<string, (v: SettingValues, c: CheckContext) => voi
  */
 export function validate(collected: Collected, cwd: string): CulmConfig {
   const parsed: Partial<Record<SettingId, unknown>> = {};
+  const unusedIfBad: Array<{ id: SettingId; problem: string; raw: RawValue }> = [];
   for (const [id, setting] of Object.entries(SETTINGS) as Array<[SettingId, Setting]>) {
     const raw = rawOf(collected, id);
     if (raw === undefined) continue;
     try {
       parsed[id] = PARSERS[setting.kind](raw.value, setting, cwd);
     } catch (err) {
-      if (err instanceof Invalid) fail(id, err.message, raw);
-      throw err;
+      if (!(err instanceof Invalid)) throw err;
+      if (UNUSED_WHEN[id] === undefined) fail(id, err.message, raw);
+      unusedIfBad.push({ id, problem: err.message, raw });
     }
   }
   const v = deriveDefaults(parsed, { cwd, given: new Set(collected.raw.keys()) });
+  for (const bad of unusedIfBad) if (!UNUSED_WHEN[bad.id]!(v)) fail(bad.id, bad.problem, bad.raw);
   const warnings = [...collected.warnings];
   const context: CheckContext = { collected, fail: (id, problem) => fail(id, problem, rawOf(collected, id)), warn: (m) => warnings.push(m) };
   for (const check of Object.values(CHECKS)) check(v, context);

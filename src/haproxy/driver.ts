@@ -60,6 +60,9 @@ export interface ApplyTimings {
 /** A shell command that does nothing and succeeds (`exit 0`, `true`, `:` or nothing): not worth a shell. */
 export const isNoOpCommand = (command: string): boolean => /^\s*(exit(\s+0)?|true|:)?\s*;?\s*$/.test(command);
 
+/** A side file whose fsync is through (see `HaproxyDriver.sideFiles`). */
+const DURABLE = Symbol('durable');
+
 /** This process's run: tells its candidate files from those of an earlier process that had the same pid. */
 const RUN = randomBytes(4).toString('hex');
 
@@ -97,7 +100,12 @@ export class HaproxyDriver {
    */
   private checked?: { text: string; path: string };
   /** Side files known to be on disk (written by this process). */
-  private readonly sideFiles = new Set<string>();
+  /**
+   * Side files written by this process, by path: their fsync while it runs (every caller that needs the file
+   * waits for it, whoever started it), `DURABLE` once it is through. A failed fsync drops the entry, so the
+   * next apply that needs the file writes it again.
+   */
+  private readonly sideFiles = new Map<string, Pending | typeof DURABLE>();
   /**
    * Every validation (a rule's check, an apply's) waits for the one before: four bad rules at once cost four
    * limited checks in a row, never four CPUs.
@@ -184,16 +192,30 @@ export class HaproxyDriver {
   private async writeSideFiles(files: readonly SideFile[]): Promise<Pending> {
     const pending: Pending[] = [];
     for (const f of files) {
-      if (this.sideFiles.has(f.path)) continue;
+      const known = this.sideFiles.get(f.path);
+      if (known === DURABLE) continue;
+      if (known) {
+        pending.push(known);
+        continue;
+      }
       let written: Pending;
       try {
-        written = await replaceThenSync(f.path, f.text);
+        // A file of that name already there (from before a restart; the name carries a hash of the content)
+        // may be what the config on disk uses: replaced only by a file already on disk, never by one whose
+        // fsync is still running. A new name is renamed at once and made durable meanwhile.
+        if (existsSync(f.path)) {
+          await writeAtomically(f.path, f.text);
+          written = { synced: Promise.resolve() };
+        } else written = await replaceThenSync(f.path, f.text);
       } catch (err) {
         throw new CulmError('E_WRITE', `cannot write ${f.path}: ${String(err)}`, { cause: err });
       }
-      this.sideFiles.add(f.path);
-      // Not known to be on disk after all: written again by the next apply that needs it.
-      written.synced.catch(() => this.sideFiles.delete(f.path));
+      this.sideFiles.set(f.path, written);
+      written.synced.then(
+        () => { if (this.sideFiles.get(f.path) === written) this.sideFiles.set(f.path, DURABLE); },
+        // Not known to be on disk after all: written again by the next apply that needs it.
+        () => { if (this.sideFiles.get(f.path) === written) this.sideFiles.delete(f.path); },
+      );
       pending.push(written);
     }
     return allSynced(pending);
@@ -236,6 +258,7 @@ export class HaproxyDriver {
       try {
         written = await writeThenSync(path, text);
       } catch (err) {
+        await rm(path, { force: true }); // a partial file (disk full) must not pile up at each retry
         throw new CulmError('E_WRITE', `cannot write candidate config ${path}: ${String(err)}`, { cause: err });
       }
       // The check reads the file from the page cache: its fsync runs meanwhile.
@@ -279,7 +302,12 @@ export class HaproxyDriver {
     try {
       const side = await this.writeSideFiles(files);
       const { path } = await this.validate(text);
-      await this.synced(side, 'the side files');
+      try {
+        await this.synced(side, 'the side files');
+      } catch (err) {
+        await rm(path, { force: true });
+        throw err;
+      }
       const previous = this.checked;
       this.checked = { text, path };
       if (previous) await rm(previous.path, { force: true });

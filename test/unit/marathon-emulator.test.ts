@@ -712,6 +712,11 @@ t.test('PUT /v2/apps/{id}: instances alone scale (youngest killed first), other 
   t.equal(emu.tasksOf('/web').length, 1, 'nothing changed');
   const bad = await send(emu, 'PUT', '/v2/apps/web', { instances: -3 });
   t.same([bad.status, emu.tasksOf('/web').length], [422, 1]);
+  await send(emu, 'PUT', '/v2/apps/api', { instances: 3 });
+  t.equal(emu.tasksOf('/api').length, 3);
+  const replaced = await send(emu, 'PUT', '/v2/apps/api?partialUpdate=false', { cmd: 'z' });
+  t.equal(replaced.status, 200);
+  t.equal(emu.tasksOf('/api').length, 1, 'a complete replacement without instances has Marathon\'s default, 1');
 });
 
 t.test('restart, delete, and the lock a deployment in progress holds', async (t) => {
@@ -797,6 +802,8 @@ t.test('killing tasks: replaced unless scale=true; one by id, by app, or a list 
   t.ok(down.body.deploymentId);
   t.equal(emu.tasksOf('/web').length, 1);
 
+  const none = await send(emu, 'DELETE', '/v2/apps/web/tasks?host=127.0.0&scale=true');
+  t.same([none.status, emu.tasksOf('/web').length], [200, 1], 'host is an exact match, not a substring (Marathon: hostname.contains on an Option)');
   const all = await send(emu, 'DELETE', '/v2/apps/web/tasks?host=127.0.0.1&scale=true');
   t.ok(all.body.deploymentId);
   t.same([emu.tasksOf('/web').length, emu.app('/web').spec.instances], [0, 0]);

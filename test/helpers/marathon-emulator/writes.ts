@@ -152,7 +152,8 @@ export async function writeRoute(emu: MarathonEmulator, req: IncomingMessage, re
       return killAnswer(emu, answer, [task], scale, force, (killed) => answer.json(200, { task: killed[0] }));
     }
     const host = u.searchParams.get('host');
-    const tasks = emu.tasksOf(appId).filter((t) => host === null || host === '*' || t.host.includes(host));
+    // AppTasksResource.deleteMany: `hostname.contains(host)` on an Option, an exact match.
+    const tasks = emu.tasksOf(appId).filter((t) => host === null || host === '*' || t.host === host);
     return killAnswer(emu, answer, tasks, scale, force, (killed) => answer.json(200, { tasks: killed }));
   }
 
@@ -171,7 +172,9 @@ export async function writeRoute(emu: MarathonEmulator, req: IncomingMessage, re
     if (!spec.ok) return answer.refuse(spec.refusal);
     if (!app) return answer.deployment(createApp(emu, spec.value, u.pathname).deployment, 201, { Location: `${emu.url}${appId}` });
     if (!answer.unlocked(app, force)) return;
-    return answer.deployment(updateApp(emu, spec.value, u.pathname));
+    // partialUpdate=false replaces the whole definition: a missing `instances` is Marathon's default, 1.
+    const next = partial ? spec.value : { ...spec.value, instances: spec.value.instances ?? 1 };
+    return answer.deployment(updateApp(emu, next, u.pathname));
   }
   return notAllowed(res, h);
 }
