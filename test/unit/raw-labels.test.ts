@@ -13,6 +13,7 @@ import { buildView, type HaproxyPaths } from '../../src/core/view.js';
 import { rawLabelProblem, rawLines } from '../../src/core/raw-labels.js';
 import { backendTemplateOf, partialNameProblem } from '../../src/core/backend-template.js';
 import { Renderer } from '../../src/haproxy/render.js';
+import { appAtFailure } from '../../src/pipeline/apply.js';
 import { checkRule, makeRule } from '../../src/core/rules.js';
 import { applySnapshot } from '../../src/core/state.js';
 import { emptyState, type Rule } from '../../src/core/model.js';
@@ -179,4 +180,16 @@ t.test('template override: the partial renders that app\'s backends only; one th
     t.throws(() => render([marathonApp('/a', { HAPROXY_TEMPLATE: name }), marathonApp('/b', {}, [10001])], trusted, [], r),
       { appId: '/a', code: 'E_TEMPLATE', message: new RegExp(`app /a: its template ${name} failed`) }, `${name}: the error names the app`);
   }
+});
+
+t.test('a check failure in an app\'s own sections names that app (appAtFailure)', async (t) => {
+  const { text, view } = render([
+    marathonApp('/a', {}, [10031]),
+    marathonApp('/web', { HAPROXY_1_BACKEND_HEAD: 'no-such-directive', HAPROXY_1_FRONTEND_BACKEND_GLUE: 'use_backend nowhere' }, [10001, 10002]),
+  ], trusted);
+  const line = text.split('\n').indexOf('    no-such-directive') + 1;
+  t.ok(line > 0);
+  t.same(appAtFailure(`parsing [haproxy.cfg:${line}] : unknown keyword 'no-such-directive' in 'backend' section`, text, view), { id: '/web', inRule: false }, 'a line in port 1\'s backend');
+  t.same(appAtFailure("config : Proxy '::web-port-10002': unable to find required use_backend: 'nowhere'.", text, view), { id: '/web', inRule: false }, 'no line: the proxy named');
+  t.same(appAtFailure("config : Proxy 'http-in': unable to find required use_backend: 'x'.", text, view), null, 'a proxy no app owns');
 });
