@@ -293,7 +293,7 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
     Backends: backendsOf(app, ports, listeners, routes, serving, all, escaped, trusted),
     Listeners: listeners,
     Template: chosen.name,
-    LabelConfig: labelConfigNote(raw, trusted),
+    LabelConfig: labelConfigNote(raw, trusted, ports.length),
   };
 }
 
@@ -337,10 +337,11 @@ function rawListeners(listeners: ListenerView[], raw: ReadonlyMap<number, RawPor
   });
 }
 
-function labelConfigNote(raw: ReadonlyMap<number, RawPort> | undefined, trusted: ReadonlyMap<number, RawPort> | undefined): LabelConfigNote | null {
+/** What to tell about the app's raw labels; a refusal only for ports the app has (a label for port 5 of a one-port app is moot). */
+function labelConfigNote(raw: ReadonlyMap<number, RawPort> | undefined, trusted: ReadonlyMap<number, RawPort> | undefined, portCount: number): LabelConfigNote | null {
   if (!raw) return null;
   if (!trusted) return Object.freeze({ refused: false, note: [...raw.values()].flatMap((p) => p.labels).join(', ') });
-  const why = [...trusted.values()].map((p) => p.problem).filter(Boolean).join('; ');
+  const why = [...trusted].filter(([index]) => index < portCount).map(([, p]) => p.problem).filter(Boolean).join('; ');
   return why ? Object.freeze({ refused: true, note: why }) : null;
 }
 
