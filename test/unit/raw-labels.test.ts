@@ -148,6 +148,17 @@ t.test('a refused raw label leaves its port out, only that one, and says why', a
   t.match(check(rendered), /Configuration file is valid/);
 });
 
+t.test('where the app comes in: a raw label keeps newlines and tabs, not other control characters', async (t) => {
+  const kept = render([marathonApp('/a', { HAPROXY_0_BACKEND_HEAD: 'a\n\tb\r\n', HAPROXY_0_VHOST: 'a.example.com' })], trusted);
+  t.same(kept.rejected, [], 'newlines, tabs and CRLF are a raw label\'s');
+  const esc = render([marathonApp('/a', { HAPROXY_0_BACKEND_HEAD: 'http-response set-header X-A \u001b[31m' }), marathonApp('/b', {}, [10001])], trusted);
+  t.match(esc.rejected, [{ appId: '/a', field: 'label', reason: /HAPROXY_0_BACKEND_HEAD.*its port is left out/ }], 'an escape is refused where the app comes in');
+  t.match(esc.view.NotServed['/a'], /contains a NUL or another control character: port 0 left out/, 'and its port left out when written');
+  t.match(esc.text, /backend ::b-cluster/, 'the other app renders');
+  const vhost = render([marathonApp('/a', { HAPROXY_0_VHOST: 'a.example.com\nbackend x' })], trusted);
+  t.match(vhost.rejected, [{ appId: '/a', field: 'label' }], 'other HAPROXY_ labels still may not hold a newline');
+});
+
 t.test('template override: names checked, the rule wins over the label', async (t) => {
   t.equal(partialNameProblem('mine.eta'), '');
   for (const bad of ['../x.eta', 'a/b.eta', 'x.cfg', '.eta', 'a..b.eta', '', 'x y.eta']) t.match(partialNameProblem(bad), /not a partial's file name/, JSON.stringify(bad));
