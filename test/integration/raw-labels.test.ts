@@ -3,7 +3,8 @@
  * Marathon emulator: with HAProxy.TrustLabelConfig on, an app's `HAPROXY_0_BACKEND_HEAD` is in effect on its
  * responses; a line HAProxy refuses, or a partial that throws, leaves that app out while the others route; off, the label is ignored with
  * one log line. A partial named by `HAPROXY_TEMPLATE` or a rule's `Config.template` changes that app's backend
- * only; a rule naming a partial that is not there is refused before anything is stored.
+ * only; a rule naming a partial that is not there is refused before anything is stored. FRONTEND_HEAD and
+ * FRONTEND_BACKEND_GLUE reach the app's own service-port frontend, never the shared one.
  */
 import t from 'tap';
 import type { Test } from 'tap';
@@ -12,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
 import { startCulm, type CulmInstance } from '../helpers/culm.js';
-import { eventually, rawRequest, startBackend, type Backend } from '../helpers/net.js';
+import { eventually, freePort, rawRequest, startBackend, type Backend } from '../helpers/net.js';
 
 const get = (culm: CulmInstance, path: string) => rawRequest(`${culm.frontend}${path}`, 'GET', { Host: 'any.example.com', Connection: 'close' });
 
@@ -121,4 +122,32 @@ t.test('not trusted (the default): the label is ignored, with one log line for t
   t.equal(told.length, 1, 'one log line');
   t.match(told[0], /"app":"\/hdr"/);
   t.match(told[0], /HAPROXY_0_BACKEND_HEAD/);
+});
+
+t.test('trusted: FRONTEND_HEAD and FRONTEND_BACKEND_GLUE in the app\'s own service-port frontend only', async (t) => {
+  const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 1000 });
+  const web = await startBackend();
+  const servicePort = await freePort();
+  marathon.addApp({
+    id: '/web', servicePorts: [servicePort],
+    labels: {
+      HAPROXY_0_FRONTEND_HEAD: '\nfrontend {backend}\n  bind {bindAddr}:{servicePort}{sslCert}{bindOptions}\n  mode {mode}\n  http-response set-header X-Frontend {servicePort}\n',
+      HAPROXY_0_FRONTEND_BACKEND_GLUE: '  use_backend {backend} if {{ path_beg /ok }}\n',
+    },
+  });
+  marathon.addTask('/web', { port: web.port });
+  const culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse', CULM_BIND_SERVICE_PORTS: 'true', CULM_SERVICE_PORT_BIND: '127.0.0.1', CULM_TRUST_LABEL_CONFIG: 'true' } });
+  t.teardown(async () => {
+    await culm.destroy();
+    await marathon.stop();
+    await web.close();
+  });
+  await culm.waitReady();
+  const own = await rawRequest(`http://127.0.0.1:${servicePort}/ok`, 'GET', { Connection: 'close' });
+  t.equal(own.body.trim(), String(web.port), 'the glue routes /ok on the service port');
+  t.equal(own.headers['x-frontend'], String(servicePort), 'the head\'s header, its placeholder filled');
+  t.equal((await rawRequest(`http://127.0.0.1:${servicePort}/other`, 'GET', { Connection: 'close' })).status, 503, 'the glue replaced default_backend: nothing else routes there');
+  const shared = await get(culm, '/web');
+  t.equal(shared.body.trim(), String(web.port), 'the shared frontend routes the app as before');
+  t.equal(shared.headers['x-frontend'], undefined, 'without the app\'s frontend lines');
 });
