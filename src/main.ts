@@ -107,6 +107,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     ServeGroups: {
       groups: config.haproxy.serveGroups, strict: config.haproxy.strictGroups, labelRouting: config.haproxy.labelRouting,
       ...(config.haproxy.bindServicePorts ? { servicePortBind: config.haproxy.servicePortBindAddress } : {}),
+      ...(config.haproxy.trustLabelConfig ? { trustLabelConfig: true } : {}),
     },
   }, log);
 

@@ -26,7 +26,7 @@ export function assemble(v: SettingValues, collected: Collected, warnings: strin
         'statsSocketPath', 'user']),
       // Without a user HAProxy keeps culm's user and group.
       group: v['haproxy.user'] === '' ? '' : v['haproxy.group'],
-      ...pick(v, 'haproxy', ['serveGroups', 'strictGroups', 'labelRouting', 'bindServicePorts', 'servicePortBindAddress', 'commandTimeoutMs',
+      ...pick(v, 'haproxy', ['serveGroups', 'strictGroups', 'labelRouting', 'bindServicePorts', 'trustLabelConfig', 'servicePortBindAddress', 'commandTimeoutMs',
         'validationCpuSeconds', 'validationMemoryMiB', 'aclFilesDir', 'reloadIntervalMs', 'runtimeApi', 'stopOnExit', 'stopGraceMs', 'log',
         'requestLog']),
     },

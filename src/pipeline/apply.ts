@@ -6,13 +6,15 @@
  */
 import { SERVE_ALL, type GroupPolicy } from '../core/lb-labels.js';
 import { createHash } from 'node:crypto';
+import { basename } from 'node:path';
 import { CulmError, errorMessage } from '../core/errors.js';
 import type { App, ClusterState, Rule } from '../core/model.js';
 import { diffViews } from '../core/diff.js';
-import { buildView, type HaproxyPaths, type TemplateContext } from '../core/view.js';
+import { buildView, type HaproxyPaths, type LabelConfigNote, type TemplateContext } from '../core/view.js';
 import type { SideFile } from '../haproxy/driver.js';
 import { DeliveryError, type HaproxyDelivery } from '../haproxy/delivery.js';
-import type { Renderer } from '../haproxy/render.js';
+import { AppRenderError, type Renderer } from '../haproxy/render.js';
+import { TEMPLATE_CONFIG_KEY } from '../core/backend-template.js';
 import type { Logger } from '../log/logger.js';
 import type { ApplyRecord, LeftOut } from './types.js';
 
@@ -49,7 +51,7 @@ export const sha256 = (text: string): string => createHash('sha256').update(text
 /** The app a failing line of the rendered config belongs to, from HAProxy's `[file:LINE]`. */
 export function appAtFailure(message: string, text: string, view: TemplateContext): { id: string; inRule: boolean } | null {
   const m = /\[[^\]]*:(\d+)\]/.exec(message);
-  if (!m) return null;
+  if (!m) return appOfProxy(message, view);
   const lines = text.split('\n');
   const index = Number(m[1]) - 1;
   const line = lines[index] ?? '';
@@ -60,7 +62,7 @@ export function appAtFailure(message: string, text: string, view: TemplateContex
   for (let i = index; i >= 0; i--) {
     const b = /^\s*backend\s+(\S+)/.exec(lines[i]);
     if (b) {
-      const app = view.Apps.find((a) => a.Backend === b[1]);
+      const app = view.Apps.find((a) => a.Backend === b[1] || a.Backends?.some((own) => own.Name === b[1]));
       return app ? { id: app.Id, inRule: false } : null;
     }
     const f = /^\s*(?:frontend|listen)\s+(\S+)/.exec(lines[i]);
@@ -76,6 +78,26 @@ export function appAtFailure(message: string, text: string, view: TemplateContex
 }
 
 /**
+ * The app owning the proxy a check names when it names no line: HAProxy's checks after parsing say
+ * `Proxy '<name>': unable to find required use_backend: '…'` (a raw label's `use_backend` to nowhere).
+ */
+function appOfProxy(message: string, view: TemplateContext): { id: string; inRule: boolean } | null {
+  const m = /Proxy '([^']+)'/.exec(message);
+  if (!m) return null;
+  const listener = view.Listeners.find((l) => l.Name === m[1]);
+  if (listener) return { id: listener.AppId, inRule: false };
+  const app = view.Apps.find((a) => a.Backend === m[1] || a.Backends?.some((own) => own.Name === m[1]));
+  return app ? { id: app.Id, inRule: false } : null;
+}
+
+/**
+ * An app left out stays out until this changes: its definition, or the partial its rule names (fixing a rule's
+ * `Config.template` brings the app back).
+ */
+const isolationKey = (state: ClusterState, rules: ReadonlyMap<string, Rule>, id: string): string =>
+  `${state.apps.get(id)?.version ?? ''}\u0000${rules.get(id)?.config[TEMPLATE_CONFIG_KEY] ?? ''}`;
+
+/**
  * The files the rendered config names (the route map): none for a template that does not use it. The map line
  * sits in the frontend, near the top, so the search is short when it is there.
  */
@@ -87,13 +109,15 @@ const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 export class Applier {
   /** Rule ids ignored, and app ids left out (with the app version that failed), after breaking validation. */
   readonly ignoredRules = new Map<string, string>();
-  readonly excludedApps = new Map<string, string | undefined>();
+  readonly excludedApps = new Map<string, string>();
   private appliedView?: TemplateContext;
   private rejectedText?: string;
   private rejectedError?: CulmError;
   private templateVersion = '';
   /** Port clashes already logged and counted, by app id (view.ts settles them; each is told once). */
   private toldClashes: Readonly<Record<string, string>> = {};
+  /** Raw-label notes already logged, by app id (view.ts `LabelConfigNotes`: each is told once, not per render). */
+  private toldLabelConfig = new Map<string, LabelConfigNote>();
   /** Isolations not yet shown in an apply record (a deferred apply is not kept in the history). */
   private unreported: LeftOut[] = [];
 
@@ -119,7 +143,7 @@ export class Applier {
       this.rejectedText = undefined;
     }
     for (const [id, acl] of this.ignoredRules) if (rules.get(id)?.acl !== acl) this.ignoredRules.delete(id);
-    for (const [id, version] of this.excludedApps) if (state.apps.get(id)?.version !== version) this.excludedApps.delete(id);
+    for (const [id, key] of this.excludedApps) if (isolationKey(state, rules, id) !== key) this.excludedApps.delete(id);
   }
 
   view(state: ClusterState, rules: ReadonlyMap<string, Rule>, extra?: Rule): TemplateContext {
@@ -135,6 +159,12 @@ export class Applier {
       ignoredRules: new Set([...this.ignoredRules.keys()].filter((id) => id !== extra?.id)),
       ...(extra ? { checkedApp: extra.id } : {}),
     });
+  }
+
+  /** Why a rule's `Config.template` cannot be used ('' when it can): the partial must be in the template directory. */
+  partialProblem(name: string): string {
+    if (name === basename(this.renderer.templatePath)) return `${name} is the main template, not a partial`;
+    return this.renderer.hasPartial(name) ? '' : `${name} is not a partial in the template directory (HAProxy.TemplatePath's folder)`;
   }
 
   render(view: TemplateContext, measures: ApplyMeasures = newMeasures()): string {
@@ -182,8 +212,17 @@ export class Applier {
       try {
         view = this.view(state, rules);
         this.tellClashes(view.PortClashes, measures);
+        this.tellLabelConfig(view.LabelConfigNotes, measures);
         text = this.render(view, measures);
       } catch (err) {
+        // Text of one app failed to render (its override partial throws, or is missing): that app is left out.
+        const maxExcluded = Math.max(1, Math.floor(state.apps.size * MAX_EXCLUDED_SHARE));
+        if (err instanceof AppRenderError && round < MAX_ISOLATION_ROUNDS && this.excludedApps.size < maxExcluded && !this.excludedApps.has(err.appId)) {
+          const isolated = this.isolate({ id: err.appId, inRule: false }, state, rules, err.message, measures);
+          isolatedNow.push(isolated);
+          this.unreported.push(isolated);
+          continue;
+        }
         undoIsolation();
         const e = err instanceof CulmError ? err : new CulmError('E_RENDER', errorMessage(err), { cause: err });
         this.log.error({ code: e.code, err: e.message }, 'render failed; the applied config is unchanged');
@@ -270,6 +309,25 @@ export class Applier {
     this.toldClashes = clashes;
   }
 
+  /**
+   * Raw HAProxy labels ignored (HAProxy.TrustLabelConfig off) or refused: one log line per app and note, when
+   * it first shows (a refusal also counts `culm_apps_skipped_total{reason="bad label"}`).
+   */
+  private tellLabelConfig(notes: Readonly<Record<string, LabelConfigNote>>, measures: ApplyMeasures): void {
+    for (const [id, told] of Object.entries(notes)) {
+      const before = this.toldLabelConfig.get(id);
+      if (before === told || (before?.refused === told.refused && before.note === told.note)) continue;
+      this.toldLabelConfig.set(id, told);
+      if (told.refused) {
+        measures.skipped.push({ kind: 'app', id, reason: 'bad label' });
+        this.log.warn({ app: id, err: told.note }, 'raw HAProxy label refused: its port is left out');
+      } else {
+        this.log.info({ app: id, labels: told.note }, 'raw HAProxy labels ignored: HAProxy.TrustLabelConfig is off');
+      }
+    }
+    for (const id of this.toldLabelConfig.keys()) if (!(id in notes)) this.toldLabelConfig.delete(id);
+  }
+
   private isolate(culprit: { id: string; inRule: boolean }, state: ClusterState, rules: ReadonlyMap<string, Rule>, why: string, measures: ApplyMeasures): LeftOut {
     const rule = rules.get(culprit.id);
     if (culprit.inRule && rule && !this.ignoredRules.has(culprit.id)) {
@@ -278,7 +336,7 @@ export class Applier {
       this.log.warn({ app: culprit.id, acl: rule.acl, err: why }, 'rule breaks the config: left out (its app gets the default route) until it changes');
       return { kind: 'rule', id: culprit.id, error: why };
     }
-    this.excludedApps.set(culprit.id, state.apps.get(culprit.id)?.version);
+    this.excludedApps.set(culprit.id, isolationKey(state, rules, culprit.id));
     measures.skipped.push({ kind: 'app', id: culprit.id, reason: 'invalid' });
     this.log.warn({ app: culprit.id, err: why }, 'app breaks the config: left out until it changes');
     return { kind: 'app', id: culprit.id, error: why };

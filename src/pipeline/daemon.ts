@@ -8,6 +8,7 @@ import { eventLabel, toDomainEvent, type DomainEvent } from '../core/events.js';
 import { normaliseAppId, type MappedApps } from '../core/marathon-map.js';
 import { emptyState, type App, type ClusterState, type Rule } from '../core/model.js';
 import { admitRules, checkRuleAcl, ruleCheckError, type RulePolicy } from '../core/rules.js';
+import { TEMPLATE_CONFIG_KEY } from '../core/backend-template.js';
 import { checkAclFilesOnDisk } from '../fs/acl-files.js';
 import { checkApp, type InputError, type Rejection } from '../core/input-grammar.js';
 import { applyAppRead, applySnapshot, reduce } from '../core/state.js';
@@ -501,6 +502,9 @@ export class Daemon implements CulmCore {
 
   private async checkAndStoreRule(rule: Rule, parsed: ReturnType<typeof checkRuleAcl>, policy: RulePolicy): Promise<Rule> {
     if (parsed) await checkAclFilesOnDisk(rule.id, parsed.files, policy.aclFilesDir);
+    const template = rule.config[TEMPLATE_CONFIG_KEY]?.trim();
+    const templateProblem = template ? this.o.applier.partialProblem(template) : '';
+    if (templateProblem) throw new CulmError('E_RULE_INVALID', `Config.${TEMPLATE_CONFIG_KEY} for ${rule.id}: ${templateProblem}; nothing was stored`, { status: 400 });
     let candidate: { text: string; files: SideFile[]; mapOnly: boolean };
     try {
       const measures = newMeasures();
