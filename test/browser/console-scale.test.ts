@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
 import { startCulm, type CulmInstance } from '../helpers/culm.js';
 import { launchBrowser, pageFor } from '../helpers/browser.js';
-import { APPS_PER_PAGE } from '../../src/http/ui.js';
+import { APPS_PER_PAGE } from '../../src/http/ui-apps.js';
 
 const APPS = 10_000;
 let marathon: MarathonEmulator;
