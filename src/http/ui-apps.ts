@@ -259,7 +259,7 @@ export const APPS_SCRIPT = `const q=document.getElementById('q'),sort=document.g
 function setView(changes){const p=new URLSearchParams(location.search);for(const [k,v] of Object.entries(changes)){p.delete(k);
  for(const x of [].concat(v))if(x)p.append(k,x);}p.delete('offset');const s=p.toString();history.replaceState(null,'','/'+(s?'?'+s:''));refresh();}
 let searchTimer;
-q.addEventListener('input',()=>{clearTimeout(searchTimer);searchTimer=setTimeout(()=>setView({q:q.value.trim()}),60);});
+q.addEventListener('input',()=>{clearTimeout(searchTimer);searchTimer=setTimeout(()=>setView({q:q.value.trim()}),30);});
 sort.addEventListener('change',()=>setView({sort:sort.value==='id'?'':sort.value}));
 filters.addEventListener('change',()=>setView({filter:[...filters.querySelectorAll('input:checked')].map((i)=>i.value)}));
 document.addEventListener('click',(ev)=>{const a=ev.target instanceof Element&&ev.target.closest('a.open');if(!a)return;
