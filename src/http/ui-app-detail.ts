@@ -64,8 +64,9 @@ function notes(d: AppDetail): string {
 
 /** The detail's HTML, or a short message when there is no such app. */
 export function detailHtml(detail: AppDetail | string, closeHref: string): string {
-  const close = `<a class="open" href="/${e(closeHref)}" data-key="close">close</a>`;
-  if (typeof detail === 'string') return `<p class="bad">${e(detail)} ${close}</p>`;
-  return `<section aria-label="${e(detail.id)}: routes, tasks and HAProxy's view"><h3><code>${e(detail.id)}</code> ${close}</h3>${notes(detail)}`
+  // Keyed as the row's toggle: once closed, the keyboard focus goes back to it.
+  const close = (key: string): string => `<a class="open" href="/${e(closeHref)}" data-key="${e(key)}">close</a>`;
+  if (typeof detail === 'string') return `<p class="bad">${e(detail)} ${close('close')}</p>`;
+  return `<section aria-label="${e(detail.id)}: routes, tasks and HAProxy's view"><h3><code>${e(detail.id)}</code> ${close(`open:${detail.id}`)}</h3>${notes(detail)}`
     + `<div class="wide">${routesTable(detail)}${tasksTable(detail)}</div>${backendsConfig(detail)}</section>`;
 }
