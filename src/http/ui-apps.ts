@@ -232,7 +232,8 @@ export function appsSection(core: CulmCore, query: AppQuery, detail: string): st
     const row = appRow(a, query, rejected);
     if (a.id !== query.open || !detail) return row;
     placed = true;
-    return `${row}\n<tr class="detail" id="detail"><td colspan="5">${detail}</td></tr>`;
+    // In a box that does not widen the list (width 0, then the cell's): its tables and config scroll inside it.
+    return `${row}\n<tr class="detail" id="detail"><td colspan="5"><div class="fit">${detail}</div></td></tr>`;
   }).join('\n');
   const table = shown.length === 0 ? ''
     : `<div class="wide"><table><thead><tr><th>App</th><th>Route</th><th>Backend</th><th>Serving / tasks</th><th>Rule</th></tr></thead><tbody>\n${rows}\n</tbody></table></div>`;

@@ -37,7 +37,8 @@ h1{margin:0;font-size:1.3em}main{padding:0 1em 2em}table{border-collapse:collaps
 code{font-size:.95em}input{width:min(22em,100%);font:inherit}.why{color:#b00;flex-basis:100%}.bad{color:#b00;font-weight:bold}.ok{color:#6c6}#msg{color:#b00;min-height:1.4em}form{display:flex;gap:.3em;flex-wrap:wrap}
 #live{font-size:.9em}#live[data-state=live]{color:#6c6}#live[data-state=offline]{color:#fb3}#q{width:min(30em,100%)}
 a{color:#04a}a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,pre:focus-visible{outline:3px solid #05f;outline-offset:1px}
-fieldset{border:1px solid #ccc;display:flex;flex-wrap:wrap;gap:.2em 1em}.wide{overflow-x:auto;max-width:100%}tr.opened td{background:#eef3f8}
+fieldset{border:1px solid #ccc;display:flex;flex-wrap:wrap;gap:.2em 1em}fieldset input,select{width:auto}.wide{overflow-x:auto;max-width:100%}tr.opened td{background:#eef3f8}
+.fit{width:0;min-width:100%}
 .detail td,div.detail{background:#f6f8fa;padding:.5em}caption{text-align:left;font-weight:bold;padding:.3em 0}pre{overflow:auto;max-height:20em;background:#fff;border:1px solid #ddd;padding:.4em;margin:.3em 0}
 h3,h4{margin:.4em 0}`;
 

@@ -30,6 +30,8 @@ t.before(async () => {
   // Health-checked in Marathon, and so by HAProxy too (`check`): its detail has both views.
   marathon.addApp({ id: '/hc', healthChecks: [{ protocol: 'HTTP', path: '/health' }] });
   checkedTask = marathon.addTask('/hc', { port: backends[2].port, healthy: true });
+  // Routed by its labels, with long host names: the widest route in the list (the 700 px layout).
+  marathon.addApp({ id: '/lb', labels: { HAPROXY_0_VHOST: 'a-long-virtual-host-name.shop.example.com,another-long-name.shop.example.org' } });
   culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse' } });
   await culm.waitReady();
 });
@@ -119,11 +121,14 @@ t.test('at 700 px the rule field stays inside the window', async (t) => {
   const right = Number(await page.evaluate(`document.querySelector(${JSON.stringify(field)}).getBoundingClientRect().right`));
   t.ok(right > 0 && right <= 700, `the field ends at ${Math.round(right)} px`);
   // With a detail open too: its tables and config scroll inside it, the page does not get wider than the window.
-  await page.goto(`${culm.api}/?open=${encodeURIComponent('/web')}`);
+  // The health-checked app: its config's server lines are the longest.
+  await page.goto(`${culm.api}/?open=${encodeURIComponent('/hc')}`);
   await page.locator('#detail pre').waitFor({ timeout: 10_000 });
-  const widths = await page.evaluate(`[document.documentElement.scrollWidth, document.querySelector(${JSON.stringify(field)}).getBoundingClientRect().right]`) as number[];
+  const widths = await page.evaluate(`(() => { const list = document.querySelector('#apps .wide');
+    return [document.documentElement.scrollWidth, document.querySelector(${JSON.stringify(field)}).getBoundingClientRect().right, list.scrollWidth, list.clientWidth]; })()`) as number[];
   t.ok(widths[0] <= 700, `the page is ${widths[0]} px wide with a detail open`);
   t.ok(widths[1] > 0 && widths[1] <= 700, `the field ends at ${Math.round(widths[1])} px with a detail open`);
+  t.ok(widths[2] <= widths[3], `the list does not scroll sideways (its content ${widths[2]} px, its box ${widths[3]} px): the rule column is in view`);
 });
 
 /** The detail's HAProxy cell of the task on `port`: its status as the page shows it. */

@@ -95,7 +95,7 @@ t.test('the open app\'s detail under its row, or a message, escaped', async (t) 
   const html = renderUi(core, 'v', 'n', appQuery(new URLSearchParams({ open: id })), detail);
   t.match(html, /data-key="open:\/grp0\/app0"[^>]*>|aria-expanded="true"/);
   t.match(html, `<tr class="opened"><td><a class="open" href="/" aria-expanded="true" aria-controls="detail"`);
-  t.match(html, /<tr class="detail" id="detail"><td colspan="5"><section/);
+  t.match(html, /<tr class="detail" id="detail"><td colspan="5"><div class="fit"><section/);
   t.match(html, 'server &#60;x&#62;', 'the config escaped');
   t.notMatch(html, '<x>');
   const missing = renderUi(core, 'v', 'n', appQuery(new URLSearchParams({ open: '/none' })), 'no app /none <b>');
