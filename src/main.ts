@@ -109,14 +109,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
       groups: config.haproxy.serveGroups, strict: config.haproxy.strictGroups, labelRouting: config.haproxy.labelRouting,
       ...(config.haproxy.bindServicePorts ? { servicePortBind: config.haproxy.servicePortBindAddress } : {}),
     },
-  }, log, {
-    rendered: (s) => metrics.render(s),
-    validationFailed: () => metrics.validationFailed(),
-    reloaded: (s) => metrics.reload(s),
-    skipped: (kind, _id, reason) => (kind === 'app' ? metrics.appSkipped(reason) : metrics.ruleSkipped(reason)),
-    runtimeApplied: (s) => metrics.runtimeApplied(s),
-    runtimeFailed: () => metrics.runtimeFailed(),
-  });
+  }, log);
 
   const supervisor = new HaproxySupervisor({
     pidPath: config.haproxy.pidPath,

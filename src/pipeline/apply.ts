@@ -23,14 +23,26 @@ const MAX_ISOLATION_ROUNDS = 5;
  */
 const MAX_EXCLUDED_SHARE = 0.25;
 
-export interface ApplyHooks {
-  runtimeApplied?(seconds: number): void;
-  runtimeFailed?(): void;
-  rendered?(seconds: number): void;
-  validationFailed?(): void;
-  reloaded?(seconds: number): void;
-  skipped?(kind: 'app' | 'rule', id: string, reason: string): void;
+/**
+ * What one apply (or a rule's candidate) measured, for the metrics: the caller passes one and reads it after
+ * (the daemon records them all in one place); the record is what the history shows.
+ */
+export interface ApplyMeasures {
+  /** Each render, in seconds (an isolation round renders again). */
+  renders: number[];
+  /** `haproxy -c` refusals seen (each isolation round's, and the last). */
+  validationFailures: number;
+  /** The runtime API's time, when the change went through it. */
+  runtimeSeconds?: number;
+  /** A runtime change failed (then the change was reloaded). */
+  runtimeFailed: boolean;
+  /** The reload command's time, when it reloaded. */
+  reloadSeconds?: number;
+  /** Apps and rules left out in this apply, with the metric's reason (`port clash`, `invalid`). */
+  skipped: Array<{ kind: 'app' | 'rule'; id: string; reason: string }>;
 }
+
+export const newMeasures = (): ApplyMeasures => ({ renders: [], validationFailures: 0, runtimeFailed: false, skipped: [] });
 
 export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -90,7 +102,6 @@ export class Applier {
     private readonly delivery: HaproxyDelivery,
     private readonly paths: HaproxyPaths,
     private readonly log: Logger,
-    private readonly hooks: ApplyHooks = {},
   ) {}
 
   /** Which apps the views serve (HAProxy.Group). */
@@ -126,25 +137,25 @@ export class Applier {
     });
   }
 
-  render(view: TemplateContext): string {
+  render(view: TemplateContext, measures: ApplyMeasures = newMeasures()): string {
     const started = performance.now();
     const text = this.renderer.render(view);
-    this.hooks.rendered?.((performance.now() - started) / 1000);
+    measures.renders.push((performance.now() - started) / 1000);
     return text;
   }
 
   /** The config that would be applied with `rule` added, and its side files: to check a rule before storing it. */
-  candidateWith(state: ClusterState, rules: ReadonlyMap<string, Rule>, rule: Rule): { text: string; files: SideFile[]; mapOnly: boolean } {
+  candidateWith(state: ClusterState, rules: ReadonlyMap<string, Rule>, rule: Rule, measures: ApplyMeasures = newMeasures()): { text: string; files: SideFile[]; mapOnly: boolean } {
     // A rule for an app Marathon does not run yet is checked all the same, against an empty backend of that
     // name: unchecked, it would break the config the moment the app appears.
     if (!state.apps.has(rule.id)) state = { ...state, apps: new Map(state.apps).set(rule.id, placeholderApp(rule.id)) };
     const view = this.view(state, rules, rule);
-    const text = this.render(view);
+    const text = this.render(view, measures);
     const files = sideFilesOf(view, text);
     return { text, files, mapOnly: this.delivery.mapOnly(text, files) };
   }
 
-  async apply(state: ClusterState, rules: ReadonlyMap<string, Rule>): Promise<ApplyRecord> {
+  async apply(state: ClusterState, rules: ReadonlyMap<string, Rule>, measures: ApplyMeasures = newMeasures()): Promise<ApplyRecord> {
     const at = Date.now();
     const started = performance.now();
     const record = (result: ApplyRecord['result'], reasons: string[], extra: Partial<ApplyRecord> = {}): ApplyRecord => {
@@ -170,8 +181,8 @@ export class Applier {
       let text: string;
       try {
         view = this.view(state, rules);
-        this.tellClashes(view.PortClashes);
-        text = this.render(view);
+        this.tellClashes(view.PortClashes, measures);
+        text = this.render(view, measures);
       } catch (err) {
         undoIsolation();
         const e = err instanceof CulmError ? err : new CulmError('E_RENDER', errorMessage(err), { cause: err });
@@ -189,7 +200,7 @@ export class Applier {
       const files = sideFilesOf(view, text);
       try {
         const delivered = await this.delivery.deliver(text, files);
-        if (delivered.runtimeFailed) this.hooks.runtimeFailed?.();
+        if (delivered.runtimeFailed) measures.runtimeFailed = true;
         if (delivered.mode === 'deferred') {
           // Isolations found in this apply are kept: they were judged by `haproxy -c`, which reloads nothing.
           return record('deferred', reasons, { retryAt: delivered.retryAt });
@@ -197,17 +208,17 @@ export class Applier {
         this.appliedView = view;
         this.rejectedText = undefined;
         if (delivered.mode === 'runtime') {
-          this.hooks.runtimeApplied?.(delivered.ms / 1000);
+          measures.runtimeSeconds = delivered.ms / 1000;
           this.log.info({ reasons, mode: 'runtime' }, 'config applied through the runtime API');
           return record('applied', reasons, { configHash: sha256(text), mode: 'runtime' });
         }
         const timings = delivered.timings;
-        if (timings) this.hooks.reloaded?.(timings.reloadMs / 1000);
+        if (timings) measures.reloadSeconds = timings.reloadMs / 1000;
         this.log.info({ reasons, ms: timings?.reloadMs }, 'config applied');
         const spent = timings ? { validateMs: round1(timings.validateMs), reloadMs: round1(timings.reloadMs) } : {};
         return record('applied', reasons, { configHash: sha256(text), mode: 'reload', ...spent });
       } catch (err) {
-        if (err instanceof DeliveryError && err.runtimeFailed) this.hooks.runtimeFailed?.();
+        if (err instanceof DeliveryError && err.runtimeFailed) measures.runtimeFailed = true;
         const e = err instanceof DeliveryError ? err.error : err instanceof CulmError ? err : new CulmError('E_APPLY', errorMessage(err), { cause: err });
         // A service port another program holds: HAProxy cannot start at all, so that app is left out (its
         // frontend's line is named: `Binding [cfg:LINE] for frontend …: cannot bind socket`) and the rest applies.
@@ -215,19 +226,19 @@ export class Applier {
           const culprit = appAtFailure(e.message, text, view);
           const maxExcluded = Math.max(1, Math.floor(state.apps.size * MAX_EXCLUDED_SHARE));
           if (culprit && !culprit.inRule && this.excludedApps.size < maxExcluded && !this.excludedApps.has(culprit.id)) {
-            const isolated = this.isolate(culprit, state, rules, e.message);
+            const isolated = this.isolate(culprit, state, rules, e.message, measures);
             isolatedNow.push(isolated);
             this.unreported.push(isolated);
             continue;
           }
         }
         if (e.code === 'E_CONFIG_INVALID') {
-          this.hooks.validationFailed?.();
+          measures.validationFailures++;
           const culprit = appAtFailure(e.message, text, view);
           const maxExcluded = Math.max(1, Math.floor(state.apps.size * MAX_EXCLUDED_SHARE));
           const wouldExclude = culprit && !(culprit.inRule && rules.has(culprit.id) && !this.ignoredRules.has(culprit.id));
           if (culprit && round < MAX_ISOLATION_ROUNDS && !(wouldExclude && this.excludedApps.size >= maxExcluded)) {
-            const isolated = this.isolate(culprit, state, rules, e.message);
+            const isolated = this.isolate(culprit, state, rules, e.message, measures);
             isolatedNow.push(isolated);
             this.unreported.push(isolated);
             continue;
@@ -249,26 +260,26 @@ export class Applier {
   }
 
   /** A service port left out for a clash: one log line and `culm_apps_skipped_total{reason="port clash"}`, when it starts. */
-  private tellClashes(clashes: Readonly<Record<string, string>>): void {
+  private tellClashes(clashes: Readonly<Record<string, string>>, measures: ApplyMeasures): void {
     if (clashes === this.toldClashes) return;
     for (const [id, why] of Object.entries(clashes)) {
       if (this.toldClashes[id] === why) continue;
-      this.hooks.skipped?.('app', id, 'port clash');
+      measures.skipped.push({ kind: 'app', id, reason: 'port clash' });
       this.log.warn({ app: id, err: why }, 'service port left out: another app or the HTTP bind has it');
     }
     this.toldClashes = clashes;
   }
 
-  private isolate(culprit: { id: string; inRule: boolean }, state: ClusterState, rules: ReadonlyMap<string, Rule>, why: string): LeftOut {
+  private isolate(culprit: { id: string; inRule: boolean }, state: ClusterState, rules: ReadonlyMap<string, Rule>, why: string, measures: ApplyMeasures): LeftOut {
     const rule = rules.get(culprit.id);
     if (culprit.inRule && rule && !this.ignoredRules.has(culprit.id)) {
       this.ignoredRules.set(culprit.id, rule.acl);
-      this.hooks.skipped?.('rule', culprit.id, 'invalid');
+      measures.skipped.push({ kind: 'rule', id: culprit.id, reason: 'invalid' });
       this.log.warn({ app: culprit.id, acl: rule.acl, err: why }, 'rule breaks the config: left out (its app gets the default route) until it changes');
       return { kind: 'rule', id: culprit.id, error: why };
     }
     this.excludedApps.set(culprit.id, state.apps.get(culprit.id)?.version);
-    this.hooks.skipped?.('app', culprit.id, 'invalid');
+    measures.skipped.push({ kind: 'app', id: culprit.id, reason: 'invalid' });
     this.log.warn({ app: culprit.id, err: why }, 'app breaks the config: left out until it changes');
     return { kind: 'app', id: culprit.id, error: why };
   }
