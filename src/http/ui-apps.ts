@@ -5,6 +5,7 @@
  * sits right under its row. Everything shown is escaped here.
  */
 import { compareText } from '../core/compare.js';
+import { normaliseRuleId } from '../core/rules.js';
 import type { RouteSource } from '../core/routing.js';
 import { appView } from '../core/view.js';
 import type { CulmCore } from '../pipeline/types.js';
@@ -43,12 +44,14 @@ export function appQuery(params: URLSearchParams): AppQuery {
   const offset = Number.parseInt(params.get('offset') ?? '0', 10);
   const filters = [...new Set(params.getAll('filter').flatMap((f) => f.split(',')))].filter(isFilter);
   const sort = params.get('sort') ?? 'id';
+  const open = (params.get('open') ?? '').trim().slice(0, 1000);
   return {
     q: (params.get('q') ?? '').trim().slice(0, 200),
     offset: Number.isFinite(offset) && offset > 0 ? offset : 0,
     filters,
     sort: isSort(sort) ? sort : 'id',
-    open: (params.get('open') ?? '').trim().slice(0, 1000),
+    // `open=web` names `/web`, as the REST routes read ids.
+    open: open ? normaliseRuleId(open) : '',
   };
 }
 

@@ -53,6 +53,8 @@ t.test('appQuery: bad offsets are 0, the search is trimmed and bounded', async (
   t.same(appQuery(new URLSearchParams('offset=-5&q=%20x%20')), { q: 'x', offset: 0, filters: [], sort: 'id', open: '' });
   t.same(appQuery(new URLSearchParams('offset=abc')), { q: '', offset: 0, filters: [], sort: 'id', open: '' });
   t.equal(appQuery(new URLSearchParams({ q: 'y'.repeat(500) })).q.length, 200);
+  t.equal(appQuery(new URLSearchParams('open=grp/web')).open, '/grp/web', 'an open id without its slash');
+  t.same(appQuery(new URLSearchParams('sort=nope&filter=x,unhealthy')), { q: '', offset: 0, filters: ['unhealthy'], sort: 'id', open: '' });
 });
 
 t.test('filters (all must hold), sort and search by task host; the view stays in every link', async (t) => {
