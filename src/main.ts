@@ -93,6 +93,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   const delivery = new HaproxyDelivery({
     driver, log,
     socketPath: config.haproxy.runtimeApi ? config.haproxy.statsSocketPath : undefined,
+    statsSocketPath: config.haproxy.statsSocketPath,
     reloadIntervalMs: config.haproxy.reloadIntervalMs,
   });
   const applier = new Applier(new Renderer(config.haproxy.templatePath), delivery, {
@@ -107,15 +108,9 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     ServeGroups: {
       groups: config.haproxy.serveGroups, strict: config.haproxy.strictGroups, labelRouting: config.haproxy.labelRouting,
       ...(config.haproxy.bindServicePorts ? { servicePortBind: config.haproxy.servicePortBindAddress } : {}),
+      ...(config.haproxy.trustLabelConfig ? { trustLabelConfig: true } : {}),
     },
-  }, log, {
-    rendered: (s) => metrics.render(s),
-    validationFailed: () => metrics.validationFailed(),
-    reloaded: (s) => metrics.reload(s),
-    skipped: (kind, _id, reason) => (kind === 'app' ? metrics.appSkipped(reason) : metrics.ruleSkipped(reason)),
-    runtimeApplied: (s) => metrics.runtimeApplied(s),
-    runtimeFailed: () => metrics.runtimeFailed(),
-  });
+  }, log);
 
   const supervisor = new HaproxySupervisor({
     pidPath: config.haproxy.pidPath,

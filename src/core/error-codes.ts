@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   E_BODY_TOO_LARGE: { status: 413, doc: 'The body is larger than the route accepts.' },
   E_UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'A write whose Content-Type is neither JSON nor a form.' },
   E_NOT_FOUND: { status: 404, doc: 'No such route.' },
+  E_APP_NOT_FOUND: { status: 404, doc: 'No app with this id: Marathon runs none (`GET /api/apps/{id}`).' },
   E_METHOD_NOT_ALLOWED: { status: 405, doc: 'The route exists but not with this method.' },
   E_UNAUTHORIZED: { status: 401, doc: 'Write (or, with CULM_API_READ_AUTH, read) authentication is on and the token or credentials are missing or wrong.' },
   E_AUTH_BUSY: { status: 429, doc: 'Too many password checks at once; retry shortly.' },
@@ -25,7 +26,7 @@ export const ERROR_CODES = {
   E_CALLBACKS_DISABLED: { status: 404, doc: 'A Marathon event callback arrived while culm is not in callback mode.' },
   // Rules
   E_RULE_ID: { status: 400, doc: 'The rule id is not a Marathon app id.' },
-  E_RULE_INVALID: { status: 400, doc: 'The rule is not valid (e.g. an empty ACL).' },
+  E_RULE_INVALID: { status: 400, doc: 'The rule is not valid (e.g. an empty ACL, or a `Config.template` that names no partial of the template directory).' },
   E_RULE_NOT_FOUND: { status: 404, doc: 'No rule with this id.' },
   E_RULE_CONFIG: { status: 400, doc: "A key or value of the rule's Config map has a newline or control character." },
   E_RULE_ACL: { status: 400, doc: 'The ACL is refused (a more specific E_RULE_ACL_* code says why, where there is one).' },
