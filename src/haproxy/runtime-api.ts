@@ -73,7 +73,7 @@ export interface RuntimeResult {
 }
 
 /**
- * Applies the ops. Removals first: the server goes to maintenance at once (no new requests), then is
+ * Applies the ops, in order. A weight: `set server … weight`. A removal: the server goes to maintenance at once (no new requests), then is
  * deleted; a server that still has connections stays in maintenance (reported in `lingering`, harmless:
  * the config file no longer has it). Adds: `add server`, then `enable health` (when checked) and `state
  * ready`. An add whose name is still taken by a lingering server (`known`, or removed earlier in this batch)
@@ -92,6 +92,13 @@ export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[], know
   if (unaddable) throw new CulmError('E_RUNTIME', `server options need a reload: ${unaddable.server.options}`);
   for (const op of ops) {
     const id = `${op.backend}/${op.server.name}`;
+    if (op.op === 'weight') {
+      // A live server, re-weighted in place: its connections and its state (drain, maint) stay as they are.
+      await run([`set server ${id} weight ${op.weight}`], ([reply]) => {
+        if (!isOk(reply)) throw new CulmError('E_RUNTIME', `set server ${id} weight ${op.weight}: ${reply}`);
+      });
+      continue;
+    }
     if (op.op === 'remove') {
       await run([`set server ${id} state maint`, `del server ${id}`], ([maint, del]) => {
         if (!isOk(maint) && !/No such server/i.test(maint)) throw new CulmError('E_RUNTIME', `set server ${id} state maint: ${maint}`);
