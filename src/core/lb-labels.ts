@@ -7,8 +7,9 @@
  * `groupRefusal`. Pure.
  *
  * Read now: HAPROXY_GROUP, HAPROXY_{n}_GROUP, HAPROXY_{n}_VHOST, HAPROXY_{n}_PATH, HAPROXY_{n}_REDIRECT_TO_HTTPS,
- * HAPROXY_{n}_MODE (a TCP frontend on that service port, view.ts / service-ports.ts), and Bamboo's `BAMBOO_TCP_PORT`
- * app env (a TCP frontend on that port to port 0's tasks). Others are left to templates (`Labels`).
+ * HAPROXY_{n}_MODE (a TCP frontend on that service port, view.ts / service-ports.ts), HAPROXY_{n}_BALANCE and
+ * HAPROXY_{n}_STICKY (backend-settings.ts), and Bamboo's `BAMBOO_TCP_PORT` app env (a TCP frontend on that port to
+ * port 0's tasks). Others are left to templates (`Labels`).
  */
 import type { App } from './model.js';
 import { isPathPrefix, isVirtualHost, shown, type Rejection } from './input-grammar.js';

@@ -7,6 +7,7 @@
  * Pure.
  */
 import type { PortMode, PortView } from './lb-labels.js';
+import type { SettledSettings } from './backend-settings.js';
 
 /** A frontend of one service port (the template context's `Listeners`). */
 export interface ListenerView {
@@ -34,8 +35,11 @@ export interface PortServer {
   Cookie?: string;
 }
 
-/** One backend of an app: port 0's (`Backend`, Bamboo's), port n's, or `BAMBOO_TCP_PORT`'s. */
-export interface BackendView {
+/**
+ * One backend of an app: port 0's (`Backend`, Bamboo's), port n's, or `BAMBOO_TCP_PORT`'s; with its settled
+ * settings (backend-settings.ts: `Balance`, `Sticky`, `Weight`, `MaxConn`, `TimeoutServer`, `ServerOptions`).
+ */
+export interface BackendView extends SettledSettings {
   Name: string;
   Mode: PortMode;
   Index: number;
@@ -43,18 +47,6 @@ export interface BackendView {
   RedirectToHttps: boolean;
   /** Port 0's HTTP or TCP check is written (the app's health check probes port 0 unless it names another). */
   Checked: boolean;
-  /** `balance <Balance>` (backend-settings.ts: the port's labels, for port 0 its REST rule's `Config` over them; default leastconn). */
-  Balance: string;
-  /** marathon-lb's `cookie mesosphere_server_id insert indirect nocache`, and `cookie <Cookie>` per server (HTTP only). */
-  Sticky: boolean;
-  /** Every server's `weight` (-1: none written). */
-  Weight: number;
-  /** Every server's `maxconn` (0: none written). */
-  MaxConn: number;
-  /** `timeout server` ('' : the defaults'). */
-  TimeoutServer: string;
-  /** What each `server` line carries for Weight and MaxConn (` weight 5 maxconn 100`), '' for neither. */
-  ServerOptions: string;
 }
 
 /** Where `bind` addresses name a port: `*:80`, `127.0.0.1:8080,[::]:8080`; unix sockets name none. */

@@ -46,40 +46,18 @@ const backendOf = (text: string, name: string): string[] => {
 };
 
 t.test('each setting\'s grammar', async (t) => {
-  const table: Array<[string, (v: string) => unknown, string, unknown]> = [
-    ['balance', balanceOf, 'roundrobin', 'roundrobin'],
-    ['balance', balanceOf, ' LeastConn ', 'leastconn'],
-    ['balance', balanceOf, 'static-rr', 'static-rr'],
-    ['balance', balanceOf, 'hdr(X-User)', 'hdr(X-User)'],
-    ['balance', balanceOf, 'url_param  userid', 'url_param userid'],
-    ['balance', balanceOf, 'source', 'source'],
-    ['balance', balanceOf, 'roundrobin\n    bind :1', undefined],
-    ['balance', balanceOf, 'uri whole depth 3', undefined],
-    ['balance', balanceOf, 'hdr(a b)', undefined],
-    ['balance', balanceOf, 'bogus', undefined],
-    ['balance', balanceOf, 'roundrobin # x', undefined],
-    ['weight', weightOf, '0', 0],
-    ['weight', weightOf, '256', 256],
-    ['weight', weightOf, '257', undefined],
-    ['weight', weightOf, '-1', undefined],
-    ['weight', weightOf, '5.5', undefined],
-    ['maxconn', maxconnOf, '100', 100],
-    ['maxconn', maxconnOf, '0', undefined],
-    ['maxconn', maxconnOf, '99999999999', undefined],
-    ['maxconn', maxconnOf, '1e3', undefined],
-    ['timeout', timeOf, '30s', '30s'],
-    ['timeout', timeOf, '500ms', '500ms'],
-    ['timeout', timeOf, '30000', '30000'],
-    ['timeout', timeOf, '2m', '2m'],
-    ['timeout', timeOf, '25d', undefined],
-    ['timeout', timeOf, '0', undefined],
-    ['timeout', timeOf, '30 s', undefined],
-    ['timeout', timeOf, '30sec', undefined],
-    ['sticky', booleanOf, 'TRUE', true],
-    ['sticky', booleanOf, 'no', false],
-    ['sticky', booleanOf, 'maybe', undefined],
+  // Per setting: [value, what the grammar makes of it] (undefined: refused).
+  const table: Array<[string, (v: string) => unknown, Array<[string, unknown]>]> = [
+    ['balance', balanceOf, [['roundrobin', 'roundrobin'], [' LeastConn ', 'leastconn'], ['static-rr', 'static-rr'], ['source', 'source'],
+      ['hdr(X-User)', 'hdr(X-User)'], ['url_param  userid', 'url_param userid'], ['roundrobin\n    bind :1', undefined],
+      ['uri whole depth 3', undefined], ['hdr(a b)', undefined], ['bogus', undefined], ['roundrobin # x', undefined]]],
+    ['weight', weightOf, [['0', 0], ['256', 256], ['257', undefined], ['-1', undefined], ['5.5', undefined]]],
+    ['maxconn', maxconnOf, [['100', 100], ['0', undefined], ['99999999999', undefined], ['1e3', undefined]]],
+    ['timeout', timeOf, [['30s', '30s'], ['500ms', '500ms'], ['30000', '30000'], ['2m', '2m'], ['25d', undefined], ['0', undefined],
+      ['30 s', undefined], ['30sec', undefined]]],
+    ['sticky', booleanOf, [['TRUE', true], ['no', false], ['maybe', undefined]]],
   ];
-  for (const [name, parse, value, want] of table) t.same(parse(value), want, `${name} ${JSON.stringify(value)}`);
+  for (const [name, parse, cases] of table) for (const [value, want] of cases) t.same(parse(value), want, `${name} ${JSON.stringify(value)}`);
 });
 
 t.test('labels to backend lines, both Marathon shapes; a rule\'s Config over port 0\'s labels', async (t) => {
