@@ -2,8 +2,9 @@
  * Pure: can the change from one rendered config to the next be applied through the runtime API, without a
  * reload? Yes when the two texts differ only in `server` lines inside `backend` sections that exist in both
  * (the same backends, in the same order, with every other line identical). Works on the rendered text, so it
- * holds for any template, not only the default one. A server whose line changed only in its `weight` is
- * re-weighted in place (`set server … weight`), where the backend's algorithm takes weights at runtime.
+ * holds for any template, not only the default one. A server whose line changed only in its `weight` or
+ * `maxconn` is changed in place (`set server … weight`, where the backend's algorithm takes weights at
+ * runtime; `set maxconn server …`).
  */
 
 export interface ServerLine {
@@ -17,8 +18,10 @@ export interface ServerLine {
 export type RuntimeOp =
   | { op: 'add'; backend: string; server: ServerLine }
   | { op: 'remove'; backend: string; server: ServerLine }
-  /** `server` as the new line has it; only its weight changed. */
-  | { op: 'weight'; backend: string; server: ServerLine; weight: number };
+  /** `server` as the new line has it; only its weight (and maybe its maxconn) changed. */
+  | { op: 'weight'; backend: string; server: ServerLine; weight: number }
+  /** `server` as the new line has it; only its maxconn (and maybe its weight) changed. */
+  | { op: 'maxconn'; backend: string; server: ServerLine; maxconn: number };
 
 interface Section {
   header: string;
@@ -196,9 +199,11 @@ function compareSections(a: Iterator<Parsed>, b: Iterator<Parsed>, maxOps: numbe
       const next = y.servers.get(name);
       if (!next) ops.push({ op: 'remove', backend, server });
       else if (next.address !== server.address || next.port !== server.port || next.options !== server.options) {
-        const weight = next.address === server.address && next.port === server.port ? newWeight(server.options, next.options) : undefined;
-        if (weight !== undefined && takesWeights(backend)) ops.push({ op: 'weight', backend, server: next, weight });
-        else ops.push({ op: 'remove', backend, server }, { op: 'add', backend, server: next });
+        const change = next.address === server.address && next.port === server.port ? limitsChange(server.options, next.options) : undefined;
+        if (change && (change.weight === undefined || takesWeights(backend))) {
+          if (change.weight !== undefined) ops.push({ op: 'weight', backend, server: next, weight: change.weight });
+          if (change.maxconn !== undefined) ops.push({ op: 'maxconn', backend, server: next, maxconn: change.maxconn });
+        } else ops.push({ op: 'remove', backend, server }, { op: 'add', backend, server: next });
       }
     }
     for (const [name, server] of y.servers) if (!x.servers.has(name)) ops.push({ op: 'add', backend, server });
@@ -206,17 +211,27 @@ function compareSections(a: Iterator<Parsed>, b: Iterator<Parsed>, maxOps: numbe
   }
 }
 
-const WEIGHT = /(?:^|\s)weight\s+(\d+)(?=\s|$)/;
+const OPTION = (name: string): RegExp => new RegExp(`(?:^|\\s)${name}\\s+(\\d+)(?=\\s|$)`);
+const WEIGHT = OPTION('weight');
+const MAXCONN = OPTION('maxconn');
 
 /**
- * The new line's weight when it is all that changed between two servers' options; undefined otherwise. The new
- * line must say its weight: a weight dropped means a default that `default-server` lines may set elsewhere.
+ * The new line's weight and maxconn, each where it changed, when they are all that changed between two
+ * servers' options; undefined otherwise. The new line must say each changed one: one dropped means a default
+ * that `default-server` lines may set elsewhere.
  */
-export function newWeight(before: string, after: string): number | undefined {
-  const m = WEIGHT.exec(after);
-  if (!m) return undefined;
-  const rest = (options: string): string => options.replace(WEIGHT, ' ').trim().split(/\s+/).join(' ');
-  return rest(before) === rest(after) ? Number(m[1]) : undefined;
+export function limitsChange(before: string, after: string): { weight?: number; maxconn?: number } | undefined {
+  const rest = (options: string): string => options.replace(WEIGHT, ' ').replace(MAXCONN, ' ').trim().split(/\s+/).join(' ');
+  if (rest(before) !== rest(after)) return undefined;
+  const out: { weight?: number; maxconn?: number } = {};
+  for (const [key, re] of [['weight', WEIGHT], ['maxconn', MAXCONN]] as const) {
+    const was = re.exec(before)?.[1];
+    const now = re.exec(after)?.[1];
+    if (was === now) continue;
+    if (now === undefined) return undefined;
+    out[key] = Number(now);
+  }
+  return out.weight === undefined && out.maxconn === undefined ? undefined : out;
 }
 
 /**

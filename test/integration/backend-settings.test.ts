@@ -108,7 +108,11 @@ t.test('balance, sticky, a rule\'s Config over labels, weights at runtime', asyn
   t.match(section(culm, '::weighted-cluster'), / weight 5\n/, 'the file on disk says it');
   t.equal((await putRule(culm, 'weighted', { acl: 'path_beg -i /weighted', config: { weight: '7' } })).status, 200);
   await eventually('weight 7 in HAProxy', async () => (await weights()).every((w) => w.startsWith('7 ')));
-  t.equal(await reloads(), before, 'no reload for either weight change');
+  t.equal((await putRule(culm, 'weighted', { acl: 'path_beg -i /weighted', config: { weight: '7', maxconn: '50' } })).status, 200);
+  const limits = async (): Promise<string[]> => (await runtimeCommands(socket, ['show stat']))[0].split('\n')
+    .filter((l) => l.startsWith('::weighted-cluster,') && !l.includes(',BACKEND,')).map((l) => l.split(',')[6]);
+  await eventually('maxconn 50 in HAProxy', async () => (await limits()).join() === '50,50');
+  t.equal(await reloads(), before, 'no reload for the weight changes, nor the maxconn');
   const state = (await runtimeCommands(socket, ['show servers state ::weighted-cluster']))[0];
   t.match(state, new RegExp(` ${servers[0]} \\S+ \\d+ \\d+ 7 1 `), 'show servers state: the new weight (srv_uweight 7, initial 1)');
   const history = await culm.json<Array<{ mode?: string }>>('/api/history');

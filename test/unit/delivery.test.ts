@@ -47,7 +47,7 @@ class FakeSocket implements RuntimeSocket {
   fail = false;
   async applyOps(ops: RuntimeOp[]) {
     if (this.fail) throw new CulmError('E_RUNTIME', 'socket gone');
-    this.sent.push(...ops.map((o) => `${o.op} ${o.backend}/${o.server.name}${o.op === 'weight' ? ` ${o.weight}` : ''}`));
+    this.sent.push(...ops.map((o) => `${o.op} ${o.backend}/${o.server.name}${o.op === 'weight' ? ` ${o.weight}` : o.op === 'maxconn' ? ` ${o.maxconn}` : ''}`));
     return { commands: ops.length, lingering: [] as Array<[string, ServerLine]> };
   }
   async replaceMap(live: string, text: string) {
@@ -138,6 +138,9 @@ t.test('a weight-only change re-weights the servers at runtime; on a static algo
   t.equal((await delivery.deliver(weighted(4, 'static-rr', 'b'), map('b', '/shop web\n'))).mode, 'runtime', 'static-rr: not a weight op…');
   t.same(socket.sent.slice(-4), ['remove web/s1', 'add web/s1', 'remove web/s2', 'add web/s2'], '…but a remove and an add (which HAProxy refuses there: then a reload)');
   t.equal(driver.calls.filter((c) => c.startsWith('reload')).length, reloads + 1);
+  const limited = weighted(4, 'static-rr', 'b').replace(/ weight 4$/gm, ' weight 4 maxconn 50');
+  t.equal((await delivery.deliver(limited, map('b', '/shop web\n'))).mode, 'runtime', 'a maxconn, whatever the algorithm');
+  t.same(socket.sent.slice(-2), ['maxconn web/s1 50', 'maxconn web/s2 50']);
 });
 
 t.test('anything else reloads: another line changed, a map added or removed, the runtime API off', async (t) => {

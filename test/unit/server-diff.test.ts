@@ -46,9 +46,12 @@ function runtimeOpsWhole(before: string, after: string): RuntimeOp[] | null {
       const next = y.servers.get(name);
       if (!next) ops.push({ op: 'remove', backend, server });
       else if (next.address !== server.address || next.port !== server.port || next.options !== server.options) {
-        const weight = weightChangeOnly(server, next, x.body);
-        if (weight === undefined) ops.push({ op: 'remove', backend, server }, { op: 'add', backend, server: next });
-        else ops.push({ op: 'weight', backend, server: next, weight });
+        const change = limitsOnly(server, next, x.body);
+        if (change === undefined) ops.push({ op: 'remove', backend, server }, { op: 'add', backend, server: next });
+        else {
+          if (change.weight !== undefined) ops.push({ op: 'weight', backend, server: next, weight: change.weight });
+          if (change.maxconn !== undefined) ops.push({ op: 'maxconn', backend, server: next, maxconn: change.maxconn });
+        }
       }
     }
     for (const [name, server] of y.servers) if (!x.servers.has(name)) ops.push({ op: 'add', backend, server });
@@ -56,22 +59,28 @@ function runtimeOpsWhole(before: string, after: string): RuntimeOp[] | null {
   return ops;
 }
 
-/** The reference's own reading of a weight-only change: token lists without the `weight <n>` pair. */
-function weightChangeOnly(a: ServerLine, b: ServerLine, body: string[]): number | undefined {
+/** The reference's own reading of a weight/maxconn-only change: token lists without those pairs. */
+function limitsOnly(a: ServerLine, b: ServerLine, body: string[]): { weight?: number; maxconn?: number } | undefined {
   if (a.address !== b.address || a.port !== b.port) return undefined;
-  const split = (o: string): { weight?: number; rest: string[] } => {
+  const split = (o: string): { values: Record<string, string | undefined>; rest: string[] } => {
     const tokens = o.split(/\s+/).filter(Boolean);
-    const at = tokens.indexOf('weight');
-    if (at === -1 || !/^\d+$/.test(tokens[at + 1] ?? '')) return { rest: tokens };
-    return { weight: Number(tokens[at + 1]), rest: [...tokens.slice(0, at), ...tokens.slice(at + 2)] };
+    const values: Record<string, string | undefined> = {};
+    for (const name of ['weight', 'maxconn']) {
+      const at = tokens.indexOf(name);
+      if (at !== -1 && /^\d+$/.test(tokens[at + 1] ?? '')) values[name] = tokens.splice(at, 2)[1];
+    }
+    return { values, rest: tokens };
   };
   const x = split(a.options);
   const y = split(b.options);
-  if (y.weight === undefined || x.rest.join(' ') !== y.rest.join(' ')) return undefined;
+  if (x.rest.join(' ') !== y.rest.join(' ')) return undefined;
+  const changed = ['weight', 'maxconn'].filter((n) => x.values[n] !== y.values[n]);
+  if (changed.length === 0 || changed.some((n) => y.values[n] === undefined)) return undefined;
   const balance = body.map((l) => l.trim().split(/\s+/)).find((w) => w[0] === 'balance')?.[1] ?? '';
   const consistent = body.some((l) => l.trim().startsWith('hash-type consistent'));
   const dynamic = ['roundrobin', 'leastconn', 'random'].includes(balance) || (consistent && !['', 'static-rr', 'first'].includes(balance));
-  return dynamic ? y.weight : undefined;
+  if (changed.includes('weight') && !dynamic) return undefined;
+  return Object.fromEntries(changed.map((n) => [n, Number(y.values[n])]));
 }
 
 const cfg = (servers: Record<string, string[]>, extra = ''): string => [
@@ -114,11 +123,11 @@ t.test('anything else needs a reload', async (t) => {
   t.equal(runtimeOps(cfg({ a: ['server s 1.1.1.1:1', 'server s 1.1.1.1:2'] }), base), null, 'duplicate server names');
 });
 
-t.test('a weight-only change re-weights the server in place, where the algorithm takes weights at runtime', async (t) => {
+t.test('a weight or maxconn change alone changes the server in place (a weight where the algorithm takes weights at runtime)', async (t) => {
   const line = (options: string): string => `server s 10.0.0.1:1 ${options}`.trim();
   const ops = (before: string, after: string, balance = 'leastconn'): string[] | null => {
     const text = (o: string): string => cfg({ a: [line(o)] }).replace('balance leastconn', `balance ${balance}`);
-    return runtimeOps(text(before), text(after))?.map((o) => (o.op === 'weight' ? `weight ${o.weight}` : o.op)) ?? null;
+    return runtimeOps(text(before), text(after))?.map((o) => (o.op === 'weight' ? `weight ${o.weight}` : o.op === 'maxconn' ? `maxconn ${o.maxconn}` : o.op)) ?? null;
   };
   t.same(ops('check inter 5s weight 5', 'check inter 5s weight 7'), ['weight 7'], 'a weight changed');
   t.same(ops('check inter 5s', 'check inter 5s weight 7'), ['weight 7'], 'a weight set');
@@ -126,7 +135,11 @@ t.test('a weight-only change re-weights the server in place, where the algorithm
   t.same(ops('weight 5', 'weight 7', 'roundrobin'), ['weight 7'], 'roundrobin');
   t.same(ops('weight 5', 'weight 7', 'random'), ['weight 7'], 'random');
   t.same(ops('check inter 5s weight 5', 'check inter 5s'), ['remove', 'add'], 'a weight dropped: the default is not known here');
-  t.same(ops('weight 5', 'weight 7 maxconn 100'), ['remove', 'add'], 'something else changed too');
+  t.same(ops('weight 5', 'weight 7 maxconn 100'), ['weight 7', 'maxconn 100'], 'weight and maxconn');
+  t.same(ops('check maxconn 100', 'check maxconn 200', 'static-rr'), ['maxconn 200'], 'maxconn alone, whatever the algorithm');
+  t.same(ops('maxconn 100', ''), ['remove', 'add'], 'a maxconn dropped');
+  t.same(ops('weight 5 maxconn 1', 'weight 7 maxconn 2', 'static-rr'), ['remove', 'add'], 'a weight among them on a static algorithm');
+  t.same(ops('weight 5', 'weight 7 check'), ['remove', 'add'], 'something else changed too');
   t.same(ops('weight 5', 'weight 7', 'static-rr'), ['remove', 'add'], 'a static algorithm refuses runtime weights');
   t.same(ops('weight 5', 'weight 7', 'source'), ['remove', 'add'], 'a map-based hash too');
   const consistent = runtimeOps(cfg({ a: ['hash-type consistent', line('weight 5')] }).replace('balance leastconn', 'balance source'), cfg({ a: ['hash-type consistent', line('weight 7')] }).replace('balance leastconn', 'balance source'));
@@ -161,6 +174,7 @@ t.test('the windowed diff agrees with whole-file parsing on random server change
   const make = (backends: string[][]): string => cfg(Object.fromEntries(backends.map((lines, i) => [`b${i}`, lines])));
   let mismatches = 0;
   let weighted = 0;
+  let limited = 0;
   for (let round = 0; round < 2000; round++) {
     const backends = Array.from({ length: 5 }, (_, i) => Array.from({ length: rnd(4) }, (_, k) => `server ::b${i}-10.0.0.1-${31000 + k * 7} 10.0.0.1:${31000 + k * 7}`));
     let before = make(backends);
@@ -175,7 +189,8 @@ t.test('the windowed diff agrees with whole-file parsing on random server change
       const w = rw(5);
       if (b.length && w === 0) { const k = rw(b.length); b[k] = `${b[k].replace(/ weight \d+/, '')} weight ${rw(257)}`; }
       else if (b.length && w === 1) { const k = rw(b.length); b[k] = b[k].replace(/ weight \d+/, ''); }
-      else if (b.length && w === 2) { const k = rw(b.length); b[k] = `${b[k]} maxconn ${1 + rw(3)}`; }
+      else if (b.length && w === 2) { const k = rw(b.length); b[k] = `${b[k].replace(/ maxconn \d+/, '')} maxconn ${1 + rw(3)}`; }
+      else if (b.length && w === 3) { const k = rw(b.length); b[k] = b[k].replace(/ maxconn \d+/, ''); }
     }
     let after = make(next);
     if (rnd(10) === 0) after = after.replace(`backend b${rnd(5)}\n    balance leastconn`, (m) => m.replace('leastconn', 'roundrobin'));
@@ -184,7 +199,8 @@ t.test('the windowed diff agrees with whole-file parsing on random server change
     const fast = runtimeOps(before, after);
     const whole = runtimeOpsWhole(before, after);
     if (fast?.some((o) => o.op === 'weight')) weighted++;
-    const key = (ops: ReturnType<typeof runtimeOps>): string => JSON.stringify(ops?.map((o) => `${o.op} ${o.backend}/${o.server.name} ${o.server.address}:${o.server.port} ${o.op === 'weight' ? o.weight : ''}`).sort() ?? null);
+    if (fast?.some((o) => o.op === 'maxconn')) limited++;
+    const key = (ops: ReturnType<typeof runtimeOps>): string => JSON.stringify(ops?.map((o) => `${o.op} ${o.backend}/${o.server.name} ${o.server.address}:${o.server.port} ${o.op === 'weight' ? o.weight : o.op === 'maxconn' ? o.maxconn : ''}`).sort() ?? null);
     if (key(fast) !== key(whole)) {
       mismatches++;
       if (mismatches < 3) t.fail(`round ${round}: ${key(fast)} vs ${key(whole)}`);
@@ -192,6 +208,7 @@ t.test('the windowed diff agrees with whole-file parsing on random server change
   }
   t.equal(mismatches, 0, '2000 random rounds agree');
   t.ok(weighted > 100, `weight changes among them (${weighted} rounds)`);
+  t.ok(limited > 100, `maxconn changes among them (${limited} rounds)`);
 });
 
 t.test('configs larger than the scan block: changes at, before and after block edges', async (t) => {
