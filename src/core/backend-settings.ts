@@ -169,3 +169,16 @@ export function settle(labels: BackendSettings, rule: BackendSettings | undefine
   }
   return settled;
 }
+
+const SHOWN: ReadonlyArray<[keyof SettledSettings, string]> = [['Balance', 'balance'], ['Sticky', 'sticky'], ['Weight', 'weight'], ['MaxConn', 'maxconn'], ['TimeoutServer', 'timeout server']];
+
+/** What changed between two backends' settings, for a diff reason ("weight 5 → 7"); empty when nothing did. */
+export function settingsChanges(a: SettledSettings, b: SettledSettings): string[] {
+  if (a === b) return [];
+  const value = (s: SettledSettings, k: keyof SettledSettings): string => {
+    const v = s[k];
+    const unset = (k === 'Weight' && v === -1) || (k === 'MaxConn' && v === 0) || (k === 'TimeoutServer' && v === '');
+    return unset ? 'default' : String(v);
+  };
+  return SHOWN.filter(([k]) => a[k] !== b[k]).map(([k, name]) => `${name} ${value(a, k)} → ${value(b, k)}`);
+}

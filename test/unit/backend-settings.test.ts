@@ -18,6 +18,7 @@ import { emptyState, type Rule } from '../../src/core/model.js';
 import { CulmError } from '../../src/core/errors.js';
 import { Renderer } from '../../src/haproxy/render.js';
 import { withIntendedWeights } from '../../src/haproxy/server-state.js';
+import { diffViews } from '../../src/core/diff.js';
 import { requireBinary } from '../helpers/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'culm-backend-settings-'));
@@ -91,6 +92,13 @@ t.test('labels to backend lines, both Marathon shapes; a rule\'s Config over por
   t.same(render([marathonApp('/web', { HAPROXY_0_STICKY: 'true' }, '1.4')]).view.Apps[0].Backends[0].Servers.map((s) => s.Cookie), cookies, 'stable: the same servers, the same cookies');
   t.notOk(view.Apps[0].Tasks.some((task) => 'Cookie' in task), 'Bamboo\'s Tasks are left as they were');
   t.match(text, /backend ::web-cluster\n {4}balance leastconn\n {4}# HAPROXY_0_STICKY[^\n]*\n {4}cookie mesosphere_server_id insert indirect nocache\n {4}option forwardfor\n/);
+});
+
+t.test('a settings change is a diff reason', async (t) => {
+  const apps = [marathonApp('/web', { HAPROXY_0_BALANCE: 'roundrobin' }, '1.5')];
+  const before = render(apps, [makeRule('/web', 'path_beg -i /web', { weight: '5' })]).view;
+  const after = render(apps, [makeRule('/web', 'path_beg -i /web', { weight: '0', maxconn: '10', balance: 'leastconn' })]).view;
+  t.same(diffViews(before, after), ['backend ::web-cluster: balance roundrobin → leastconn, weight 5 → 0, maxconn default → 10']);
 });
 
 t.test('per service port: port n\'s labels for port n\'s backend; the rule for port 0 only; no cookie in TCP', async (t) => {
