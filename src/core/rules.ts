@@ -4,6 +4,7 @@ import { CulmError } from './errors.js';
 import type { Rule } from './model.js';
 import { configSettings } from './backend-settings.js';
 import { shown } from './input-grammar.js';
+import { partialNameProblem, TEMPLATE_CONFIG_KEY } from './backend-template.js';
 
 /** Bamboo adds the leading slash to ids given without one. */
 export function normaliseRuleId(id: string): string {
@@ -48,6 +49,11 @@ export function checkRuleAcl(rule: Rule, policy?: RulePolicy): ParsedAcl | undef
     const why = problems.map((p) => `Config.${p.name} ${shown(p.value)} ${p.why}`).join('; ');
     throw new CulmError('E_RULE_INVALID', `rule for ${rule.id}: ${why}; nothing was stored`, { status: 400 });
   }
+  // The partial the app's backends are rendered with (backend-template.ts): a plain file name; the daemon
+  // checks that the template directory holds it.
+  const template = rule.config[TEMPLATE_CONFIG_KEY]?.trim();
+  const templateProblem = template ? partialNameProblem(template) : '';
+  if (templateProblem) throw new CulmError('E_RULE_INVALID', `Config.${TEMPLATE_CONFIG_KEY} for ${rule.id}: ${templateProblem}`, { status: 400 });
   // An empty ACL means the default one (`path_beg -i <id>`), which the view writes.
   if (!rule.acl.trim()) return undefined;
   let parsed: ParsedAcl;

@@ -94,6 +94,14 @@ t.test('labels to backend lines, both Marathon shapes; a rule\'s Config over por
   t.match(text, /backend ::web-cluster\n {4}balance leastconn\n {4}# HAPROXY_0_STICKY[^\n]*\n {4}cookie mesosphere_server_id insert indirect nocache\n {4}option forwardfor\n/);
 });
 
+t.test('marathon-lb\'s BACKEND_HEAD template form: {balance} is the backend\'s algorithm, not written twice', async (t) => {
+  const trusted = { ...paths, ServeGroups: { groups: [], strict: false, trustLabelConfig: true } };
+  const head = 'backend {backend}\n  balance {balance}\n  mode {mode}\n  http-response set-header X-Algo {balance}';
+  const lines = backendOf(render([marathonApp('/web', { HAPROXY_0_BALANCE: 'roundrobin', HAPROXY_0_BACKEND_HEAD: head }, '1.5')], [], trusted).text, '::web-cluster');
+  t.same(lines.filter((l) => l.startsWith('balance')), ['balance roundrobin'], 'one balance line, the label\'s');
+  t.ok(lines.includes('http-response set-header X-Algo roundrobin'), 'the placeholder filled with it');
+});
+
 t.test('a settings change is a diff reason', async (t) => {
   const apps = [marathonApp('/web', { HAPROXY_0_BALANCE: 'roundrobin' }, '1.5')];
   const before = render(apps, [makeRule('/web', 'path_beg -i /web', { weight: '5' })]).view;
