@@ -7,11 +7,13 @@
  * `groupRefusal`. Pure.
  *
  * Read now: HAPROXY_GROUP, HAPROXY_{n}_GROUP, HAPROXY_{n}_VHOST, HAPROXY_{n}_PATH, HAPROXY_{n}_REDIRECT_TO_HTTPS,
- * HAPROXY_{n}_MODE (a TCP frontend on that service port, view.ts / service-ports.ts), and Bamboo's `BAMBOO_TCP_PORT`
- * app env (a TCP frontend on that port to port 0's tasks). Others are left to templates (`Labels`).
+ * HAPROXY_{n}_MODE (a TCP frontend on that service port, view.ts / service-ports.ts), HAPROXY_{n}_BALANCE and
+ * HAPROXY_{n}_STICKY (backend-settings.ts), and Bamboo's `BAMBOO_TCP_PORT` app env (a TCP frontend on that port to
+ * port 0's tasks). Others are left to templates (`Labels`).
  */
 import type { App } from './model.js';
 import { isPathPrefix, isVirtualHost, shown, type Rejection } from './input-grammar.js';
+import { booleanOf, labelSettings, type BackendSettings } from './backend-settings.js';
 
 export type PortMode = 'http' | 'tcp';
 
@@ -35,6 +37,8 @@ export interface PortView {
   NotServed: string;
   /** The port's backend: `<EscapedId>-cluster` for port 0 (Bamboo's name), `<EscapedId>-<n>-cluster` beyond. */
   Backend: string;
+  /** `HAPROXY_{n}_BALANCE` / `_STICKY` as read (backend-settings.ts); the backend's settled ones, a rule's `Config` over these, are in `Backends`. */
+  Settings: Readonly<BackendSettings>;
 }
 
 /** Which apps and ports an edge serves (`HAProxy.Group`, `HAProxy.StrictGroups`, `HAProxy.BindServicePorts`). */
@@ -91,9 +95,7 @@ const NONE: readonly string[] = Object.freeze([]);
 const NO_PROBLEMS: readonly LabelProblem[] = Object.freeze([]);
 const frozen = (values: readonly string[]): readonly string[] => (values.length === 0 ? NONE : Object.freeze(values));
 
-// marathon-lb's string_to_bool takes these as true and anything else as false; a typo is refused here instead.
-const TRUE = new Set(['true', 't', 'yes', 'y', '1']);
-const FALSE = new Set(['false', 'f', 'no', 'n', '0']);
+const NO_SETTINGS: Readonly<BackendSettings> = Object.freeze({});
 
 /**
  * The app's ports as its labels describe them: at least port 0, which Bamboo's routing always had. Not
@@ -130,10 +132,11 @@ export function portsOf(app: App): AppPorts {
     if (path !== undefined && !isPathPrefix(Path)) refuse('PATH', path, 'is not a path prefix (one word starting with /)');
     let RedirectToHttps = false;
     if (redirect !== undefined) {
-      const r = redirect.trim().toLowerCase();
-      if (TRUE.has(r)) RedirectToHttps = true;
-      else if (!FALSE.has(r)) refuse('REDIRECT_TO_HTTPS', redirect, 'is not a boolean');
+      const r = booleanOf(redirect);
+      if (r === undefined) refuse('REDIRECT_TO_HTTPS', redirect, 'is not a boolean');
+      else RedirectToHttps = r;
     }
+    const settings = labelSettings(label, refuse);
     problems.push(...own);
     ports.push(Object.freeze({
       Index: index,
@@ -146,6 +149,7 @@ export function portsOf(app: App): AppPorts {
       RedirectToHttps: own.length ? false : RedirectToHttps,
       NotServed: own.map((p) => p.reason).join('; '),
       Backend: index === 0 ? `${escaped}-cluster` : `${escaped}-${index}-cluster`,
+      Settings: own.length || Object.keys(settings).length === 0 ? NO_SETTINGS : Object.freeze(settings),
     }));
   }
   const bamboo = app.env.BAMBOO_TCP_PORT;
