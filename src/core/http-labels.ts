@@ -57,7 +57,10 @@ const CRYPTED = /^[A-Za-z0-9./$]{13,255}$/;
  * Port `index`'s extras from the app's labels, given its backend's name, its mode and its vhosts (for
  * `Host:` and the root redirect). `problems` lists each bad value; with any, the caller leaves the port out.
  */
-export function httpExtrasOf(labels: Readonly<Record<string, string>>, index: number, backend: string, mode: 'http' | 'tcp', vhosts: readonly string[]): { extras: HttpExtras; problems: HttpLabelProblem[] } {
+export function httpExtrasOf(labels: Readonly<Record<string, string>>, index: number, backend: string, mode: 'http' | 'tcp', vhosts: readonly string[], options: { routing?: boolean } = {}): { extras: HttpExtras; problems: HttpLabelProblem[] } {
+  // Without label routing (HAProxy.LabelRouting off: Bamboo's routes), the path and redirect labels would
+  // rewrite requests routed by `path_beg -i <id>`: only the access labels (AUTH, NETWORK_ALLOWED) apply.
+  const routing = options.routing !== false;
   const problems: HttpLabelProblem[] = [];
   const label = (name: string): string | undefined => labels[`HAPROXY_${index}_${name}`];
   const refuse = (name: string, value: string, why: string): void => {
@@ -91,7 +94,7 @@ export function httpExtrasOf(labels: Readonly<Record<string, string>>, index: nu
       lines.push(`acl ${backend}-auth http_auth(${backend}-users)`, `http-request auth realm "${realm}" if !${backend}-auth`);
     }
   }
-  const redir = http('HTTP_BACKEND_REDIR');
+  const redir = routing ? http('HTTP_BACKEND_REDIR') : undefined;
   if (redir !== undefined) {
     if (!isPathPrefix(redir.trim())) refuse('HTTP_BACKEND_REDIR', redir, 'is not a path (one word starting with /)');
     else {
@@ -99,7 +102,7 @@ export function httpExtrasOf(labels: Readonly<Record<string, string>>, index: nu
       lines.push(`http-request redirect code 301 location ${redir.trim()} if { path / }${host}`);
     }
   }
-  const pass = http('HTTP_BACKEND_PROXYPASS_PATH');
+  const pass = routing ? http('HTTP_BACKEND_PROXYPASS_PATH') : undefined;
   if (pass !== undefined) {
     const p = pass.trim().replace(/\/+$/, '');
     if (!REGEX_SAFE_PATH.test(p) || p === '') refuse('HTTP_BACKEND_PROXYPASS_PATH', pass, 'is not a path prefix of letters, digits and /._~- (not /)');
@@ -109,7 +112,7 @@ export function httpExtrasOf(labels: Readonly<Record<string, string>>, index: nu
       lines.push(`http-request replace-path ^${escapeRegex(p)}$ /`, `http-request replace-path ^${escapeRegex(p)}(/.*)$ \\1`);
     }
   }
-  const rev = http('HTTP_BACKEND_REVPROXY_PATH');
+  const rev = routing ? http('HTTP_BACKEND_REVPROXY_PATH') : undefined;
   if (rev !== undefined) {
     const p = rev.trim().replace(/\/+$/, '');
     if (!REGEX_SAFE_PATH.test(`${p}/`) || !p.startsWith('/')) refuse('HTTP_BACKEND_REVPROXY_PATH', rev, 'is not a path of letters, digits and /._~-');

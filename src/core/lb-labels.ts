@@ -12,6 +12,7 @@
  * port 0's tasks). Others are left to templates (`Labels`).
  */
 import type { App } from './model.js';
+import { httpExtrasOf } from './http-labels.js';
 import { isPathPrefix, isVirtualHost, shown, type Rejection } from './input-grammar.js';
 import { booleanOf, labelSettings, type BackendSettings } from './backend-settings.js';
 
@@ -137,6 +138,9 @@ export function portsOf(app: App): AppPorts {
       else RedirectToHttps = r;
     }
     const settings = labelSettings(label, refuse);
+    const backendName = index === 0 ? `${escaped}-cluster` : `${escaped}-${index}-cluster`;
+    // PROXYPASS, REVPROXY, REDIR, NETWORK_ALLOWED, AUTH (http-labels.ts): checked here, written by the view.
+    if (own.length === 0) own.push(...httpExtrasOf(labels, index, backendName, Mode, Vhosts).problems);
     problems.push(...own);
     ports.push(Object.freeze({
       Index: index,
@@ -148,7 +152,7 @@ export function portsOf(app: App): AppPorts {
       Groups: frozen(group !== undefined && list(group).length > 0 ? list(group) : appGroups),
       RedirectToHttps: own.length ? false : RedirectToHttps,
       NotServed: own.map((p) => p.reason).join('; '),
-      Backend: index === 0 ? `${escaped}-cluster` : `${escaped}-${index}-cluster`,
+      Backend: backendName,
       Settings: own.length || Object.keys(settings).length === 0 ? NO_SETTINGS : Object.freeze(settings),
     }));
   }

@@ -6,6 +6,7 @@
  * by app id, keeps the port and the later one's listener is left out with the reason (`resolveClashes`).
  * Pure.
  */
+import type { HttpExtras } from './http-labels.js';
 import type { PortMode, PortView } from './lb-labels.js';
 import type { SettledSettings } from './backend-settings.js';
 
@@ -55,6 +56,8 @@ export interface BackendView extends SettledSettings {
   RawHead: readonly string[];
   /** `HAPROXY_{n}_BACKEND_HTTP_OPTIONS` lines, written instead of `option forwardfor` (null: culm's). */
   RawHttpOptions: readonly string[] | null;
+  /** Lines and `userlist` from marathon-lb's value labels (PROXYPASS_PATH, AUTH, …; http-labels.ts). */
+  Http: HttpExtras;
 }
 
 const NO_LINES: readonly string[] = Object.freeze([]);

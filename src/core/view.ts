@@ -11,6 +11,7 @@ import { checkOf, checkPortOf, type CheckView } from './health-check.js';
 import { isReady, readinessChangesAt } from './readiness.js';
 import { ruleToBamboo } from './rules.js';
 import { byId, byViewId, compareText } from './compare.js';
+import { httpExtrasOf, NO_EXTRAS, type HttpExtras } from './http-labels.js';
 import { escapeId, portsOf, SERVE_ALL, servedPorts, type GroupPolicy, type PortView } from './lb-labels.js';
 import { boundPorts, listenersOf, resolveClashes, type BackendView, type ListenerView, type PortServer } from './service-ports.js';
 import { rawLines, rawPortsOf, type RawPort } from './raw-labels.js';
@@ -228,22 +229,25 @@ function portServers(app: App, all: readonly TaskView[], index: number, escaped:
   return out;
 }
 
-function backendsOf(app: App, ports: readonly PortView[], listeners: readonly ListenerView[], routes: readonly RouteView[], serving: readonly TaskView[], all: readonly TaskView[], escaped: string, raw: ReadonlyMap<number, RawPort> | undefined, rule: Rule | undefined): readonly BackendView[] {
+function backendsOf(app: App, ports: readonly PortView[], listeners: readonly ListenerView[], routes: readonly RouteView[], serving: readonly TaskView[], all: readonly TaskView[], escaped: string, raw: ReadonlyMap<number, RawPort> | undefined, rule: Rule | undefined, labelRouting: boolean): readonly BackendView[] {
   const p0 = ports[0];
+  const http = (index: number, name: string, mode: PortView['Mode']): { Http: HttpExtras } => ({
+    Http: index < 0 || ports[index].NotServed ? NO_EXTRAS : httpExtrasOf(app.labels, index, name, mode, ports[index].Vhosts, { routing: labelRouting }).extras,
+  });
   // A REST rule routes port 0: its Config's settings are port 0's (and BAMBOO_TCP_PORT's, which serves port 0's tasks).
   const ruled = rule ? configSettings(rule.config).settings : undefined;
   const settled = (index: number, mode: PortView['Mode']): SettledSettings => settle(ports[index].Settings, index === 0 ? ruled : undefined, mode);
   const withCookies = (servers: readonly PortServer[], s: SettledSettings): readonly PortServer[] =>
     (s.Sticky ? Object.freeze(servers.map((x) => Object.freeze({ ...x, Cookie: stickyCookie(x.Server) }))) : servers);
   const s0 = settled(0, p0.Mode);
-  const backends: BackendView[] = [Object.freeze({ Name: p0.Backend, Mode: p0.Mode, Index: 0, Servers: withCookies(serving, s0), RedirectToHttps: p0.Mode === 'http' && p0.RedirectToHttps, Checked: true, ...rawBackend(raw, ports, p0.Backend, p0.Mode, 0, s0.Balance), ...s0 })];
+  const backends: BackendView[] = [Object.freeze({ Name: p0.Backend, Mode: p0.Mode, Index: 0, Servers: withCookies(serving, s0), RedirectToHttps: p0.Mode === 'http' && p0.RedirectToHttps, Checked: true, ...rawBackend(raw, ports, p0.Backend, p0.Mode, 0, s0.Balance), ...s0, ...http(0, p0.Backend, p0.Mode) })];
   const named = new Set([p0.Backend]);
   const add = (name: string, mode: PortView['Mode'], index: number): void => {
     if (named.has(name)) return;
     named.add(name);
     const servers = index === 0 ? serving : Object.freeze(portServers(app, all, index, escaped));
     const s = settled(index, mode);
-    backends.push(Object.freeze({ Name: name, Mode: mode, Index: index, Servers: withCookies(servers, s), RedirectToHttps: mode === 'http' && ports[index].RedirectToHttps, Checked: false, ...rawBackend(raw, ports, name, mode, index, s.Balance), ...s }));
+    backends.push(Object.freeze({ Name: name, Mode: mode, Index: index, Servers: withCookies(servers, s), RedirectToHttps: mode === 'http' && ports[index].RedirectToHttps, Checked: false, ...rawBackend(raw, ports, name, mode, index, s.Balance), ...s, ...http(index, name, mode) }));
   };
   for (const l of listeners) add(l.Backend, l.Mode, l.Index);
   // Port n routed in the main frontend but without a frontend of its own (no service port, or not bound).
@@ -302,7 +306,7 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
     NotServed: ports[0].NotServed,
     Route: routeOf(own, ports[0]),
     PortRoutes: routes,
-    Backends: backendsOf(app, ports, listeners, routes, serving, all, escaped, trusted, rule),
+    Backends: backendsOf(app, ports, listeners, routes, serving, all, escaped, trusted, rule, policy.labelRouting !== false),
     Listeners: listeners,
     Template: chosen.name,
     LabelConfig: labelConfigNote(raw, trusted, ports.length),

@@ -49,7 +49,12 @@ export async function startBackend(opts: { delayMs?: number } = {}): Promise<Bac
     backend.inflight++;
     const answer = (): void => {
       backend.inflight--;
-      res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
+      // What reached the task (for label rewrites: PROXYPASS, Host), and a Location on request (REVPROXY).
+      const location = /[?&]location=([^&]+)/.exec(req.url ?? '')?.[1];
+      res.writeHead(200, {
+        'content-type': 'text/plain', connection: 'close', 'x-path': req.url ?? '', 'x-host': req.headers.host ?? '',
+        ...(location ? { location: decodeURIComponent(location) } : {}),
+      });
       res.end(`${backend.port}\n`);
     };
     if (slow > 0) setTimeout(answer, slow);
