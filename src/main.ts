@@ -28,6 +28,7 @@ import { startCallbackJanitor } from './cluster/callback-janitor.js';
 import { PrometheusMetrics } from './metrics/metrics.js';
 import { Applier } from './pipeline/apply.js';
 import { Daemon } from './pipeline/daemon.js';
+import { certState } from './fs/cert-files.js';
 import { MarathonFeed } from './pipeline/marathon-feed.js';
 import type { DependencyCheck } from './pipeline/types.js';
 import { createStores } from './cluster/stores.js';
@@ -104,6 +105,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     User: config.haproxy.user,
     Group: config.haproxy.group,
     ...(haproxyLog ? { LogTarget: haproxyLog.target, RequestLog: config.haproxy.requestLog } : {}),
+    ...(config.haproxy.sslCerts.length ? { SslCerts: config.haproxy.sslCerts, HttpsBind: config.haproxy.httpsBind } : {}),
     ServeGroups: {
       groups: config.haproxy.serveGroups, strict: config.haproxy.strictGroups, labelRouting: config.haproxy.labelRouting,
       ...(config.haproxy.bindServicePorts ? { servicePortBind: config.haproxy.servicePortBindAddress } : {}),
@@ -115,7 +117,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     skipped: (kind, _id, reason) => (kind === 'app' ? metrics.appSkipped(reason) : metrics.ruleSkipped(reason)),
     runtimeApplied: (s) => metrics.runtimeApplied(s),
     runtimeFailed: () => metrics.runtimeFailed(),
-  });
+  }, certState);
 
   const supervisor = new HaproxySupervisor({
     pidPath: config.haproxy.pidPath,

@@ -10,6 +10,8 @@ import {
 } from './parse.js';
 import type { CulmConfig, RawValue } from './types.js';
 import { shellQuote } from '../core/text.js';
+import { isCertPath } from '../core/input-grammar.js';
+import { certState } from '../fs/cert-files.js';
 
 // Longest path a Unix socket can bind (sun_path is 108 bytes with the terminating NUL).
 const MAX_SOCKET_PATH = 107;
@@ -114,6 +116,7 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
   if (strictGroups && serveGroups.length === 0) {
     fail('haproxy.strictGroups', `is true but ${keyLabel('haproxy.serveGroups')} names no group: no app would be served`, rawOf('haproxy.strictGroups'));
   }
+  const sslCerts = certsSetting(text('haproxy.sslCerts') ?? '', cwd, (problem) => fail('haproxy.sslCerts', problem, rawOf('haproxy.sslCerts')));
   const bindServicePorts = read('haproxy.bindServicePorts', asBool);
   const servicePortBindAddress = (text('haproxy.servicePortBindAddress') ?? '*').trim();
   if (!isBindAddress(servicePortBindAddress)) fail('haproxy.servicePortBindAddress', `${JSON.stringify(servicePortBindAddress)} is not * or an IP address`, rawOf('haproxy.servicePortBindAddress'));
@@ -160,6 +163,8 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
       validationCommand,
       cleanupCommand: read('haproxy.cleanupCommand', (v) => asCommand(v, true)),
       httpBind: read('haproxy.httpBind', asHaproxyBind),
+      sslCerts,
+      httpsBind: read('haproxy.httpsBind', asHaproxyBind),
       pidPath,
       statsSocketPath,
       user: haproxyUser,
@@ -191,6 +196,20 @@ export function validate(collected: Collected, cwd: string): CulmConfig {
     source: collected.file === undefined ? {} : { file: collected.file },
   };
   return deepFreeze(config);
+}
+
+/**
+ * HAProxy.SslCerts: comma-separated paths (relative ones against the working directory), each a readable PEM
+ * file or directory now; `refuse` throws.
+ */
+function certsSetting(value: string, cwd: string, refuse: (problem: string) => never): string[] {
+  const certs = value.split(',').map((c) => c.trim()).filter((c) => c !== '').map((c) => resolve(cwd, c));
+  for (const cert of certs) {
+    if (!isCertPath(cert)) refuse(`${JSON.stringify(cert)} is not a file path HAProxy can take as one word (no spaces, #, quotes or ..)`);
+    const { problem } = certState(cert, true);
+    if (problem) refuse(`certificate ${cert}: ${problem}`);
+  }
+  return [...new Set(certs)];
 }
 
 /** A user or group name as HAProxy's `user`/`group` take it (POSIX portable names); '' for none. */

@@ -7,11 +7,12 @@
  * `groupRefusal`. Pure.
  *
  * Read now: HAPROXY_GROUP, HAPROXY_{n}_GROUP, HAPROXY_{n}_VHOST, HAPROXY_{n}_PATH, HAPROXY_{n}_REDIRECT_TO_HTTPS,
- * HAPROXY_{n}_MODE (a TCP frontend on that service port, view.ts / service-ports.ts), and Bamboo's `BAMBOO_TCP_PORT`
- * app env (a TCP frontend on that port to port 0's tasks). Others are left to templates (`Labels`).
+ * HAPROXY_{n}_MODE (a TCP frontend on that service port, view.ts / service-ports.ts), HAPROXY_{n}_SSL_CERT (a
+ * certificate for the HTTPS frontend, tls.ts), and Bamboo's `BAMBOO_TCP_PORT` app env (a TCP frontend on that
+ * port to port 0's tasks). Others are left to templates (`Labels`).
  */
 import type { App } from './model.js';
-import { isPathPrefix, isVirtualHost, shown, type Rejection } from './input-grammar.js';
+import { isCertPath, isPathPrefix, isVirtualHost, shown, type Rejection } from './input-grammar.js';
 
 export type PortMode = 'http' | 'tcp';
 
@@ -35,6 +36,11 @@ export interface PortView {
   NotServed: string;
   /** The port's backend: `<EscapedId>-cluster` for port 0 (Bamboo's name), `<EscapedId>-<n>-cluster` beyond. */
   Backend: string;
+  /**
+   * `HAPROXY_{n}_SSL_CERT`: a PEM file on the edge host the HTTPS frontend also offers (chosen by SNI); ''
+   * for none. Whether the file is usable is judged where files are (tls.ts, `Tls` in the context).
+   */
+  SslCert: string;
 }
 
 /** Which apps and ports an edge serves (`HAProxy.Group`, `HAProxy.StrictGroups`, `HAProxy.BindServicePorts`). */
@@ -129,6 +135,11 @@ export function portsOf(app: App): AppPorts {
       if (TRUE.has(r)) RedirectToHttps = true;
       else if (!FALSE.has(r)) refuse('REDIRECT_TO_HTTPS', redirect, 'is not a boolean');
     }
+    // A bad certificate path leaves the certificate out, not the port: the app is still reached by HTTP.
+    const cert = label('SSL_CERT');
+    const SslCert = cert === undefined ? '' : cert.trim();
+    const certProblem = cert !== undefined && !isCertPath(SslCert);
+    if (certProblem) problems.push({ index, label: `HAPROXY_${index}_SSL_CERT`, reason: `label HAPROXY_${index}_SSL_CERT ${shown(cert)} is not an absolute file path (one word, no #, quotes or ..): its certificate left out` });
     problems.push(...own);
     ports.push(Object.freeze({
       Index: index,
@@ -141,6 +152,7 @@ export function portsOf(app: App): AppPorts {
       RedirectToHttps: own.length ? false : RedirectToHttps,
       NotServed: own.map((p) => p.reason).join('; '),
       Backend: index === 0 ? `${escaped}-cluster` : `${escaped}-${index}-cluster`,
+      SslCert: own.length || certProblem ? '' : SslCert,
     }));
   }
   const bamboo = app.env.BAMBOO_TCP_PORT;

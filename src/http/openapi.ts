@@ -49,7 +49,7 @@ const SCHEMAS: Record<string, Schema> = {
     reasons: arrayOf(str), durationMs: num, mode: { type: 'string', enum: ['reload', 'runtime'] },
     configHash: { type: 'string', pattern: '^[0-9a-f]{64}$' }, error: ref('ErrorDetail'),
     retryAt: int, validateMs: num, reloadMs: num,
-    leftOut: arrayOf(object({ kind: { type: 'string', enum: ['rule', 'app'] }, id: str, error: str })),
+    leftOut: arrayOf(object({ kind: { type: 'string', enum: ['rule', 'app', 'cert'] }, id: str, error: str })),
   }, ['kind', 'at', 'result', 'reasons', 'durationMs']),
   RuleChangeRecord: object({
     kind: { const: 'rule' }, at: int, result: { type: 'string', enum: ['changed', 'refused'] },
