@@ -18,6 +18,7 @@ import { Applier } from '../../src/pipeline/apply.js';
 import { HaproxyDriver } from '../../src/haproxy/driver.js';
 import { HaproxyDelivery } from '../../src/haproxy/delivery.js';
 import { certState } from '../../src/fs/cert-files.js';
+import { loadConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { app, labels, stateOf, task, tasks } from '../helpers/builders.js';
 import { requireBinary } from '../helpers/processes.js';
@@ -183,4 +184,21 @@ t.test('applier: a missing certificate, or one HAProxy refuses, leaves that app\
   t.match(fixed, 'garbage.pem', 'the fixed file is tried again (its stamp changed)');
   t.match(fixed, 'missing.pem', 'the file that appeared is used');
   t.same(readdirSync(dir).filter((n) => n.endsWith('.crtlist')).length, 1, 'old crt-lists are pruned');
+});
+
+t.test('HAProxy.SslCerts: every entry readable at start, else an error naming the key', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-tls-config-'));
+  makeCert(join(dir, 'edge.pem'), 'edge.example.com');
+  execFileSync('mkdir', ['-p', join(dir, 'more')]);
+  execFileSync('mkfifo', [join(dir, 'fifo.pem')]);
+  const load = (value: string) => loadConfig({ argv: [], env: { HAPROXY_SSL_CERTS: value }, cwd: dir }).haproxy;
+  t.same(load('').sslCerts, [], 'unset: no HTTPS');
+  const ok = load('edge.pem, more');
+  t.same(ok.sslCerts, [join(dir, 'edge.pem'), join(dir, 'more')], 'relative entries against the working directory; a directory is accepted');
+  t.equal(ok.httpsBind, '*:443', 'HAProxy.HttpsBind defaults to *:443');
+  t.equal(loadConfig({ argv: ['--haproxy_https_bind', '127.0.0.1:8443', '--haproxy_ssl_certs', 'edge.pem'], env: {}, cwd: dir }).haproxy.httpsBind, '127.0.0.1:8443', 'flags from the env names');
+  for (const [desc, value, why] of [['missing', 'edge.pem,nope.pem', /nope\.pem: no such file/], ['a FIFO', 'fifo.pem', /not a regular file or a directory/], ['a space', 'my cert.pem', /one word/]] as const) {
+    t.throws(() => load(value), { code: 'E_CONFIG', message: /HAProxy\.SslCerts \/ HAPROXY_SSL_CERTS/ }, `${desc}: E_CONFIG naming the key`);
+    t.throws(() => load(value), { message: why }, `${desc}: and why`);
+  }
 });
