@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,14 +25,15 @@ function makeCert(file: string, cn: string): void {
 }
 
 /** One HTTPS request over TLS naming `servername` (SNI): the certificate's CN, and the HTTP answer. */
-function httpsRequest(port: number, servername: string, host: string, path = '/'): Promise<{ cn: string; status: number; body: string }> {
+function httpsRequest(port: number, servername: string, host: string, path = '/'): Promise<{ cn: string; fingerprint: string; status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpsGet({ host: '127.0.0.1', port, path, servername, headers: { Host: host, Connection: 'close' }, rejectUnauthorized: false, agent: false, timeout: 5000 }, (res) => {
-      const cn = String((res.socket as TLSSocket).getPeerCertificate().subject?.CN ?? '');
+      const peer = (res.socket as TLSSocket).getPeerCertificate();
+      const cn = String(peer.subject?.CN ?? '');
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => { body += chunk; });
-      res.on('end', () => resolve({ cn, status: res.statusCode ?? 0, body: body.trim() }));
+      res.on('end', () => resolve({ cn, fingerprint: peer.fingerprint256, status: res.statusCode ?? 0, body: body.trim() }));
     });
     req.on('timeout', () => req.destroy(new Error('HTTPS request timed out')));
     req.on('error', reject);
@@ -58,7 +60,8 @@ t.test('SNI chooses the certificate, Host the app; redirect to https; a bad app 
   const httpsPort = await freePort();
   const culm = await startCulm({
     marathon: marathon.url,
-    env: { CULM_EVENT_MODE: 'sse', HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${httpsPort}` },
+    // Resyncs often: with TLS on, each one renders, so certificate files that change are picked up.
+    env: { CULM_EVENT_MODE: 'sse', CULM_RESYNC_INTERVAL_MS: '500', HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${httpsPort}` },
   });
   t.teardown(async () => {
     await culm.destroy();
@@ -96,11 +99,13 @@ t.test('SNI chooses the certificate, Host the app; redirect to https; a bad app 
   const history = await culm.json<Array<{ leftOut?: Array<{ kind: string; id: string }> }>>('/api/history');
   t.ok(history.body.some((h) => h.leftOut?.some((l) => l.kind === 'cert' && l.id === '/garbage')), 'the apply history says HAProxy refused /garbage\'s certificate');
 
-  // The missing file appears: the next apply (a task change here) offers it.
+  // Files change without Marathon knowing: the missing one appears, b's is renewed; the next resync picks both up.
   makeCert(join(certs, 'missing.pem'), 'missing.example.com');
-  b['/b2'] = await startBackend();
-  marathon.addTask('/b', { port: b['/b2'].port });
-  await eventually('the new certificate is offered', async () => (await httpsRequest(httpsPort, 'missing.example.com', 'missing.example.com')).cn === 'missing.example.com');
-  t.pass('a certificate file that appeared is used at the next apply');
+  makeCert(join(certs, 'b.pem'), 'b.example.com');
+  const renewed = new X509Certificate(readFileSync(join(certs, 'b.pem'))).fingerprint256;
+  t.not(renewed, bb.fingerprint, 'b\'s file holds a new certificate');
+  await eventually('the new certificates are offered', async () => (await httpsRequest(httpsPort, 'missing.example.com', 'missing.example.com')).cn === 'missing.example.com'
+    && (await httpsRequest(httpsPort, 'b.example.com', 'b.example.com')).fingerprint === renewed);
+  t.pass('a certificate file that appeared, and a renewed one, are used after the next resync (no Marathon change)');
   t.equal((await httpsRequest(httpsPort, 'a.example.com', 'a.example.com')).cn, 'a.example.com', 'the others unchanged');
 });
