@@ -50,6 +50,7 @@ t.test('SNI chooses the certificate, Host the app; redirect to https; a bad app 
     '/b': { HAPROXY_0_VHOST: 'b.example.com', HAPROXY_0_SSL_CERT: join(certs, 'b.pem') },
     '/missing': { HAPROXY_0_VHOST: 'missing.example.com', HAPROXY_0_SSL_CERT: join(certs, 'missing.pem') },
     '/garbage': { HAPROXY_0_VHOST: 'garbage.example.com', HAPROXY_0_SSL_CERT: join(certs, 'garbage.pem') },
+    '/plain': {},
   };
   const b: Record<string, Backend> = {};
   for (const [id, labels] of Object.entries(apps)) {
@@ -98,6 +99,16 @@ t.test('SNI chooses the certificate, Host the app; redirect to https; a bad app 
   t.ok(await culm.metric('culm_apps_skipped_total{reason="tls cert"}') >= 2, 'both counted as left out');
   const history = await culm.json<Array<{ leftOut?: Array<{ kind: string; id: string }> }>>('/api/history');
   t.ok(history.body.some((h) => h.leftOut?.some((l) => l.kind === 'cert' && l.id === '/garbage')), 'the apply history says HAProxy refused /garbage\'s certificate');
+
+  // A rule that only changes the route map goes through the runtime API: both frontends look it up in the one map.
+  t.equal((await httpsRequest(httpsPort, 'x.example.com', 'x.example.com', '/plain/1')).body, port('/plain'), 'Bamboo\'s default path route over HTTPS');
+  const put = await culm.json('/api/services/plain', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ acl: 'path_beg -i /shop' }) });
+  t.equal(put.status, 200, 'a path rule stored');
+  await eventually('the rule routes over HTTPS', async () => (await httpsRequest(httpsPort, 'x.example.com', 'x.example.com', '/shop/cart')).body === port('/plain'));
+  const applies = await culm.json<Array<{ mode?: string; reasons: string[] }>>('/api/history');
+  t.ok(applies.body.some((r) => r.mode === 'runtime' && r.reasons.some((x) => /rule/.test(x))), 'through the runtime map, no reload');
+  const plainShop = await rawRequest(`${culm.frontend}/shop/cart`, 'GET', { Host: 'x.example.com', Connection: 'close' });
+  t.equal(plainShop.body.trim(), port('/plain'), 'and over HTTP');
 
   // Files change without Marathon knowing: the missing one appears, b's is renewed; the next resync picks both up.
   makeCert(join(certs, 'missing.pem'), 'missing.example.com');
