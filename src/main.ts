@@ -109,15 +109,9 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     ServeGroups: {
       groups: config.haproxy.serveGroups, strict: config.haproxy.strictGroups, labelRouting: config.haproxy.labelRouting,
       ...(config.haproxy.bindServicePorts ? { servicePortBind: config.haproxy.servicePortBindAddress } : {}),
+      ...(config.haproxy.trustLabelConfig ? { trustLabelConfig: true } : {}),
     },
-  }, log, {
-    rendered: (s) => metrics.render(s),
-    validationFailed: () => metrics.validationFailed(),
-    reloaded: (s) => metrics.reload(s),
-    skipped: (kind, _id, reason) => (kind === 'app' ? metrics.appSkipped(reason) : metrics.ruleSkipped(reason)),
-    runtimeApplied: (s) => metrics.runtimeApplied(s),
-    runtimeFailed: () => metrics.runtimeFailed(),
-  }, certState);
+  }, log, certState);
 
   const supervisor = new HaproxySupervisor({
     pidPath: config.haproxy.pidPath,

@@ -12,15 +12,23 @@ export type Kind =
   | 'ms' // integer milliseconds
   | 'percent' // integer percent
   | 'seconds' // integer seconds (Bamboo's unit), stored as milliseconds
+  | 'wholeSeconds' // integer seconds, stored as seconds
   | 'eventMode'
   | 'logLevel'
-  | 'path' // non-empty, resolved against the working directory
+  | 'path' // a file: non-empty, resolved against the working directory
   | 'optionalPath' // like path, '' means "none"
+  | 'dir' // a directory: non-empty, resolved against the working directory
+  | 'optionalDir' // like dir, '' means "none"
   | 'mebibytes' // integer MiB
   | 'command' // non-empty shell command
   | 'optionalCommand' // shell command, '' means "run nothing"
+  | 'account' // a POSIX user or group name, '' means "none"
   | 'listen' // Go-style listen address: ":8000", "127.0.0.1:8000", "[::1]:8000"
   | 'haproxyBind' // HAProxy bind address list: "*:80", ":80,:8080", "unix@/run/x.sock"
+  | 'bindAddress' // `*` or an IP address a bind line takes before its port; '' means `*`
+  | 'groups' // comma-separated marathon-lb group names
+  | 'certPaths' // comma-separated certificate files or directories, resolved against the working directory (one HAProxy word each)
+  | 'hostList' // host[:port] or origin list for the Host check (see asHostList)
   | 'zkHosts' // host[:port],… (port defaults to 2181 like go-zookeeper)
   | 'zkPath'; // absolute znode path
 
@@ -155,7 +163,7 @@ export const SETTINGS = {
     doc: "The default template's HTTP frontend `bind` address(es), HAProxy syntax, comma-separated.",
   },
   'haproxy.sslCerts': {
-    file: 'HAProxy.SslCerts', env: 'HAPROXY_SSL_CERTS', kind: 'text', default: '',
+    file: 'HAProxy.SslCerts', env: 'HAPROXY_SSL_CERTS', kind: 'certPaths', default: '',
     doc: "Certificates of an HTTPS frontend with the same routing as the HTTP one (marathon-lb's `--ssl-certs`): PEM files (certificate and key) or directories of them, comma-separated; the first is the default certificate, SNI chooses among them and the apps' `HAPROXY_{n}_SSL_CERT` files. Each must be readable at start (else an error naming this key). Empty: no HTTPS frontend, and `HAPROXY_{n}_SSL_CERT` is not used.",
   },
   'haproxy.httpsBind': {
@@ -174,18 +182,18 @@ export const SETTINGS = {
     doc: 'HAProxy runtime API socket (at most 107 bytes, a Unix socket limit).',
   },
   'haproxy.user': {
-    file: 'HAProxy.User', env: 'HAPROXY_USER', kind: 'text',
+    file: 'HAProxy.User', env: 'HAPROXY_USER', kind: 'account',
     default: { derived: '`haproxy` when culm runs as root and that user exists (Debian\'s package makes it), else empty' },
     doc: "The user HAProxy runs as once it has bound its ports and opened its socket (the default template's `user`): a process started as root drops root, so even a config injection would not run as root. Empty: HAProxy keeps culm's user.",
   },
   'haproxy.group': {
     // Not HAPROXY_GROUP: that is marathon-lb's name for the apps an edge serves.
-    file: 'HAProxy.UserGroup', env: 'HAPROXY_USER_GROUP', kind: 'text',
+    file: 'HAProxy.UserGroup', env: 'HAPROXY_USER_GROUP', kind: 'account',
     default: { derived: 'the user\'s name' },
     doc: 'The group HAProxy runs as with `HAProxy.User` (the default template\'s `group`).',
   },
   'haproxy.serveGroups': {
-    file: 'HAProxy.Group', env: 'HAPROXY_GROUP', kind: 'text', default: '',
+    file: 'HAProxy.Group', env: 'HAPROXY_GROUP', kind: 'groups', default: '',
     doc: "Which apps this edge serves, by marathon-lb's group labels (its `--group`): a comma list; an app (or one of its ports, `HAPROXY_{n}_GROUP`) whose `HAPROXY_GROUP` label names one of them is served, `*` serves every app. Apps without the label are served unless `HAProxy.StrictGroups` is on. Empty: every app, whatever its labels (Bamboo's behaviour). A left-out app has no backend; `/api/state` says why (`NotServed`).",
   },
   'haproxy.strictGroups': {
@@ -200,8 +208,12 @@ export const SETTINGS = {
     file: 'HAProxy.BindServicePorts', env: 'CULM_BIND_SERVICE_PORTS', kind: 'bool', default: 'true',
     doc: "Give every service port of every served app a frontend of its own, as marathon-lb does: `bind <ServicePortBindAddress>:<service port>`, `mode tcp` for `HAPROXY_{n}_MODE=tcp`, else `mode http`, to the backend of that port. A service port another app (first by app id) or HTTP bind already uses is left out (log line, `culm_apps_skipped_total{reason=\"port clash\"}`, `/api/state` `NotServed`). `false`: only the HTTP frontend (Bamboo's behaviour); `HAPROXY_{n}_MODE` is then ignored. Bamboo's `BAMBOO_TCP_PORT` app env is honoured either way.",
   },
+  'haproxy.trustLabelConfig': {
+    file: 'HAProxy.TrustLabelConfig', env: 'CULM_TRUST_LABEL_CONFIG', kind: 'bool', default: 'false',
+    doc: "Write the raw HAProxy lines of marathon-lb's labels `HAPROXY_{n}_BACKEND_HEAD`, `_BACKEND_HTTP_OPTIONS`, `_FRONTEND_HEAD` and `_FRONTEND_BACKEND_GLUE` into the app's own backend and service-port frontend. A trust decision: whoever can label an app in Marathon then writes directives into this shared edge (headers, ACLs, servers, anything a backend or frontend section takes). A line that would open a section is refused (its port left out); lines HAProxy refuses leave the app out. `false`: such labels are ignored, one log line per app.",
+  },
   'haproxy.servicePortBindAddress': {
-    file: 'HAProxy.ServicePortBindAddress', env: 'CULM_SERVICE_PORT_BIND', kind: 'text', default: '*',
+    file: 'HAProxy.ServicePortBindAddress', env: 'CULM_SERVICE_PORT_BIND', kind: 'bindAddress', default: '*',
     doc: 'The address the service-port frontends (and `BAMBOO_TCP_PORT`) bind: `*` (all), an IPv4 or an IPv6 address.',
   },
   'haproxy.commandTimeoutMs': {
@@ -209,7 +221,7 @@ export const SETTINGS = {
     doc: 'Timeout for each validation, reload and cleanup command.',
   },
   'haproxy.validationCpuSeconds': {
-    file: 'HAProxy.ValidationCpuSeconds', env: 'CULM_VALIDATION_CPU_SECONDS', kind: 'seconds', min: 0,
+    file: 'HAProxy.ValidationCpuSeconds', env: 'CULM_VALIDATION_CPU_SECONDS', kind: 'wholeSeconds', min: 0,
     // A rule's pattern file (or a huge config) must not keep a core busy: soft RLIMIT_CPU, so HAProxy gets SIGXCPU.
     default: { derived: '`CommandTimeoutMs` in whole seconds (`30`)' },
     doc: 'CPU time one validation command (`haproxy -c`) may use (`ulimit -S -t` in its shell); past it the check is stopped and reported (a rule: 400 `E_RULE_ACL_LIMIT`). 0: no limit. Validations run one at a time.',
@@ -221,7 +233,7 @@ export const SETTINGS = {
     doc: 'Address space one validation command may use, in MiB (`ulimit -S -v`); an allocation past it fails the check. 0: no limit.',
   },
   'haproxy.aclFilesDir': {
-    file: 'HAProxy.AclFilesDir', env: 'CULM_ACL_FILES_DIR', kind: 'optionalPath', default: '',
+    file: 'HAProxy.AclFilesDir', env: 'CULM_ACL_FILES_DIR', kind: 'optionalDir', default: '',
     doc: "The only directory a rule's ACL may load pattern files from (`-f <file>`, `-M`): absolute paths inside it, regular files, symlinks resolved at the check. Empty: rules may not use pattern files.",
   },
   'haproxy.runtimeApi': {
@@ -262,7 +274,7 @@ export const SETTINGS = {
     doc: 'A bearer token for REST writes: `Authorization: Bearer <token>`; a write without it (or a listed user) is 401. Empty (and no users file): writes are open, as in Bamboo. Redacted in logs.',
   },
   'api.usersFile': {
-    file: 'Culm.ApiUsersFile', env: 'CULM_API_USERS_FILE', kind: 'text', default: '',
+    file: 'Culm.ApiUsersFile', env: 'CULM_API_USERS_FILE', kind: 'optionalPath', default: '',
     doc: 'A file of basic-auth users for REST writes, one `user:hash` a line (`#` comments); make a hash with `node dist/main.js hash-password` (scrypt). Read at start.',
   },
   'api.readAuth': {
@@ -270,12 +282,12 @@ export const SETTINGS = {
     doc: 'Also require the token or a user for reads (GET of /api/*, /metrics, the UI). `/healthz`, `/readyz` and `/status` always stay open for probes.',
   },
   'api.allowedHosts': {
-    file: 'Culm.AllowedHosts', env: 'CULM_ALLOWED_HOSTS', kind: 'text',
+    file: 'Culm.AllowedHosts', env: 'CULM_ALLOWED_HOSTS', kind: 'hostList',
     default: { derived: 'the bind address, `localhost`, `127.0.0.1`, `[::1]`, this host\'s names and interface addresses, the host of Bamboo.Endpoint' },
     doc: 'Host names (optionally `:port`) a write may name in its `Host` header, comma-separated; any other is 403 (stops DNS rebinding). An entry with a scheme (`https://culm.example`) also allows that exact browser Origin (a TLS proxy in front). `*` turns the check off.',
   },
   'dataDir': {
-    file: 'Culm.DataDir', env: 'CULM_DATA_DIR', kind: 'path', default: './data',
+    file: 'Culm.DataDir', env: 'CULM_DATA_DIR', kind: 'dir', default: './data',
     doc: 'Directory of the embedded store (rules when no ZooKeeper is configured, last-good configuration).',
   },
   'heapGrowingPercent': {
@@ -290,7 +302,7 @@ export const SETTINGS = {
     doc: 'One of fatal, error, warn, info, debug, trace, silent.',
   },
   'logFile': {
-    file: 'Culm.LogFile', env: 'CULM_LOG_FILE', flag: 'log', kind: 'text', default: '',
+    file: 'Culm.LogFile', env: 'CULM_LOG_FILE', flag: 'log', kind: 'optionalPath', default: '',
     doc: "Also write logs to this file (Bamboo's `-log`). Empty: stdout only.",
   },
 } as const satisfies Record<string, Setting>;

@@ -1,9 +1,10 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { LogLevel } from '../log/logger.js';
-import { MAX_MS, type Setting } from './defaults.js';
+import { MAX_MS, type Kind, type Setting, type SETTINGS, type SettingId } from './defaults.js';
 import type { EventMode } from './types.js';
 import { redactUrl } from '../core/text.js';
+import { isCertPath } from '../core/input-grammar.js';
 
 /** Thrown by a parser; the caller turns it into a CulmError naming the key and the value's origin. */
 export class Invalid extends Error {}
@@ -222,3 +223,83 @@ export function asZkPath(v: unknown): string {
   if (text.split('/').some((seg) => seg === '.' || seg === '..')) throw new Invalid(`${show(text)} must not contain . or .. segments`);
   return text;
 }
+
+/** A user or group name as HAProxy's `user`/`group` take it (POSIX portable names); '' for none. */
+export function asAccountName(v: unknown): string {
+  const name = asString(v).trim();
+  if (name !== '' && !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(name)) throw new Invalid(`${JSON.stringify(name)} is not a user or group name`);
+  return name;
+}
+
+/** marathon-lb group names (its `--group`), comma-separated; `*` is one of them. */
+export function asGroups(v: unknown): string[] {
+  const groups = asList(v);
+  for (const g of groups) {
+    if (!/^[A-Za-z0-9_.*-]{1,128}$/.test(g)) throw new Invalid(`group ${JSON.stringify(g)} is not a group name (letters, digits, _ . - or *)`);
+  }
+  return groups;
+}
+
+/** Certificate paths (HAProxy.SslCerts): each one word of a `bind … crt <path>` line; whether it is readable is a CHECK. */
+export function asCertPaths(v: unknown, _s: Setting, cwd: string): string[] {
+  const paths = asList(v).map((p) => resolve(cwd, p));
+  for (const p of paths) if (!isCertPath(p)) throw new Invalid(`${JSON.stringify(p)} is not a file path HAProxy can take as one word (no spaces, #, quotes or ..)`);
+  return [...new Set(paths)];
+}
+
+/** `*`, or an IP address a `bind` line takes before `:<port>` (HAProxy reads the port after the last colon). */
+export function asBindAddress(v: unknown): string {
+  const raw = asString(v);
+  const text = raw === '' ? '*' : raw.trim();
+  if (text !== '*' && isIP(text) === 0) throw new Invalid(`${JSON.stringify(text)} is not * or an IP address`);
+  return text;
+}
+
+/** What each kind of setting parses to. */
+export interface KindValue {
+  urls: string[]; url: string; text: string; secret: string; bool: boolean;
+  ms: number; percent: number; seconds: number; wholeSeconds: number; mebibytes: number;
+  eventMode: EventMode; logLevel: LogLevel;
+  path: string; optionalPath: string; dir: string; optionalDir: string;
+  command: string; optionalCommand: string; account: string;
+  listen: { host: string; port: number }; haproxyBind: string; bindAddress: string; groups: string[]; certPaths: string[]; hostList: string[];
+  zkHosts: string[]; zkPath: string;
+}
+
+type Parser<T> = (v: unknown, setting: Setting, cwd: string) => T;
+
+const optional = <T>(parse: Parser<T>, none: T): Parser<T> => (v, s, cwd) => (asString(v) === '' ? none : parse(v, s, cwd));
+
+/** The one parser of each kind; a setting's `min`/`max` bound its number. */
+export const PARSERS: { readonly [K in Kind]: Parser<KindValue[K]> } = {
+  urls: asUrls,
+  url: asOptionalUrl,
+  text: (v) => asString(v),
+  secret: (v) => asString(v),
+  bool: asBool,
+  ms: asMs,
+  percent: (v, s) => asInteger(v, s, 'percent', s.max ?? 400),
+  seconds: asSecondsInMs,
+  wholeSeconds: (v, s) => asSecondsInMs(v, s) / 1000,
+  mebibytes: (v, s) => asInteger(v, s, 'MiB', s.max ?? 1024 * 1024),
+  eventMode: (v) => asChoice(v, EVENT_MODES),
+  logLevel: (v) => asChoice(v, LOG_LEVELS),
+  path: (v, _s, cwd) => asPath(v, cwd, true),
+  optionalPath: optional((v, _s, cwd) => asPath(v, cwd, true), ''),
+  dir: (v, _s, cwd) => asPath(v, cwd),
+  optionalDir: optional((v, _s, cwd) => asPath(v, cwd), ''),
+  command: (v) => asCommand(v, false),
+  optionalCommand: (v) => asCommand(v, true),
+  account: asAccountName,
+  listen: asListen,
+  haproxyBind: asHaproxyBind,
+  bindAddress: asBindAddress,
+  groups: asGroups,
+  certPaths: asCertPaths,
+  hostList: asHostList,
+  zkHosts: asZkHosts,
+  zkPath: asZkPath,
+};
+
+/** Every setting's parsed value, typed by its kind. */
+export type SettingValues = { readonly [I in SettingId]: KindValue[(typeof SETTINGS)[I]['kind']] };

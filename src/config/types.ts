@@ -63,6 +63,8 @@ export interface CulmConfig {
     /** marathon-lb's VHOST/PATH labels route (false: Bamboo's routing). */
     readonly labelRouting: boolean;
     readonly bindServicePorts: boolean;
+    /** HAProxy.TrustLabelConfig: raw HAProxy lines from marathon-lb's labels are written. */
+    readonly trustLabelConfig: boolean;
     /** HAProxy.ServicePortBindAddress: `*`, an IPv4 or an IPv6 address. */
     readonly servicePortBindAddress: string;
     readonly commandTimeoutMs: number;

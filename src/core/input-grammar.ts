@@ -145,6 +145,16 @@ export const isTemplateText = (key: string, value: string): boolean =>
   key.length > 0 && key.length <= 256 && value.length <= 16_384 && !CONTROL.test(key) && !CONTROL.test(value);
 
 /**
+ * marathon-lb's raw-config labels (`HAPROXY_{n}_BACKEND_HEAD`, …: raw-labels.ts), whose values are HAProxy
+ * lines: [, n, name]. They keep their newlines (and tabs) in the model; their lines are checked where they are
+ * written (only with `HAProxy.TrustLabelConfig`), and a template must not print them as they are.
+ */
+export const RAW_CONFIG_LABEL = /^HAPROXY_([0-9]{1,3})_(BACKEND_HEAD|BACKEND_HTTP_OPTIONS|FRONTEND_HEAD|FRONTEND_BACKEND_GLUE)$/;
+export const MULTI_LINE_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029]/;
+const isRawConfigText = (key: string, value: string): boolean =>
+  RAW_CONFIG_LABEL.test(key) && value.length <= 16_384 && !MULTI_LINE_CONTROL.test(value);
+
+/**
  * `value` as one HAProxy word, whatever it holds: single-quoted (HAProxy reads nothing inside single
  * quotes: no `$`, `\` or `#`), with each `'` written as `'\''` (close, escaped quote, reopen). Control
  * characters cannot be quoted on one line: they are refused.
@@ -259,7 +269,7 @@ function checkReadinessCheck(c: ReadinessCheck, refuse: (field: InputField, valu
 function checkTexts(appId: string, field: 'label' | 'env', entries: Record<string, string>, rejected: Rejection[]): Record<string, string> {
   let out: Record<string, string> | undefined;
   for (const key in entries) {
-    if (isTemplateText(key, entries[key])) continue;
+    if (isTemplateText(key, entries[key]) || (field === 'label' && isRawConfigText(key, entries[key]))) continue;
     out ??= { ...entries };
     // A marathon-lb label left out would quietly route its port another way (a lost vhost falls back to the
     // default path route): it is kept with each control character made U+FFFD, which no label grammar takes,

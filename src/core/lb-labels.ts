@@ -59,6 +59,11 @@ export interface GroupPolicy {
    * routing, the REST rule or `path_beg -i <id>`, whatever the labels. Absent: true.
    */
   readonly labelRouting?: boolean;
+  /**
+   * Whether raw HAProxy lines from marathon-lb's labels (`HAPROXY_{n}_BACKEND_HEAD`, …: raw-labels.ts) are
+   * written (HAProxy.TrustLabelConfig): a trust decision, any app owner writes into the shared edge. Absent: not.
+   */
+  readonly trustLabelConfig?: boolean;
 }
 
 export const SERVE_ALL: GroupPolicy = Object.freeze({ groups: Object.freeze([]), strict: false });

@@ -2,6 +2,7 @@
 import { checkAclFiles, parseAcl, type ParsedAcl } from './acl.js';
 import { CulmError } from './errors.js';
 import type { Rule } from './model.js';
+import { partialNameProblem, TEMPLATE_CONFIG_KEY } from './backend-template.js';
 
 /** Bamboo adds the leading slash to ids given without one. */
 export function normaliseRuleId(id: string): string {
@@ -40,6 +41,11 @@ export function checkRuleAcl(rule: Rule, policy?: RulePolicy): ParsedAcl | undef
       throw new CulmError('E_RULE_CONFIG', `config key ${JSON.stringify(key)} for ${rule.id} contains a newline or control character`, { status: 400 });
     }
   }
+  // The partial the app's backends are rendered with (backend-template.ts): a plain file name; the daemon
+  // checks that the template directory holds it.
+  const template = rule.config[TEMPLATE_CONFIG_KEY]?.trim();
+  const templateProblem = template ? partialNameProblem(template) : '';
+  if (templateProblem) throw new CulmError('E_RULE_INVALID', `Config.${TEMPLATE_CONFIG_KEY} for ${rule.id}: ${templateProblem}`, { status: 400 });
   // An empty ACL means the default one (`path_beg -i <id>`), which the view writes.
   if (!rule.acl.trim()) return undefined;
   let parsed: ParsedAcl;

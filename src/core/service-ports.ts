@@ -22,6 +22,10 @@ export interface ListenerView {
   Port: number;
   /** `BAMBOO_TCP_PORT` (Bamboo's env) rather than Marathon's service port n. */
   Bamboo: boolean;
+  /** `HAPROXY_{n}_FRONTEND_HEAD` lines, after culm's `bind`/`mode` (HAProxy.TrustLabelConfig; raw-labels.ts). */
+  RawHead: readonly string[];
+  /** `HAPROXY_{n}_FRONTEND_BACKEND_GLUE` lines, written instead of `default_backend` (null: culm's). */
+  RawGlue: readonly string[] | null;
 }
 
 /** A task as a server of one port's backend: the subset of TaskView a backend's `server` line uses. */
@@ -41,7 +45,13 @@ export interface BackendView {
   RedirectToHttps: boolean;
   /** Port 0's HTTP or TCP check is written (the app's health check probes port 0 unless it names another). */
   Checked: boolean;
+  /** `HAPROXY_{n}_BACKEND_HEAD` lines, after culm's head lines (HAProxy.TrustLabelConfig; raw-labels.ts). */
+  RawHead: readonly string[];
+  /** `HAPROXY_{n}_BACKEND_HTTP_OPTIONS` lines, written instead of `option forwardfor` (null: culm's). */
+  RawHttpOptions: readonly string[] | null;
 }
+
+const NO_LINES: readonly string[] = Object.freeze([]);
 
 /** Where `bind` addresses name a port: `*:80`, `127.0.0.1:8080,[::]:8080`; unix sockets name none. */
 export function boundPorts(bind: string): number[] {
@@ -59,6 +69,7 @@ export function listenersOf(appId: string, escaped: string, ports: readonly Port
   const address = bindAddress ?? '*';
   const listener = (port: PortView, number: number, mode: PortMode, backend: string, bamboo: boolean): ListenerView => Object.freeze({
     Name: `${escaped}-port-${number}`, Bind: `${address}:${number}`, Mode: mode, Backend: backend, AppId: appId, Index: port.Index, Port: number, Bamboo: bamboo,
+    RawHead: NO_LINES, RawGlue: null,
   });
   if (bindAddress !== undefined) {
     for (const port of ports) {

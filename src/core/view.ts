@@ -12,6 +12,8 @@ import { byId, byViewId, compareText } from './compare.js';
 import { escapeId, portsOf, SERVE_ALL, servedPorts, type GroupPolicy, type PortView } from './lb-labels.js';
 import { boundPorts, listenersOf, resolveClashes, type BackendView, type ListenerView, type PortServer } from './service-ports.js';
 import { TRUST_CERTS, tlsOf, type CertCheck, type CertProblem, type TlsView } from './tls.js';
+import { rawLines, rawPortsOf, type RawPort } from './raw-labels.js';
+import { backendTemplateOf } from './backend-template.js';
 import { aclSpecificity, compareRoutes, portRoutes, routed, routeOf, routeRank, sameRoute, sameRoutes, splitRoutes, type RouteMapView, type RouteView } from './routing.js';
 
 export type { GroupPolicy, PortView, BackendView, ListenerView, PortServer };
@@ -79,7 +81,19 @@ export interface AppView {
   Backends: readonly BackendView[];
   /** The app's service-port frontends, before port clashes are settled (the context's `Listeners` are). */
   Listeners: readonly ListenerView[];
+  /**
+   * The partial the default template renders this app's backends with instead of `backend.eta` ('' for that):
+   * the rule's `Config.template`, else the `HAPROXY_TEMPLATE` label (backend-template.ts).
+   */
+  Template: string;
+  /**
+   * What culm did with the app's raw HAProxy labels, for one log line (null when it has none or wrote them all):
+   * ignored (`HAProxy.TrustLabelConfig` off: the labels), or refused (why: their port is left out).
+   */
+  LabelConfig: LabelConfigNote | null;
 }
+
+export interface LabelConfigNote { readonly refused: boolean; readonly note: string }
 
 export interface ServiceView { Id: string; Acl: string; Config: Record<string, string> }
 
@@ -148,6 +162,8 @@ export interface TemplateContext {
   Tls?: TlsView;
   /** Certificates left out of this render (a file missing or unreadable, refused by HAProxy), and why. */
   CertProblems: readonly CertProblem[];
+  /** By app id: its raw HAProxy labels ignored or refused, and why (`AppView.LabelConfig`). */
+  LabelConfigNotes: Readonly<Record<string, LabelConfigNote>>;
 }
 
 /** `/grp/app` → `app-grp` (Bamboo's DNS-friendly id). */
@@ -224,15 +240,15 @@ function portServers(app: App, all: readonly TaskView[], index: number, escaped:
   return out;
 }
 
-function backendsOf(app: App, ports: readonly PortView[], listeners: readonly ListenerView[], routes: readonly RouteView[], serving: readonly TaskView[], all: readonly TaskView[], escaped: string): readonly BackendView[] {
+function backendsOf(app: App, ports: readonly PortView[], listeners: readonly ListenerView[], routes: readonly RouteView[], serving: readonly TaskView[], all: readonly TaskView[], escaped: string, raw?: ReadonlyMap<number, RawPort>): readonly BackendView[] {
   const p0 = ports[0];
-  const backends: BackendView[] = [Object.freeze({ Name: p0.Backend, Mode: p0.Mode, Index: 0, Servers: serving, RedirectToHttps: p0.Mode === 'http' && p0.RedirectToHttps, Checked: true })];
+  const backends: BackendView[] = [Object.freeze({ Name: p0.Backend, Mode: p0.Mode, Index: 0, Servers: serving, RedirectToHttps: p0.Mode === 'http' && p0.RedirectToHttps, Checked: true, ...rawBackend(raw, ports, p0.Backend, p0.Mode, 0) })];
   const named = new Set([p0.Backend]);
   const add = (name: string, mode: PortView['Mode'], index: number): void => {
     if (named.has(name)) return;
     named.add(name);
     const servers = index === 0 ? serving : Object.freeze(portServers(app, all, index, escaped));
-    backends.push(Object.freeze({ Name: name, Mode: mode, Index: index, Servers: servers, RedirectToHttps: mode === 'http' && ports[index].RedirectToHttps, Checked: false }));
+    backends.push(Object.freeze({ Name: name, Mode: mode, Index: index, Servers: servers, RedirectToHttps: mode === 'http' && ports[index].RedirectToHttps, Checked: false, ...rawBackend(raw, ports, name, mode, index) }));
   };
   for (const l of listeners) add(l.Backend, l.Mode, l.Index);
   // Port n routed in the main frontend but without a frontend of its own (no service port, or not bound).
@@ -252,10 +268,14 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
   const labelled = portsOf(app);
   const effective = effectivePorts(servedPorts(labelled.ports, policy), bind, hasRule);
   // Without label routing (Bamboo's routing), a redirect label does not apply either.
-  const ports = policy.labelRouting === false && effective.some((p) => p.RedirectToHttps)
+  const labelPorts = policy.labelRouting === false && effective.some((p) => p.RedirectToHttps)
     ? Object.freeze(effective.map((p) => (p.RedirectToHttps ? Object.freeze({ ...p, RedirectToHttps: false }) : p)))
     : effective;
-  const found = listenersOf(app.id, escaped, ports, labelled.tcpPort, bind);
+  const raw = rawPortsOf(app);
+  const trusted = raw && policy.trustLabelConfig === true ? raw : undefined;
+  const chosen = backendTemplateOf(app, rule);
+  const ports = refusedPorts(labelPorts, trusted, chosen.problem);
+  const found = rawListeners(listenersOf(app.id, escaped, ports, labelled.tcpPort, bind), trusted, bind);
   const listeners = found.length ? Object.freeze(found) : NO_LISTENERS;
   const own = { Id: app.id, EscapedId: escaped, Backend: `${escaped}-cluster`, AclName: `${escaped}-aclrule`, Acl: hasRule ? rule!.acl.trim() : `path_beg -i ${app.id}`, HasRule: hasRule, LabelRouting: policy.labelRouting !== false };
   const extra = ports.length > 1 && own.LabelRouting ? portRoutes(own, ports) : [];
@@ -284,9 +304,59 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
     NotServed: ports[0].NotServed,
     Route: routeOf(own, ports[0]),
     PortRoutes: routes,
-    Backends: backendsOf(app, ports, listeners, routes, serving, all, escaped),
+    Backends: backendsOf(app, ports, listeners, routes, serving, all, escaped, trusted),
     Listeners: listeners,
+    Template: chosen.name,
+    LabelConfig: labelConfigNote(raw, trusted, ports.length),
   };
+}
+
+// ---- raw HAProxy labels (raw-labels.ts) and the template override (backend-template.ts) ----
+
+const NO_LINES: readonly string[] = Object.freeze([]);
+const frozenLines = (lines: string[]): readonly string[] => (lines.length ? Object.freeze(lines) : NO_LINES);
+
+/** The ports with those whose raw labels are refused (or, port 0, a refused template name) left out. */
+function refusedPorts(ports: readonly PortView[], raw: ReadonlyMap<number, RawPort> | undefined, templateProblem: string): readonly PortView[] {
+  const refusal = (p: PortView): string => [p.Index === 0 ? templateProblem : '', raw?.get(p.Index)?.problem ?? ''].filter(Boolean).join('; ');
+  if (!ports.some((p) => refusal(p))) return ports;
+  return Object.freeze(ports.map((p) => {
+    const why = refusal(p);
+    return why ? Object.freeze({ ...p, NotServed: [p.NotServed, why].filter(Boolean).join('; ') }) : p;
+  }));
+}
+
+/** `balance` as `backend.eta` writes it: marathon-lb's `{balance}` placeholder. */
+const BALANCE = 'leastconn';
+
+/** A backend's raw lines: port `index`'s `BACKEND_HEAD` and (HTTP) `BACKEND_HTTP_OPTIONS`, on that port's own backend only. */
+function rawBackend(raw: ReadonlyMap<number, RawPort> | undefined, ports: readonly PortView[], name: string, mode: PortView['Mode'], index: number): Pick<BackendView, 'RawHead' | 'RawHttpOptions'> {
+  const values = raw?.get(index)?.values;
+  if (!values || ports[index]?.Backend !== name) return { RawHead: NO_LINES, RawHttpOptions: null };
+  const head = values.BACKEND_HEAD === undefined ? [] : rawLines('BACKEND_HEAD', values.BACKEND_HEAD, { backend: name, balance: BALANCE, mode }, [`balance ${BALANCE}`, `mode ${mode}`]);
+  const options = mode === 'http' && values.BACKEND_HTTP_OPTIONS !== undefined ? frozenLines(rawLines('BACKEND_HTTP_OPTIONS', values.BACKEND_HTTP_OPTIONS, {})) : null;
+  return { RawHead: frozenLines(head), RawHttpOptions: options };
+}
+
+/** Each service-port frontend with its port's `FRONTEND_HEAD` and `FRONTEND_BACKEND_GLUE` lines (not `BAMBOO_TCP_PORT`'s). */
+function rawListeners(listeners: ListenerView[], raw: ReadonlyMap<number, RawPort> | undefined, bind: string | undefined): ListenerView[] {
+  if (!raw) return listeners;
+  return listeners.map((l) => {
+    const values = raw.get(l.Index)?.values;
+    if (!values || l.Bamboo || (values.FRONTEND_HEAD === undefined && values.FRONTEND_BACKEND_GLUE === undefined)) return l;
+    const fill = { backend: l.Backend, bindAddr: bind ?? '*', servicePort: l.Port, mode: l.Mode, sslCert: '', bindOptions: '' };
+    const head = values.FRONTEND_HEAD === undefined ? [] : rawLines('FRONTEND_HEAD', values.FRONTEND_HEAD, fill, [`bind ${l.Bind}`, `mode ${l.Mode}`]);
+    const glue = values.FRONTEND_BACKEND_GLUE === undefined ? null : frozenLines(rawLines('FRONTEND_BACKEND_GLUE', values.FRONTEND_BACKEND_GLUE, fill));
+    return Object.freeze({ ...l, RawHead: frozenLines(head), RawGlue: glue });
+  });
+}
+
+/** What to tell about the app's raw labels; a refusal only for ports the app has (a label for port 5 of a one-port app is moot). */
+function labelConfigNote(raw: ReadonlyMap<number, RawPort> | undefined, trusted: ReadonlyMap<number, RawPort> | undefined, portCount: number): LabelConfigNote | null {
+  if (!raw) return null;
+  if (!trusted) return Object.freeze({ refused: false, note: [...raw.values()].flatMap((p) => p.labels).join(', ') });
+  const why = [...trusted].filter(([index]) => index < portCount).map(([, p]) => p.problem).filter(Boolean).join('; ');
+  return why ? Object.freeze({ refused: true, note: why }) : null;
 }
 
 /** The HTTP-routed apps in `use_backend` order (a TCP port 0 has no HTTP route). */
@@ -350,9 +420,11 @@ export function buildView(
   const now = options.now ?? state.syncedAt;
   const policy = haproxy.ServeGroups ?? SERVE_ALL;
   const notServed: Record<string, string> = {};
+  const notes: Record<string, LabelConfigNote> = {};
   const apps: AppView[] = [];
   for (const app of sortedApps(state, options.excludedApps)) {
     const view = appView(app, options.ignoredRules?.has(app.id) ? undefined : rules.get(app.id), now, policy);
+    if (view.LabelConfig) notes[view.Id] = view.LabelConfig;
     if (view.NotServed && view.Id !== options.checkedApp) notServed[view.Id] = view.NotServed;
     else apps.push(view);
   }
@@ -382,6 +454,7 @@ export function buildView(
     Services: services, HAProxy: haproxy, NotServed: notServed,
     Listeners: bound.listeners, PortClashes: bound.clashes,
     ...(tls ? { Tls: tls } : {}), CertProblems: problems,
+    LabelConfigNotes: notes,
   };
 }
 
@@ -399,8 +472,12 @@ function boundListeners(apps: readonly AppView[], httpBind: string, httpsBind: s
   return lastBound.result;
 }
 
+const sameLines = (a: readonly string[] | null, b: readonly string[] | null): boolean =>
+  a === b || (a !== null && b !== null && a.length === b.length && a.every((line, i) => line === b[i]));
+
 const sameListeners = (a: readonly ListenerView[], b: readonly ListenerView[]): boolean =>
-  a.length === b.length && a.every((l, i) => l.Name === b[i].Name && l.Bind === b[i].Bind && l.Mode === b[i].Mode && l.Backend === b[i].Backend);
+  a.length === b.length && a.every((l, i) => l.Name === b[i].Name && l.Bind === b[i].Bind && l.Mode === b[i].Mode && l.Backend === b[i].Backend
+    && sameLines(l.RawHead, b[i].RawHead) && sameLines(l.RawGlue, b[i].RawGlue));
 
 /** Why this edge leaves some of an app's service ports out for a clash ('' for none), as the last view settled it. */
 export function portClashOf(appId: string): string {

@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
-import { renameDurably, writeAtomically, writeDurably } from '../fs/atomic.js';
+import { readdir, readFile, rename, rm } from 'node:fs/promises';
+import { allSynced, renameDurably, replaceNow, replaceThenSync, syncDir, writeAtomically, writeDurably, writeThenSync, type Pending } from '../fs/atomic.js';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { CulmError } from '../core/errors.js';
@@ -48,6 +48,8 @@ export interface SideFile {
 export interface RuntimeCandidate {
   readonly text: string;
   readonly path: string;
+  /** Settles once the candidate and its side files are on disk (their fsyncs overlap the runtime commands). */
+  readonly synced?: Promise<void>;
 }
 
 export interface ApplyTimings {
@@ -61,6 +63,8 @@ export const isNoOpCommand = (command: string): boolean => /^\s*(exit(\s+0)?|tru
 /** Names culm gives side files beside `<output>` (core/routing.ts, core/tls.ts): only these are ever pruned. */
 const isSideFileName = (output: string, name: string): boolean =>
   name.startsWith(`${output}.`) && /^\.(?:routes-[0-9a-f]+\.map|certs-[0-9a-f]+\.crtlist)$/.test(name.slice(output.length));
+/** A side file whose fsync is through (see `HaproxyDriver.sideFiles`). */
+const DURABLE = Symbol('durable');
 
 /** This process's run: tells its candidate files from those of an earlier process that had the same pid. */
 const RUN = randomBytes(4).toString('hex');
@@ -97,7 +101,12 @@ export class HaproxyDriver {
    */
   private checked?: { text: string; path: string };
   /** Side files known to be on disk (written by this process). */
-  private readonly sideFiles = new Set<string>();
+  /**
+   * Side files written by this process, by path: their fsync while it runs (every caller that needs the file
+   * waits for it, whoever started it), `DURABLE` once it is through. A failed fsync drops the entry, so the
+   * next apply that needs the file writes it again.
+   */
+  private readonly sideFiles = new Map<string, Pending | typeof DURABLE>();
   /**
    * Every validation (a rule's check, an apply's) waits for the one before: four bad rules at once cost four
    * limited checks in a row, never four CPUs.
@@ -177,15 +186,48 @@ export class HaproxyDriver {
    * Side files are named by their content and never rewritten: a config on disk always finds the exact map it
    * was checked with. Written once (atomically) before the first config that names them is checked.
    */
-  private async writeSideFiles(files: readonly SideFile[]): Promise<void> {
+  /**
+   * Writes the side files not on disk yet, each under its name at once (HAProxy's check reads them), durable
+   * when `synced` settles: callers await it before the config that names them is renamed into place.
+   */
+  private async writeSideFiles(files: readonly SideFile[]): Promise<Pending> {
+    const pending: Pending[] = [];
     for (const f of files) {
-      if (this.sideFiles.has(f.path)) continue;
+      const known = this.sideFiles.get(f.path);
+      if (known === DURABLE) continue;
+      if (known) {
+        pending.push(known);
+        continue;
+      }
+      let written: Pending;
       try {
-        await writeAtomically(f.path, f.text);
+        // A file of that name already there (from before a restart; the name carries a hash of the content)
+        // may be what the config on disk uses: replaced only by a file already on disk, never by one whose
+        // fsync is still running. A new name is renamed at once and made durable meanwhile.
+        if (existsSync(f.path)) {
+          await writeAtomically(f.path, f.text);
+          written = { synced: Promise.resolve() };
+        } else written = await replaceThenSync(f.path, f.text);
       } catch (err) {
         throw new CulmError('E_WRITE', `cannot write ${f.path}: ${String(err)}`, { cause: err });
       }
-      this.sideFiles.add(f.path);
+      this.sideFiles.set(f.path, written);
+      written.synced.then(
+        () => { if (this.sideFiles.get(f.path) === written) this.sideFiles.set(f.path, DURABLE); },
+        // Not known to be on disk after all: written again by the next apply that needs it.
+        () => { if (this.sideFiles.get(f.path) === written) this.sideFiles.delete(f.path); },
+      );
+      pending.push(written);
+    }
+    return allSynced(pending);
+  }
+
+  /** Awaits `pending`, as an E_WRITE naming `what` when the fsync failed. */
+  private async synced(pending: Pending | undefined, what: string): Promise<void> {
+    try {
+      await pending?.synced;
+    } catch (err) {
+      throw new CulmError('E_WRITE', `cannot write ${what}: ${String(err)}`, { cause: err });
     }
   }
 
@@ -213,12 +255,23 @@ export class HaproxyDriver {
     const command = withLimits(validationCommandFor(this.o.validationCommand, path), limits);
     // Written in its turn: checks waiting in the queue hold no candidate file on disk (a 10,000-app config is 6 MB).
     const result = await this.oneValidation(async () => {
+      let written: Pending;
       try {
-        await writeDurably(path, text);
+        written = await writeThenSync(path, text);
       } catch (err) {
+        await rm(path, { force: true }); // a partial file (disk full) must not pile up at each retry
         throw new CulmError('E_WRITE', `cannot write candidate config ${path}: ${String(err)}`, { cause: err });
       }
-      return runCommand(command, this.o.commandTimeoutMs);
+      // The check reads the file from the page cache: its fsync runs meanwhile.
+      const checked = runCommand(command, this.o.commandTimeoutMs);
+      try {
+        await this.synced(written, `candidate config ${path}`);
+      } catch (err) {
+        await checked;
+        await rm(path, { force: true });
+        throw err;
+      }
+      return checked;
     });
     if (result.code !== 0) {
       await rm(path, { force: true });
@@ -248,8 +301,14 @@ export class HaproxyDriver {
     const held = files.map((f) => f.path);
     for (const p of held) this.checking.set(p, (this.checking.get(p) ?? 0) + 1);
     try {
-      await this.writeSideFiles(files);
+      const side = await this.writeSideFiles(files);
       const { path } = await this.validate(text);
+      try {
+        await this.synced(side, 'the side files');
+      } catch (err) {
+        await rm(path, { force: true });
+        throw err;
+      }
       const previous = this.checked;
       this.checked = { text, path };
       if (previous) await rm(previous.path, { force: true });
@@ -277,18 +336,23 @@ export class HaproxyDriver {
   async apply(text: string, files: readonly SideFile[] = []): Promise<ApplyTimings | null> {
     await this.init();
     if (text === this.applied()) return null;
-    await this.writeSideFiles(files);
+    // The side files' fsyncs overlap the check; the config that names them is renamed only once they are done.
+    const side = await this.writeSideFiles(files);
     const { path, ms: validateMs } = await this.candidateFor(text);
     try {
-      await renameDurably(path, this.o.outputPath);
+      await this.synced(side, 'the side files');
+      await rename(path, this.o.outputPath);
     } catch (err) {
       await rm(path, { force: true });
-      throw new CulmError('E_WRITE', `cannot move config into ${this.o.outputPath}: ${String(err)}`, { cause: err });
+      throw err instanceof CulmError ? err : new CulmError('E_WRITE', `cannot move config into ${this.o.outputPath}: ${String(err)}`, { cause: err });
     }
+    // The reload reads the renamed file at once; the rename is made durable meanwhile.
+    const dirSynced = syncDir(dirname(this.o.outputPath));
     const reload = await this.oneReload(async () => {
       await this.saveServerState();
       return runCommand(this.o.reloadCommand, this.o.commandTimeoutMs);
     });
+    await dirSynced;
     this.o.onOutput?.(`${reload.stderr}\n${reload.stdout}`);
     if (reload.code !== 0) await this.restoreLastGood();
     // Bamboo runs the cleanup command after every reload attempt, successful or not (its default, `exit 0`,
@@ -314,15 +378,17 @@ export class HaproxyDriver {
    */
   async prepareRuntime(text: string, files: readonly SideFile[] = []): Promise<RuntimeCandidate> {
     await this.init();
-    await this.writeSideFiles(files);
+    const side = await this.writeSideFiles(files);
     const path = this.candidatePath();
+    let written: Pending;
     try {
-      await writeDurably(path, text);
+      written = await writeThenSync(path, text);
     } catch (err) {
       await rm(path, { force: true });
       throw new CulmError('E_WRITE', `cannot write candidate config ${path}: ${String(err)}`, { cause: err });
     }
-    return { text, path };
+    // The fsyncs run while the runtime commands are sent: the rename in commitRuntime waits for them.
+    return { text, path, synced: allSynced([side, written]).synced };
   }
 
   /**
@@ -331,10 +397,11 @@ export class HaproxyDriver {
    */
   async commitRuntime(candidate: RuntimeCandidate): Promise<void> {
     try {
+      await this.synced(candidate.synced === undefined ? undefined : { synced: candidate.synced }, `candidate config ${candidate.path}`);
       await renameDurably(candidate.path, this.o.outputPath);
     } catch (err) {
       await this.discard(candidate);
-      throw new CulmError('E_WRITE', `cannot move config into ${this.o.outputPath}: ${String(err)}`, { cause: err });
+      throw err instanceof CulmError ? err : new CulmError('E_WRITE', `cannot move config into ${this.o.outputPath}: ${String(err)}`, { cause: err });
     }
     this.appliedText = candidate.text;
     this.stale = false;
@@ -375,7 +442,8 @@ export class HaproxyDriver {
     try {
       const [state = ''] = await runtimeCommands(socket, ['show servers state'], Math.min(this.o.commandTimeoutMs, 2000));
       if (!/^\d+\n#/.test(state)) throw new Error(`unexpected answer: ${state.slice(0, 200)}`);
-      await writeAtomically(path, `${state}\n`);
+      // Read by the reload that follows, worthless after a crash: no fsync on the reload's path.
+      await replaceNow(path, `${state}\n`);
     } catch (err) {
       await rm(path, { force: true }).catch(() => undefined);
       this.o.log.warn({ err: String(err), serverStateFile: path }, 'server states not saved before reload; reloading without them');

@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger.js';
 import { deleteServers } from './runtime-api.js';
 import type { ServerLine } from './server-diff.js';
 import { Backoff } from '../core/backoff.js';
+import { realTimers, type Timers } from '../pipeline/hint-limiter.js';
 
 /** A round that found a change in flight tries again this soon. */
 const BUSY_RETRY_MS = 200;
@@ -18,24 +19,28 @@ export interface LingeringOptions {
   /** First retry after this long (HAProxy purges idle server connections every 5 s by default). */
   firstRetryMs?: number;
   maxRetryMs?: number;
+  /** Default: Node's timers, unreferenced (a pending deletion round never keeps the process up). */
+  timers?: Timers;
 }
 
 export class LingeringServers {
   /** `backend/name` → the line the server was added with (an add of that name may take it back). */
   private readonly servers = new Map<string, ServerLine>();
-  private timer?: NodeJS.Timeout;
-  /** When the timer fires (ms since epoch). */
+  private timer?: unknown;
+  /** When the timer fires (on the timers' clock). */
   private dueAt = 0;
   private readonly retry: Backoff;
   private sweeping?: Promise<void>;
   private busy = 0;
   private readonly firstRetryMs: number;
   private readonly maxRetryMs: number;
+  private readonly timers: Timers;
 
   constructor(private readonly socketPath: string, private readonly log: Logger, options: LingeringOptions = {}) {
     this.firstRetryMs = options.firstRetryMs ?? 2000;
     this.maxRetryMs = options.maxRetryMs ?? 60_000;
     this.retry = new Backoff({ initialMs: this.firstRetryMs, maxMs: this.maxRetryMs });
+    this.timers = options.timers ?? realTimers;
   }
 
   /** `backend/name` of the servers waiting to be deleted. */
@@ -74,8 +79,8 @@ export class LingeringServers {
       // New ones are tried again soon: a round further away than that is brought forward (one already due
       // sooner is kept, so a steady stream of new ones never keeps pushing the round back).
       this.retry.reset();
-      if (this.timer && this.dueAt > Date.now() + this.firstRetryMs) {
-        clearTimeout(this.timer);
+      if (this.timer && this.dueAt > this.timers.now() + this.firstRetryMs) {
+        this.timers.clearTimeout(this.timer);
         this.timer = undefined;
       }
       this.log.debug({ servers: lingering.map(([id]) => id) }, 'servers in maintenance until their connections close');
@@ -86,14 +91,14 @@ export class LingeringServers {
   /** After a reload: HAProxy's new process has only the servers of the file. */
   clear(): void {
     this.servers.clear();
-    clearTimeout(this.timer);
+    if (this.timer) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
   private schedule(delayMs = this.retry.peek()): void {
     if (this.timer || this.servers.size === 0) return;
-    this.dueAt = Date.now() + delayMs;
-    this.timer = setTimeout(() => {
+    this.dueAt = this.timers.now() + delayMs;
+    this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
       if (this.busy > 0) {
         this.schedule(BUSY_RETRY_MS); // soon after the change in flight, not a whole delay later
@@ -104,7 +109,6 @@ export class LingeringServers {
         this.schedule();
       });
     }, delayMs);
-    this.timer.unref();
   }
 
   private async sweep(): Promise<void> {

@@ -3,7 +3,7 @@
  * operator can fix a broken template without restarting culm; a template that does not compile or throws
  * is an E_TEMPLATE error for this render only, never an empty config.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Eta } from 'eta';
 import { CulmError, errorMessage } from '../core/errors.js';
@@ -52,6 +52,16 @@ const lowerCaseHelpers = {
 function flat(text: string): string {
   text.charCodeAt(0); // reading a character makes V8 flatten the string in place
   return text;
+}
+
+/**
+ * A render that failed in text belonging to one app (`it.forApp`: its backends, its override partial): the
+ * applier leaves that app out and renders the rest, as for an app whose lines fail `haproxy -c`.
+ */
+export class AppRenderError extends CulmError {
+  constructor(readonly appId: string, message: string, cause: unknown) {
+    super('E_TEMPLATE', message, { cause });
+  }
 }
 
 export type RenderData = TemplateContext & { HAProxy: TemplateContext['HAProxy'] & { TemplatePath: string } };
@@ -119,6 +129,11 @@ export class Renderer {
     return parts.join('|');
   }
 
+  /** Whether the template directory holds partial `name` (a plain file name: backend-template.ts checks it). */
+  hasPartial(name: string): boolean {
+    return existsSync(join(dirname(this.templatePath), name));
+  }
+
   /** The version last compiled (changes when the template or a partial beside it changes). */
   version(): string {
     return this.compiled?.signature ?? '';
@@ -158,6 +173,15 @@ export class Renderer {
         }
         return text;
       },
+      /** Renders `fn()`, text of one app: if it throws, the error names the app (AppRenderError). */
+      forApp: (app: { Id: string; Template?: string }, fn: () => string): string => {
+        try {
+          return fn();
+        } catch (err) {
+          const what = app.Template ? `its template ${app.Template}` : 'its backend';
+          throw new AppRenderError(app.Id, `app ${app.Id}: ${what} failed to render: ${errorMessage(err)}`, err);
+        }
+      },
       ...context,
       HAProxy: { ...context.HAProxy, TemplatePath: this.templatePath },
     };
@@ -165,6 +189,7 @@ export class Renderer {
     try {
       text = this.compiled!.fn(data);
     } catch (err) {
+      if (err instanceof AppRenderError) throw new AppRenderError(err.appId, `template ${this.templatePath} failed: ${err.message}`, err);
       throw new CulmError('E_TEMPLATE', `template ${this.templatePath} failed: ${errorMessage(err)}`, { cause: err });
     }
     if (text.trim().length === 0) throw new CulmError('E_TEMPLATE', `template ${this.templatePath} rendered an empty config`);

@@ -13,6 +13,7 @@ import {
 } from './http.js';
 import { SseParser } from './sse.js';
 import { Backoff } from '../core/backoff.js';
+import { wallClockTimers, type Timers } from '../pipeline/hint-limiter.js';
 
 export interface EventStreamBackoff {
   /** First delay before reconnecting (jittered down to half of it). Default 250 ms. */
@@ -48,6 +49,8 @@ export interface EventStreamOptions {
   backoff?: EventStreamBackoff;
   /** Redirects (1.7+ non-leaders answer 302 to the leader) followed per connect. Default 5. */
   maxRedirects?: number;
+  /** The watchdog, the reconnect delay and the times reported (`now()` in ms since epoch). Default: Node's timers. */
+  timers?: Timers;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -72,6 +75,7 @@ export class EventStream {
   private readonly maxMs: number;
   private readonly stableMs: number;
   private readonly maxRedirects: number;
+  private readonly timers: Timers;
   private current = 0;
   private agent: Agent | undefined;
   private controller: AbortController | undefined;
@@ -94,6 +98,7 @@ export class EventStream {
     this.maxMs = options.backoff?.maxMs ?? 10_000;
     this.stableMs = options.backoff?.stableMs ?? 10_000;
     this.maxRedirects = options.maxRedirects ?? 5;
+    this.timers = options.timers ?? wallClockTimers;
   }
 
   /** True while a stream is established (for readiness). */
@@ -148,7 +153,7 @@ export class EventStream {
       const endpoint = this.endpoints[this.current];
       const { connectedAt, error } = await this.connectOnce(endpoint);
       if (this.stopping) break;
-      const lived = connectedAt === undefined ? 0 : Date.now() - connectedAt;
+      const lived = connectedAt === undefined ? 0 : this.timers.now() - connectedAt;
       if (lived > this.stableMs) retry.reset();
       // Why keep the endpoint after a stream that was up: Marathon closes streams on leader change and
       // the same member will redirect/proxy to the new leader. Failing to connect at all → next member.
@@ -170,11 +175,11 @@ export class EventStream {
     return new Promise((resolve) => {
       if (this.stopping) return resolve();
       const done = (): void => {
-        clearTimeout(timer);
+        this.timers.clearTimeout(timer);
         this.wake = undefined;
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = this.timers.setTimeout(done, ms);
       this.wake = done;
     });
   }
@@ -184,10 +189,21 @@ export class EventStream {
     const controller = new AbortController();
     this.controller = controller;
     let watchdogFired = false;
-    const watchdog = setTimeout(() => {
+    // Rather than re-arming a timer on every chunk, the watchdog looks at the last activity when it fires.
+    let lastActivity = this.timers.now();
+    const refresh = (): void => {
+      lastActivity = this.timers.now();
+    };
+    const bark = (): void => {
+      const quietMs = this.timers.now() - lastActivity;
+      if (quietMs < watchdogMs) {
+        watchdog = this.timers.setTimeout(bark, watchdogMs - quietMs);
+        return;
+      }
       watchdogFired = true;
       controller.abort();
-    }, watchdogMs);
+    };
+    let watchdog = this.timers.setTimeout(bark, watchdogMs);
     let connectedAt: number | undefined;
     let body: Dispatcher.ResponseData['body'] | undefined;
     try {
@@ -201,7 +217,7 @@ export class EventStream {
         if (this.auth) headers.authorization = this.auth;
         res = await request(url, { method: 'GET', headers, signal: controller.signal, dispatcher: this.agent });
         body = res.body;
-        watchdog.refresh();
+        refresh();
         const location = headerValue(res.headers, 'location');
         if (!REDIRECTS.has(res.statusCode) || location === undefined) break;
         await res.body.dump();
@@ -237,7 +253,7 @@ export class EventStream {
         );
       }
 
-      connectedAt = Date.now();
+      connectedAt = this.timers.now();
       this.isConnected = true;
       this.connectedTo = url.origin;
       this.connects++;
@@ -247,10 +263,10 @@ export class EventStream {
       const parser = new SseParser();
       for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
         // Any byte, keepalive included, proves the connection is alive.
-        watchdog.refresh();
-        this.lastByte = Date.now();
+        refresh();
+        this.lastByte = this.timers.now();
         for (const message of parser.push(chunk)) {
-          this.lastEvent = Date.now();
+          this.lastEvent = this.timers.now();
           callHook(this.log, 'onEvent', () => this.opts.onEvent(message.event, message.data));
         }
         if (this.stopping) break;
@@ -272,7 +288,7 @@ export class EventStream {
       const code = connectedAt === undefined ? Code.CONNECT : Code.BODY;
       return { connectedAt, error: new MarathonError(code, `${endpoint.base}: ${describeError(err)}`, { endpoint: endpoint.base, cause: err }) };
     } finally {
-      clearTimeout(watchdog);
+      this.timers.clearTimeout(watchdog);
       this.isConnected = false;
       this.controller = undefined;
       // The body is consumed, dumped or aborted on every path above; destroy is a no-op then, a safety net otherwise.

@@ -34,7 +34,7 @@ export class FastHistogram {
   readonly help: string;
   readonly type = 'histogram';
   readonly aggregator = 'sum';
-  private readonly labelNames: readonly string[];
+  readonly labelNames: readonly string[];
   private readonly bounds: readonly number[];
   /** Series by the label values joined with NUL (never part of a label value culm uses). */
   private series = new Map<string, Series>();

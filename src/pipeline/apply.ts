@@ -6,14 +6,16 @@
  */
 import { SERVE_ALL, type GroupPolicy } from '../core/lb-labels.js';
 import { createHash } from 'node:crypto';
+import { basename } from 'node:path';
 import { CulmError, errorMessage } from '../core/errors.js';
 import type { App, ClusterState, Rule } from '../core/model.js';
 import { diffViews } from '../core/diff.js';
-import { buildView, type CertCheck, type CertProblem, type HaproxyPaths, type TemplateContext } from '../core/view.js';
+import { buildView, type CertCheck, type CertProblem, type HaproxyPaths, type LabelConfigNote, type TemplateContext } from '../core/view.js';
 import { certsAtFailure, type CertState } from '../core/tls.js';
 import type { SideFile } from '../haproxy/driver.js';
 import { DeliveryError, type HaproxyDelivery } from '../haproxy/delivery.js';
-import type { Renderer } from '../haproxy/render.js';
+import { AppRenderError, type Renderer } from '../haproxy/render.js';
+import { TEMPLATE_CONFIG_KEY } from '../core/backend-template.js';
 import type { Logger } from '../log/logger.js';
 import type { ApplyRecord, LeftOut } from './types.js';
 
@@ -24,21 +26,33 @@ const MAX_ISOLATION_ROUNDS = 5;
  */
 const MAX_EXCLUDED_SHARE = 0.25;
 
-export interface ApplyHooks {
-  runtimeApplied?(seconds: number): void;
-  runtimeFailed?(): void;
-  rendered?(seconds: number): void;
-  validationFailed?(): void;
-  reloaded?(seconds: number): void;
-  skipped?(kind: 'app' | 'rule', id: string, reason: string): void;
+/**
+ * What one apply (or a rule's candidate) measured, for the metrics: the caller passes one and reads it after
+ * (the daemon records them all in one place); the record is what the history shows.
+ */
+export interface ApplyMeasures {
+  /** Each render, in seconds (an isolation round renders again). */
+  renders: number[];
+  /** `haproxy -c` refusals seen (each isolation round's, and the last). */
+  validationFailures: number;
+  /** The runtime API's time, when the change went through it. */
+  runtimeSeconds?: number;
+  /** A runtime change failed (then the change was reloaded). */
+  runtimeFailed: boolean;
+  /** The reload command's time, when it reloaded. */
+  reloadSeconds?: number;
+  /** Apps and rules left out in this apply, with the metric's reason (`port clash`, `invalid`). */
+  skipped: Array<{ kind: 'app' | 'rule'; id: string; reason: string }>;
 }
+
+export const newMeasures = (): ApplyMeasures => ({ renders: [], validationFailures: 0, runtimeFailed: false, skipped: [] });
 
 export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /** The app a failing line of the rendered config belongs to, from HAProxy's `[file:LINE]`. */
 export function appAtFailure(message: string, text: string, view: TemplateContext): { id: string; inRule: boolean } | null {
   const m = /\[[^\]]*:(\d+)\]/.exec(message);
-  if (!m) return null;
+  if (!m) return appOfProxy(message, view);
   const lines = text.split('\n');
   const index = Number(m[1]) - 1;
   const line = lines[index] ?? '';
@@ -49,7 +63,7 @@ export function appAtFailure(message: string, text: string, view: TemplateContex
   for (let i = index; i >= 0; i--) {
     const b = /^\s*backend\s+(\S+)/.exec(lines[i]);
     if (b) {
-      const app = view.Apps.find((a) => a.Backend === b[1]);
+      const app = view.Apps.find((a) => a.Backend === b[1] || a.Backends?.some((own) => own.Name === b[1]));
       return app ? { id: app.Id, inRule: false } : null;
     }
     const f = /^\s*(?:frontend|listen)\s+(\S+)/.exec(lines[i]);
@@ -63,6 +77,26 @@ export function appAtFailure(message: string, text: string, view: TemplateContex
   for (const app of view.Apps) if (line.includes(app.EscapedId)) return { id: app.Id, inRule: false };
   return null;
 }
+
+/**
+ * The app owning the proxy a check names when it names no line: HAProxy's checks after parsing say
+ * `Proxy '<name>': unable to find required use_backend: '…'` (a raw label's `use_backend` to nowhere).
+ */
+function appOfProxy(message: string, view: TemplateContext): { id: string; inRule: boolean } | null {
+  const m = /Proxy '([^']+)'/.exec(message);
+  if (!m) return null;
+  const listener = view.Listeners.find((l) => l.Name === m[1]);
+  if (listener) return { id: listener.AppId, inRule: false };
+  const app = view.Apps.find((a) => a.Backend === m[1] || a.Backends?.some((own) => own.Name === m[1]));
+  return app ? { id: app.Id, inRule: false } : null;
+}
+
+/**
+ * An app left out stays out until this changes: its definition, or the partial its rule names (fixing a rule's
+ * `Config.template` brings the app back).
+ */
+const isolationKey = (state: ClusterState, rules: ReadonlyMap<string, Rule>, id: string): string =>
+  `${state.apps.get(id)?.version ?? ''}\u0000${rules.get(id)?.config[TEMPLATE_CONFIG_KEY] ?? ''}`;
 
 /**
  * The files the rendered config names (the route map, the HTTPS frontend's crt-list): none for a template that
@@ -80,7 +114,7 @@ const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 export class Applier {
   /** Rule ids ignored, and app ids left out (with the app version that failed), after breaking validation. */
   readonly ignoredRules = new Map<string, string>();
-  readonly excludedApps = new Map<string, string | undefined>();
+  readonly excludedApps = new Map<string, string>();
   /** App certificates HAProxy's check refused, by path: HAProxy's reason and the file's stamp then (a new file is tried again). */
   readonly refusedCerts = new Map<string, { why: string; stamp: string }>();
   private appliedView?: TemplateContext;
@@ -91,6 +125,8 @@ export class Applier {
   private toldClashes: Readonly<Record<string, string>> = {};
   /** Certificates left out already logged and counted (each is told once while it stays out). */
   private toldCerts = new Set<string>();
+  /** Raw-label notes already logged, by app id (view.ts `LabelConfigNotes`: each is told once, not per render). */
+  private toldLabelConfig = new Map<string, LabelConfigNote>();
   /** Isolations not yet shown in an apply record (a deferred apply is not kept in the history). */
   private unreported: LeftOut[] = [];
 
@@ -99,7 +135,6 @@ export class Applier {
     private readonly delivery: HaproxyDelivery,
     private readonly paths: HaproxyPaths,
     private readonly log: Logger,
-    private readonly hooks: ApplyHooks = {},
     /** Whether certificate files are usable (src/fs/cert-files.ts); absent: all are (unit tests). */
     private readonly certFiles?: (path: string, directory: boolean) => CertState,
   ) {}
@@ -120,7 +155,7 @@ export class Applier {
       this.rejectedText = undefined;
     }
     for (const [id, acl] of this.ignoredRules) if (rules.get(id)?.acl !== acl) this.ignoredRules.delete(id);
-    for (const [id, version] of this.excludedApps) if (state.apps.get(id)?.version !== version) this.excludedApps.delete(id);
+    for (const [id, key] of this.excludedApps) if (isolationKey(state, rules, id) !== key) this.excludedApps.delete(id);
     for (const [path, refused] of this.refusedCerts) if (this.certFiles && this.certFiles(path, false).stamp !== refused.stamp) this.refusedCerts.delete(path);
   }
 
@@ -149,25 +184,31 @@ export class Applier {
     });
   }
 
-  render(view: TemplateContext): string {
+  /** Why a rule's `Config.template` cannot be used ('' when it can): the partial must be in the template directory. */
+  partialProblem(name: string): string {
+    if (name === basename(this.renderer.templatePath)) return `${name} is the main template, not a partial`;
+    return this.renderer.hasPartial(name) ? '' : `${name} is not a partial in the template directory (HAProxy.TemplatePath's folder)`;
+  }
+
+  render(view: TemplateContext, measures: ApplyMeasures = newMeasures()): string {
     const started = performance.now();
     const text = this.renderer.render(view);
-    this.hooks.rendered?.((performance.now() - started) / 1000);
+    measures.renders.push((performance.now() - started) / 1000);
     return text;
   }
 
   /** The config that would be applied with `rule` added, and its side files: to check a rule before storing it. */
-  candidateWith(state: ClusterState, rules: ReadonlyMap<string, Rule>, rule: Rule): { text: string; files: SideFile[]; mapOnly: boolean } {
+  candidateWith(state: ClusterState, rules: ReadonlyMap<string, Rule>, rule: Rule, measures: ApplyMeasures = newMeasures()): { text: string; files: SideFile[]; mapOnly: boolean } {
     // A rule for an app Marathon does not run yet is checked all the same, against an empty backend of that
     // name: unchecked, it would break the config the moment the app appears.
     if (!state.apps.has(rule.id)) state = { ...state, apps: new Map(state.apps).set(rule.id, placeholderApp(rule.id)) };
     const view = this.view(state, rules, rule);
-    const text = this.render(view);
+    const text = this.render(view, measures);
     const files = sideFilesOf(view, text);
     return { text, files, mapOnly: this.delivery.mapOnly(text, files) };
   }
 
-  async apply(state: ClusterState, rules: ReadonlyMap<string, Rule>): Promise<ApplyRecord> {
+  async apply(state: ClusterState, rules: ReadonlyMap<string, Rule>, measures: ApplyMeasures = newMeasures()): Promise<ApplyRecord> {
     const at = Date.now();
     const started = performance.now();
     const record = (result: ApplyRecord['result'], reasons: string[], extra: Partial<ApplyRecord> = {}): ApplyRecord => {
@@ -195,10 +236,19 @@ export class Applier {
       let text: string;
       try {
         view = this.view(state, rules);
-        this.tellClashes(view.PortClashes);
-        this.tellCerts(view.CertProblems);
-        text = this.render(view);
+        this.tellClashes(view.PortClashes, measures);
+        this.tellLabelConfig(view.LabelConfigNotes, measures);
+        this.tellCerts(view.CertProblems, measures);
+        text = this.render(view, measures);
       } catch (err) {
+        // Text of one app failed to render (its override partial throws, or is missing): that app is left out.
+        const maxExcluded = Math.max(1, Math.floor(state.apps.size * MAX_EXCLUDED_SHARE));
+        if (err instanceof AppRenderError && round < MAX_ISOLATION_ROUNDS && this.excludedApps.size < maxExcluded && !this.excludedApps.has(err.appId)) {
+          const isolated = this.isolate({ id: err.appId, inRule: false }, state, rules, err.message, measures);
+          isolatedNow.push(isolated);
+          this.unreported.push(isolated);
+          continue;
+        }
         undoIsolation();
         const e = err instanceof CulmError ? err : new CulmError('E_RENDER', errorMessage(err), { cause: err });
         this.log.error({ code: e.code, err: e.message }, 'render failed; the applied config is unchanged');
@@ -215,7 +265,7 @@ export class Applier {
       const files = sideFilesOf(view, text);
       try {
         const delivered = await this.delivery.deliver(text, files);
-        if (delivered.runtimeFailed) this.hooks.runtimeFailed?.();
+        if (delivered.runtimeFailed) measures.runtimeFailed = true;
         if (delivered.mode === 'deferred') {
           // Isolations found in this apply are kept: they were judged by `haproxy -c`, which reloads nothing.
           return record('deferred', reasons, { retryAt: delivered.retryAt });
@@ -223,17 +273,17 @@ export class Applier {
         this.appliedView = view;
         this.rejectedText = undefined;
         if (delivered.mode === 'runtime') {
-          this.hooks.runtimeApplied?.(delivered.ms / 1000);
+          measures.runtimeSeconds = delivered.ms / 1000;
           this.log.info({ reasons, mode: 'runtime' }, 'config applied through the runtime API');
           return record('applied', reasons, { configHash: sha256(text), mode: 'runtime' });
         }
         const timings = delivered.timings;
-        if (timings) this.hooks.reloaded?.(timings.reloadMs / 1000);
+        if (timings) measures.reloadSeconds = timings.reloadMs / 1000;
         this.log.info({ reasons, ms: timings?.reloadMs }, 'config applied');
         const spent = timings ? { validateMs: round1(timings.validateMs), reloadMs: round1(timings.reloadMs) } : {};
         return record('applied', reasons, { configHash: sha256(text), mode: 'reload', ...spent });
       } catch (err) {
-        if (err instanceof DeliveryError && err.runtimeFailed) this.hooks.runtimeFailed?.();
+        if (err instanceof DeliveryError && err.runtimeFailed) measures.runtimeFailed = true;
         const e = err instanceof DeliveryError ? err.error : err instanceof CulmError ? err : new CulmError('E_APPLY', errorMessage(err), { cause: err });
         // A service port another program holds: HAProxy cannot start at all, so that app is left out (its
         // frontend's line is named: `Binding [cfg:LINE] for frontend …: cannot bind socket`) and the rest applies.
@@ -241,14 +291,14 @@ export class Applier {
           const culprit = appAtFailure(e.message, text, view);
           const maxExcluded = Math.max(1, Math.floor(state.apps.size * MAX_EXCLUDED_SHARE));
           if (culprit && !culprit.inRule && this.excludedApps.size < maxExcluded && !this.excludedApps.has(culprit.id)) {
-            const isolated = this.isolate(culprit, state, rules, e.message);
+            const isolated = this.isolate(culprit, state, rules, e.message, measures);
             isolatedNow.push(isolated);
             this.unreported.push(isolated);
             continue;
           }
         }
         if (e.code === 'E_CONFIG_INVALID') {
-          this.hooks.validationFailed?.();
+          measures.validationFailures++;
           // An app's certificate HAProxy cannot load: that certificate is left out, not the app or the config.
           const certs = certsAtFailure(e.message, view.Tls).filter((c) => !this.refusedCerts.has(c.Cert));
           if (certs.length > 0 && round < MAX_ISOLATION_ROUNDS) {
@@ -267,7 +317,7 @@ export class Applier {
           const maxExcluded = Math.max(1, Math.floor(state.apps.size * MAX_EXCLUDED_SHARE));
           const wouldExclude = culprit && !(culprit.inRule && rules.has(culprit.id) && !this.ignoredRules.has(culprit.id));
           if (culprit && round < MAX_ISOLATION_ROUNDS && !(wouldExclude && this.excludedApps.size >= maxExcluded)) {
-            const isolated = this.isolate(culprit, state, rules, e.message);
+            const isolated = this.isolate(culprit, state, rules, e.message, measures);
             isolatedNow.push(isolated);
             this.unreported.push(isolated);
             continue;
@@ -289,11 +339,11 @@ export class Applier {
   }
 
   /** A service port left out for a clash: one log line and `culm_apps_skipped_total{reason="port clash"}`, when it starts. */
-  private tellClashes(clashes: Readonly<Record<string, string>>): void {
+  private tellClashes(clashes: Readonly<Record<string, string>>, measures: ApplyMeasures): void {
     if (clashes === this.toldClashes) return;
     for (const [id, why] of Object.entries(clashes)) {
       if (this.toldClashes[id] === why) continue;
-      this.hooks.skipped?.('app', id, 'port clash');
+      measures.skipped.push({ kind: 'app', id, reason: 'port clash' });
       this.log.warn({ app: id, err: why }, 'service port left out: another app or the HTTP bind has it');
     }
     this.toldClashes = clashes;
@@ -303,14 +353,14 @@ export class Applier {
    * Certificates left out (a file missing or unreadable, refused by HAProxy): one log line each and, for an app's,
    * `culm_apps_skipped_total{reason="tls cert"}`, when it starts being left out.
    */
-  private tellCerts(problems: readonly CertProblem[]): void {
+  private tellCerts(problems: readonly CertProblem[], measures: ApplyMeasures): void {
     const now = new Set<string>();
     for (const p of problems) {
       const key = `${p.AppId}\0${p.Cert}`;
       now.add(key);
       if (this.toldCerts.has(key)) continue;
       if (p.AppId) {
-        this.hooks.skipped?.('app', p.AppId, 'tls cert');
+        measures.skipped.push({ kind: 'app', id: p.AppId, reason: 'tls cert' });
         this.log.warn({ app: p.AppId, cert: p.Cert, err: p.Reason }, 'app certificate left out of the HTTPS frontend');
       } else {
         this.log.error({ cert: p.Cert, err: p.Reason }, 'certificate of HAProxy.SslCerts / HAPROXY_SSL_CERTS left out of the HTTPS frontend');
@@ -319,16 +369,35 @@ export class Applier {
     this.toldCerts = now;
   }
 
-  private isolate(culprit: { id: string; inRule: boolean }, state: ClusterState, rules: ReadonlyMap<string, Rule>, why: string): LeftOut {
+  /**
+   * Raw HAProxy labels ignored (HAProxy.TrustLabelConfig off) or refused: one log line per app and note, when
+   * it first shows (a refusal also counts `culm_apps_skipped_total{reason="bad label"}`).
+   */
+  private tellLabelConfig(notes: Readonly<Record<string, LabelConfigNote>>, measures: ApplyMeasures): void {
+    for (const [id, told] of Object.entries(notes)) {
+      const before = this.toldLabelConfig.get(id);
+      if (before === told || (before?.refused === told.refused && before.note === told.note)) continue;
+      this.toldLabelConfig.set(id, told);
+      if (told.refused) {
+        measures.skipped.push({ kind: 'app', id, reason: 'bad label' });
+        this.log.warn({ app: id, err: told.note }, 'raw HAProxy label refused: its port is left out');
+      } else {
+        this.log.info({ app: id, labels: told.note }, 'raw HAProxy labels ignored: HAProxy.TrustLabelConfig is off');
+      }
+    }
+    for (const id of this.toldLabelConfig.keys()) if (!(id in notes)) this.toldLabelConfig.delete(id);
+  }
+
+  private isolate(culprit: { id: string; inRule: boolean }, state: ClusterState, rules: ReadonlyMap<string, Rule>, why: string, measures: ApplyMeasures): LeftOut {
     const rule = rules.get(culprit.id);
     if (culprit.inRule && rule && !this.ignoredRules.has(culprit.id)) {
       this.ignoredRules.set(culprit.id, rule.acl);
-      this.hooks.skipped?.('rule', culprit.id, 'invalid');
+      measures.skipped.push({ kind: 'rule', id: culprit.id, reason: 'invalid' });
       this.log.warn({ app: culprit.id, acl: rule.acl, err: why }, 'rule breaks the config: left out (its app gets the default route) until it changes');
       return { kind: 'rule', id: culprit.id, error: why };
     }
-    this.excludedApps.set(culprit.id, state.apps.get(culprit.id)?.version);
-    this.hooks.skipped?.('app', culprit.id, 'invalid');
+    this.excludedApps.set(culprit.id, isolationKey(state, rules, culprit.id));
+    measures.skipped.push({ kind: 'app', id: culprit.id, reason: 'invalid' });
     this.log.warn({ app: culprit.id, err: why }, 'app breaks the config: left out until it changes');
     return { kind: 'app', id: culprit.id, error: why };
   }

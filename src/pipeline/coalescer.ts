@@ -10,10 +10,13 @@
  */
 import type { ApplyRecord } from './types.js';
 import { Backoff } from '../core/backoff.js';
+import { wallClockTimers, type Timers } from './hint-limiter.js';
 
 export interface CoalescerOptions {
   retryBaseMs: number;
   retryMaxMs: number;
+  /** `now()` is ms since epoch: a deferred record's `retryAt` is. Default: Node's timers. */
+  timers?: Timers;
 }
 
 interface Waiter {
@@ -26,16 +29,18 @@ const RETRYABLE = new Set(['reload-failed', 'error']);
 export class ApplyCoalescer {
   private requested = 0;
   private running = false;
-  private timer?: NodeJS.Timeout;
+  private timer?: unknown;
   private deferUntil = 0;
-  private retryTimer?: NodeJS.Timeout;
+  private retryTimer?: unknown;
   private readonly retry: Backoff;
+  private readonly timers: Timers;
   private waiters: Waiter[] = [];
   private stopped = false;
   private idleResolvers: Array<() => void> = [];
 
   constructor(private readonly run: () => Promise<ApplyRecord>, private readonly o: CoalescerOptions) {
     this.retry = new Backoff({ initialMs: o.retryBaseMs, maxMs: o.retryMaxMs });
+    this.timers = o.timers ?? wallClockTimers;
   }
 
   /** Asks for an apply of the current state; resolves with the record of an apply that includes it. */
@@ -49,31 +54,31 @@ export class ApplyCoalescer {
 
   private schedule(): void {
     if (this.stopped || this.running || this.timer) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
       void this.runOnce();
-    }, Math.max(0, this.deferUntil - Date.now()));
+    }, Math.max(0, this.deferUntil - this.timers.now()));
   }
 
   private async runOnce(): Promise<void> {
     if (this.stopped) return;
     if (this.retryTimer) {
-      clearTimeout(this.retryTimer);
+      this.timers.clearTimeout(this.retryTimer);
       this.retryTimer = undefined;
     }
     this.running = true;
     const generation = this.requested;
-    const startedAt = Date.now();
+    const startedAt = this.timers.now();
     let record: ApplyRecord;
     try {
       record = await this.run();
     } catch (err) {
-      record = { at: startedAt, result: 'error', reasons: [], durationMs: Date.now() - startedAt,
+      record = { at: startedAt, result: 'error', reasons: [], durationMs: this.timers.now() - startedAt,
         error: { code: 'E_APPLY', message: err instanceof Error ? err.message : String(err) } };
     }
     this.running = false;
     if (record.result === 'deferred' && !this.stopped) {
-      this.deferUntil = record.retryAt ?? Date.now();
+      this.deferUntil = record.retryAt ?? this.timers.now();
       this.schedule();
       return;
     }
@@ -94,7 +99,7 @@ export class ApplyCoalescer {
   private scheduleRetry(): void {
     if (this.stopped || this.retryTimer) return;
     const delay = this.retry.next();
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.timers.setTimeout(() => {
       this.retryTimer = undefined;
       void this.request();
     }, delay);
@@ -115,13 +120,13 @@ export class ApplyCoalescer {
   /** Stops scheduling; waits for the apply in flight to finish; pending callers get E_STOPPING. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.timer) this.timers.clearTimeout(this.timer);
+    if (this.retryTimer) this.timers.clearTimeout(this.retryTimer);
     this.timer = undefined;
     this.retryTimer = undefined;
     if (this.running) await new Promise<void>((resolve) => this.idleResolvers.push(resolve));
     this.notifyIdle();
-    const stopped: ApplyRecord = { at: Date.now(), result: 'error', reasons: [], durationMs: 0,
+    const stopped: ApplyRecord = { at: this.timers.now(), result: 'error', reasons: [], durationMs: 0,
       error: { code: 'E_STOPPING', message: 'culm is stopping' } };
     for (const w of this.waiters.splice(0)) w.resolve(stopped);
   }

@@ -8,6 +8,7 @@ import { eventLabel, toDomainEvent, type DomainEvent } from '../core/events.js';
 import { normaliseAppId, type MappedApps } from '../core/marathon-map.js';
 import { emptyState, type App, type ClusterState, type Rule } from '../core/model.js';
 import { admitRules, checkRuleAcl, ruleCheckError, type RulePolicy } from '../core/rules.js';
+import { TEMPLATE_CONFIG_KEY } from '../core/backend-template.js';
 import { checkAclFilesOnDisk } from '../fs/acl-files.js';
 import { checkApp, type InputError, type Rejection } from '../core/input-grammar.js';
 import { applyAppRead, applySnapshot, reduce } from '../core/state.js';
@@ -16,7 +17,7 @@ import { countTasks } from '../core/eligibility.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { RuleStore, StateStore } from '../store/types.js';
-import type { Applier } from './apply.js';
+import { newMeasures, type ApplyMeasures, type Applier } from './apply.js';
 import { ApplyCoalescer } from './coalescer.js';
 import { HintLimiter } from './hint-limiter.js';
 import { ReadinessPoller } from './readiness-poller.js';
@@ -419,6 +420,20 @@ export class Daemon implements CulmCore {
     return this.marathonCheck.ok || this.restoredFromSnapshot || this.cluster.syncedAt > 0;
   }
 
+  /** The metrics of one apply or rule candidate: what the applier measured, recorded here only. */
+  private recordMeasures(m: ApplyMeasures): void {
+    const metrics = this.o.metrics;
+    for (const s of m.renders) metrics.render(s);
+    for (let i = 0; i < m.validationFailures; i++) metrics.validationFailed();
+    if (m.runtimeFailed) metrics.runtimeFailed();
+    if (m.runtimeSeconds !== undefined) metrics.runtimeApplied(m.runtimeSeconds);
+    if (m.reloadSeconds !== undefined) metrics.reload(m.reloadSeconds);
+    for (const s of m.skipped) {
+      if (s.kind === 'app') metrics.appSkipped(s.reason);
+      else metrics.ruleSkipped(s.reason);
+    }
+  }
+
   private async applyNow(): Promise<ApplyRecord> {
     if (!this.hasState()) {
       // Rendering now would replace whatever HAProxy serves with a config without apps.
@@ -427,7 +442,9 @@ export class Daemon implements CulmCore {
     if (!this.rulesLoaded) {
       return { at: Date.now(), result: 'skipped', reasons: ['waiting for the rules'], durationMs: 0 };
     }
-    const record = await this.o.applier.apply(this.cluster, this.ruleMap);
+    const measures = newMeasures();
+    const record = await this.o.applier.apply(this.cluster, this.ruleMap, measures);
+    this.recordMeasures(measures);
     if (record.result === 'deferred') return record;
     this.o.metrics.apply(record.result, record.durationMs / 1000);
     if (record.result === 'applied' || record.result === 'unchanged') {
@@ -490,9 +507,14 @@ export class Daemon implements CulmCore {
 
   private async checkAndStoreRule(rule: Rule, parsed: ReturnType<typeof checkRuleAcl>, policy: RulePolicy): Promise<Rule> {
     if (parsed) await checkAclFilesOnDisk(rule.id, parsed.files, policy.aclFilesDir);
+    const template = rule.config[TEMPLATE_CONFIG_KEY]?.trim();
+    const templateProblem = template ? this.o.applier.partialProblem(template) : '';
+    if (templateProblem) throw new CulmError('E_RULE_INVALID', `Config.${TEMPLATE_CONFIG_KEY} for ${rule.id}: ${templateProblem}; nothing was stored`, { status: 400 });
     let candidate: { text: string; files: SideFile[]; mapOnly: boolean };
     try {
-      candidate = this.o.applier.candidateWith(this.cluster, this.ruleMap, rule);
+      const measures = newMeasures();
+      candidate = this.o.applier.candidateWith(this.cluster, this.ruleMap, rule, measures);
+      this.recordMeasures(measures);
     } catch (err) {
       throw new CulmError('E_RULE_RENDER', `the template cannot render this rule: ${errorMessage(err)}`, { status: 400, cause: err });
     }

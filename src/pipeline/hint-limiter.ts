@@ -44,6 +44,13 @@ export const realTimers: Timers = {
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
+/** Node's timers on the wall clock (ms since epoch), kept referenced: a pending apply or reconnect keeps the process up. */
+export const wallClockTimers: Timers = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 export class HintLimiter {
   private pending = new Set<string>();
   private resyncWanted = false;

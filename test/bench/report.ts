@@ -213,7 +213,23 @@ function ha(r: Json): Row[] {
   ];
 }
 
-const BY_SCENARIO: Record<string, (r: Json) => Row[]> = { latency, storm, scale, ingest, flood, zerodrop, ha };
+/** Issue 12: scale with marathon-lb's labels, each service port bound (marathon-lb's way) and not (Bamboo's). */
+function labels(r: Json): Row[] {
+  const rows: Row[] = [];
+  for (const [key, title] of [['bound', 'every service port bound'], ['unbound', 'HTTP frontend only']] as const) {
+    const x = r[key] as Json | undefined;
+    if (!x) continue;
+    if (typeof x.error === 'string') {
+      rows.push({ figure: title, value: `error: ${x.error}`, target: 'context' });
+      continue;
+    }
+    rows.push({ figure: `${title}: ${String(x.frontends)} frontends (${String(x.tcpFrontends)} tcp), ${String(x.hostAcls)} host ACLs, ${String(x.backends)} backends`, value: `config ${num(x.configMb).toFixed(1)} MB`, target: 'context' });
+    rows.push(...scale(x).slice(1).map((row) => ({ ...row, figure: `  ${row.figure}` })));
+  }
+  return rows;
+}
+
+const BY_SCENARIO: Record<string, (r: Json) => Row[]> = { latency, storm, scale, ingest, flood, zerodrop, ha, labels };
 
 /** The table for one scenario's result (or its error). */
 export function report(name: string, result: Json): string {

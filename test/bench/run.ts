@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only latency,storm,scale,ingest,flood,zerodrop,ha] [-- --cpu-prof [DIR]] [-- --json]`:
+ * `npm run bench [-- --quick] [-- --only latency,storm,scale,ingest,flood,zerodrop,ha,labels] [-- --cpu-prof [DIR]] [-- --json]`:
  * culm end to end with real HAProxy, the Marathon emulator and backends that answer with their own port, all
  * on loopback. Prints a table per scenario (each figure with its target) and writes
  * bench-results/latest.json (quick.json with --quick); with --only, the other scenarios' last results in
@@ -40,6 +40,11 @@ const scenarios: Array<[string, () => Promise<Record<string, unknown>>]> = [
   ['flood', () => flood(quick ? 2000 : 10_000)],
   ['zerodrop', () => zerodrop(quick ? { reloads: 10, readyDelayMs: 500, slowMs: 1000 } : { reloads: 50, readyDelayMs: 1500, slowMs: 1500 })],
   ['ha', () => ha(quick ? 100 : 1000, quick ? 10 : 30)],
+  // Issue 12: the scale scenario with marathon-lb's labels, with and without a frontend per service port.
+  ['labels', async () => ({
+    bound: await scale(quick ? 1000 : 10_000, 10, { labels: { bindServicePorts: true } }),
+    unbound: await scale(quick ? 1000 : 10_000, 10, { labels: { bindServicePorts: false } }),
+  })],
 ];
 
 const rounded = (_k: string, v: unknown): unknown => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 10) / 10 : v);

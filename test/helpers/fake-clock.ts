@@ -1,4 +1,7 @@
-/** A fake clock for the pipeline's timers (hint limiter, readiness poller): time moves only when told. */
+/**
+ * A fake clock for the pipeline's timers (hint limiter, readiness poller, coalescer, lingering servers, event
+ * stream): time moves only when told.
+ */
 import type { Timers } from '../../src/pipeline/hint-limiter.js';
 
 export class FakeClock implements Timers {
@@ -16,6 +19,10 @@ export class FakeClock implements Timers {
   clearTimeout(handle: unknown): void {
     this.queue = this.queue.filter((q) => q.id !== handle);
   }
+  /** Resolves when fake time reaches `ms` from now. */
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.setTimeout(resolve, ms));
+  }
   get armed(): number {
     return this.queue.length;
   }
@@ -23,16 +30,15 @@ export class FakeClock implements Timers {
   async advance(ms: number): Promise<void> {
     const until = this.time + ms;
     for (;;) {
+      await settle(); // what is already under way finishes before time moves, as it would in real time
       this.queue.sort((a, b) => a.at - b.at);
       const due = this.queue[0];
       if (!due || due.at > until) break;
       this.queue.shift();
       this.time = due.at;
       due.fn();
-      await settle();
     }
     this.time = until;
-    await settle();
   }
 }
 

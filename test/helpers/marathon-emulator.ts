@@ -1,5 +1,6 @@
 // In-process stand-in for Marathon (1.4, 1.5, 1.10 API generations) for culm's tests: REST (/v2/apps, /v2/tasks,
-// /v2/info, /v2/leader), the /v2/events SSE stream, 1.4 http_callback subscriptions, leader redirect/proxying,
+// /v2/info, /v2/leader) and the write routes a person uses to change apps and tasks (POST/PUT/DELETE /v2/apps…,
+// POST /v2/tasks/delete: writes.ts), the /v2/events SSE stream, 1.4 http_callback subscriptions, leader redirect/proxying,
 // basic auth and fault injection. Behaviour follows /work/shared/reference/marathon/FACTS.md.
 //
 // Non-leader mode (leaderUrl set): '1.10' answers GET /v2/events with a 302 to the leader (1.7+ behaviour);
@@ -57,6 +58,14 @@ export interface EmulatorOptions {
   infoVersion?: string;
   /** Keep every published event in `events` (default true; benchmarks with 100,000 tasks turn it off). */
   recordEvents?: boolean;
+  /** Port to listen on (default: any free one). */
+  port?: number;
+  /**
+   * Where a task the emulator launches itself goes (a REST create, scale, restart, or the replacement of a
+   * killed task): the "agent" and port Mesos would offer. Default: 127.0.0.1, host ports from 31000 up.
+   * The emulator does not probe: a launched task of an app with health checks passes them at once.
+   */
+  launch?: (app: App) => TaskSpec;
 }
 
 export interface RequestRecord {
@@ -67,6 +76,12 @@ export interface RequestRecord {
 }
 
 const START_PATH = ['TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING'];
+
+/** A deployment as the write routes answer it (Marathon's DeploymentResult: deploymentId, version). */
+export interface DeploymentRef {
+  id: string;
+  version: string;
+}
 
 /**
  * Every task by id, and by app (same order as the tasks were added): an app's tasks are looked up on every
@@ -124,6 +139,8 @@ export class MarathonEmulator {
   private readonly agents = new Map<string, string>();
   private readonly clusterId = randomUUID();
   private nextServicePort = 10000;
+  /** Mesos agents offer host ports from 31000 (the default ports resource). */
+  private nextHostPort = 31000;
   private port = 0;
 
   private constructor(opts: EmulatorOptions) {
@@ -153,7 +170,7 @@ export class MarathonEmulator {
     const emu = new MarathonEmulator(opts);
     await new Promise<void>((resolve, reject) => {
       emu.server.once('error', reject);
-      emu.server.listen(0, '127.0.0.1', () => resolve());
+      emu.server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
     });
     emu.port = (emu.server.address() as AddressInfo).port;
     return emu;
@@ -189,11 +206,33 @@ export class MarathonEmulator {
 
   /** Creates (or replaces) an app: api_post_event, group_change_success, deployment_info/step_success/success. */
   addApp(def: AppSpec): void {
+    const existing = this.apps.has(normalizeAppId(def.id));
+    const original = this.groupBefore();
+    const app = this.storeApp(def, existing ? `/v2/apps${normalizeAppId(def.id)}` : '/v2/apps');
+    this.deploy(app.id, existing ? ['RestartApplication'] : ['StartApplication', 'ScaleApplication'], original);
+  }
+
+  /** Kills the app's tasks (TASK_KILLED each), then app_terminated_event, inside a StopApplication deployment. */
+  removeApp(appId: string): DeploymentRef {
+    const app = this.app(appId);
+    const original = this.groupBefore();
+    this.apps.delete(app.id);
+    return this.deploy(app.id, ['StopApplication'], original, () => {
+      for (const t of this.tasksOf(app.id)) this.transition(app, t, 'TASK_KILLED');
+      this.publish(ev.appTerminatedEvent(app));
+    });
+  }
+
+  /**
+   * Stores an app definition as a new version (service ports kept or allocated) and publishes api_post_event
+   * for `uri`, the request that posted it (none without: a restart or a scale by kill posts nothing). No
+   * deployment: `deploy` runs one.
+   */
+  storeApp(def: AppSpec, uri?: string): App {
     const id = normalizeAppId(def.id);
     const existing = this.apps.get(id);
     const ts = now();
     const servicePorts = (def.servicePorts ?? existing?.servicePorts ?? [0]).map((p) => (p > 0 ? p : this.nextServicePort++));
-    const original = this.version === '1.10' ? {} : this.groupJson();
     const app: App = {
       id,
       spec: { ...def, id },
@@ -205,26 +244,38 @@ export class MarathonEmulator {
       lastTaskFailure: existing?.lastTaskFailure,
     };
     this.apps.set(id, app);
-    this.publish(ev.apiPostEvent(this.version, app, this.tasksOf(id), existing ? `/v2/apps${id}` : '/v2/apps'));
-    this.publish(ev.groupChangeSuccess(ts));
-    const actions = existing ? ['RestartApplication'] : ['StartApplication', 'ScaleApplication'];
-    for (const e of ev.deploymentEvents(this.version, id, actions, () => ({ original, target: this.groupJson() }))) this.publish(e);
+    if (uri !== undefined) this.publish(ev.apiPostEvent(this.version, app, this.tasksOf(id), uri));
+    return app;
   }
 
-  /** Kills the app's tasks (TASK_KILLED each), then app_terminated_event, inside a StopApplication deployment. */
-  removeApp(appId: string): void {
+  /** The root group as it is now, for the `original` of a heavy plan (1.10 sends light plans: nothing). */
+  groupBefore(): Record<string, unknown> {
+    return this.version === '1.10' ? {} : this.groupJson();
+  }
+
+  /**
+   * One deployment that runs to its end at once: group_change_success, then per step deployment_info, the
+   * step's work (`step(action)`: tasks launched or killed…) and deployment_step_success; deployment_success.
+   */
+  deploy(appId: string, actions: string[], original: Record<string, unknown>, step?: (action: string) => void): DeploymentRef {
+    const events = ev.deploymentEvents(this.version, appId, actions, () => ({ original, target: this.groupJson() }));
+    const plan = events[0].plan as { id: string; version: string };
+    this.publish(ev.groupChangeSuccess(plan.version));
+    actions.forEach((action, i) => {
+      this.publish(events[2 * i]);
+      step?.(action);
+      this.publish(events[2 * i + 1]);
+    });
+    this.publish(events[events.length - 1]);
+    return { id: plan.id, version: plan.version };
+  }
+
+  /** Launches one task of the app where `launch` says (see EmulatorOptions.launch), up to TASK_RUNNING. */
+  launchTask(appId: string): string {
     const app = this.app(appId);
-    const original = this.version === '1.10' ? {} : this.groupJson();
-    this.apps.delete(app.id);
-    const [info, ...rest] = ev.deploymentEvents(this.version, app.id, ['StopApplication'], () => ({
-      original,
-      target: this.groupJson(),
-    }));
-    this.publish(ev.groupChangeSuccess(now()));
-    this.publish(info);
-    for (const t of this.tasksOf(app.id)) this.transition(app, t, 'TASK_KILLED');
-    this.publish(ev.appTerminatedEvent(app));
-    for (const e of rest) this.publish(e);
+    const spec = this.opts.launch?.(app) ?? { port: this.nextHostPort++ };
+    const healthy = spec.healthy ?? ((app.spec.healthChecks ?? []).length > 0 ? true : undefined);
+    return this.addTask(app.id, { ...spec, ...(healthy === undefined ? {} : { healthy }) });
   }
 
   /** Launches a task: status_update_event (+ instance_changed_event) for STAGING, STARTING, RUNNING up to `state`. */
@@ -421,7 +472,7 @@ export class MarathonEmulator {
     return id;
   }
 
-  private groupJson(): Record<string, unknown> {
+  groupJson(): Record<string, unknown> {
     const apps = [...this.apps.values()].map((a) => appDefinition(this.version, a, this.tasksOf(a.id)));
     return {
       id: '/', apps, groups: [], ...(this.version === '1.4' ? {} : { pods: [] }), dependencies: [], version: now(),
@@ -448,6 +499,6 @@ export class MarathonEmulator {
       }
       return;
     }
-    route(this, req, res, u);
+    await route(this, req, res, u);
   }
 }

@@ -62,3 +62,16 @@ t.test('default validation and reload commands work with the real haproxy', { sk
   t.not(third, second, 'a new process runs');
   t.equal(sh(cfg.cleanupCommand), 0, 'cleanup');
 });
+
+t.test('HAProxy.UserGroup is read only with a user: a bad one is ignored without HAProxy.User, refused with it', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-cfg-group-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // An empty environment value counts as unset (Bamboo's way): the empty user is given in the file.
+  writeFileSync(join(dir, 'culm.json'), JSON.stringify({ HAProxy: { User: '', UserGroup: 'x y' } }));
+  const without = loadConfig({ argv: ['--config', join(dir, 'culm.json')], env: {}, cwd: dir }).haproxy;
+  t.same([without.user, without.group], ['', ''], 'no user: HAProxy keeps culm\'s user and group');
+  t.throws(() => loadConfig({ argv: [], env: { HAPROXY_USER: 'haproxy', HAPROXY_USER_GROUP: 'x y' }, cwd: dir }), { code: 'E_CONFIG', message: /HAProxy\.UserGroup/ });
+  const both = loadConfig({ argv: [], env: { HAPROXY_USER: 'haproxy', HAPROXY_USER_GROUP: 'daemon' }, cwd: dir }).haproxy;
+  t.same([both.user, both.group], ['haproxy', 'daemon']);
+  t.end();
+});

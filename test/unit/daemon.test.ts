@@ -3,7 +3,7 @@
  * (no HAProxy needed): event/resync races, the saved state as baseline, skipped apps, shutdown.
  */
 import t from 'tap';
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon, type AppsSource } from '../../src/pipeline/daemon.js';
@@ -47,10 +47,10 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
 
 const mtask = (id: string, port: number, extra: Record<string, unknown> = {}) => ({ id, host: '127.0.0.1', ports: [port], state: 'TASK_RUNNING', ...extra });
 
-function setup(marathon: ControlledMarathon, snapshots = new MemoryStateStore(), extra: { rules?: MemoryRuleStore; aclFilesDir?: string } = {}) {
+function setup(marathon: ControlledMarathon, snapshots = new MemoryStateStore(), extra: { rules?: MemoryRuleStore; aclFilesDir?: string; validationCommand?: string } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'culm-daemon-'));
   const log = silentLogger();
-  const driver = new HaproxyDriver({ outputPath: join(dir, 'haproxy.cfg'), validationCommand: 'true', reloadCommand: 'true', cleanupCommand: 'true', commandTimeoutMs: 5000, log });
+  const driver = new HaproxyDriver({ outputPath: join(dir, 'haproxy.cfg'), validationCommand: extra.validationCommand ?? 'true', reloadCommand: 'true', cleanupCommand: 'true', commandTimeoutMs: 5000, log });
   const delivery = new HaproxyDelivery({ driver, log });
   const applier = new Applier(new Renderer(template), delivery, { HttpBind: '*:80', StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'haproxy.cfg') }, log);
   const metrics = new PrometheusMetrics({ defaultMetrics: false });
@@ -183,9 +183,9 @@ t.test('putRule: at most 8 rule checks at once; more are a 429 and store nothing
   await daemon.stop();
 });
 
-const until = async (what: string, ok: () => boolean, ms = 3000): Promise<void> => {
+const until = async (what: string, ok: () => boolean | Promise<boolean>, ms = 3000): Promise<void> => {
   const end = Date.now() + ms;
-  while (!ok()) {
+  while (!(await ok())) {
     if (Date.now() > end) throw new Error(`timed out: ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -296,4 +296,24 @@ t.test('a map-only rule skips the validation command only when it is HAProxy\'s 
     t.equal(rules.atPut - before, want, skip ? 'HAProxy\'s own check: skipped for a map-only rule' : 'an operator\'s own command: run');
     await daemon.stop();
   }
+});
+
+t.test('the daemon records what each apply measured: renders, the reload, a refused config', async (t) => {
+  const m = new ControlledMarathon();
+  m.fallback = async () => ({ apps: [{ id: '/web', tasks: [mtask('web.a', 31001)] }] });
+  const { daemon, metrics, dir } = setup(m);
+  await daemon.start();
+  await until('written', () => existsSync(join(dir, 'haproxy.cfg')));
+  await until('reloaded', async () => /culm_haproxy_reload_duration_seconds_count 1\n/.test(await metrics.text()));
+  const text = await metrics.text();
+  t.match(text, /culm_render_duration_seconds_count [1-9]/, 'the render is timed');
+  t.match(text, /culm_haproxy_validation_failures_total 0\n/, 'nothing refused');
+  await daemon.stop();
+
+  const refused = setup(m, new MemoryStateStore(), { validationCommand: 'false' });
+  await refused.daemon.start();
+  await until('refused', async () => /culm_haproxy_validation_failures_total [1-9]/.test(await refused.metrics.text()));
+  t.match(await refused.metrics.text(), /culm_haproxy_reload_duration_seconds_count 0\n/, 'a refused config is not reloaded');
+  t.notOk(existsSync(join(refused.dir, 'haproxy.cfg')), 'and not written');
+  await refused.daemon.stop();
 });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LingeringServers } from '../../src/haproxy/lingering.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 
 /** Answers like HAProxy's interactive CLI: every `del server` succeeds. Counts sessions. */
 async function fakeCli(): Promise<{ path: string; sessions: () => number; deleted: string[]; close: () => void }> {
@@ -39,18 +40,27 @@ async function fakeCli(): Promise<{ path: string; sessions: () => number; delete
 }
 
 const line = (name: string) => ({ name, address: '10.0.0.1', port: 1, options: '' });
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Moves the fake clock on, then lets a deletion round it started finish talking to the socket (real I/O):
+ * `exclusive` waits for the round in flight.
+ */
+async function advance(clock: FakeClock, lingering: LingeringServers, ms: number): Promise<void> {
+  await clock.advance(ms);
+  await lingering.exclusive(async () => undefined);
+}
 
 t.test('new lingering servers arriving faster than the first retry do not keep pushing the round back', async (t) => {
   const cli = await fakeCli();
   t.teardown(cli.close);
-  const lingering = new LingeringServers(cli.path, silentLogger(), { firstRetryMs: 150, maxRetryMs: 1000 });
+  const clock = new FakeClock();
+  const lingering = new LingeringServers(cli.path, silentLogger(), { firstRetryMs: 150, maxRetryMs: 1000, timers: clock });
   for (let i = 0; i < 12; i++) {
     lingering.update([[`b/s${i}`, line(`s${i}`)]], []);
-    await sleep(60);
+    await advance(clock, lingering, 60);
   }
   t.ok(cli.sessions() >= 2, `deletion rounds ran during the stream (${cli.sessions()})`);
-  await sleep(400);
+  await advance(clock, lingering, 400);
   t.same(lingering.list(), [], 'all deleted once it stops');
   t.same(new Set(cli.deleted).size, 12);
 });
@@ -58,10 +68,13 @@ t.test('new lingering servers arriving faster than the first retry do not keep p
 t.test('a round that meets a change in flight runs soon after it, not a whole delay later', async (t) => {
   const cli = await fakeCli();
   t.teardown(cli.close);
-  const lingering = new LingeringServers(cli.path, silentLogger(), { firstRetryMs: 1000, maxRetryMs: 60_000 });
+  const clock = new FakeClock();
+  const lingering = new LingeringServers(cli.path, silentLogger(), { firstRetryMs: 1000, maxRetryMs: 60_000, timers: clock });
   lingering.update([['b/a', line('a')]], []);
-  await lingering.exclusive(() => sleep(1100)); // the round comes due meanwhile
+  const change = lingering.exclusive(() => clock.sleep(1100)); // the round comes due meanwhile
+  await clock.advance(1100);
+  await change;
   t.equal(cli.sessions(), 0, 'no round while the change is in flight');
-  await sleep(500);
+  await advance(clock, lingering, 500);
   t.same(lingering.list(), [], 'deleted shortly after (not a whole second later)');
 });

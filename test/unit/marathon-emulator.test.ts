@@ -595,3 +595,228 @@ t.test('readiness: checks in the definition, results only while a deployment run
     await emu.stop();
   }
 });
+
+// ---- write routes (writes.ts, scheduler.ts) --------------------------------------------------------------------
+
+const send = (emu: MarathonEmulator, method: string, path: string, body?: unknown) =>
+  getJson(`${emu.url}${path}`, {
+    method, headers: { 'Content-Type': 'application/json' }, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+/** An emulator whose launched tasks take host ports 41000, 41001…, as a demo's shared backends would. */
+async function writable(version: '1.4' | '1.10' = '1.10'): Promise<MarathonEmulator> {
+  let port = 41000;
+  return start({ version, launch: () => ({ port: port++ }) });
+}
+const typesSince = (emu: MarathonEmulator, from: number): string[] =>
+  emu.events.slice(from).map((e) => (e.eventType === 'status_update_event' ? `${e.eventType}:${String(e.body.taskStatus)}` : e.eventType));
+const steps = (emu: MarathonEmulator, from: number): string[] =>
+  emu.events.slice(from).filter((e) => e.eventType === 'deployment_info')
+    .map((e) => ((e.body.currentStep as Json).actions as Json[]).map((a) => a.action).join('+'));
+
+t.test('POST /v2/apps: 201 with the app and its deployment, the deployment events, tasks launched where told', async (t) => {
+  const emu = await writable();
+  const from = emu.events.length;
+  const r = await send(emu, 'POST', '/v2/apps', { id: 'shop/cart', cmd: 'serve', instances: 2, labels: { team: 'a' }, healthChecks: [{ protocol: 'HTTP', path: '/health' }] });
+  t.equal(r.status, 201);
+  t.equal(r.res.headers.get('location'), `${emu.url}/shop/cart`);
+  const deploymentId = r.res.headers.get('marathon-deployment-id');
+  t.match(r.body, { id: '/shop/cart', instances: 2, labels: { team: 'a' }, tasksRunning: 0, deployments: [{ id: deploymentId }] });
+  t.same(typesSince(emu, from), [
+    'api_post_event', 'group_change_success', 'deployment_info', 'deployment_step_success', 'deployment_info',
+    ...['STAGING', 'STARTING', 'RUNNING'].flatMap((s) => [`status_update_event:TASK_${s}`, 'instance_changed_event']),
+    'health_status_changed_event', 'instance_health_changed_event',
+    ...['STAGING', 'STARTING', 'RUNNING'].flatMap((s) => [`status_update_event:TASK_${s}`, 'instance_changed_event']),
+    'health_status_changed_event', 'instance_health_changed_event',
+    'deployment_step_success', 'deployment_success',
+  ]);
+  t.same(steps(emu, from), ['StartApplication', 'ScaleApplication']);
+  t.equal(emu.events.find((e, i) => i >= from && e.eventType === 'api_post_event')?.body.uri, '/v2/apps');
+  const { body } = await getJson(`${emu.url}/v2/apps/shop/cart`);
+  t.same(body.app.tasks.map((x: Json) => x.ports[0]), [41000, 41001], 'tasks on the ports `launch` gave');
+  t.equal(body.app.tasksHealthy, 2, 'launched tasks pass their health checks (the emulator does not probe)');
+
+  const dup = await send(emu, 'POST', '/v2/apps', { id: '/shop/cart', cmd: 'serve' });
+  t.same([dup.status, dup.body], [409, { message: 'An app with id [/shop/cart] already exists.' }]);
+  const one = await send(emu, 'POST', '/v2/apps', { id: '/one', cmd: 'x' });
+  t.equal(one.body.instances, 1, 'instances default to 1');
+  t.equal(emu.tasksOf('/one').length, 1);
+});
+
+t.test('POST /v2/apps refuses bad definitions as Marathon does, and changes nothing', async (t) => {
+  const emu = await writable();
+  const cases: Array<{ desc: string; body: unknown; status: number; expect: Json }> = [
+    { desc: 'not JSON', body: '{"id":', status: 400, expect: { message: 'Invalid JSON' } },
+    { desc: 'not an object', body: [], status: 422, expect: { message: 'Invalid JSON', details: [{ path: '', errors: ['error.expected.jsobject'] }] } },
+    { desc: 'no id', body: { cmd: 'x' }, status: 422, expect: { message: 'Invalid JSON', details: [{ path: '/id', errors: ['error.path.missing'] }] } },
+    { desc: 'id not a string', body: { id: 7, cmd: 'x' }, status: 422, expect: { details: [{ path: '/id', errors: ['error.expected.jsstring'] }] } },
+    { desc: 'instances below 0', body: { id: '/a', cmd: 'x', instances: -1 }, status: 422, expect: { details: [{ path: '/instances', errors: ['error.min'] }] } },
+    { desc: 'instances not a number', body: { id: '/a', cmd: 'x', instances: 'two' }, status: 422, expect: { details: [{ path: '/instances', errors: ['error.expected.jsnumber'] }] } },
+    { desc: 'label value not a string', body: { id: '/a', cmd: 'x', labels: { k: 1 } }, status: 422, expect: { details: [{ path: '/labels/k', errors: ['error.expected.jsstring'] }] } },
+    { desc: 'upper-case id', body: { id: '/Shop', cmd: 'x' }, status: 422, expect: { message: 'Object is not valid', details: [{ path: '/id', errors: [/^must fully match regular expression/] }] } },
+    { desc: 'underscore in id', body: { id: '/my_app', cmd: 'x' }, status: 422, expect: { message: 'Object is not valid' } },
+    { desc: 'reserved last segment', body: { id: '/web/tasks', cmd: 'x' }, status: 422, expect: { details: [{ path: '/id', errors: [/reserved keywords: restart, tasks, versions/] }] } },
+    {
+      desc: 'nothing to run', body: { id: '/a' }, status: 422,
+      expect: { message: 'Object is not valid', details: [{ path: '/', errors: ["AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."] }] },
+    },
+  ];
+  const before = emu.events.length;
+  for (const c of cases) {
+    const r = await send(emu, 'POST', '/v2/apps', c.body);
+    t.equal(r.status, c.status, `${c.desc}: status`);
+    t.match(r.body, c.expect, `${c.desc}: body`);
+  }
+  t.equal(emu.apps.size, 0, 'no app stored');
+  t.equal(emu.events.length, before, 'no event published');
+  const docker = await send(emu, 'POST', '/v2/apps', { id: '/img', container: { type: 'DOCKER', docker: { image: 'nginx' } } });
+  t.equal(docker.status, 201, 'a container is enough to run');
+});
+
+t.test('PUT /v2/apps/{id}: instances alone scale (youngest killed first), other changes restart, unknown ids create', async (t) => {
+  const emu = await writable();
+  await send(emu, 'POST', '/v2/apps', { id: '/web', cmd: 'x', instances: 1 });
+  const [first] = emu.tasksOf('/web');
+  let from = emu.events.length;
+  const up = await send(emu, 'PUT', '/v2/apps/web', { instances: 3 });
+  t.equal(up.status, 200);
+  t.match(up.body, { deploymentId: up.res.headers.get('marathon-deployment-id'), version: /^\d{4}-/ });
+  t.same(steps(emu, from), ['ScaleApplication']);
+  t.equal(emu.tasksOf('/web').length, 3);
+  t.equal(emu.tasksOf('/web')[0], first, 'the first task kept');
+  t.equal(emu.events.find((e, i) => i >= from && e.eventType === 'api_post_event')?.body.uri, '/v2/apps/web');
+
+  const [, second, third] = emu.tasksOf('/web');
+  from = emu.events.length;
+  await send(emu, 'PUT', '/v2/apps/web', { instances: 1 });
+  t.same(emu.tasksOf('/web').map((x) => x.id), [first.id], 'scaled down: the youngest went');
+  t.same(
+    emu.events.slice(from).filter((e) => e.eventType === 'status_update_event').map((e) => [e.body.taskId, e.body.taskStatus]),
+    [[third.id, 'TASK_KILLING'], [third.id, 'TASK_KILLED'], [second.id, 'TASK_KILLING'], [second.id, 'TASK_KILLED']],
+  );
+
+  from = emu.events.length;
+  const relabel = await send(emu, 'PUT', '/v2/apps/web', { labels: { HAPROXY_GROUP: 'external' } });
+  t.equal(relabel.status, 200);
+  t.same(steps(emu, from), ['RestartApplication']);
+  const now = emu.tasksOf('/web');
+  t.equal(now.length, 1);
+  t.not(now[0].id, first.id, 'the task was replaced');
+  t.same(emu.app('/web').spec.labels, { HAPROXY_GROUP: 'external' });
+  t.equal(emu.app('/web').spec.cmd, 'x', 'a partial update keeps the other fields');
+
+  const created = await send(emu, 'PUT', '/v2/apps/api', { cmd: 'y', instances: 2 });
+  t.equal(created.status, 201, 'PUT of an unknown id creates it');
+  t.equal(emu.tasksOf('/api').length, 2);
+  const full = await send(emu, 'PUT', '/v2/apps/web?partialUpdate=false', { instances: 2 });
+  t.equal(full.status, 422, 'a complete replacement is validated as a new app');
+  t.equal(emu.tasksOf('/web').length, 1, 'nothing changed');
+  const bad = await send(emu, 'PUT', '/v2/apps/web', { instances: -3 });
+  t.same([bad.status, emu.tasksOf('/web').length], [422, 1]);
+  await send(emu, 'PUT', '/v2/apps/api', { instances: 3 });
+  t.equal(emu.tasksOf('/api').length, 3);
+  const replaced = await send(emu, 'PUT', '/v2/apps/api?partialUpdate=false', { cmd: 'z' });
+  t.equal(replaced.status, 200);
+  t.equal(emu.tasksOf('/api').length, 1, 'a complete replacement without instances has Marathon\'s default, 1');
+});
+
+t.test('restart, delete, and the lock a deployment in progress holds', async (t) => {
+  const emu = await writable();
+  await send(emu, 'POST', '/v2/apps', { id: '/web', cmd: 'x', instances: 2 });
+  const old = emu.tasksOf('/web').map((x) => x.id);
+  let from = emu.events.length;
+  const r = await send(emu, 'POST', '/v2/apps/web/restart');
+  t.equal(r.status, 200);
+  t.ok(r.body.deploymentId);
+  t.same(steps(emu, from), ['RestartApplication']);
+  t.notOk(emu.events.slice(from).some((e) => e.eventType === 'api_post_event'), 'a restart posts no definition');
+  const now = emu.tasksOf('/web').map((x) => x.id);
+  t.equal(now.length, 2);
+  t.notOk(now.some((id) => old.includes(id)), 'every task replaced');
+  const started = emu.events.slice(from).findIndex((e) => e.body.taskStatus === 'TASK_RUNNING');
+  const killed = emu.events.slice(from).findIndex((e) => e.body.taskStatus === 'TASK_KILLING');
+  t.ok(started >= 0 && started < killed, 'new tasks run before old ones are killed');
+
+  const deploying = emu.startDeployment('/web');
+  const locked = await send(emu, 'POST', '/v2/apps/web/restart');
+  t.equal(locked.status, 409);
+  t.same(locked.body, {
+    message: "App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.",
+    deployments: [{ id: deploying }],
+  });
+  t.equal((await send(emu, 'PUT', '/v2/apps/web', { instances: 5 })).status, 409);
+  t.equal(emu.tasksOf('/web').length, 2, 'nothing changed while locked');
+  from = emu.events.length;
+  t.equal((await send(emu, 'POST', '/v2/apps/web/restart?force=true')).status, 200, 'force overrides');
+  t.equal(emu.events[from].eventType, 'deployment_failed', 'the deployment in progress is cancelled first');
+
+  t.same(await send(emu, 'POST', '/v2/apps/nope/restart').then((x) => [x.status, x.body]), [404, { message: "App '/nope' does not exist" }]);
+  from = emu.events.length;
+  const del = await send(emu, 'DELETE', '/v2/apps/web');
+  t.equal(del.status, 200);
+  t.equal(del.res.headers.get('marathon-deployment-id'), del.body.deploymentId);
+  t.notOk(emu.apps.has('/web'));
+  t.same(steps(emu, from), ['StopApplication']);
+  t.ok(emu.events.slice(from).some((e) => e.eventType === 'app_terminated_event'));
+  t.equal((await send(emu, 'DELETE', '/v2/apps/web')).status, 404);
+});
+
+t.test('killing tasks: replaced unless scale=true; one by id, by app, or a list (POST /v2/tasks/delete)', async (t) => {
+  const emu = await writable();
+  await send(emu, 'POST', '/v2/apps', { id: '/web', cmd: 'x', instances: 2 });
+  const [a, b] = emu.tasksOf('/web');
+  let from = emu.events.length;
+  const one = await send(emu, 'DELETE', `/v2/apps/web/tasks/${a.id}`);
+  t.equal(one.status, 200);
+  t.match(one.body, { task: { id: a.id, appId: '/web', state: 'TASK_RUNNING' } });
+  const after = emu.tasksOf('/web');
+  t.equal(after.length, 2, 'Marathon launches a replacement');
+  t.notOk(after.some((x) => x.id === a.id));
+  t.same(steps(emu, from), [], 'a replacement is no deployment');
+  t.same(typesSince(emu, from).filter((x) => x.startsWith('status')).slice(0, 3),
+    ['status_update_event:TASK_KILLING', 'status_update_event:TASK_KILLED', 'status_update_event:TASK_STAGING']);
+
+  from = emu.events.length;
+  const scaled = await send(emu, 'DELETE', `/v2/apps/web/tasks/${b.id}?scale=true`);
+  t.equal(scaled.status, 200);
+  t.ok(scaled.body.deploymentId, 'scale=true answers the deployment');
+  t.same(steps(emu, from), ['ScaleApplication']);
+  t.equal(emu.tasksOf('/web').length, 1);
+  t.equal(emu.app('/web').spec.instances, 1);
+
+  t.same(await send(emu, 'DELETE', '/v2/apps/web/tasks/web.instance-nope._app.1').then((x) => [x.status, x.body]),
+    [404, { message: "Task 'web.instance-nope._app.1' does not exist" }]);
+  t.equal((await send(emu, 'DELETE', '/v2/apps/nope/tasks/x.y')).status, 404);
+  t.same(await send(emu, 'DELETE', `/v2/apps/web/tasks/${emu.tasksOf('/web')[0].id}?scale=true&wipe=true`).then((x) => [x.status, x.body]),
+    [400, { message: 'You cannot use scale and wipe at the same time.' }]);
+
+  await send(emu, 'PUT', '/v2/apps/web', { instances: 3 });
+  const ids = emu.tasksOf('/web').map((x) => x.id);
+  const list = await send(emu, 'POST', '/v2/tasks/delete?scale=false', { ids: [ids[0], ids[1], 'web.instance-unknown._app.1'] });
+  t.equal(list.status, 200);
+  t.same(list.body.tasks.map((x: Json) => x.id).sort(), [ids[0], ids[1]].sort(), 'unknown ids are left out');
+  t.equal(emu.tasksOf('/web').length, 3, 'both replaced');
+  const invalid = await send(emu, 'POST', '/v2/tasks/delete', { ids: ['nodot'] });
+  t.same([invalid.status, invalid.body], [400, { message: "Invalid task id 'nodot'. [nodot (of class java.lang.String)]" }]);
+  t.equal((await send(emu, 'POST', '/v2/tasks/delete', { id: 'x' })).status, 422);
+  const down = await send(emu, 'POST', '/v2/tasks/delete?scale=true', { ids: emu.tasksOf('/web').slice(1).map((x) => x.id) });
+  t.ok(down.body.deploymentId);
+  t.equal(emu.tasksOf('/web').length, 1);
+
+  const none = await send(emu, 'DELETE', '/v2/apps/web/tasks?host=127.0.0&scale=true');
+  t.same([none.status, emu.tasksOf('/web').length], [200, 1], 'host is an exact match, not a substring (Marathon: hostname.contains on an Option)');
+  const all = await send(emu, 'DELETE', '/v2/apps/web/tasks?host=127.0.0.1&scale=true');
+  t.ok(all.body.deploymentId);
+  t.same([emu.tasksOf('/web').length, emu.app('/web').spec.instances], [0, 0]);
+  t.equal((await getJson(`${emu.url}/v2/tasks/delete`)).status, 405, 'GET of a POST-only route');
+  t.equal((await send(emu, 'PATCH', '/v2/apps/web', {})).status, 405);
+});
+
+t.test('write routes in 1.4: heavy plans name the app before and after', async (t) => {
+  const emu = await writable('1.4');
+  const from = emu.events.length;
+  t.equal((await send(emu, 'POST', '/v2/apps', { id: '/web', cmd: 'x' })).status, 201);
+  const info = emu.events.slice(from).find((e) => e.eventType === 'deployment_info')!.body.plan as Json;
+  t.same(info.original.apps, [], 'not there before');
+  t.same(info.target.apps.map((a: Json) => a.id), ['/web']);
+  t.match(emu.tasksOf('/web')[0].id, /^web\.[0-9a-f-]{36}$/, 'legacy task ids');
+});

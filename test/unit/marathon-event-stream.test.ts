@@ -5,6 +5,7 @@ import t from 'tap';
 import { silentLogger } from '../../src/log/logger.js';
 import { EventStream, type EventStreamOptions } from '../../src/marathon/event-stream.js';
 import type { MarathonError } from '../../src/marathon/http.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { deadUrl } from '../helpers/marathon-errors.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -54,13 +55,13 @@ function frame(type: string, data: object): string {
   return `event: ${type}\r\ndata: ${JSON.stringify({ ...data, eventType: type })}\r\n\r\n`;
 }
 
-/** Keepalives like Jetty's heartbeat: "\r" and "\n" as two writes, every `ms`. */
-function heartbeat(res: ServerResponse, ms: number): void {
-  const timer = setInterval(() => {
-    res.write('\r');
-    setImmediate(() => res.writable && res.write('\n'));
-  }, ms);
-  res.on('close', () => clearInterval(timer));
+/** A keepalive like Jetty's heartbeat: "\r" and "\n" as two writes; `then` runs after the second. */
+function keepalive(res: ServerResponse, then?: () => void): void {
+  res.write('\r');
+  setImmediate(() => {
+    if (res.writable) res.write('\n');
+    then?.();
+  });
 }
 
 interface Recorder {
@@ -70,9 +71,19 @@ interface Recorder {
   log: string[];
 }
 
-function stream(t: { teardown(fn: () => unknown): void }, opts: Partial<EventStreamOptions> & { endpoints: string[] }): [EventStream, Recorder] {
+/**
+ * The stream under test on a fake clock (the watchdog, the reconnect delays and its times): time moves only by
+ * `clock.advance`, or by `until(…, stepMs)`. The clock starts at the wall clock's now, as its times are epoch ms.
+ */
+function stream(
+  t: { teardown(fn: () => unknown): void },
+  opts: Partial<EventStreamOptions> & { endpoints: string[] },
+  clock = new FakeClock(),
+): [EventStream, Recorder, FakeClock] {
+  clock.time = Date.now();
   const rec: Recorder = { events: [], connects: [], errors: [], log: [] };
   const s = new EventStream({
+    timers: clock,
     watchdogMs: 2000,
     log: silentLogger(),
     backoff: { initialMs: 20, maxMs: 80, stableMs: 10_000 },
@@ -85,16 +96,26 @@ function stream(t: { teardown(fn: () => unknown): void }, opts: Partial<EventStr
     ...opts,
   });
   t.teardown(() => s.stop());
-  return [s, rec];
+  return [s, rec, clock];
 }
 
-async function until(cond: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
+/**
+ * Waits (real time, for the sockets) until `cond` holds; with a clock and `stepMs`, fake time also moves on by
+ * `stepMs` each round in which it does not (reconnect delays pass).
+ */
+async function until(cond: () => boolean, clock?: FakeClock, stepMs = 0): Promise<boolean> {
+  const end = Date.now() + 3000;
   while (!cond()) {
     if (Date.now() > end) return false;
-    await sleep(10);
+    await sleep(5);
+    if (clock && !cond()) await clock.advance(stepMs);
   }
   return true;
+}
+
+/** True when `p` settles within a second of real time (a stop that waited on a timer would never: the clock stands still). */
+async function settlesAtOnce(p: Promise<unknown>): Promise<boolean> {
+  return Promise.race([p.then(() => true), sleep(1000).then(() => false)]);
 }
 
 t.test('connects with exactly one Accept value and auth, delivers events after onConnected, survives split keepalives', async (t) => {
@@ -102,11 +123,10 @@ t.test('connects with exactly one Accept value and auth, delivers events after o
     t,
     jetty((res) => {
       res.write(frame('event_stream_attached', { remoteAddress: '127.0.0.1' }));
-      heartbeat(res, 20);
-      setTimeout(() => res.write(frame('status_update_event', { taskStatus: 'TASK_RUNNING', appId: '/web' })), 60);
+      keepalive(res, () => keepalive(res, () => res.write(frame('status_update_event', { taskStatus: 'TASK_RUNNING', appId: '/web' }))));
     }),
   );
-  const [s, rec] = stream(t, {
+  const [s, rec, clock] = stream(t, {
     endpoints: [srv.url],
     user: 'u',
     password: 'p',
@@ -132,8 +152,10 @@ t.test('connects with exactly one Accept value and auth, delivers events after o
 
   await s.stop();
   t.equal(s.connected, false);
-  t.ok(await until(() => srv.open() === 0, 1000), 'socket closed after stop');
-  await sleep(150);
+  t.ok(await until(() => srv.open() === 0), 'socket closed after stop');
+  t.equal(clock.armed, 0, 'no timer left after stop');
+  await clock.advance(10_000);
+  await sleep(20);
   t.equal(srv.requests.length, 1, 'no reconnect after stop');
 });
 
@@ -165,9 +187,9 @@ t.test('redirect loop: E_MARATHON_REDIRECT after 5 hops, retried with backoff', 
     res.writeHead(302, { location: req.url ?? '/' });
     res.end();
   });
-  const [s, rec] = stream(t, { endpoints: [loop.url] });
+  const [s, rec, clock] = stream(t, { endpoints: [loop.url] });
   s.start();
-  t.ok(await until(() => rec.errors.length >= 2));
+  t.ok(await until(() => rec.errors.length >= 2, clock, 20));
   await s.stop();
   t.equal(rec.errors[0]?.code, 'E_MARATHON_REDIRECT');
   t.equal(hops % 6, 0, 'one request plus 5 redirects per attempt');
@@ -178,9 +200,9 @@ t.test('405 HTML (a proxy that mangles Accept): clear error, retried with backof
     res.writeHead(405, { 'content-type': 'text/html' });
     res.end('<html><head><title>Error 405 HTTP method GET is not supported by this URL</title></head></html>');
   });
-  const [s, rec] = stream(t, { endpoints: [srv.url] });
+  const [s, rec, clock] = stream(t, { endpoints: [srv.url] });
   s.start();
-  t.ok(await until(() => rec.errors.length >= 3));
+  t.ok(await until(() => rec.errors.length >= 3, clock, 20));
   await s.stop();
   const err = rec.errors[0];
   t.equal(err?.code, 'E_MARATHON_HTTP');
@@ -217,9 +239,13 @@ t.test('401: E_MARATHON_AUTH', async (t) => {
 
 t.test('watchdog: silence aborts and reconnects (onConnected again: resync)', async (t) => {
   const srv = await serve(t, jetty((res) => res.write(frame('event_stream_attached', {}))));
-  const [s, rec] = stream(t, { endpoints: [srv.url], watchdogMs: 400 });
+  const [s, rec, clock] = stream(t, { endpoints: [srv.url], watchdogMs: 400 });
   s.start();
-  t.ok(await until(() => rec.connects.length >= 2), 'reconnected');
+  t.ok(await until(() => rec.connects.length === 1), 'connected');
+  await clock.advance(399);
+  t.same(rec.errors, [], 'not before the watchdog time');
+  await clock.advance(1);
+  t.ok(await until(() => rec.connects.length >= 2, clock, 20), 'reconnected');
   await s.stop();
   const silent = rec.errors.find((e) => e?.code === 'E_MARATHON_TIMEOUT' && /established stream/.test(e.message));
   t.ok(silent, 'a watchdog timeout on the established stream');
@@ -227,8 +253,10 @@ t.test('watchdog: silence aborts and reconnects (onConnected again: resync)', as
 
 t.test('watchdog also bounds connecting (no headers)', async (t) => {
   const srv = await serve(t, () => undefined);
-  const [s, rec] = stream(t, { endpoints: [srv.url], watchdogMs: 150 });
+  const [s, rec, clock] = stream(t, { endpoints: [srv.url], watchdogMs: 150 });
   s.start();
+  t.ok(await until(() => srv.requests.length === 1), 'the request is in');
+  await clock.advance(150);
   t.ok(await until(() => rec.errors.length >= 1));
   await s.stop();
   t.equal(rec.errors[0]?.code, 'E_MARATHON_TIMEOUT');
@@ -236,10 +264,18 @@ t.test('watchdog also bounds connecting (no headers)', async (t) => {
 });
 
 t.test('keepalives alone keep the stream up', async (t) => {
-  const srv = await serve(t, jetty((res) => heartbeat(res, 50)));
-  const [s, rec] = stream(t, { endpoints: [srv.url], watchdogMs: 600 });
+  let marathon: ServerResponse | undefined;
+  const srv = await serve(t, jetty((res) => { marathon = res; }));
+  const [s, rec, clock] = stream(t, { endpoints: [srv.url], watchdogMs: 600 });
   s.start();
-  await sleep(1000);
+  t.ok(await until(() => rec.connects.length === 1 && marathon !== undefined), 'connected');
+  for (let i = 0; i < 10; i++) {
+    // a keepalive every 100 ms: 1 s in all, well past the 600 ms watchdog
+    const before = s.lastByteAt;
+    keepalive(marathon!);
+    t.ok(await until(() => s.lastByteAt !== before), `keepalive ${i + 1} arrived`);
+    await clock.advance(100);
+  }
   t.equal(rec.connects.length, 1, 'never reconnected');
   t.same(rec.errors, []);
   t.same(rec.events, [], 'keepalives are not events');
@@ -253,13 +289,13 @@ t.test('stream closed by Marathon (leader change): reconnects to the same endpoi
     jetty((res) => {
       n++;
       res.write(frame('event_stream_attached', { n }));
-      if (n === 1) setTimeout(() => res.end(), 30);
+      if (n === 1) setImmediate(() => res.end());
     }),
   );
   const other = await serve(t, jetty((res) => res.write(frame('event_stream_attached', {}))));
-  const [s, rec] = stream(t, { endpoints: [srv.url, other.url] });
+  const [s, rec, clock] = stream(t, { endpoints: [srv.url, other.url] });
   s.start();
-  t.ok(await until(() => rec.connects.length === 2));
+  t.ok(await until(() => rec.connects.length === 2, clock, 20));
   await s.stop();
   t.same(rec.connects, [srv.url, srv.url]);
   t.same(rec.errors, [undefined], 'a clean end is not an error');
@@ -268,46 +304,46 @@ t.test('stream closed by Marathon (leader change): reconnects to the same endpoi
 
 t.test('fails over to the next endpoint when one is down', async (t) => {
   const good = await serve(t, jetty((res) => res.write(frame('event_stream_attached', {}))));
-  const [s, rec] = stream(t, { endpoints: [await deadUrl(), good.url] });
+  const [s, rec, clock] = stream(t, { endpoints: [await deadUrl(), good.url] });
   s.start();
-  t.ok(await until(() => rec.connects.length === 1));
+  t.ok(await until(() => rec.connects.length === 1, clock, 20));
   await s.stop();
   t.same(rec.connects, [good.url]);
   t.equal(rec.errors[0]?.code, 'E_MARATHON_CONNECT');
 });
 
 t.test('backoff is capped and never below half the cap', async (t) => {
-  const at: number[] = [];
-  const [s] = stream(t, {
-    endpoints: [await deadUrl()],
-    backoff: { initialMs: 10, maxMs: 40 },
-    onDisconnected: () => at.push(Date.now()),
-  });
+  const clock = new FakeClock();
+  // The reconnect delays the stream asks its clock for (the watchdog's 2 s aside).
+  const delays: number[] = [];
+  const arm = clock.setTimeout.bind(clock);
+  clock.setTimeout = (fn, ms) => {
+    if (ms !== 2000) delays.push(ms);
+    return arm(fn, ms);
+  };
+  const [s, rec] = stream(t, { endpoints: [await deadUrl()], watchdogMs: 2000, backoff: { initialMs: 10, maxMs: 40 } }, clock);
   s.start();
-  await until(() => at.length >= 8);
+  t.ok(await until(() => rec.errors.length >= 8, clock, 40));
   await s.stop();
-  // from the 3rd failure on the delay is capped: 20..40 ms (equal jitter) plus a refused connect
-  const gaps = at.slice(1).map((v, i) => v - at[i]);
-  t.ok(gaps.slice(3).every((g) => g >= 18 && g < 1000), `capped gaps ${gaps.join(',')}`);
+  // from the 3rd failure on the delay is capped: 20..40 ms (equal jitter)
+  t.ok(delays.length >= 7 && delays.every((d) => d <= 40) && delays.slice(3).every((d) => d >= 20), `capped delays ${delays.join(',')}`);
 });
 
 t.test('stop() during backoff and during connect resolves quickly, leaves no socket', async (t) => {
   const hang = await serve(t, () => undefined);
-  const [s1, rec1] = stream(t, { endpoints: [hang.url], watchdogMs: 10_000 });
+  const [s1, rec1, clock1] = stream(t, { endpoints: [hang.url], watchdogMs: 10_000 });
   s1.start();
   t.ok(await until(() => hang.open() === 1));
-  let began = Date.now();
-  await s1.stop();
-  t.ok(Date.now() - began < 1000, 'stop while waiting for headers');
-  t.ok(await until(() => hang.open() === 0, 1000), 'socket closed');
+  t.ok(await settlesAtOnce(s1.stop()), 'stop while waiting for headers (the 10 s watchdog never passes)');
+  t.equal(clock1.armed, 0, 'no timer left');
+  t.ok(await until(() => hang.open() === 0), 'socket closed');
   t.same(rec1.errors, [], 'stopping is not an error');
 
-  const [s2, rec2] = stream(t, { endpoints: [await deadUrl()], backoff: { initialMs: 5000, maxMs: 5000 } });
+  const [s2, rec2, clock2] = stream(t, { endpoints: [await deadUrl()], backoff: { initialMs: 5000, maxMs: 5000 } });
   s2.start();
   t.ok(await until(() => rec2.errors.length === 1));
-  began = Date.now();
-  await s2.stop();
-  t.ok(Date.now() - began < 1000, 'stop while sleeping (backoff is 5 s)');
+  t.ok(await settlesAtOnce(s2.stop()), 'stop while sleeping (backoff is 5 s, the clock stands still)');
+  t.equal(clock2.armed, 0, 'no timer left');
 
   // stop() is idempotent and start() after stop() works
   await s2.stop();
@@ -319,7 +355,7 @@ t.test('stop() during backoff and during connect resolves quickly, leaves no soc
   s3.start();
   t.ok(await until(() => rec3.connects.length === 2), 'restarted');
   await s3.stop();
-  t.ok(await until(() => good.open() === 0, 1000));
+  t.ok(await until(() => good.open() === 0));
 });
 
 t.test('a throwing onEvent or rejecting onConnected does not break the stream', async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Histogram, Registry } from 'prom-client';
 import { FastHistogram } from '../../src/metrics/fast-histogram.js';
-import { PrometheusMetrics, type Metrics } from '../../src/metrics/metrics.js';
+import { DEFAULT_TOTAL_GAUGES, PrometheusMetrics, type Metrics } from '../../src/metrics/metrics.js';
 
 t.test('each named method shows up in the exposition text', async (t) => {
   const m: Metrics = new PrometheusMetrics();
@@ -90,4 +90,13 @@ t.test('cluster gauges can be read from the state when scraped', async (t) => {
   t.match(await m.text(), /^culm_apps 4$[\s\S]*^culm_tasks 40$[\s\S]*^culm_serving_tasks 39$/m);
   counts = { apps: 5, tasks: 50, serving: 50 };
   t.match(await m.text(), /^culm_serving_tasks 50$/m, 'read again at every scrape');
+});
+
+t.test("prom-client's *_total gauges are left out; their per-type gauges stay", async (t) => {
+  const text = await new PrometheusMetrics().text();
+  for (const name of DEFAULT_TOTAL_GAUGES) {
+    t.notMatch(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} absent`);
+    t.match(text, new RegExp(`^# TYPE ${name.replace(/_total$/, '')} gauge$`, 'm'), `${name.replace(/_total$/, '')} kept`);
+  }
+  t.notMatch(text, /^# TYPE \S+_total (?!counter)/m, 'every *_total is a counter');
 });

@@ -14,7 +14,7 @@ import { certsAtFailure } from '../../src/core/tls.js';
 import { reportLabelProblems } from '../../src/core/lb-labels.js';
 import type { Rejection } from '../../src/core/input-grammar.js';
 import { Renderer } from '../../src/haproxy/render.js';
-import { Applier } from '../../src/pipeline/apply.js';
+import { Applier, newMeasures } from '../../src/pipeline/apply.js';
 import { HaproxyDriver } from '../../src/haproxy/driver.js';
 import { HaproxyDelivery } from '../../src/haproxy/delivery.js';
 import { certState } from '../../src/fs/cert-files.js';
@@ -157,13 +157,19 @@ t.test('applier: a missing certificate, or one HAProxy refuses, leaves that app\
   const log = silentLogger();
   const out = join(dir, 'haproxy.cfg');
   const driver = new HaproxyDriver({ outputPath: out, validationCommand: 'haproxy -c -f {{.}}', reloadCommand: 'true', cleanupCommand: 'true', commandTimeoutMs: 10_000, log });
-  const skipped: string[] = [];
   const applier = new Applier(new Renderer(join(dir, 'haproxy.cfg.eta')), new HaproxyDelivery({ driver, log }), {
     HttpBind: '127.0.0.1:1', StatsSocket: join(dir, 's.sock'), PidFile: join(dir, 'p'), OutputPath: out, SslCerts: [join(dir, 'default.pem')], HttpsBind: '127.0.0.1:2',
-  }, log, { skipped: (kind, id, reason) => skipped.push(`${kind} ${id} ${reason}`) }, certState);
+  }, log, certState);
+  const skipped: string[] = [];
+  const apply = async () => {
+    const measures = newMeasures();
+    const record = await applier.apply(state, new Map(), measures);
+    skipped.push(...measures.skipped.map((x) => `${x.kind} ${x.id} ${x.reason}`));
+    return record;
+  };
   const cert = (id: string, file: string) => app(id, labels({ HAPROXY_0_SSL_CERT: join(dir, file), HAPROXY_0_VHOST: `${id.slice(1)}.example.com` }), tasks(task(31000 + id.length)));
   const state = stateOf(cert('/a', 'a.pem'), cert('/bb', 'b.pem'), cert('/missing', 'missing.pem'), cert('/garbage', 'garbage.pem'));
-  const r = await applier.apply(state, new Map());
+  const r = await apply();
   t.equal(r.result, 'applied', 'applied');
   const cfg = readFileSync(out, 'utf8');
   const list = /crt-list (\/\S+)/.exec(cfg)![1];
@@ -174,12 +180,12 @@ t.test('applier: a missing certificate, or one HAProxy refuses, leaves that app\
   t.ok(applier.refusedCerts.has(join(dir, 'garbage.pem')));
   t.same(skipped.sort(), ['app /garbage tls cert', 'app /missing tls cert'], 'each counted once (culm_apps_skipped_total{reason="tls cert"})');
 
-  t.equal((await applier.apply(state, new Map())).result, 'unchanged', 'nothing new: unchanged');
+  t.equal((await apply()).result, 'unchanged', 'nothing new: unchanged');
   t.equal(skipped.length, 2, 'and not counted again');
 
   makeCert(join(dir, 'garbage.pem'), 'garbage.example.com');
   makeCert(join(dir, 'missing.pem'), 'missing.example.com');
-  t.equal((await applier.apply(state, new Map())).result, 'applied', 'the files fixed: applied');
+  t.equal((await apply()).result, 'applied', 'the files fixed: applied');
   const fixed = readFileSync(/crt-list (\/\S+)/.exec(readFileSync(out, 'utf8'))![1], 'utf8');
   t.match(fixed, 'garbage.pem', 'the fixed file is tried again (its stamp changed)');
   t.match(fixed, 'missing.pem', 'the file that appeared is used');

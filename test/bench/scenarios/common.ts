@@ -73,6 +73,8 @@ export interface SetUpOptions {
    * task is a server of its own; otherwise tasks share the pool's 4 ports and an app has at most 4 servers.
    */
   distinctPorts?: boolean;
+  /** Per app (by index): more of its definition (labels, service ports) and its tasks' further host ports. */
+  mix?: (a: number) => { spec?: Partial<AppSpec>; extraPorts?: number[] };
 }
 
 export async function setUp(apps: number, tasksPerApp: number, env: Record<string, string> = {}, spec: Partial<AppSpec> = {}, ports?: { api: number; frontend: number }, opts: SetUpOptions = {}): Promise<Bench> {
@@ -82,10 +84,11 @@ export async function setUp(apps: number, tasksPerApp: number, env: Record<strin
   const pool: Backend[] = [];
   for (let i = 0; i < 8; i++) pool.push(await startBackend());
   for (let a = 0; a < apps; a++) {
-    marathon.addApp({ id: `/app${a}`, ...spec });
+    const mixed = opts.mix?.(a) ?? {};
+    marathon.addApp({ id: `/app${a}`, ...spec, ...mixed.spec });
     for (let k = 0; k < tasksPerApp; k++) {
       const port = opts.distinctPorts && a > 0 ? 40_000 + k : pool[k % 4].port;
-      marathon.addTask(`/app${a}`, { port, healthy: spec.healthChecks ? true : undefined });
+      marathon.addTask(`/app${a}`, { port, healthy: spec.healthChecks ? true : undefined, ...(mixed.extraPorts ? { extraPorts: mixed.extraPorts } : {}) });
     }
   }
   const spawnAt = performance.now();

@@ -6,6 +6,7 @@
 import { runCommand } from '../../../src/haproxy/command.js';
 import { procStats } from '../proc.js';
 import { getJson, profilePhase, setUp, sleep, timeUntil, type Bench } from './common.js';
+import type { AppSpec } from '../../helpers/marathon-emulator/model.js';
 
 interface ApplyRecord { at: number; result: string; durationMs: number; mode?: string; reasons: string[]; validateMs?: number; reloadMs?: number }
 
@@ -18,9 +19,31 @@ async function nextRecord(b: Bench, n: number, timeoutMs: number): Promise<Apply
   return records[records.length - 1];
 }
 
-export async function scale(apps: number, tasksPerApp: number): Promise<Record<string, unknown>> {
+/**
+ * marathon-lb's labels on a realistic share of the apps (issue 12): a third with a vhost (every tenth of
+ * those with a path too), one in 20 a TCP service, one in 20 with a second service port, one in 25 sticky with
+ * roundrobin. Service ports: Marathon's from 10000 up, second ports from 20000.
+ */
+export function labelMix(a: number): { spec: Partial<AppSpec>; extraPorts?: number[] } {
+  const labels: Record<string, string> = {};
+  if (a % 3 === 1) labels.HAPROXY_0_VHOST = `app${a}.example.com`;
+  if (a % 30 === 1) labels.HAPROXY_0_PATH = `/v${a}`;
+  if (a % 20 === 2) labels.HAPROXY_0_MODE = 'tcp';
+  if (a % 25 === 3) Object.assign(labels, { HAPROXY_0_STICKY: 'true', HAPROXY_0_BALANCE: 'roundrobin' });
+  if (a % 20 === 5) return { spec: { labels: { ...labels, HAPROXY_1_VHOST: `admin${a}.example.com` }, servicePorts: [10_000 + a, 20_000 + a] }, extraPorts: [45_000] };
+  return { spec: { labels, servicePorts: [10_000 + a] } };
+}
+
+export interface ScaleOptions {
+  /** labelMix's labels, and every service port bound (`CULM_BIND_SERVICE_PORTS`) or not. */
+  labels?: { bindServicePorts: boolean };
+}
+
+export async function scale(apps: number, tasksPerApp: number, options: ScaleOptions = {}): Promise<Record<string, unknown>> {
   const built = performance.now();
-  const b = await setUp(apps, tasksPerApp, { CULM_RESYNC_INTERVAL_MS: '0' }, {}, undefined, { distinctPorts: true });
+  const env: Record<string, string> = { CULM_RESYNC_INTERVAL_MS: '0' };
+  if (options.labels) Object.assign(env, { CULM_BIND_SERVICE_PORTS: String(options.labels.bindServicePorts), CULM_SERVICE_PORT_BIND: '127.0.0.1' });
+  const b = await setUp(apps, tasksPerApp, env, {}, undefined, { distinctPorts: true, ...(options.labels ? { mix: labelMix } : {}) });
   const setupMs = performance.now() - built;
   progress(`set up in ${Math.round(setupMs)} ms`);
   const metric = (m: string): Promise<number> => b.culm.metric(m);
@@ -100,8 +123,14 @@ export async function scale(apps: number, tasksPerApp: number): Promise<Record<s
     await sampleMemory('afterFullResync');
     profilePhase(b, 'end');
     const stats = procStats(b.culm.child.proc.pid!);
+    const config = b.culm.config();
+    const count = (re: RegExp): number => (config.match(re) ?? []).length;
     return {
-      apps, tasks: apps * tasksPerApp, configMb: b.culm.config().length / 1e6, setupMs,
+      apps, tasks: apps * tasksPerApp, configMb: config.length / 1e6, setupMs,
+      ...(options.labels ? {
+        bindServicePorts: options.labels.bindServicePorts,
+        frontends: count(/^frontend /gm), tcpFrontends: count(/^\s+mode tcp$/gm), hostAcls: count(/hdr\(host\)/g), backends: count(/^backend /gm),
+      } : {}),
       startToFirstRouteMs: b.startupMs, startSyncToAppliedMs: startSync, firstApplyMs: first?.durationMs, firstValidateMs, firstReloadMs,
       oneChange: changes, meanRenderMs: ((await metric('culm_render_duration_seconds_sum')) / (await metric('culm_render_duration_seconds_count'))) * 1000,
       unchangedResync, fullResync: resync, haproxyCheckMs: check.ms, culmPeakRssMb: stats.peakRssMb, culmRssMb: stats.rssMb, memory,

@@ -19,6 +19,10 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+/** Jersey's answer for a method the resource has no handler for. */
+export const notAllowed = (res: ServerResponse, h: Record<string, string>): void =>
+  sendJson(res, 405, { message: 'HTTP 405 Method Not Allowed' }, h);
+
 /** Jetty's default error page (HttpServletResponse.sendError). */
 export function sendJettyError(
   res: ServerResponse,

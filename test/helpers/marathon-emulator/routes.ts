@@ -1,10 +1,12 @@
-// The leader's REST surface. Answers are built from the emulator's model by model.ts; this file only routes.
+// The leader's REST surface. Answers are built from the emulator's model by model.ts; this file only routes
+// (the write routes are in writes.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MarathonEmulator } from '../marathon-emulator.js';
 import { streamEvent, subscriptionEvent } from './events.js';
-import { sendJettyError, sendJson } from './http.js';
+import { notAllowed, sendJettyError, sendJson } from './http.js';
 import { type App, type Embed, normalizeAppId, renderApp, renderTask, resolveEmbeds } from './model.js';
 import { deploymentsJson } from './readiness.js';
+import { writeRoute } from './writes.js';
 
 /** NoopHttpCallbackSubscriptionService (1.4.13), verbatim. */
 export const CALLBACKS_DISABLED_MESSAGE =
@@ -13,10 +15,8 @@ export const CALLBACKS_DISABLED_MESSAGE =
 
 const notFound = (res: ServerResponse, h: Record<string, string>): void =>
   sendJson(res, 404, { message: 'HTTP 404 Not Found' }, h);
-const notAllowed = (res: ServerResponse, h: Record<string, string>): void =>
-  sendJson(res, 405, { message: 'HTTP 405 Method Not Allowed' }, h);
 
-export function route(emu: MarathonEmulator, req: IncomingMessage, res: ServerResponse, u: URL): void {
+export function route(emu: MarathonEmulator, req: IncomingMessage, res: ServerResponse, u: URL): void | Promise<void> {
   const h = emu.leaderHeaders();
   const method = req.method ?? 'GET';
   const path = u.pathname.replace(/\/+$/, '') || '/';
@@ -27,9 +27,10 @@ export function route(emu: MarathonEmulator, req: IncomingMessage, res: ServerRe
     res.end('pong\n');
     return;
   }
-  const known = ['/v2/apps', '/v2/tasks', '/v2/leader', '/v2/info', '/v2/deployments'];
+  const known = ['/v2/apps', '/v2/tasks', '/v2/leader', '/v2/info', '/v2/deployments', '/v2/tasks/delete'];
   if (!known.includes(path) && !path.startsWith('/v2/apps/')) return notFound(res, h);
-  if (method !== 'GET') return notAllowed(res, h);
+  if (method !== 'GET') return writeRoute(emu, req, res, u, path, h);
+  if (path === '/v2/tasks/delete') return notAllowed(res, h);
   switch (path) {
     case '/v2/apps':
       return sendJson(res, 200, { apps: listApps(emu, u).map((a) => info(emu, a, resolveEmbeds(u.searchParams.getAll('embed')))) }, h);

@@ -1,0 +1,126 @@
+/**
+ * marathon-lb's raw HAProxy labels, the per-app overrides of its templates that land in an app's own sections:
+ * `HAPROXY_{n}_BACKEND_HEAD` and `_BACKEND_HTTP_OPTIONS` (port n's backend), `HAPROXY_{n}_FRONTEND_HEAD` and
+ * `_FRONTEND_BACKEND_GLUE` (port n's own service-port frontend, never the shared `http-in`). Any app owner
+ * writes these, so culm writes them only when the operator trusts them (`HAProxy.TrustLabelConfig`), and a
+ * value is refused (its port left out) when a line could leave its section: a line starting a section
+ * (`backend`, `global`, …) or a `.if`-style directive, a NUL or another control character. marathon-lb's
+ * `{placeholder}` syntax is read as its `str.format` did (`{{` and `}}` are braces); an unknown placeholder is
+ * refused rather than written. A value that passes and still breaks `haproxy -c` leaves its app out
+ * (apply.ts isolation, as any app). Pure.
+ */
+import type { App } from './model.js';
+import { MULTI_LINE_CONTROL, RAW_CONFIG_LABEL, shown } from './input-grammar.js';
+
+export type RawLabel = 'BACKEND_HEAD' | 'BACKEND_HTTP_OPTIONS' | 'FRONTEND_HEAD' | 'FRONTEND_BACKEND_GLUE';
+
+interface RawSpec {
+  /** The section header marathon-lb's template of this name starts with, dropped (culm writes the header). */
+  header?: string;
+  /** The placeholders marathon-lb fills in; null: it writes the value as is (braces are literal). */
+  placeholders: readonly string[] | null;
+}
+
+const SPECS: Readonly<Record<RawLabel, RawSpec>> = {
+  BACKEND_HEAD: { header: 'backend {backend}', placeholders: ['backend', 'balance', 'mode'] },
+  BACKEND_HTTP_OPTIONS: { placeholders: null },
+  FRONTEND_HEAD: { header: 'frontend {backend}', placeholders: ['backend', 'bindAddr', 'servicePort', 'mode', 'sslCert', 'bindOptions'] },
+  FRONTEND_BACKEND_GLUE: { placeholders: ['backend'] },
+};
+
+export const RAW_LABELS = Object.freeze(Object.keys(SPECS) as RawLabel[]);
+
+/**
+ * Keywords that open a section in HAProxy 2.6 (and later versions' new ones): a line starting with one would
+ * move every following line, culm's included, into a section the app does not own.
+ */
+const SECTIONS = new Set([
+  'global', 'defaults', 'frontend', 'backend', 'listen', 'peers', 'resolvers', 'userlist', 'program', 'cache',
+  'ring', 'mailers', 'http-errors', 'log-forward', 'fcgi-app', 'namespace_list', 'crt-store', 'traces', 'acme',
+]);
+
+const PLACEHOLDER = /\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+const lines = (value: string): string[] => value.split(/\r?\n/);
+const words = (line: string): string => line.trim().replace(/\s+/g, ' ');
+
+/** Why `value` cannot be written for raw label `name` ('' when it can). */
+export function rawLabelProblem(name: RawLabel, value: string): string {
+  // U+FFFD: where the app came in, a NUL or another control character was made one (input-grammar.ts).
+  if (value.includes('\u0000') || value.includes('\ufffd')) return 'contains a NUL or another control character';
+  if (MULTI_LINE_CONTROL.test(value)) return 'contains a control character (only newlines and tabs are allowed)';
+  const spec = SPECS[name];
+  let first = true;
+  for (const [i, line] of lines(value).entries()) {
+    const text = words(line);
+    if (!text) continue;
+    const isHeader = first && spec.header !== undefined && text === spec.header;
+    first = false;
+    if (isHeader) continue;
+    const word = text.split(' ')[0].toLowerCase();
+    if (SECTIONS.has(word)) return `line ${i + 1} starts a new section (${shown(word)}): raw lines stay in the app's own section`;
+    if (word.startsWith('.')) return `line ${i + 1} is a ${shown(word)} directive, which would reach past the app's own section`;
+    if (spec.placeholders) {
+      for (const m of line.matchAll(PLACEHOLDER)) {
+        if (m[1] !== undefined && !spec.placeholders.includes(m[1])) {
+          return `line ${i + 1} names {${m[1]}}, not one of marathon-lb's placeholders here (${spec.placeholders.map((p) => `{${p}}`).join(', ')}; {{ and }} for braces)`;
+        }
+      }
+    }
+  }
+  return '';
+}
+
+/** A port's raw labels: their values by kind, and why they cannot be written ('' when they can). */
+export interface RawPort {
+  readonly values: Readonly<Partial<Record<RawLabel, string>>>;
+  /** The labels, by name (`HAPROXY_1_BACKEND_HEAD`), for log lines. */
+  readonly labels: readonly string[];
+  readonly problem: string;
+}
+
+/** The raw labels an app carries, by port index (only ports that have one); undefined for most apps. */
+export function rawPortsOf(app: App): ReadonlyMap<number, RawPort> | undefined {
+  let found: Map<number, { values: Partial<Record<RawLabel, string>>; labels: string[]; problems: string[] }> | undefined;
+  for (const label in app.labels) {
+    const m = RAW_CONFIG_LABEL.exec(label);
+    if (!m) continue;
+    const index = Number(m[1]);
+    const kind = m[2] as RawLabel;
+    found ??= new Map();
+    const port = found.get(index) ?? { values: {}, labels: [], problems: [] };
+    port.values[kind] = app.labels[label];
+    port.labels.push(label);
+    const why = rawLabelProblem(kind, app.labels[label]);
+    if (why) port.problems.push(`label ${label} ${why}: port ${index} left out`);
+    found.set(index, port);
+  }
+  if (!found) return undefined;
+  const out = new Map<number, RawPort>();
+  for (const [index, p] of found) out.set(index, Object.freeze({ values: Object.freeze(p.values), labels: Object.freeze(p.labels.sort()), problem: p.problems.join('; ') }));
+  return out;
+}
+
+/**
+ * The lines to write for a value that passed `rawLabelProblem`: placeholders filled (where marathon-lb fills
+ * them), marathon-lb's section header dropped, lines equal to one culm already writes in that section
+ * (`own`: its `bind`, `mode`…) dropped, blank lines dropped, each indented as culm's.
+ */
+export function rawLines(name: RawLabel, value: string, values: Readonly<Record<string, string | number>>, own: readonly string[] = []): string[] {
+  const spec = SPECS[name];
+  const fill = (line: string): string => (spec.placeholders
+    ? line.replace(PLACEHOLDER, (m: string, key: string | undefined) => (key === undefined ? m[0] : String(values[key] ?? '')))
+    : line);
+  const skip = new Set(own.map(words));
+  const out: string[] = [];
+  let first = true;
+  for (const line of lines(value)) {
+    if (!words(line)) continue;
+    const header = first && words(line) === spec.header;
+    first = false;
+    const text = fill(line).trim();
+    if (header || !text || skip.has(words(text))) continue;
+    out.push(`    ${text}`);
+  }
+  return out;
+}
