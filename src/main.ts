@@ -94,6 +94,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   const delivery = new HaproxyDelivery({
     driver, log,
     socketPath: config.haproxy.runtimeApi ? config.haproxy.statsSocketPath : undefined,
+    statsSocketPath: config.haproxy.statsSocketPath,
     reloadIntervalMs: config.haproxy.reloadIntervalMs,
   });
   const applier = new Applier(new Renderer(config.haproxy.templatePath), delivery, {

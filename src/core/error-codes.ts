@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   E_BODY_TOO_LARGE: { status: 413, doc: 'The body is larger than the route accepts.' },
   E_UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'A write whose Content-Type is neither JSON nor a form.' },
   E_NOT_FOUND: { status: 404, doc: 'No such route.' },
+  E_APP_NOT_FOUND: { status: 404, doc: 'No app with this id: Marathon runs none (`GET /api/apps/{id}`).' },
   E_METHOD_NOT_ALLOWED: { status: 405, doc: 'The route exists but not with this method.' },
   E_UNAUTHORIZED: { status: 401, doc: 'Write (or, with CULM_API_READ_AUTH, read) authentication is on and the token or credentials are missing or wrong.' },
   E_AUTH_BUSY: { status: 429, doc: 'Too many password checks at once; retry shortly.' },

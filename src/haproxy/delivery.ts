@@ -18,7 +18,8 @@ import type { Logger } from '../log/logger.js';
 import { ReloadPacer, type Clock } from '../pipeline/reload-pacer.js';
 import type { ApplyTimings, HaproxyDriver, RuntimeCandidate, SideFile } from './driver.js';
 import { LingeringServers } from './lingering.js';
-import { applyRuntimeOps, replaceMap, type RuntimeResult } from './runtime-api.js';
+import { applyRuntimeOps, replaceMap, showServerStats, type RuntimeResult } from './runtime-api.js';
+import type { ServerStat } from './server-stats.js';
 import { runtimeOps, type RuntimeOp, type ServerLine } from './server-diff.js';
 
 /** Above this many server changes at once, a reload is faster than the runtime API. */
@@ -42,6 +43,10 @@ export interface DeliveryOptions {
   log: Logger;
   /** The stats socket; undefined turns the runtime paths off (every change reloads). */
   socketPath?: string;
+  /** The stats socket for reads (HAProxy's view of its servers), also when the runtime paths are off; default `socketPath`. */
+  statsSocketPath?: string;
+  /** Default: `show stat` on `statsSocketPath`. */
+  readStats?: (backends: readonly string[]) => Promise<ServerStat[]>;
   /** Minimum time between two reloads (old processes drain after each); runtime changes are not limited. */
   reloadIntervalMs?: number;
   clock?: Clock;
@@ -71,6 +76,7 @@ export class HaproxyDelivery {
   private readonly pacer: ReloadPacer;
   private readonly socket?: RuntimeSocket;
   private readonly lingering?: Lingering;
+  private readonly readStats?: (backends: readonly string[]) => Promise<ServerStat[]>;
   /** The side files of the config HAProxy runs (as the text in `driver.applied()` names them). */
   private appliedFiles: readonly SideFile[] = [];
   /**
@@ -87,6 +93,17 @@ export class HaproxyDelivery {
       this.socket = o.socket ?? { applyOps: (ops, known) => applyRuntimeOps(path, ops, known), replaceMap: (live, text) => replaceMap(path, live, text) };
       this.lingering = o.lingering ?? new LingeringServers(path, o.log);
     }
+    const stats = o.statsSocketPath ?? o.socketPath;
+    this.readStats = o.readStats ?? (stats ? (backends) => showServerStats(stats, backends) : undefined);
+  }
+
+  /**
+   * HAProxy's live view of the servers of these backends (UP/DOWN/MAINT, sessions, last check): read only, for
+   * the console. Throws E_RUNTIME when HAProxy cannot be asked (no stats socket configured, or no answer).
+   */
+  serverStats(backends: readonly string[]): Promise<ServerStat[]> {
+    if (!this.readStats) return Promise.reject(new CulmError('E_RUNTIME', 'no stats socket is configured (HAProxy.StatsSocket)'));
+    return this.readStats(backends);
   }
 
   /** What HAProxy runs, as far as culm knows it (undefined before the first delivery and after a runtime failure). */

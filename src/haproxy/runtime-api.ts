@@ -1,11 +1,13 @@
 /**
  * HAProxy's runtime API over the stats socket (level admin): add, enable and remove servers of existing
- * backends without a reload. The CLI has no status codes: success and failure are read from the reply text
- * (see shared/reference/haproxy/NOTES.txt, §4). Every failure is an E_RUNTIME error; the caller then reloads.
+ * backends without a reload, and read their live state (`show stat`). The CLI has no status codes: success
+ * and failure are read from the reply text (see shared/reference/haproxy/NOTES.txt, §4). Every failure is an
+ * E_RUNTIME error; the caller then reloads.
  */
 import { createConnection } from 'node:net';
 import { CulmError } from '../core/errors.js';
 import type { RuntimeOp, ServerLine } from './server-diff.js';
+import { parseServerStats, type ServerStat } from './server-stats.js';
 
 /**
  * Sends `commands` in one connection, in the CLI's interactive mode: every reply ends with the `> ` prompt
@@ -181,4 +183,22 @@ export async function replaceMap(socketPath: string, live: string, text: string)
   const bad = replies.findIndex((r) => r !== '');
   if (bad !== -1) throw new CulmError('E_RUNTIME', `${commands[bad].split('\n')[0]}: ${replies[bad]}`);
   return { commands: commands.length + 1, entries };
+}
+
+/** Backends read per `show stat` session (a reply is one CSV line a server: a few KB a backend). */
+const STAT_CHUNK = 50;
+
+/**
+ * HAProxy's live view of the servers of `backends` (`show stat <backend> 4 -1`): status, sessions, last check.
+ * Read-only. A backend HAProxy does not have has no servers; a name with a blank (which would end the command)
+ * is never sent.
+ */
+export async function showServerStats(socketPath: string, backends: readonly string[], timeoutMs = 2000): Promise<ServerStat[]> {
+  const names = backends.filter((b) => /^\S+$/.test(b));
+  const out: ServerStat[] = [];
+  for (let i = 0; i < names.length; i += STAT_CHUNK) {
+    const replies = await runtimeCommands(socketPath, names.slice(i, i + STAT_CHUNK).map((b) => `show stat ${b} 4 -1`), timeoutMs);
+    for (const reply of replies) out.push(...parseServerStats(reply));
+  }
+  return out;
 }

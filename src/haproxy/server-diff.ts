@@ -25,7 +25,8 @@ interface Section {
 }
 
 const SERVER = /^\s*server\s+(\S+)\s+(\S+):(\d+)(?:\s+(.*?))?\s*$/;
-const SECTION = /^(global|defaults|frontend|backend|listen|resolvers|peers|userlist|program|cache|http-errors|ring|mailers)\b/;
+/** A line that opens a section of an HAProxy config (section keywords start at column 0). */
+export const SECTION = /^(global|defaults|frontend|backend|listen|resolvers|peers|userlist|program|cache|http-errors|ring|mailers)\b/;
 
 /** A section of the text, or `null` for duplicate server names in a backend (HAProxy judges that file). */
 type Parsed = Section | null;

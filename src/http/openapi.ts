@@ -61,6 +61,24 @@ const SCHEMAS: Record<string, Schema> = {
     status: { type: 'string', enum: ['ready', 'not ready'] },
     checks: mapOf(object({ ok: bool, detail: str })),
   }),
+  ServerStat: object({
+    server: str, address: str,
+    status: { type: 'string', description: 'HAProxy\'s: UP, DOWN, MAINT, DRAIN, NOLB, `no check`, or a transition such as `UP 1/3`.' },
+    sessions: int, check: str, checkDetail: str,
+  }),
+  AppDetail: object({
+    id: str, notServed: str, leftOut: bool, rule: nullable(ref('Rule')), ruleLeftOut: bool,
+    routes: arrayOf(object({
+      port: int, source: { type: 'string', enum: ['rule', 'labels', 'default', 'none'] }, backend: str, condition: str,
+      acls: arrayOf(object({ name: str, acl: str })),
+    })),
+    tasks: arrayOf(object({
+      id: str, host: str, port: int, state: str, healthy: nullable(bool), checked: bool, ready: bool, serving: bool,
+      server: str, haproxy: nullable(ref('ServerStat')),
+    })),
+    backends: arrayOf(object({ name: str, servers: arrayOf(ref('ServerStat')), config: arrayOf(str) })),
+    haproxy: object({ ok: bool, detail: str }),
+  }),
   EventOutcome: object({ accepted: bool, kind: str, outcome: str }, ['accepted', 'kind']),
   Cluster: object({
     mode: { type: 'string', enum: ['standalone', 'zookeeper'] }, self: str, leader: nullable(str),
@@ -94,6 +112,11 @@ const OPERATIONS: Record<string, Operation> = {
   },
   'GET /api/config': { summary: 'The HAProxy config applied now', responses: { 200: text('text/plain', 'the config text') } },
   'GET /api/state': { summary: 'Bamboo\'s template data: apps and rules', responses: { 200: json(ref('State'), 'the state') } },
+  'GET /api/apps/{id}': {
+    summary: 'One app: its routes and where each comes from, its tasks beside HAProxy\'s live view of their servers, its backends\' applied config',
+    parameters: idParam,
+    responses: { 200: json(ref('AppDetail'), 'the app'), 404: json(ref('Error'), 'no such app (`E_APP_NOT_FOUND`)') },
+  },
   'GET /api/services': { summary: 'All rules', responses: { 200: json(mapOf(ref('Rule')), 'rules by id') } },
   'POST /api/services': { summary: 'Create or replace a rule (id in the body)', requestBody: ruleBody, responses: { 200: json(ref('Rule'), 'the stored rule') } },
   'GET /api/services/{id}': { summary: 'One rule', parameters: idParam, responses: { 200: json(ref('Rule'), 'the rule') } },

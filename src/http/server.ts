@@ -17,6 +17,7 @@ import { sendError, type Headers } from './io.js';
 import { connectionLimits, openFileLimit, type ConnectionLimits } from './limits.js';
 import { Router, splitUrl, type AuditNote, type Match, type Route } from './router.js';
 import { marathonRoutes, type CallbackPolicy } from './routes/marathon.js';
+import { appRoutes } from './routes/apps.js';
 import { clusterRoutes, type ClusterSource } from './routes/cluster.js';
 import { opsRoutes } from './routes/ops.js';
 import { idFromPath, serviceRoutes } from './routes/services.js';
@@ -78,6 +79,7 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
   for (const route of [
     ...opsRoutes(core, metrics),
     ...stateRoutes(core),
+    ...appRoutes(core),
     ...serviceRoutes(core),
     ...marathonRoutes(core, metrics, log, callbacks),
     ...clusterRoutes(cluster),

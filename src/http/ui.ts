@@ -4,120 +4,18 @@
  * writes only with textContent, and a per-response CSP nonce keeps any other script from running.
  */
 import { randomBytes } from 'node:crypto';
-import { appView } from '../core/view.js';
+import { errorMessage } from '../core/errors.js';
 import type { CulmCore, HistoryRecord } from '../pipeline/types.js';
+import { appDetail, type AppDetail } from './app-detail.js';
+import { escapeHtml } from './html.js';
 import { HTML_TYPE, send } from './io.js';
 import type { Route } from './router.js';
-import { byId } from '../core/compare.js';
+import { APPS_SCRIPT, appQuery, appsSection, listControls, orphanTable, querySearch, WHY, type AppQuery } from './ui-apps.js';
+import { detailHtml } from './ui-app-detail.js';
+
+export { escapeHtml };
 
 const HISTORY_SHOWN = 50;
-
-export function escapeHtml(value: unknown): string {
-  return String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-interface AppRow { id: string; acl: string; ruleAcl: string; hasRule: boolean; backend: string; serving: number; total: number }
-
-type Rows = { apps: AppRow[]; orphans: Array<{ id: string; acl: string }> };
-
-/**
- * The rows for the same apps and rules are reused for ROWS_FRESH_MS: a search keystroke at 10,000 apps then
- * filters strings instead of building 10,000 views (~100 ms). Serving counts depend on the time too (readiness),
- * hence the bound; any app or rule change is a new state, and new rows.
- */
-const ROWS_FRESH_MS = 5000;
-const rowsCache = new WeakMap<CulmCore, { apps: unknown; rules: unknown; at: number; rows: Rows }>();
-
-function cachedRows(core: CulmCore): Rows {
-  const apps = core.state().apps;
-  const rules = core.rules();
-  const now = Date.now();
-  const hit = rowsCache.get(core);
-  if (hit && hit.apps === apps && hit.rules === rules && now - hit.at < ROWS_FRESH_MS) return hit.rows;
-  const rows = appRows(core);
-  rowsCache.set(core, { apps, rules, at: now, rows });
-  return rows;
-}
-
-function appRows(core: CulmCore): Rows {
-  const rules = core.rules();
-  const now = Date.now();
-  const apps = [...core.state().apps.values()]
-    .map((app) => {
-      const rule = rules.get(app.id);
-      const view = appView(app, rule, now);
-      return {
-        id: app.id, acl: view.Acl, ruleAcl: rule?.acl ?? '', hasRule: !!rule, backend: view.Backend,
-        serving: view.Tasks.length, total: view.AllTasks.length,
-      };
-    })
-    .sort(byId);
-  const known = new Set(apps.map((a) => a.id));
-  const orphans = [...rules.values()].filter((r) => !known.has(r.id)).map((r) => ({ id: r.id, acl: r.acl }));
-  return { apps, orphans };
-}
-
-/** Where a refused rule's reason is shown: beside its field, not at the top of a long page. */
-const WHY = '<span class="why" role="alert"></span>';
-
-function ruleForm(id: string, acl: string, hasRule: boolean): string {
-  const e = escapeHtml;
-  return `<form class="rule" data-id="${e(id)}"><input name="acl" value="${e(acl)}" placeholder="path_beg -i ${e(id)}" aria-label="ACL for ${e(id)}">`
-    + `<button>Set</button>${hasRule ? '<button type="button" class="del">Delete</button>' : ''}${WHY}</form>`;
-}
-
-/** Apps shown at once: the page stays small at 10,000 apps; search and paging reach the rest. */
-export const APPS_PER_PAGE = 100;
-
-export interface AppQuery {
-  /** Case-insensitive text searched in the app id, its ACL and its backend. */
-  q: string;
-  offset: number;
-}
-
-export function appQuery(params: URLSearchParams): AppQuery {
-  const offset = Number.parseInt(params.get('offset') ?? '0', 10);
-  return { q: (params.get('q') ?? '').trim().slice(0, 200), offset: Number.isFinite(offset) && offset > 0 ? offset : 0 };
-}
-
-function matching(apps: AppRow[], q: string): AppRow[] {
-  if (!q) return apps;
-  const needle = q.toLowerCase();
-  return apps.filter((a) => a.id.toLowerCase().includes(needle) || a.acl.toLowerCase().includes(needle) || a.backend.toLowerCase().includes(needle));
-}
-
-function pageLink(q: string, offset: number, label: string): string {
-  const params = new URLSearchParams({ ...(q ? { q } : {}), ...(offset ? { offset: String(offset) } : {}) }).toString();
-  return `<a class="page" href="/${params ? `?${escapeHtml(params)}` : ''}">${label}</a>`;
-}
-
-function appTable(all: AppRow[], query: AppQuery): string {
-  const e = escapeHtml;
-  const found = matching(all, query.q);
-  const offset = Math.min(query.offset, Math.max(0, found.length - 1));
-  const shown = found.slice(offset, offset + APPS_PER_PAGE);
-  const count = all.length === 0 ? 'No apps known yet.'
-    : found.length === 0 ? `No app matches "${e(query.q)}" (of ${all.length}).`
-      : `Apps ${offset + 1}–${offset + shown.length} of ${found.length}${query.q ? ` matching "${e(query.q)}" (of ${all.length})` : ''}.`;
-  const pager = [
-    offset > 0 ? pageLink(query.q, Math.max(0, offset - APPS_PER_PAGE), '← previous') : '',
-    offset + APPS_PER_PAGE < found.length ? pageLink(query.q, offset + APPS_PER_PAGE, 'next →') : '',
-  ].filter(Boolean).join(' ');
-  const rows = shown.map((a) => `<tr><td><code>${e(a.id)}</code></td>`
-    + `<td><code>${e(a.acl)}</code>${a.hasRule ? '' : ' <small>(default)</small>'}</td>`
-    + `<td><code>${e(a.backend)}</code></td>`
-    + `<td class="${a.serving === 0 && a.total > 0 ? 'bad' : ''}">${a.serving} / ${a.total}</td>`
-    + `<td>${ruleForm(a.id, a.ruleAcl, a.hasRule)}</td></tr>`).join('\n');
-  const table = shown.length === 0 ? ''
-    : `<table><thead><tr><th>App</th><th>ACL</th><th>Backend</th><th>Serving / tasks</th><th>Rule</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
-  return `<p id="count" role="status">${count} ${pager}</p>${table}`;
-}
-
-function orphanTable(orphans: Array<{ id: string; acl: string }>): string {
-  if (orphans.length === 0) return '';
-  const rows = orphans.map((r) => `<tr><td><code>${escapeHtml(r.id)}</code></td><td>${ruleForm(r.id, r.acl, true)}</td></tr>`).join('\n');
-  return `<h2>Rules without an app</h2><table><thead><tr><th>Id</th><th>Rule</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
-}
 
 function historyTable(history: readonly HistoryRecord[]): string {
   const e = escapeHtml;
@@ -137,7 +35,12 @@ function historyTable(history: readonly HistoryRecord[]): string {
 const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222}header{background:#234;color:#fff;padding:.6em 1em;display:flex;gap:1em;align-items:baseline}header a{color:#fff;margin-left:auto}
 h1{margin:0;font-size:1.3em}main{padding:0 1em 2em}table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
 code{font-size:.95em}input{width:min(22em,100%);font:inherit}.why{color:#b00;flex-basis:100%}.bad{color:#b00;font-weight:bold}.ok{color:#6c6}#msg{color:#b00;min-height:1.4em}form{display:flex;gap:.3em;flex-wrap:wrap}
-#live{font-size:.9em}#live[data-state=live]{color:#6c6}#live[data-state=offline]{color:#fb3}#q{width:min(30em,100%)}`;
+#live{font-size:.9em}#live[data-state=live]{color:#6c6}#live[data-state=offline]{color:#fb3}#q{width:min(30em,100%)}
+a{color:#04a}a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,pre:focus-visible{outline:3px solid #05f;outline-offset:1px}
+fieldset{border:1px solid #ccc;display:flex;flex-wrap:wrap;gap:.2em 1em}fieldset input,select{width:auto}.wide{overflow-x:auto;max-width:100%}tr.opened td{background:#eef3f8}
+.fit{width:0;min-width:100%}
+.detail td,div.detail{background:#f6f8fa;padding:.5em}caption{text-align:left;font-weight:bold;padding:.3em 0}pre{overflow:auto;max-height:20em;background:#fff;border:1px solid #ddd;padding:.4em;margin:.3em 0}
+h3,h4{margin:.4em 0}`;
 
 // Plain browser JS; ids come from data attributes and messages are set with textContent, never innerHTML.
 // The server is the one renderer: a search, a page link, a rule change or a live event re-reads this page
@@ -147,7 +50,7 @@ code{font-size:.95em}input{width:min(22em,100%);font:inherit}.why{color:#b00;fle
 // With basic-auth users the browser prompts on the first 401 itself; with a bearer token only, the page asks
 // for the token once and keeps it in sessionStorage (this tab only, never a cookie). The live stream is read
 // with fetch, not EventSource, so that it can carry that token.
-const SCRIPT = `const msg=document.getElementById('msg'),live=document.getElementById('live'),q=document.getElementById('q');
+const SCRIPT = `const msg=document.getElementById('msg'),live=document.getElementById('live');
 function authHeaders(){const h={};const token=sessionStorage.getItem('culm-token');if(token)h.Authorization='Bearer '+token;return h;}
 function editing(section){for(const i of section.querySelectorAll('input'))if(i.value!==i.defaultValue)return true;
  return !!section.querySelector('form[data-busy]');}
@@ -155,12 +58,11 @@ let refreshing=null,again=false;
 function refresh(){if(refreshing){again=true;return refreshing;}
  refreshing=(async()=>{try{const res=await fetch('/'+location.search,{headers:authHeaders()});if(!res.ok)return;
   const doc=new DOMParser().parseFromString(await res.text(),'text/html');
+  const key=document.activeElement&&document.activeElement.dataset?document.activeElement.dataset.key:undefined;
   for(const id of ['apps','orphans','history']){const next=doc.getElementById(id),cur=document.getElementById(id);
    if(next&&cur&&!editing(cur))cur.replaceWith(document.adoptNode(next));}
+  if(key&&(!document.activeElement||document.activeElement===document.body)){const el=document.querySelector('[data-key="'+CSS.escape(key)+'"]');if(el)el.focus();}
  }catch(e){}finally{refreshing=null;if(again){again=false;refresh();}}})();return refreshing;}
-let searchTimer;
-q.addEventListener('input',()=>{clearTimeout(searchTimer);searchTimer=setTimeout(()=>{const v=q.value.trim();
- history.replaceState(null,'',v?'/?q='+encodeURIComponent(v):'/');refresh();},60);});
 async function call(method,id,body,form,retried){if(form)form.dataset.busy='1';try{await send(method,id,body,form,retried);}finally{if(form)delete form.dataset.busy;}}
 async function send(method,id,body,form,retried){msg.textContent='';const why=form&&form.querySelector('.why')||msg;why.textContent='';
  const input=form&&form.elements.namedItem('acl');if(input)input.removeAttribute('aria-invalid');
@@ -190,10 +92,13 @@ async function follow(){state('connecting','connecting…');
  }catch(e){state('offline','offline ('+e.message+'), retrying');setTimeout(follow,2000);}}
 follow();`;
 
-export function renderUi(core: CulmCore, version: string, nonce: string, query: AppQuery = { q: '', offset: 0 }): string {
-  const { apps, orphans } = cachedRows(core);
+const NO_QUERY: AppQuery = { q: '', offset: 0, filters: [], sort: 'id', open: '' };
+
+/** `detail`: the open app's (or why there is none to show). */
+export function renderUi(core: CulmCore, version: string, nonce: string, query: AppQuery = NO_QUERY, detail?: AppDetail | string): string {
   const { ready } = core.readiness();
   const e = escapeHtml;
+  const shown = detail === undefined ? '' : detailHtml(detail, querySearch(query, { open: '' }));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>culm</title><style nonce="${e(nonce)}">${STYLE}</style></head>
@@ -201,15 +106,21 @@ export function renderUi(core: CulmCore, version: string, nonce: string, query: 
 <span id="live" role="status" data-state="off">live updates off</span><a href="/">refresh</a></header>
 <main><p id="msg" role="status"></p>
 <h2>Apps</h2>
-<p><label for="q">Search apps (id, ACL, backend)</label> <input type="search" id="q" name="q" value="${e(query.q)}" autocomplete="off"></p>
-<section id="apps">${appTable(apps, query)}</section>
+${listControls(query)}
+<section id="apps">${appsSection(core, query, shown)}</section>
 <h2>Set a rule</h2>
 <form class="rule"><input name="id" placeholder="/group/app" aria-label="App id"><input name="acl" placeholder="hdr(host) -i app.example.com" aria-label="ACL"><button>Set</button>${WHY}</form>
-<section id="orphans">${orphanTable(orphans)}</section>
+<section id="orphans">${orphanTable(core)}</section>
 <h2>History (applies and rule changes)</h2>
 <section id="history">${historyTable(core.history())}</section>
-</main><script nonce="${e(nonce)}">${SCRIPT}</script></body></html>
+</main><script nonce="${e(nonce)}">${SCRIPT}\n${APPS_SCRIPT}</script></body></html>
 `;
+}
+
+/** The open app's detail, or why there is none (no such app); undefined when none is open. */
+async function openDetail(core: CulmCore, query: AppQuery): Promise<AppDetail | string | undefined> {
+  if (!query.open) return undefined;
+  return appDetail(core, query.open).catch((err: unknown) => errorMessage(err));
 }
 
 export function uiRoutes(core: CulmCore, version: string): Route[] {
@@ -217,9 +128,10 @@ export function uiRoutes(core: CulmCore, version: string): Route[] {
     name,
     path: name,
     handlers: {
-      GET: ({ res, query }) => {
+      GET: async ({ res, query }) => {
         const nonce = randomBytes(16).toString('base64');
-        send(res, 200, HTML_TYPE, renderUi(core, version, nonce, appQuery(query)), {
+        const q = appQuery(query);
+        send(res, 200, HTML_TYPE, renderUi(core, version, nonce, q, await openDetail(core, q)), {
           'Content-Security-Policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'`,
           'Cache-Control': 'no-store',
           'Referrer-Policy': 'no-referrer',

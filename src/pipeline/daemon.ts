@@ -23,7 +23,7 @@ import { HintLimiter } from './hint-limiter.js';
 import { ReadinessPoller } from './readiness-poller.js';
 import { mergeHistory, RuleChangeLog } from './history.js';
 import { appIdsOf, clusterChanges, EventBus, TouchedApps, type LiveListener } from './event-bus.js';
-import type { ApplyRecord, CulmCore, DependencyCheck, HistoryRecord, Readiness, RuleChangeRecord } from './types.js';
+import type { ApplyRecord, CulmCore, DependencyCheck, HistoryRecord, Readiness, RuleChangeRecord, ServerStat } from './types.js';
 import type { SideFile } from '../haproxy/driver.js';
 import type { HaproxyDelivery } from '../haproxy/delivery.js';
 
@@ -572,6 +572,14 @@ export class Daemon implements CulmCore {
 
   appliedConfig(): string | undefined {
     return this.o.delivery.lastApplied();
+  }
+
+  serverStats(backends: readonly string[]): Promise<ServerStat[]> {
+    return this.o.delivery.serverStats(backends);
+  }
+
+  leftOut(): { rules: ReadonlySet<string>; apps: ReadonlySet<string> } {
+    return { rules: new Set(this.o.applier.ignoredRules.keys()), apps: new Set(this.o.applier.excludedApps.keys()) };
   }
 }
 

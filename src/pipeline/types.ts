@@ -3,6 +3,9 @@ import type { GroupPolicy } from '../core/lb-labels.js';
 import type { ClusterState, Rule } from '../core/model.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { LiveListener } from './event-bus.js';
+import type { ServerStat } from '../haproxy/server-stats.js';
+
+export type { ServerStat };
 
 /**
  * `skipped`: nothing known yet (no Marathon sync, no saved state): an empty config is never applied.
@@ -110,6 +113,13 @@ export interface CulmCore {
   recordRuleChange(record: RuleChangeRecord): void;
   /** The config text currently applied, if any. */
   appliedConfig(): string | undefined;
+  /**
+   * HAProxy's live view of the servers of these backends (`show stat`), through the delivery owner. Rejects
+   * when HAProxy cannot be asked. Absent: this core has no HAProxy to ask.
+   */
+  serverStats?(backends: readonly string[]): Promise<ServerStat[]>;
+  /** What the last applies leave out because HAProxy refused it: stored rules (the app routes by default) and apps. */
+  leftOut?(): { rules: ReadonlySet<string>; apps: ReadonlySet<string> };
   /** Follows app, task, apply and rule events (`GET /api/events`); returns the unsubscribe. Absent: no live stream. */
   subscribe?(listener: LiveListener): () => void;
 }

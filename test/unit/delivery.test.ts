@@ -162,3 +162,18 @@ t.test('the reload interval bounds the rate; a refused reload is reported with i
   driver.failReload = undefined;
   t.equal((await delivery.deliver('four\n')).mode, 'reload', 'a refused candidate reloaded nothing: the next one goes at once');
 });
+
+t.test('HAProxy\'s view of its servers is read through the delivery, and only there', async (t) => {
+  const asked: string[][] = [];
+  const withStats = new HaproxyDelivery({
+    driver: new FakeDriver(), log: silentLogger(),
+    readStats: async (backends) => {
+      asked.push([...backends]);
+      return [{ backend: '::web-cluster', server: 's', address: '127.0.0.1:1', status: 'UP', sessions: 2, check: '', checkDetail: '' }];
+    },
+  });
+  t.same((await withStats.serverStats(['::web-cluster'])).map((s) => [s.server, s.status, s.sessions]), [['s', 'UP', 2]]);
+  t.same(asked, [['::web-cluster']]);
+  const none = new HaproxyDelivery({ driver: new FakeDriver(), log: silentLogger() });
+  await t.rejects(none.serverStats(['::web-cluster']), { code: 'E_RUNTIME', message: /no stats socket/ }, 'no socket: a clear error');
+});
