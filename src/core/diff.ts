@@ -5,6 +5,7 @@
 import type { AppView, TemplateContext } from './view.js';
 import { sameRoute, sameRoutes } from './routing.js';
 import { byViewId } from './compare.js';
+import { settingsChanges } from './backend-settings.js';
 
 const MAX_REASONS = 20;
 
@@ -69,6 +70,11 @@ function changes(prev: AppView, app: AppView, reasons: string[]): void {
   else if ((prev.Route !== app.Route && !sameRoute(prev.Route, app.Route)) || !sameRoutes(prev.PortRoutes, app.PortRoutes)) reasons.push(`labels of ${id} changed (routing)`);
   if (prev.Ports[0].RedirectToHttps !== app.Ports[0].RedirectToHttps) reasons.push(`backend ${id}: redirect to https ${app.Ports[0].RedirectToHttps ? 'on' : 'off'}`);
   if (prev.HealthCheckPath !== app.HealthCheckPath) reasons.push(`backend ${id}: health check changed`);
+  for (const b of app.Backends) {
+    const was = prev.Backends.find((x) => x.Name === b.Name);
+    const changed = was ? settingsChanges(was, b) : [];
+    if (changed.length) reasons.push(`backend ${b.Name}: ${changed.join(', ')}`);
+  }
   const a = servers(prev);
   const b = servers(app);
   let added = 0;

@@ -25,7 +25,7 @@ export const ERROR_CODES = {
   E_CALLBACKS_DISABLED: { status: 404, doc: 'A Marathon event callback arrived while culm is not in callback mode.' },
   // Rules
   E_RULE_ID: { status: 400, doc: 'The rule id is not a Marathon app id.' },
-  E_RULE_INVALID: { status: 400, doc: 'The rule is not valid (e.g. an empty ACL, or a `Config.template` that names no partial of the template directory).' },
+  E_RULE_INVALID: { status: 400, doc: "The rule is not valid (e.g. an empty ACL, a `Config.template` that names no partial of the template directory, or a backend setting in its Config map that fails its grammar: `balance`, `sticky`, `weight`, `maxconn`, `timeoutServer`)." },
   E_RULE_NOT_FOUND: { status: 404, doc: 'No rule with this id.' },
   E_RULE_CONFIG: { status: 400, doc: "A key or value of the rule's Config map has a newline or control character." },
   E_RULE_ACL: { status: 400, doc: 'The ACL is refused (a more specific E_RULE_ACL_* code says why, where there is one).' },

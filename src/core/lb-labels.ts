@@ -7,12 +7,14 @@
  * `groupRefusal`. Pure.
  *
  * Read now: HAPROXY_GROUP, HAPROXY_{n}_GROUP, HAPROXY_{n}_VHOST, HAPROXY_{n}_PATH, HAPROXY_{n}_REDIRECT_TO_HTTPS,
- * HAPROXY_{n}_MODE (a TCP frontend on that service port, view.ts / service-ports.ts), HAPROXY_{n}_SSL_CERT (a
- * certificate for the HTTPS frontend, tls.ts), and Bamboo's `BAMBOO_TCP_PORT` app env (a TCP frontend on that
- * port to port 0's tasks). Others are left to templates (`Labels`).
+ * HAPROXY_{n}_MODE (a TCP frontend on that service port, view.ts / service-ports.ts), HAPROXY_{n}_BALANCE and
+ * HAPROXY_{n}_STICKY (backend-settings.ts), HAPROXY_{n}_SSL_CERT (a certificate for the HTTPS frontend, tls.ts),
+ * and Bamboo's `BAMBOO_TCP_PORT` app env (a TCP frontend on that port to port 0's tasks). Others are left to
+ * templates (`Labels`).
  */
 import type { App } from './model.js';
 import { isCertPath, isPathPrefix, isVirtualHost, shown, type Rejection } from './input-grammar.js';
+import { booleanOf, labelSettings, type BackendSettings } from './backend-settings.js';
 
 export type PortMode = 'http' | 'tcp';
 
@@ -36,6 +38,8 @@ export interface PortView {
   NotServed: string;
   /** The port's backend: `<EscapedId>-cluster` for port 0 (Bamboo's name), `<EscapedId>-<n>-cluster` beyond. */
   Backend: string;
+  /** `HAPROXY_{n}_BALANCE` / `_STICKY` as read (backend-settings.ts); the backend's settled ones, a rule's `Config` over these, are in `Backends`. */
+  Settings: Readonly<BackendSettings>;
   /**
    * `HAPROXY_{n}_SSL_CERT`: a PEM file on the edge host the HTTPS frontend also offers (chosen by SNI); ''
    * for none. Whether the file is usable is judged where files are (tls.ts, `Tls` in the context).
@@ -97,9 +101,7 @@ const NONE: readonly string[] = Object.freeze([]);
 const NO_PROBLEMS: readonly LabelProblem[] = Object.freeze([]);
 const frozen = (values: readonly string[]): readonly string[] => (values.length === 0 ? NONE : Object.freeze(values));
 
-// marathon-lb's string_to_bool takes these as true and anything else as false; a typo is refused here instead.
-const TRUE = new Set(['true', 't', 'yes', 'y', '1']);
-const FALSE = new Set(['false', 'f', 'no', 'n', '0']);
+const NO_SETTINGS: Readonly<BackendSettings> = Object.freeze({});
 
 /**
  * The app's ports as its labels describe them: at least port 0, which Bamboo's routing always had. Not
@@ -136,10 +138,11 @@ export function portsOf(app: App): AppPorts {
     if (path !== undefined && !isPathPrefix(Path)) refuse('PATH', path, 'is not a path prefix (one word starting with /)');
     let RedirectToHttps = false;
     if (redirect !== undefined) {
-      const r = redirect.trim().toLowerCase();
-      if (TRUE.has(r)) RedirectToHttps = true;
-      else if (!FALSE.has(r)) refuse('REDIRECT_TO_HTTPS', redirect, 'is not a boolean');
+      const r = booleanOf(redirect);
+      if (r === undefined) refuse('REDIRECT_TO_HTTPS', redirect, 'is not a boolean');
+      else RedirectToHttps = r;
     }
+    const settings = labelSettings(label, refuse);
     // A bad certificate path leaves the certificate out, not the port: the app is still reached by HTTP.
     const cert = label('SSL_CERT');
     const SslCert = cert === undefined ? '' : cert.trim();
@@ -157,6 +160,7 @@ export function portsOf(app: App): AppPorts {
       RedirectToHttps: own.length ? false : RedirectToHttps,
       NotServed: own.map((p) => p.reason).join('; '),
       Backend: index === 0 ? `${escaped}-cluster` : `${escaped}-${index}-cluster`,
+      Settings: own.length || Object.keys(settings).length === 0 ? NO_SETTINGS : Object.freeze(settings),
       SslCert: own.length || certProblem ? '' : SslCert,
     }));
   }

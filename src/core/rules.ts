@@ -2,6 +2,8 @@
 import { checkAclFiles, parseAcl, type ParsedAcl } from './acl.js';
 import { CulmError } from './errors.js';
 import type { Rule } from './model.js';
+import { configSettings } from './backend-settings.js';
+import { shown } from './input-grammar.js';
 import { partialNameProblem, TEMPLATE_CONFIG_KEY } from './backend-template.js';
 
 /** Bamboo adds the leading slash to ids given without one. */
@@ -40,6 +42,12 @@ export function checkRuleAcl(rule: Rule, policy?: RulePolicy): ParsedAcl | undef
     if (CONTROL.test(key) || CONTROL.test(value)) {
       throw new CulmError('E_RULE_CONFIG', `config key ${JSON.stringify(key)} for ${rule.id} contains a newline or control character`, { status: 400 });
     }
+  }
+  // The backend settings it names (`balance`, `sticky`, `weight`, `maxconn`, `timeoutServer`) pass their grammar.
+  const { problems } = configSettings(rule.config);
+  if (problems.length) {
+    const why = problems.map((p) => `Config.${p.name} ${shown(p.value)} ${p.why}`).join('; ');
+    throw new CulmError('E_RULE_INVALID', `rule for ${rule.id}: ${why}; nothing was stored`, { status: 400 });
   }
   // The partial the app's backends are rendered with (backend-template.ts): a plain file name; the daemon
   // checks that the template directory holds it.

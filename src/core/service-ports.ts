@@ -7,6 +7,7 @@
  * Pure.
  */
 import type { PortMode, PortView } from './lb-labels.js';
+import type { SettledSettings } from './backend-settings.js';
 
 /** A frontend of one service port (the template context's `Listeners`). */
 export interface ListenerView {
@@ -34,10 +35,15 @@ export interface PortServer {
   Host: string;
   Port: number;
   CheckPort: number;
+  /** The sticky cookie's value for this server (a sticky backend only): marathon-lb's, a short hash of the server. */
+  Cookie?: string;
 }
 
-/** One backend of an app: port 0's (`Backend`, Bamboo's), port n's, or `BAMBOO_TCP_PORT`'s. */
-export interface BackendView {
+/**
+ * One backend of an app: port 0's (`Backend`, Bamboo's), port n's, or `BAMBOO_TCP_PORT`'s; with its settled
+ * settings (backend-settings.ts: `Balance`, `Sticky`, `Weight`, `MaxConn`, `TimeoutServer`, `ServerOptions`).
+ */
+export interface BackendView extends SettledSettings {
   Name: string;
   Mode: PortMode;
   Index: number;

@@ -3,7 +3,9 @@
  * needs (backend and server names, ordered frontends and their routes, routing.ts; each app's service ports
  * as marathon-lb's labels describe them, lb-labels.ts). Pure and deterministic: same input, same output.
  */
+import { createHash } from 'node:crypto';
 import { endpointOf, isServing } from './eligibility.js';
+import { configSettings, settle, type SettledSettings } from './backend-settings.js';
 import type { App, ClusterState, Rule, Task } from './model.js';
 import { checkOf, checkPortOf, type CheckView } from './health-check.js';
 import { isReady, readinessChangesAt } from './readiness.js';
@@ -240,21 +242,31 @@ function portServers(app: App, all: readonly TaskView[], index: number, escaped:
   return out;
 }
 
-function backendsOf(app: App, ports: readonly PortView[], listeners: readonly ListenerView[], routes: readonly RouteView[], serving: readonly TaskView[], all: readonly TaskView[], escaped: string, raw?: ReadonlyMap<number, RawPort>): readonly BackendView[] {
+function backendsOf(app: App, ports: readonly PortView[], listeners: readonly ListenerView[], routes: readonly RouteView[], serving: readonly TaskView[], all: readonly TaskView[], escaped: string, raw: ReadonlyMap<number, RawPort> | undefined, rule: Rule | undefined): readonly BackendView[] {
   const p0 = ports[0];
-  const backends: BackendView[] = [Object.freeze({ Name: p0.Backend, Mode: p0.Mode, Index: 0, Servers: serving, RedirectToHttps: p0.Mode === 'http' && p0.RedirectToHttps, Checked: true, ...rawBackend(raw, ports, p0.Backend, p0.Mode, 0) })];
+  // A REST rule routes port 0: its Config's settings are port 0's (and BAMBOO_TCP_PORT's, which serves port 0's tasks).
+  const ruled = rule ? configSettings(rule.config).settings : undefined;
+  const settled = (index: number, mode: PortView['Mode']): SettledSettings => settle(ports[index].Settings, index === 0 ? ruled : undefined, mode);
+  const withCookies = (servers: readonly PortServer[], s: SettledSettings): readonly PortServer[] =>
+    (s.Sticky ? Object.freeze(servers.map((x) => Object.freeze({ ...x, Cookie: stickyCookie(x.Server) }))) : servers);
+  const s0 = settled(0, p0.Mode);
+  const backends: BackendView[] = [Object.freeze({ Name: p0.Backend, Mode: p0.Mode, Index: 0, Servers: withCookies(serving, s0), RedirectToHttps: p0.Mode === 'http' && p0.RedirectToHttps, Checked: true, ...rawBackend(raw, ports, p0.Backend, p0.Mode, 0, s0.Balance), ...s0 })];
   const named = new Set([p0.Backend]);
   const add = (name: string, mode: PortView['Mode'], index: number): void => {
     if (named.has(name)) return;
     named.add(name);
     const servers = index === 0 ? serving : Object.freeze(portServers(app, all, index, escaped));
-    backends.push(Object.freeze({ Name: name, Mode: mode, Index: index, Servers: servers, RedirectToHttps: mode === 'http' && ports[index].RedirectToHttps, Checked: false, ...rawBackend(raw, ports, name, mode, index) }));
+    const s = settled(index, mode);
+    backends.push(Object.freeze({ Name: name, Mode: mode, Index: index, Servers: withCookies(servers, s), RedirectToHttps: mode === 'http' && ports[index].RedirectToHttps, Checked: false, ...rawBackend(raw, ports, name, mode, index, s.Balance), ...s }));
   };
   for (const l of listeners) add(l.Backend, l.Mode, l.Index);
   // Port n routed in the main frontend but without a frontend of its own (no service port, or not bound).
   for (const r of routes) add(r.Backend, 'http', ports.findIndex((p) => p.Backend === r.Backend));
   return Object.freeze(backends);
 }
+
+/** marathon-lb's sticky cookie value: the first 10 hex digits of a SHA-1 of the server name (stable, reveals no address). */
+const stickyCookie = (server: string): string => createHash('sha1').update(server).digest('hex').slice(0, 10);
 
 function buildAppView(app: App, rule: Rule | undefined, now: number, policy: GroupPolicy): AppView {
   const bind = policy.servicePortBind;
@@ -304,7 +316,7 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
     NotServed: ports[0].NotServed,
     Route: routeOf(own, ports[0]),
     PortRoutes: routes,
-    Backends: backendsOf(app, ports, listeners, routes, serving, all, escaped, trusted),
+    Backends: backendsOf(app, ports, listeners, routes, serving, all, escaped, trusted, rule),
     Listeners: listeners,
     Template: chosen.name,
     LabelConfig: labelConfigNote(raw, trusted, ports.length),
@@ -326,14 +338,11 @@ function refusedPorts(ports: readonly PortView[], raw: ReadonlyMap<number, RawPo
   }));
 }
 
-/** `balance` as `backend.eta` writes it: marathon-lb's `{balance}` placeholder. */
-const BALANCE = 'leastconn';
-
 /** A backend's raw lines: port `index`'s `BACKEND_HEAD` and (HTTP) `BACKEND_HTTP_OPTIONS`, on that port's own backend only. */
-function rawBackend(raw: ReadonlyMap<number, RawPort> | undefined, ports: readonly PortView[], name: string, mode: PortView['Mode'], index: number): Pick<BackendView, 'RawHead' | 'RawHttpOptions'> {
+function rawBackend(raw: ReadonlyMap<number, RawPort> | undefined, ports: readonly PortView[], name: string, mode: PortView['Mode'], index: number, balance: string): Pick<BackendView, 'RawHead' | 'RawHttpOptions'> {
   const values = raw?.get(index)?.values;
   if (!values || ports[index]?.Backend !== name) return { RawHead: NO_LINES, RawHttpOptions: null };
-  const head = values.BACKEND_HEAD === undefined ? [] : rawLines('BACKEND_HEAD', values.BACKEND_HEAD, { backend: name, balance: BALANCE, mode }, [`balance ${BALANCE}`, `mode ${mode}`]);
+  const head = values.BACKEND_HEAD === undefined ? [] : rawLines('BACKEND_HEAD', values.BACKEND_HEAD, { backend: name, balance, mode }, [`balance ${balance}`, `mode ${mode}`]);
   const options = mode === 'http' && values.BACKEND_HTTP_OPTIONS !== undefined ? frozenLines(rawLines('BACKEND_HTTP_OPTIONS', values.BACKEND_HTTP_OPTIONS, {})) : null;
   return { RawHead: frozenLines(head), RawHttpOptions: options };
 }

@@ -12,7 +12,7 @@ import type { Logger } from '../log/logger.js';
 import { CulmError } from '../core/errors.js';
 import { serialQueue } from '../core/serial.js';
 import { runtimeCommands } from './runtime-api.js';
-import { statesStillTrue } from './server-state.js';
+import { statesStillTrue, withIntendedWeights } from './server-state.js';
 import { describeFailure, limitHit, runCommand, withLimits, type ResourceLimits } from './command.js';
 import { escapeRegExp, shellQuote } from '../core/text.js';
 
@@ -443,7 +443,8 @@ export class HaproxyDriver {
       const [state = ''] = await runtimeCommands(socket, ['show servers state'], Math.min(this.o.commandTimeoutMs, 2000));
       if (!/^\d+\n#/.test(state)) throw new Error(`unexpected answer: ${state.slice(0, 200)}`);
       // Read by the reload that follows, worthless after a crash: no fsync on the reload's path.
-      await replaceNow(path, `${state}\n`);
+      const applied = this.applied();
+      await replaceNow(path, `${applied === undefined ? state : withIntendedWeights(state, applied)}\n`);
     } catch (err) {
       await rm(path, { force: true }).catch(() => undefined);
       this.o.log.warn({ err: String(err), serverStateFile: path }, 'server states not saved before reload; reloading without them');

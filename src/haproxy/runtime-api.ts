@@ -75,7 +75,7 @@ export interface RuntimeResult {
 }
 
 /**
- * Applies the ops. Removals first: the server goes to maintenance at once (no new requests), then is
+ * Applies the ops, in order. A weight: `set server … weight`; a maxconn: `set maxconn server …`. A removal: the server goes to maintenance at once (no new requests), then is
  * deleted; a server that still has connections stays in maintenance (reported in `lingering`, harmless:
  * the config file no longer has it). Adds: `add server`, then `enable health` (when checked) and `state
  * ready`. An add whose name is still taken by a lingering server (`known`, or removed earlier in this batch)
@@ -94,6 +94,14 @@ export async function applyRuntimeOps(socketPath: string, ops: RuntimeOp[], know
   if (unaddable) throw new CulmError('E_RUNTIME', `server options need a reload: ${unaddable.server.options}`);
   for (const op of ops) {
     const id = `${op.backend}/${op.server.name}`;
+    if (op.op === 'weight' || op.op === 'maxconn') {
+      // A live server, changed in place: its connections and its state (drain, maint) stay as they are.
+      const command = op.op === 'weight' ? `set server ${id} weight ${op.weight}` : `set maxconn server ${id} ${op.maxconn}`;
+      await run([command], ([reply]) => {
+        if (!isOk(reply)) throw new CulmError('E_RUNTIME', `${command}: ${reply}`);
+      });
+      continue;
+    }
     if (op.op === 'remove') {
       await run([`set server ${id} state maint`, `del server ${id}`], ([maint, del]) => {
         if (!isOk(maint) && !/No such server/i.test(maint)) throw new CulmError('E_RUNTIME', `set server ${id} state maint: ${maint}`);

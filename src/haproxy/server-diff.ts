@@ -2,7 +2,9 @@
  * Pure: can the change from one rendered config to the next be applied through the runtime API, without a
  * reload? Yes when the two texts differ only in `server` lines inside `backend` sections that exist in both
  * (the same backends, in the same order, with every other line identical). Works on the rendered text, so it
- * holds for any template, not only the default one.
+ * holds for any template, not only the default one. A server whose line changed only in its `weight` or
+ * `maxconn` is changed in place (`set server … weight`, where the backend's algorithm takes weights at
+ * runtime; `set maxconn server …`).
  */
 
 export interface ServerLine {
@@ -15,7 +17,11 @@ export interface ServerLine {
 
 export type RuntimeOp =
   | { op: 'add'; backend: string; server: ServerLine }
-  | { op: 'remove'; backend: string; server: ServerLine };
+  | { op: 'remove'; backend: string; server: ServerLine }
+  /** `server` as the new line has it; only its weight (and maybe its maxconn) changed. */
+  | { op: 'weight'; backend: string; server: ServerLine; weight: number }
+  /** `server` as the new line has it; only its maxconn (and maybe its weight) changed. */
+  | { op: 'maxconn'; backend: string; server: ServerLine; maxconn: number };
 
 interface Section {
   header: string;
@@ -127,10 +133,55 @@ export function runtimeOps(before: string, after: string, maxOps = Infinity): Ru
   beforeEnd = eol(before, beforeEnd);
   afterEnd = eol(after, afterEnd);
   const header = headerAt(before, start);
-  return compareSections(sections(before.slice(start, beforeEnd), header), sections(after.slice(start, afterEnd), header), maxOps);
+  // The window may start inside a backend: whether it takes runtime weights is read from its whole section.
+  const weights = new Map<string, boolean>();
+  const takesWeights = (backend: string): boolean => {
+    let known = weights.get(backend);
+    if (known === undefined) weights.set(backend, known = dynamicWeights(sectionLines(before, `backend ${backend}`)));
+    return known;
+  };
+  const ops = compareSections(sections(before.slice(start, beforeEnd), header), sections(after.slice(start, afterEnd), header), maxOps, takesWeights);
+  // A name added in the window may repeat one of the same backend outside it (HAProxy would refuse that file):
+  // only the window's first and last sections can reach outside it.
+  if (!ops || !ops.some((o) => o.op === 'add')) return ops;
+  for (const edge of new Set([header, headerAt(after, afterEnd)])) {
+    if (!edge.startsWith('backend ')) continue;
+    const backend = backendName(edge);
+    if (ops.some((o) => o.op === 'add' && o.backend === backend) && repeatsName(sectionLines(after, edge))) return null;
+  }
+  return ops;
 }
 
-function compareSections(a: Iterator<Parsed>, b: Iterator<Parsed>, maxOps: number): RuntimeOp[] | null {
+function repeatsName(lines: readonly string[]): boolean {
+  const names = new Set<string>();
+  for (const line of lines) {
+    const m = SERVER.exec(line);
+    if (!m) continue;
+    if (names.has(m[1])) return true;
+    names.add(m[1]);
+  }
+  return false;
+}
+
+/** The lines of the section `header` names in `text` (its first such section), up to the next section. */
+function sectionLines(text: string, header: string): string[] {
+  let at = text.startsWith(`${header}\n`) ? 0 : text.indexOf(`\n${header}\n`);
+  if (at === -1) return [];
+  if (at > 0) at += 1;
+  const lines: string[] = [];
+  let from = text.indexOf('\n', at) + 1;
+  while (from > 0 && from < text.length) {
+    let to = text.indexOf('\n', from);
+    if (to === -1) to = text.length;
+    const line = text.slice(from, to);
+    if (SECTION.test(line)) break;
+    lines.push(line);
+    from = to + 1;
+  }
+  return lines;
+}
+
+function compareSections(a: Iterator<Parsed>, b: Iterator<Parsed>, maxOps: number, takesWeights: (backend: string) => boolean): RuntimeOp[] | null {
   const ops: RuntimeOp[] = [];
   for (;;) {
     const xa = a.next();
@@ -149,10 +200,54 @@ function compareSections(a: Iterator<Parsed>, b: Iterator<Parsed>, maxOps: numbe
       const next = y.servers.get(name);
       if (!next) ops.push({ op: 'remove', backend, server });
       else if (next.address !== server.address || next.port !== server.port || next.options !== server.options) {
-        ops.push({ op: 'remove', backend, server }, { op: 'add', backend, server: next });
+        const change = next.address === server.address && next.port === server.port ? limitsChange(server.options, next.options) : undefined;
+        if (change && (change.weight === undefined || takesWeights(backend))) {
+          if (change.weight !== undefined) ops.push({ op: 'weight', backend, server: next, weight: change.weight });
+          if (change.maxconn !== undefined) ops.push({ op: 'maxconn', backend, server: next, maxconn: change.maxconn });
+        } else ops.push({ op: 'remove', backend, server }, { op: 'add', backend, server: next });
       }
     }
     for (const [name, server] of y.servers) if (!x.servers.has(name)) ops.push({ op: 'add', backend, server });
     if (ops.length > maxOps) return null;
   }
+}
+
+const OPTION = (name: string): RegExp => new RegExp(`(?:^|\\s)${name}\\s+(\\d+)(?=\\s|$)`);
+const WEIGHT = OPTION('weight');
+const MAXCONN = OPTION('maxconn');
+
+/**
+ * The new line's weight and maxconn, each where it changed, when they are all that changed between two
+ * servers' options; undefined otherwise. The new line must say each changed one: one dropped means a default
+ * that `default-server` lines may set elsewhere.
+ */
+export function limitsChange(before: string, after: string): { weight?: number; maxconn?: number } | undefined {
+  const rest = (options: string): string => options.replace(WEIGHT, ' ').replace(MAXCONN, ' ').trim().split(/\s+/).join(' ');
+  if (rest(before) !== rest(after)) return undefined;
+  const out: { weight?: number; maxconn?: number } = {};
+  for (const [key, re] of [['weight', WEIGHT], ['maxconn', MAXCONN]] as const) {
+    const was = re.exec(before)?.[1];
+    const now = re.exec(after)?.[1];
+    if (was === now) continue;
+    if (now === undefined) return undefined;
+    out[key] = Number(now);
+  }
+  return out.weight === undefined && out.maxconn === undefined ? undefined : out;
+}
+
+/**
+ * Whether a backend (its lines other than servers) takes weight changes at runtime: HAProxy refuses them for
+ * static algorithms ("only accepts weights '0%' and '100%'"): static-rr, and the hashes unless consistent. A
+ * backend that names no algorithm gets the defaults' one, unknown here: a reload.
+ */
+export function dynamicWeights(body: readonly string[]): boolean {
+  let algorithm = '';
+  let consistent = false;
+  for (const line of body) {
+    const b = /^\s*balance\s+(\S+)/.exec(line);
+    if (b) algorithm = b[1];
+    else if (/^\s*hash-type\s+consistent\b/.test(line)) consistent = true;
+  }
+  if (algorithm === 'roundrobin' || algorithm === 'leastconn' || /^random\b/.test(algorithm)) return true;
+  return consistent && algorithm !== '' && algorithm !== 'static-rr' && algorithm !== 'first';
 }

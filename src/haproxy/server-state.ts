@@ -31,3 +31,49 @@ export function statesStillTrue(state: string, reloaded: string, current: string
 
 /** culm's route map files (`<output>.routes-<hash>.map`, see core/view.ts) under one name. */
 const withoutMapNames = (text: string): string => text.replace(/\.routes-[0-9a-f]{16}\.map\b/g, '.routes.map');
+
+/**
+ * `show servers state` as the next process should load it, given `applied` (the config the running process was
+ * last brought to: reloads and runtime changes). A reloaded HAProxy takes a saved server's weight only when the
+ * config's is the saved "initial" weight (srv_iweight: the one it started or was added with): after culm changed
+ * a weight at runtime (5 → 7, the file saying 7), a later config back at 5 would meet that initial 5 and
+ * restore 7. Each server whose runtime weight differs from its initial one gets, as initial, the weight its
+ * line in `applied` names: the config's weight wins when culm changed it since, an operator's `set weight`
+ * stays until it does, as HAProxy means it. Servers whose lines name no weight are left as they are.
+ */
+export function withIntendedWeights(state: string, applied: string): string {
+  const lines = state.split('\n');
+  const rows: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const f = lines[i].split(' ');
+    if (f.length > 8 && !lines[i].startsWith('#') && f[7] !== f[8]) rows.push(i);
+  }
+  if (rows.length === 0) return state;
+  const weights = serverWeights(applied, new Set(rows.map((i) => lines[i].split(' ')[1])));
+  for (const i of rows) {
+    const f = lines[i].split(' ');
+    const weight = weights.get(`${f[1]}/${f[3]}`);
+    if (weight === undefined || String(weight) === f[8]) continue;
+    f[8] = String(weight);
+    lines[i] = f.join(' ');
+  }
+  return lines.join('\n');
+}
+
+/** `backend/server` → the weight its `server` line names, for the servers of these backends. */
+function serverWeights(text: string, backends: ReadonlySet<string>): Map<string, number> {
+  const out = new Map<string, number>();
+  let backend: string | undefined;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const section = /^(\S+)(?:\s+(\S+))?/.exec(line);
+    if (section) {
+      backend = section[1] === 'backend' && section[2] && backends.has(section[2]) ? section[2] : undefined;
+      continue;
+    }
+    if (backend === undefined) continue;
+    const m = /^\s+server\s+(\S+)\s+\S+(?:\s+.*?)?\sweight\s+(\d+)(?:\s|$)/.exec(line);
+    if (m) out.set(`${backend}/${m[1]}`, Number(m[2]));
+  }
+  return out;
+}

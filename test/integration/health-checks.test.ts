@@ -170,7 +170,7 @@ t.test('a TLS server line the runtime API cannot take falls back to a reload', a
   const templates = new URL('../../templates/', import.meta.url).pathname;
   for (const f of readdirSync(templates)) copyFileSync(join(templates, f), join(dir, f));
   const partial = readFileSync(join(dir, 'backend.eta'), 'utf8');
-  writeFileSync(join(dir, 'backend.eta'), partial.replace(/<% \} %>\n<% \} -%>\n<% \} -%>\n$/, '<% } %> cookie <%= task.Server %>\n<% } -%>\n<% } -%>\n'));
+  writeFileSync(join(dir, 'backend.eta'), partial.replace(/ : '' %>\n<% \} -%>\n<% \} -%>\n$/, " : '' %> cookie <%= task.Server %>\n<% } -%>\n<% } -%>\n"));
   const culm = await startCulm({ marathon: marathon.url, dir, env: { CULM_EVENT_MODE: 'sse', HAPROXY_TEMPLATE_PATH: join(dir, 'haproxy.cfg.eta') } });
   t.teardown(async () => {
     await culm.destroy();

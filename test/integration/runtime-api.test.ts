@@ -66,7 +66,7 @@ t.test('a runtime failure falls back to a reload', async (t) => {
   // `balance source` is a static algorithm: HAProxy refuses `add server` there.
   const dir = mkdtempSync(join(tmpdir(), 'culm-rt-'));
   copyTemplates(dir);
-  writeFileSync(join(dir, 'backend.eta'), readFileSync(partial, 'utf8').replace('balance leastconn', 'balance source'));
+  writeFileSync(join(dir, 'backend.eta'), readFileSync(partial, 'utf8').replace('balance <%= b.Balance %>', 'balance source'));
   const culm = await startCulm({ marathon: marathon.url, dir, env: { CULM_EVENT_MODE: 'sse', HAPROXY_TEMPLATE_PATH: join(dir, 'haproxy.cfg.eta') } });
   t.teardown(async () => {
     await culm.destroy();

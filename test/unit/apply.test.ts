@@ -63,7 +63,7 @@ t.test('a broken partial: nothing is isolated for good, and the fixed partial is
   const good = readFileSync(out, 'utf8');
   const partial = join(dir, 'backend.eta');
   const original = readFileSync(partial, 'utf8');
-  writeFileSync(partial, original.replace('balance leastconn', 'balance leastconnX'));
+  writeFileSync(partial, original.replace('balance <%= b.Balance %>', 'balance leastconnX'));
   const more = stateOf(...['/a', '/b', '/c', '/d'].map((id, i) => app(id, tasks(task(31000 + i)))));
   const r = await applier.apply(more, new Map());
   t.equal(r.result, 'invalid');

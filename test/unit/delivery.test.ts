@@ -47,7 +47,7 @@ class FakeSocket implements RuntimeSocket {
   fail = false;
   async applyOps(ops: RuntimeOp[]) {
     if (this.fail) throw new CulmError('E_RUNTIME', 'socket gone');
-    this.sent.push(...ops.map((o) => `${o.op} ${o.backend}/${o.server.name}`));
+    this.sent.push(...ops.map((o) => `${o.op} ${o.backend}/${o.server.name}${o.op === 'weight' ? ` ${o.weight}` : o.op === 'maxconn' ? ` ${o.maxconn}` : ''}`));
     return { commands: ops.length, lingering: [] as Array<[string, ServerLine]> };
   }
   async replaceMap(live: string, text: string) {
@@ -119,6 +119,28 @@ t.test('after a reload or a restart, the live map is the one that process starte
   await delivery.restart();
   await delivery.deliver(config('d', [1]).replace('frontend http', 'frontend http\n    timeout client 5s'), map('d', '/d web\n'));
   t.equal(socket.sent.at(-1), 'map /out.routes-c.map /d web', 'a restarted process loaded the file on disk: its name');
+});
+
+t.test('a weight-only change re-weights the servers at runtime; on a static algorithm, or with another change, it reloads', async (t) => {
+  const { driver, socket, delivery } = setup();
+  const weighted = (weight: number, balance = 'leastconn', mapName = 'a'): string => config(mapName, [1, 2])
+    .replace('backend web', `backend web\n    balance ${balance}`).replace(/ check$/gm, ` check weight ${weight}`);
+  await delivery.deliver(weighted(5), map('a', '/web web\n'));
+  const d = await delivery.deliver(weighted(7), map('a', '/web web\n'));
+  t.same(d.mode === 'runtime' && d.serverOps, 2, 'through the runtime API');
+  t.same(socket.sent, ['weight web/s1 7', 'weight web/s2 7'], 'set server … weight, each server');
+  t.same(driver.calls.slice(-2), ['prepare', 'commit'], 'the file on disk is rewritten as the whole truth');
+  t.equal(delivery.applied(), weighted(7));
+  t.equal((await delivery.deliver(weighted(0, 'leastconn', 'b'), map('b', '/shop web\n'))).mode, 'runtime', 'with a map change: both at runtime');
+  t.same(socket.sent.slice(-3), ['map /out.routes-a.map /shop web', 'weight web/s1 0', 'weight web/s2 0']);
+  const reloads = driver.calls.filter((c) => c.startsWith('reload')).length;
+  t.equal((await delivery.deliver(weighted(3, 'static-rr', 'b'), map('b', '/shop web\n'))).mode, 'reload', 'the algorithm changed: a reload');
+  t.equal((await delivery.deliver(weighted(4, 'static-rr', 'b'), map('b', '/shop web\n'))).mode, 'runtime', 'static-rr: not a weight op…');
+  t.same(socket.sent.slice(-4), ['remove web/s1', 'add web/s1', 'remove web/s2', 'add web/s2'], '…but a remove and an add (which HAProxy refuses there: then a reload)');
+  t.equal(driver.calls.filter((c) => c.startsWith('reload')).length, reloads + 1);
+  const limited = weighted(4, 'static-rr', 'b').replace(/ weight 4$/gm, ' weight 4 maxconn 50');
+  t.equal((await delivery.deliver(limited, map('b', '/shop web\n'))).mode, 'runtime', 'a maxconn, whatever the algorithm');
+  t.same(socket.sent.slice(-2), ['maxconn web/s1 50', 'maxconn web/s2 50']);
 });
 
 t.test('anything else reloads: another line changed, a map added or removed, the runtime API off', async (t) => {

@@ -46,12 +46,41 @@ function runtimeOpsWhole(before: string, after: string): RuntimeOp[] | null {
       const next = y.servers.get(name);
       if (!next) ops.push({ op: 'remove', backend, server });
       else if (next.address !== server.address || next.port !== server.port || next.options !== server.options) {
-        ops.push({ op: 'remove', backend, server }, { op: 'add', backend, server: next });
+        const change = limitsOnly(server, next, x.body);
+        if (change === undefined) ops.push({ op: 'remove', backend, server }, { op: 'add', backend, server: next });
+        else {
+          if (change.weight !== undefined) ops.push({ op: 'weight', backend, server: next, weight: change.weight });
+          if (change.maxconn !== undefined) ops.push({ op: 'maxconn', backend, server: next, maxconn: change.maxconn });
+        }
       }
     }
     for (const [name, server] of y.servers) if (!x.servers.has(name)) ops.push({ op: 'add', backend, server });
   }
   return ops;
+}
+
+/** The reference's own reading of a weight/maxconn-only change: token lists without those pairs. */
+function limitsOnly(a: ServerLine, b: ServerLine, body: string[]): { weight?: number; maxconn?: number } | undefined {
+  if (a.address !== b.address || a.port !== b.port) return undefined;
+  const split = (o: string): { values: Record<string, string | undefined>; rest: string[] } => {
+    const tokens = o.split(/\s+/).filter(Boolean);
+    const values: Record<string, string | undefined> = {};
+    for (const name of ['weight', 'maxconn']) {
+      const at = tokens.indexOf(name);
+      if (at !== -1 && /^\d+$/.test(tokens[at + 1] ?? '')) values[name] = tokens.splice(at, 2)[1];
+    }
+    return { values, rest: tokens };
+  };
+  const x = split(a.options);
+  const y = split(b.options);
+  if (x.rest.join(' ') !== y.rest.join(' ')) return undefined;
+  const changed = ['weight', 'maxconn'].filter((n) => x.values[n] !== y.values[n]);
+  if (changed.length === 0 || changed.some((n) => y.values[n] === undefined)) return undefined;
+  const balance = body.map((l) => l.trim().split(/\s+/)).find((w) => w[0] === 'balance')?.[1] ?? '';
+  const consistent = body.some((l) => l.trim().startsWith('hash-type consistent'));
+  const dynamic = ['roundrobin', 'leastconn', 'random'].includes(balance) || (consistent && !['', 'static-rr', 'first'].includes(balance));
+  if (changed.includes('weight') && !dynamic) return undefined;
+  return Object.fromEntries(changed.map((n) => [n, Number(y.values[n])]));
 }
 
 const cfg = (servers: Record<string, string[]>, extra = ''): string => [
@@ -94,6 +123,30 @@ t.test('anything else needs a reload', async (t) => {
   t.equal(runtimeOps(cfg({ a: ['server s 1.1.1.1:1', 'server s 1.1.1.1:2'] }), base), null, 'duplicate server names');
 });
 
+t.test('a weight or maxconn change alone changes the server in place (a weight where the algorithm takes weights at runtime)', async (t) => {
+  const line = (options: string): string => `server s 10.0.0.1:1 ${options}`.trim();
+  const ops = (before: string, after: string, balance = 'leastconn'): string[] | null => {
+    const text = (o: string): string => cfg({ a: [line(o)] }).replace('balance leastconn', `balance ${balance}`);
+    return runtimeOps(text(before), text(after))?.map((o) => (o.op === 'weight' ? `weight ${o.weight}` : o.op === 'maxconn' ? `maxconn ${o.maxconn}` : o.op)) ?? null;
+  };
+  t.same(ops('check inter 5s weight 5', 'check inter 5s weight 7'), ['weight 7'], 'a weight changed');
+  t.same(ops('check inter 5s', 'check inter 5s weight 7'), ['weight 7'], 'a weight set');
+  t.same(ops('weight 5 maxconn 100', 'weight 0 maxconn 100'), ['weight 0'], 'to 0, another option beside it');
+  t.same(ops('weight 5', 'weight 7', 'roundrobin'), ['weight 7'], 'roundrobin');
+  t.same(ops('weight 5', 'weight 7', 'random'), ['weight 7'], 'random');
+  t.same(ops('check inter 5s weight 5', 'check inter 5s'), ['remove', 'add'], 'a weight dropped: the default is not known here');
+  t.same(ops('weight 5', 'weight 7 maxconn 100'), ['weight 7', 'maxconn 100'], 'weight and maxconn');
+  t.same(ops('check maxconn 100', 'check maxconn 200', 'static-rr'), ['maxconn 200'], 'maxconn alone, whatever the algorithm');
+  t.same(ops('maxconn 100', ''), ['remove', 'add'], 'a maxconn dropped');
+  t.same(ops('weight 5 maxconn 1', 'weight 7 maxconn 2', 'static-rr'), ['remove', 'add'], 'a weight among them on a static algorithm');
+  t.same(ops('weight 5', 'weight 7 check'), ['remove', 'add'], 'something else changed too');
+  t.same(ops('weight 5', 'weight 7', 'static-rr'), ['remove', 'add'], 'a static algorithm refuses runtime weights');
+  t.same(ops('weight 5', 'weight 7', 'source'), ['remove', 'add'], 'a map-based hash too');
+  const consistent = runtimeOps(cfg({ a: ['hash-type consistent', line('weight 5')] }).replace('balance leastconn', 'balance source'), cfg({ a: ['hash-type consistent', line('weight 7')] }).replace('balance leastconn', 'balance source'));
+  t.same(consistent?.map((o) => o.op), ['weight'], 'a consistent hash takes them');
+  t.same(runtimeOps(cfg({ a: [line('weight 5')] }).replace('    balance leastconn\n', ''), cfg({ a: [line('weight 7')] }).replace('    balance leastconn\n', ''))?.map((o) => o.op), ['remove', 'add'], 'no balance line: the defaults\' algorithm is not known');
+});
+
 t.test('options add server accepts', async (t) => {
   t.ok(canAddAtRuntime(''));
   t.ok(canAddAtRuntime('check inter 5s'));
@@ -112,14 +165,19 @@ t.test('options add server accepts', async (t) => {
 t.test('the windowed diff agrees with whole-file parsing on random server changes', async (t) => {
   let seed = 42;
   const rnd = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
+    // 32-bit arithmetic (a float product loses its low bits: the backends came out nearly always empty) and
+    // the high bits (an LCG's low bits cycle short).
+    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+    return (seed >>> 12) % n;
   };
+  const rw = rnd;
   const make = (backends: string[][]): string => cfg(Object.fromEntries(backends.map((lines, i) => [`b${i}`, lines])));
   let mismatches = 0;
+  let weighted = 0;
+  let limited = 0;
   for (let round = 0; round < 2000; round++) {
     const backends = Array.from({ length: 5 }, (_, i) => Array.from({ length: rnd(4) }, (_, k) => `server ::b${i}-10.0.0.1-${31000 + k * 7} 10.0.0.1:${31000 + k * 7}`));
-    const before = make(backends);
+    let before = make(backends);
     const next = backends.map((b) => [...b]);
     for (let c = 0; c <= rnd(3); c++) {
       const b = next[rnd(next.length)];
@@ -127,18 +185,30 @@ t.test('the windowed diff agrees with whole-file parsing on random server change
       if (what === 0 && b.length) b.splice(rnd(b.length), 1);
       else if (what === 1) { const port = 31000 + rnd(40); b.splice(rnd(b.length + 1), 0, `server ::b0-10.0.0.1-${port} 10.0.0.1:${port}`); }
       else if (b.length) b[rnd(b.length)] = b[0].replace(/:\d+$/, `:${33000 + rnd(100)}`);
+      // Weights: set, changed, dropped, and with another option beside them.
+      const w = rw(5);
+      if (b.length && w === 0) { const k = rw(b.length); b[k] = `${b[k].replace(/ weight \d+/, '')} weight ${rw(257)}`; }
+      else if (b.length && w === 1) { const k = rw(b.length); b[k] = b[k].replace(/ weight \d+/, ''); }
+      else if (b.length && w === 2) { const k = rw(b.length); b[k] = `${b[k].replace(/ maxconn \d+/, '')} maxconn ${1 + rw(3)}`; }
+      else if (b.length && w === 3) { const k = rw(b.length); b[k] = b[k].replace(/ maxconn \d+/, ''); }
     }
     let after = make(next);
     if (rnd(10) === 0) after = after.replace(`backend b${rnd(5)}\n    balance leastconn`, (m) => m.replace('leastconn', 'roundrobin'));
+    // Both sides static: a weight change there is a remove and an add.
+    if (rw(8) === 0) { const b = `backend b${rw(5)}\n    balance leastconn`; after = after.replace(b, b.replace('leastconn', 'static-rr')); before = before.replace(b, b.replace('leastconn', 'static-rr')); }
     const fast = runtimeOps(before, after);
     const whole = runtimeOpsWhole(before, after);
-    const key = (ops: ReturnType<typeof runtimeOps>): string => JSON.stringify(ops?.map((o) => `${o.op} ${o.backend}/${o.server.name} ${o.server.address}:${o.server.port}`).sort() ?? null);
+    if (fast?.some((o) => o.op === 'weight')) weighted++;
+    if (fast?.some((o) => o.op === 'maxconn')) limited++;
+    const key = (ops: ReturnType<typeof runtimeOps>): string => JSON.stringify(ops?.map((o) => `${o.op} ${o.backend}/${o.server.name} ${o.server.address}:${o.server.port} ${o.op === 'weight' ? o.weight : o.op === 'maxconn' ? o.maxconn : ''}`).sort() ?? null);
     if (key(fast) !== key(whole)) {
       mismatches++;
       if (mismatches < 3) t.fail(`round ${round}: ${key(fast)} vs ${key(whole)}`);
     }
   }
   t.equal(mismatches, 0, '2000 random rounds agree');
+  t.ok(weighted > 100, `weight changes among them (${weighted} rounds)`);
+  t.ok(limited > 100, `maxconn changes among them (${limited} rounds)`);
 });
 
 t.test('configs larger than the scan block: changes at, before and after block edges', async (t) => {
