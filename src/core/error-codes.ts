@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   E_CROSS_ORIGIN: { status: 403, doc: 'A browser write from another origin (Origin or Sec-Fetch-Site says so).' },
   E_INTERNAL: { status: 500, doc: 'An unexpected failure inside culm (logged with its stack).' },
   E_NO_CONFIG: { status: 404, doc: 'No HAProxy config has been applied yet.' },
+  E_NO_DIFF: { status: 404, doc: 'No diff is kept under this id: only the last 50 applies keep theirs.' },
   E_TOO_MANY_STREAMS: { status: 429, doc: 'As many `/api/events` streams are open as culm keeps (32); retry shortly.' },
   E_CALLBACKS_DISABLED: { status: 404, doc: 'A Marathon event callback arrived while culm is not in callback mode.' },
   // Rules

@@ -48,7 +48,8 @@ const SCHEMAS: Record<string, Schema> = {
     result: { type: 'string', enum: ['applied', 'unchanged', 'invalid', 'reload-failed', 'error', 'skipped', 'deferred'] },
     reasons: arrayOf(str), durationMs: num, mode: { type: 'string', enum: ['reload', 'runtime'] },
     configHash: { type: 'string', pattern: '^[0-9a-f]{64}$' }, error: ref('ErrorDetail'),
-    retryAt: int, validateMs: num, reloadMs: num,
+    retryAt: int, validateMs: num, reloadMs: num, runtimeMs: num, maps: int, serverOps: int,
+    diffId: { type: 'integer', description: 'Its diff against the config applied before: `GET /api/history/{diffId}/diff` (the last 50 are kept).' },
     leftOut: arrayOf(object({ kind: { type: 'string', enum: ['rule', 'app', 'cert'] }, id: str, error: str })),
   }, ['kind', 'at', 'result', 'reasons', 'durationMs']),
   RuleChangeRecord: object({
@@ -60,6 +61,13 @@ const SCHEMAS: Record<string, Schema> = {
   Readiness: object({
     status: { type: 'string', enum: ['ready', 'not ready'] },
     checks: mapOf(object({ ok: bool, detail: str })),
+  }),
+  MetricsSummary: object({
+    events: object({ total: num, perSecond: num }),
+    applies: mapOf(num),
+    reloads: object({ count: num, meanMs: num, lastMs: nullable(num) }),
+    runtime: object({ count: num, meanMs: num, failures: num }),
+    validationFailures: num, haproxyRestarts: num,
   }),
   ServerStat: object({
     server: str, address: str,
@@ -110,7 +118,17 @@ const OPERATIONS: Record<string, Operation> = {
     summary: 'The last applies and rule writes, oldest first',
     responses: { 200: json(arrayOf({ oneOf: [ref('ApplyRecord'), ref('RuleChangeRecord')] }), 'history') },
   },
-  'GET /api/config': { summary: 'The HAProxy config applied now', responses: { 200: text('text/plain', 'the config text') } },
+  'GET /api/config': {
+    summary: 'The HAProxy config applied now',
+    parameters: [{ name: 'download', in: 'query', required: false, schema: { const: '1' }, description: '`1`: sent as an attachment (`haproxy.cfg`).' }],
+    responses: { 200: text('text/plain', 'the config text') },
+  },
+  'GET /api/history/{id}/diff': {
+    summary: 'The unified diff of one apply (its `diffId`) against the config applied before it, map files included; each is capped at 16 KB',
+    parameters: [{ name: 'id', in: 'path', required: true, schema: str, description: 'An apply record\'s `diffId`.' }],
+    responses: { 200: text('text/plain', 'the diff (empty when only the map file names changed)') },
+  },
+  'GET /api/metrics/summary': { summary: 'The console\'s figures: events/s (last minute), applies by result, reload and runtime times', responses: { 200: json(ref('MetricsSummary'), 'the summary') } },
   'GET /api/state': { summary: 'Bamboo\'s template data: apps and rules', responses: { 200: json(ref('State'), 'the state') } },
   'GET /api/apps/{id}': {
     summary: 'One app: its routes and where each comes from, its tasks beside HAProxy\'s live view of their servers, its backends\' applied config',
@@ -135,6 +153,8 @@ const OPERATIONS: Record<string, Operation> = {
   'GET /api/openapi.json': { summary: 'This document', responses: { 200: json({ type: 'object', required: ['openapi', 'paths'] }, 'OpenAPI 3.1') } },
   'GET /': { summary: 'The operator page', responses: { 200: text('text/html', 'the page') } },
   'GET /ui': { summary: 'The operator page', responses: { 200: text('text/html', 'the page') } },
+  'GET /ui/history': { summary: 'The console\'s history page: applies with their diffs, rule changes with who made them', responses: { 200: text('text/html', 'the page') } },
+  'GET /ui/cluster': { summary: 'The console\'s status page: readiness, the cluster\'s instances and their config hashes, metrics', responses: { 200: text('text/html', 'the page') } },
 };
 
 /** The operations documented, as `METHOD path` keys. */

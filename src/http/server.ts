@@ -25,6 +25,7 @@ import { liveRoutes, liveStreamsOf } from './live-stream.js';
 import { openApiRoutes } from './openapi.js';
 import { stateRoutes } from './routes/state.js';
 import { uiRoutes } from './ui.js';
+import { uiOpsRoutes } from './ui-ops.js';
 import { allowedHosts, refuseWrite, type AllowedHosts } from './write-origin.js';
 
 export interface HttpServerOptions {
@@ -86,6 +87,7 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
     ...liveRoutes(streams),
     ...openApiRoutes(version),
     ...uiRoutes(core, version),
+    ...uiOpsRoutes(core, metrics, cluster, version),
   ]) router.add(route);
 
   const debug = (): boolean => log.isLevelEnabled('debug');

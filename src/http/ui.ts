@@ -13,6 +13,8 @@ import type { Route } from './router.js';
 import { APPS_SCRIPT, appQuery, appsSection, listControls, orphanTable, querySearch, WHY, type AppQuery } from './ui-apps.js';
 import { detailHtml } from './ui-app-detail.js';
 
+import { CLIENT_SCRIPT, CLIENT_STYLE, navLinks, pageHeaders } from './ui-client.js';
+
 export { escapeHtml };
 
 const HISTORY_SHOWN = 50;
@@ -32,7 +34,7 @@ function historyTable(history: readonly HistoryRecord[]): string {
   return `<table><thead><tr><th>When</th><th>Result</th><th>Took</th><th>Why</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
 }
 
-const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222}header{background:#234;color:#fff;padding:.6em 1em;display:flex;gap:1em;align-items:baseline}header a{color:#fff;margin-left:auto}
+export const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222}header{background:#234;color:#fff;padding:.6em 1em;display:flex;gap:1em;align-items:baseline;flex-wrap:wrap}
 h1{margin:0;font-size:1.3em}main{padding:0 1em 2em}table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
 code{font-size:.95em}input{width:min(22em,100%);font:inherit}.why{color:#b00;flex-basis:100%}.bad{color:#b00;font-weight:bold}.ok{color:#6c6}#msg{color:#b00;min-height:1.4em}form{display:flex;gap:.3em;flex-wrap:wrap}
 #live{font-size:.9em}#live[data-state=live]{color:#6c6}#live[data-state=offline]{color:#fb3}#q{width:min(30em,100%)}
@@ -40,23 +42,22 @@ a{color:#04a}a:focus-visible,button:focus-visible,input:focus-visible,select:foc
 fieldset{border:1px solid #ccc;display:flex;flex-wrap:wrap;gap:.2em 1em}fieldset input,select{width:auto}.wide{overflow-x:auto;max-width:100%}tr.opened td{background:#eef3f8}
 .fit{width:0;min-width:100%}
 .detail td,div.detail{background:#f6f8fa;padding:.5em}caption{text-align:left;font-weight:bold;padding:.3em 0}pre{overflow:auto;max-height:20em;background:#fff;border:1px solid #ddd;padding:.4em;margin:.3em 0}
-h3,h4{margin:.4em 0}`;
+h3,h4{margin:.4em 0}
+${CLIENT_STYLE}`;
 
 // Plain browser JS; ids come from data attributes and messages are set with textContent, never innerHTML.
 // The server is the one renderer: a search, a page link, a rule change or a live event re-reads this page
 // (fetch, with the search in the URL) and swaps its sections, parsed by DOMParser (whose scripts never run).
 // A section where the person has typed something not yet set (or a write is on its way) waits: what they typed
 // and the reason beside it stay.
-// With basic-auth users the browser prompts on the first 401 itself; with a bearer token only, the page asks
-// for the token once and keeps it in sessionStorage (this tab only, never a cookie). The live stream is read
-// with fetch, not EventSource, so that it can carry that token.
-const SCRIPT = `const msg=document.getElementById('msg'),live=document.getElementById('live');
-function authHeaders(){const h={};const token=sessionStorage.getItem('culm-token');if(token)h.Authorization='Bearer '+token;return h;}
+// Credentials and the live stream: see ui-client.ts.
+const SCRIPT = `${CLIENT_SCRIPT}
+const msg=document.getElementById('msg'),live=document.getElementById('live');
 function editing(section){for(const i of section.querySelectorAll('input'))if(i.value!==i.defaultValue)return true;
  return !!section.querySelector('form[data-busy]');}
 let refreshing=null,again=false;
 function refresh(){if(refreshing){again=true;return refreshing;}
- refreshing=(async()=>{try{const res=await fetch('/'+location.search,{headers:authHeaders()});if(!res.ok)return;
+ refreshing=(async()=>{try{const res=await authFetch('/'+location.search);if(!res.ok)return;
   const doc=new DOMParser().parseFromString(await res.text(),'text/html');
   const key=document.activeElement&&document.activeElement.dataset?document.activeElement.dataset.key:undefined;
   for(const id of ['apps','orphans','history']){const next=doc.getElementById(id),cur=document.getElementById(id);
@@ -66,12 +67,11 @@ function refresh(){if(refreshing){again=true;return refreshing;}
 async function call(method,id,body,form,retried){if(form)form.dataset.busy='1';try{await send(method,id,body,form,retried);}finally{if(form)delete form.dataset.busy;}}
 async function send(method,id,body,form,retried){msg.textContent='';const why=form&&form.querySelector('.why')||msg;why.textContent='';
  const input=form&&form.elements.namedItem('acl');if(input)input.removeAttribute('aria-invalid');
- const init={method,headers:authHeaders()};if(body){init.headers['Content-Type']='application/json';init.body=JSON.stringify(body);}
- try{const res=await fetch('/api/services/'+encodeURIComponent(id),init);
+ const init={method,headers:{}};if(body){init.headers['Content-Type']='application/json';init.body=JSON.stringify(body);}
+ try{const res=await authFetch('/api/services/'+encodeURIComponent(id),init);
   if(res.ok){if(input)input.defaultValue=input.value;if(form)delete form.dataset.busy;await refresh();return;}
-  if(res.status===401&&!retried&&!/basic/i.test(res.headers.get('WWW-Authenticate')||'')){
-   const t=prompt('culm API token (CULM_API_TOKEN)');if(t){sessionStorage.setItem('culm-token',t.trim());return send(method,id,body,form,true);}}
   let text=res.status+' '+res.statusText;try{const j=await res.json();if(j&&j.error)text=j.error.message;}catch(e){}
+  if(res.status===401&&!retried&&await askCredentials(res,sessionStorage.getItem('culm-auth')?text:''))return send(method,id,body,form,true);
   why.textContent=text;if(input){input.setAttribute('aria-invalid','true');input.focus();}}catch(e){why.textContent=String(e);}}
 document.addEventListener('submit',(ev)=>{const f=ev.target;if(!(f instanceof HTMLFormElement))return;ev.preventDefault();
  const id=f.dataset.id||f.elements.namedItem('id').value;if(!id.trim()){msg.textContent='An app id is needed.';return;}
@@ -80,17 +80,8 @@ document.addEventListener('click',(ev)=>{const b=ev.target;
  if(b instanceof HTMLAnchorElement&&b.classList.contains('page')){ev.preventDefault();history.replaceState(null,'',b.href);refresh();return;}
  if(!(b instanceof HTMLButtonElement)||!b.classList.contains('del')||!b.form)return;
  const id=b.form.dataset.id;if(confirm('Delete the rule for '+id+'?'))call('DELETE',id,undefined,b.form);});
-function state(s,text){live.dataset.state=s;live.textContent=text;}
 let eventTimer;function changed(){clearTimeout(eventTimer);eventTimer=setTimeout(refresh,250);}
-async function follow(){state('connecting','connecting…');
- try{const res=await fetch('/api/events',{headers:authHeaders()});
-  if(!res.ok||!res.body)throw new Error(res.status===401?'the API token is needed':'HTTP '+res.status);
-  state('live','live');changed();const reader=res.body.getReader(),dec=new TextDecoder();let buf='';
-  for(;;){const {value,done}=await reader.read();if(done)break;buf+=dec.decode(value,{stream:true});let i;
-   while((i=buf.indexOf('\\n\\n'))>=0){const block=buf.slice(0,i);buf=buf.slice(i+2);if(/^event: /m.test(block))changed();}}
-  throw new Error('the stream ended');
- }catch(e){state('offline','offline ('+e.message+'), retrying');setTimeout(follow,2000);}}
-follow();`;
+follow(live,changed);`;
 
 const NO_QUERY: AppQuery = { q: '', offset: 0, filters: [], sort: 'id', open: '' };
 
@@ -103,7 +94,7 @@ export function renderUi(core: CulmCore, version: string, nonce: string, query: 
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>culm</title><style nonce="${e(nonce)}">${STYLE}</style></head>
 <body><header><h1>culm</h1><span>${e(version)}</span><span class="${ready ? 'ok' : 'bad'}">${ready ? 'ready' : 'not ready'}</span>
-<span id="live" role="status" data-state="off">live updates off</span><a href="/">refresh</a></header>
+<span id="live" role="status" data-state="off">live updates off</span>${navLinks('/')}</header>
 <main><p id="msg" role="status"></p>
 <h2>Apps</h2>
 ${listControls(query)}
@@ -131,11 +122,7 @@ export function uiRoutes(core: CulmCore, version: string): Route[] {
       GET: async ({ res, query }) => {
         const nonce = randomBytes(16).toString('base64');
         const q = appQuery(query);
-        send(res, 200, HTML_TYPE, renderUi(core, version, nonce, q, await openDetail(core, q)), {
-          'Content-Security-Policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'`,
-          'Cache-Control': 'no-store',
-          'Referrer-Policy': 'no-referrer',
-        });
+        send(res, 200, HTML_TYPE, renderUi(core, version, nonce, q, await openDetail(core, q)), pageHeaders(nonce));
       },
     },
   });

@@ -4,6 +4,9 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FastHistogram } from './fast-histogram.js';
+import { EventRate, type MetricsSummary } from './summary.js';
+
+export type { MetricsSummary };
 
 export interface Metrics {
   /** A Marathon event was taken in (callback or SSE); `type` is Marathon's eventType. */
@@ -57,6 +60,8 @@ export interface Metrics {
   httpConnectionEvicted(reason: string): void;
   /** The exposition text for `/metrics`. */
   text(): Promise<string>;
+  /** The console's figures (events/s, applies, reload times), read from the counters themselves. */
+  summary(): Promise<MetricsSummary>;
   readonly contentType: string;
 }
 
@@ -98,6 +103,8 @@ export class PrometheusMetrics implements Metrics {
   private readonly httpRequests: FastHistogram;
   private readonly httpEvictions: Counter<'reason'>;
   private counts?: () => { apps: number; tasks: number; serving: number };
+  private readonly eventRate = new EventRate();
+  private lastReloadMs: number | null = null;
   /** Sets `gauge` from the cluster counts when scraped, if a source was given. */
   private readonly clusterReader = (key: 'apps' | 'tasks' | 'serving', gauge: Gauge): void => {
     if (this.counts) gauge.set(this.counts()[key]);
@@ -154,7 +161,10 @@ export class PrometheusMetrics implements Metrics {
     return this.registry.contentType;
   }
 
-  eventReceived(type: string): void { this.events.inc({ type }); }
+  eventReceived(type: string): void {
+    this.events.inc({ type });
+    this.eventRate.add();
+  }
   eventRejected(reason: string): void { this.eventsRejected.inc({ reason }); }
   marathonDataRejected(field: string): void { this.dataRejected.inc({ field }); }
   hint(outcome: string): void { this.hints.inc({ outcome }); }
@@ -175,7 +185,10 @@ export class PrometheusMetrics implements Metrics {
     this.applies.inc({ result });
     this.applyDuration.observe(seconds);
   }
-  reload(seconds: number): void { this.reloads.observe(seconds); }
+  reload(seconds: number): void {
+    this.reloads.observe(seconds);
+    this.lastReloadMs = seconds * 1000;
+  }
   validationFailed(): void { this.validationFailures.inc(); }
   runtimeApplied(seconds: number): void { this.runtimeChanges.observe(seconds); }
   runtimeFailed(): void { this.runtimeFailures.inc(); }
@@ -193,4 +206,31 @@ export class PrometheusMetrics implements Metrics {
   text(): Promise<string> {
     return this.registry.metrics();
   }
+
+  async summary(): Promise<MetricsSummary> {
+    const applies: Record<string, number> = {};
+    for (const v of (await this.applies.get()).values) applies[String(v.labels.result)] = v.value;
+    const reloads = await countAndMean(this.reloads);
+    const runtime = await countAndMean(this.runtimeChanges);
+    return {
+      events: { total: await total(this.events), perSecond: this.eventRate.perSecond() },
+      applies,
+      reloads: { ...reloads, lastMs: this.lastReloadMs === null ? null : Math.round(this.lastReloadMs * 10) / 10 },
+      runtime: { ...runtime, failures: await total(this.runtimeFailures) },
+      validationFailures: await total(this.validationFailures),
+      haproxyRestarts: await total(this.haproxyRestarts),
+    };
+  }
+}
+
+async function total(counter: Counter<string>): Promise<number> {
+  return (await counter.get()).values.reduce((sum, v) => sum + v.value, 0);
+}
+
+/** A histogram's count and mean, in ms. */
+async function countAndMean(h: Histogram<string>): Promise<{ count: number; meanMs: number }> {
+  const values = (await h.get()).values;
+  const count = values.filter((v) => v.metricName?.endsWith('_count')).reduce((s, v) => s + v.value, 0);
+  const sum = values.filter((v) => v.metricName?.endsWith('_sum')).reduce((s, v) => s + v.value, 0);
+  return { count, meanMs: count === 0 ? 0 : Math.round((sum / count) * 10_000) / 10 };
 }

@@ -18,6 +18,7 @@ import { AppRenderError, type Renderer } from '../haproxy/render.js';
 import { TEMPLATE_CONFIG_KEY } from '../core/backend-template.js';
 import type { Logger } from '../log/logger.js';
 import type { ApplyRecord, LeftOut } from './types.js';
+import { ConfigDiffs } from './config-diffs.js';
 
 const MAX_ISOLATION_ROUNDS = 5;
 /**
@@ -129,6 +130,8 @@ export class Applier {
   private toldLabelConfig = new Map<string, LabelConfigNote>();
   /** Isolations not yet shown in an apply record (a deferred apply is not kept in the history). */
   private unreported: LeftOut[] = [];
+  /** The diff of each apply and rejected candidate, for the history (bounded). */
+  readonly diffs = new ConfigDiffs();
 
   constructor(
     private readonly renderer: Renderer,
@@ -275,13 +278,16 @@ export class Applier {
         if (delivered.mode === 'runtime') {
           measures.runtimeSeconds = delivered.ms / 1000;
           this.log.info({ reasons, mode: 'runtime' }, 'config applied through the runtime API');
-          return record('applied', reasons, { configHash: sha256(text), mode: 'runtime' });
+          return record('applied', reasons, {
+            configHash: sha256(text), mode: 'runtime', runtimeMs: round1(delivered.ms), maps: delivered.maps, serverOps: delivered.serverOps,
+            ...this.diffOf(text, files, true),
+          });
         }
         const timings = delivered.timings;
         if (timings) measures.reloadSeconds = timings.reloadMs / 1000;
         this.log.info({ reasons, ms: timings?.reloadMs }, 'config applied');
         const spent = timings ? { validateMs: round1(timings.validateMs), reloadMs: round1(timings.reloadMs) } : {};
-        return record('applied', reasons, { configHash: sha256(text), mode: 'reload', ...spent });
+        return record('applied', reasons, { configHash: sha256(text), mode: 'reload', ...spent, ...this.diffOf(text, files, true) });
       } catch (err) {
         if (err instanceof DeliveryError && err.runtimeFailed) measures.runtimeFailed = true;
         const e = err instanceof DeliveryError ? err.error : err instanceof CulmError ? err : new CulmError('E_APPLY', errorMessage(err), { cause: err });
@@ -326,16 +332,22 @@ export class Applier {
           this.rejectedText = text;
           this.rejectedError = e;
           this.log.error({ err: e.message }, 'candidate config rejected; HAProxy keeps the last good one');
-          return record('invalid', reasons, { configHash: sha256(text), error: { code: e.code, message: e.message } });
+          return record('invalid', reasons, { configHash: sha256(text), error: { code: e.code, message: e.message }, ...this.diffOf(text, files, false) });
         }
         undoIsolation();
         const result = e.code === 'E_RELOAD_FAILED' ? 'reload-failed' : 'error';
         this.log.error({ code: e.code, err: e.message }, 'apply failed; will retry');
-        return record(result, reasons, { configHash: sha256(text), error: { code: e.code, message: e.message } });
+        return record(result, reasons, { configHash: sha256(text), error: { code: e.code, message: e.message }, ...this.diffOf(text, files, false) });
       }
     }
     undoIsolation();
     return record('invalid', ['too many bad apps or rules']);
+  }
+
+  /** The id of the diff kept for this config (against the one applied before), as a record's field. */
+  private diffOf(text: string, files: readonly SideFile[], applied: boolean): { diffId?: number } {
+    const id = this.diffs.record(text, files, applied);
+    return id === undefined ? {} : { diffId: id };
   }
 
   /** A service port left out for a clash: one log line and `culm_apps_skipped_total{reason="port clash"}`, when it starts. */

@@ -574,6 +574,10 @@ export class Daemon implements CulmCore {
     return this.o.delivery.lastApplied();
   }
 
+  applyDiff(id: number): string | undefined {
+    return this.o.applier.diffs.get(id);
+  }
+
   serverStats(backends: readonly string[]): Promise<ServerStat[]> {
     return this.o.delivery.serverStats(backends);
   }

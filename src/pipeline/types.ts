@@ -35,6 +35,15 @@ export interface ApplyRecord {
    */
   validateMs?: number;
   reloadMs?: number;
+  /** With `runtime`: how long the socket commands took (ms), how many maps were swapped and server commands sent. */
+  runtimeMs?: number;
+  maps?: number;
+  serverOps?: number;
+  /**
+   * The diff of this config against the one applied before (`GET /api/history/{diffId}/diff`), kept for the last
+   * 50 records; absent for the first config and for records that tried no new config.
+   */
+  diffId?: number;
   /** Rules (or apps) this apply left out because HAProxy refused the config with them, and HAProxy's error. */
   leftOut?: LeftOut[];
 }
@@ -113,6 +122,8 @@ export interface CulmCore {
   recordRuleChange(record: RuleChangeRecord): void;
   /** The config text currently applied, if any. */
   appliedConfig(): string | undefined;
+  /** The diff an apply record names by `diffId`; undefined once dropped (only the last 50 are kept). */
+  applyDiff?(id: number): string | undefined;
   /**
    * HAProxy's live view of the servers of these backends (`show stat`), through the delivery owner. Rejects
    * when HAProxy cannot be asked. Absent: this core has no HAProxy to ask.

@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 import { requireBinary } from './processes.js';
 
 /** CULM_CHROMIUM names another browser binary; the default is Debian's. */
@@ -21,9 +21,9 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: chromiumPath(), chromiumSandbox: false, args: ['--headless=new'] });
 }
 
-/** A page of its own for one test, with a screenshot on failure (under a temp dir, the path printed). */
-export async function pageFor(t: Test, browser: Browser, viewport = { width: 1200, height: 900 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
+/** A page of its own for one test (`options`: e.g. the browser's own login), with a screenshot on failure (under a temp dir, the path printed). */
+export async function pageFor(t: Test, browser: Browser, viewport = { width: 1200, height: 900 }, options: BrowserContextOptions = {}): Promise<Page> {
+  const context = await browser.newContext({ viewport, ...options });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(String(err)));

@@ -129,3 +129,14 @@ export async function culmWithWebApp(env: Record<string, string> = {}): Promise<
     },
   };
 }
+
+/** The console tests' Marathon: a 1.10 emulator (SSE) with `/web` and `/grp/api`, one task each on its own backend. */
+export async function emulatorWithTwoApps(): Promise<{ marathon: MarathonEmulator; backends: Backend[] }> {
+  const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 500 });
+  const backends = [await startBackend(), await startBackend()];
+  marathon.addApp({ id: '/web' });
+  marathon.addTask('/web', { port: backends[0].port });
+  marathon.addApp({ id: '/grp/api' });
+  marathon.addTask('/grp/api', { port: backends[1].port });
+  return { marathon, backends };
+}

@@ -70,6 +70,10 @@ class MemoryCore implements CulmCore {
   appliedConfig(): string | undefined {
     return this.config;
   }
+  diffs = new Map<number, string>();
+  applyDiff(id: number): string | undefined {
+    return this.diffs.get(id);
+  }
 }
 
 const task = (id: string, over: Partial<Task> = {}): Task => ({
@@ -416,6 +420,39 @@ t.test('every request is logged at debug without bodies or auth headers', async 
   t.notMatch(JSON.stringify(record), /secret-acl/, 'the request line has no body');
   // The audit line carries the rule (before and after, by design), never the credentials.
   t.notMatch(lines.join(''), /c2VjcmV0|Basic/);
+});
+
+t.test('the console\'s routes: config download, diffs by id, metrics summary, the history and cluster pages', async (t) => {
+  const { core, call } = await start(t, silentLogger(), { cluster: async () => ({ mode: 'zookeeper', self: 'a', leader: 'a', instances: [{ id: 'a', leader: true, lastApply: { configHash: '<h>' } }] }) });
+  core.config = 'global\n';
+  const plain = await call('/api/config');
+  t.equal(plain.headers.get('content-disposition'), null, 'shown in the browser by default');
+  const file = await call('/api/config?download=1');
+  t.equal(file.headers.get('content-disposition'), 'attachment; filename="haproxy.cfg"');
+  t.equal(await file.text(), 'global\n');
+
+  core.diffs.set(7, '--- a/haproxy.cfg\n');
+  const diff = await call('/api/history/7/diff');
+  t.same([diff.status, diff.headers.get('content-type'), await diff.text()], [200, 'text/plain; charset=utf-8', '--- a/haproxy.cfg\n']);
+  for (const id of ['8', '0', 'x', '1e3', '07']) {
+    const gone = await call(`/api/history/${id}/diff`);
+    t.equal(gone.status, 404, id);
+    t.equal(((await gone.json()) as { error: { code: string } }).error.code, 'E_NO_DIFF', id);
+  }
+
+  const summary = (await (await call('/api/metrics/summary')).json()) as { events: { total: number }; reloads: { count: number } };
+  t.same([summary.events.total, summary.reloads.count], [0, 0]);
+
+  core.records = [{ at: 0, result: 'applied', reasons: ['<i>x</i>'], durationMs: 1, mode: 'runtime', maps: 1, serverOps: 0, diffId: 7, configHash: 'a'.repeat(64) }];
+  for (const [path, marks] of [['/ui/history', [/runtime \(map\)/, /data-diff="7"/]], ['/ui/cluster', [/Readiness/, /&#60;h&#62;/]]] as const) {
+    const res = await call(path);
+    t.equal(res.status, 200, path);
+    t.match(res.headers.get('content-security-policy'), /script-src 'nonce-/);
+    const html = await res.text();
+    for (const m of marks) t.match(html, m, `${path}: ${m}`);
+    t.notMatch(html, /<i>|<h>/, `${path}: escaped`);
+    t.equal((html.match(/<script/g) ?? []).length, 1, `${path}: one script, our own`);
+  }
 });
 
 t.test('operator page', async (t) => {

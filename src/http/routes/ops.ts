@@ -2,7 +2,7 @@
 import type { Metrics } from '../../metrics/metrics.js';
 import type { CulmCore } from '../../pipeline/types.js';
 import { CulmError } from '../../core/errors.js';
-import { send, sendJson, sendText } from '../io.js';
+import { send, sendJson, sendText, TEXT_TYPE, type Headers } from '../io.js';
 import type { Route } from '../router.js';
 
 export function opsRoutes(core: CulmCore, metrics: Metrics): Route[] {
@@ -34,12 +34,27 @@ export function opsRoutes(core: CulmCore, metrics: Metrics): Route[] {
       name: '/api/config',
       path: '/api/config',
       handlers: {
-        GET: ({ res }) => {
+        GET: ({ res, query }) => {
           const text = core.appliedConfig();
           if (text === undefined) throw new CulmError('E_NO_CONFIG', 'no config has been applied yet', { status: 404 });
-          sendText(res, 200, text);
+          // `?download=1`: saved as a file by the console's download link.
+          const download: Headers = query.get('download') === '1' ? { 'Content-Disposition': 'attachment; filename="haproxy.cfg"' } : {};
+          send(res, 200, TEXT_TYPE, text, download);
         },
       },
     },
+    {
+      name: '/api/history/{id}/diff',
+      path: /^\/api\/history\/([^/]+)\/diff$/,
+      handlers: {
+        GET: ({ res, params }) => {
+          const id = /^[1-9][0-9]{0,15}$/.test(params[0]) ? Number(params[0]) : undefined;
+          const diff = id === undefined ? undefined : core.applyDiff?.(id);
+          if (diff === undefined) throw new CulmError('E_NO_DIFF', `no diff is kept under ${JSON.stringify(params[0])}: only the last 50 applies keep theirs`, { status: 404 });
+          sendText(res, 200, diff);
+        },
+      },
+    },
+    { name: '/api/metrics/summary', path: '/api/metrics/summary', handlers: { GET: async ({ res }) => sendJson(res, 200, await metrics.summary()) } },
   ];
 }
