@@ -28,6 +28,7 @@ import { startCallbackJanitor } from './cluster/callback-janitor.js';
 import { PrometheusMetrics } from './metrics/metrics.js';
 import { Applier } from './pipeline/apply.js';
 import { Daemon } from './pipeline/daemon.js';
+import { certState } from './fs/cert-files.js';
 import { MarathonFeed } from './pipeline/marathon-feed.js';
 import type { DependencyCheck } from './pipeline/types.js';
 import { createStores } from './cluster/stores.js';
@@ -105,12 +106,13 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     User: config.haproxy.user,
     Group: config.haproxy.group,
     ...(haproxyLog ? { LogTarget: haproxyLog.target, RequestLog: config.haproxy.requestLog } : {}),
+    ...(config.haproxy.sslCerts.length ? { SslCerts: config.haproxy.sslCerts, HttpsBind: config.haproxy.httpsBind } : {}),
     ServeGroups: {
       groups: config.haproxy.serveGroups, strict: config.haproxy.strictGroups, labelRouting: config.haproxy.labelRouting,
       ...(config.haproxy.bindServicePorts ? { servicePortBind: config.haproxy.servicePortBindAddress } : {}),
       ...(config.haproxy.trustLabelConfig ? { trustLabelConfig: true } : {}),
     },
-  }, log);
+  }, log, certState);
 
   const supervisor = new HaproxySupervisor({
     pidPath: config.haproxy.pidPath,
@@ -128,6 +130,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   const daemon = new Daemon({
     applier, delivery, rules, snapshots, metrics, log,
     rulePolicy: { aclFilesDir: config.haproxy.aclFilesDir },
+    renderOnResync: config.haproxy.sslCerts.length > 0,
     skipCheckOfMapOnlyRules: /^haproxy\s+-c\s+(-q\s+)?-f\s+\{\{\.\}\}$/.test(config.haproxy.validationCommand.trim()) || config.haproxy.validationCommand.trim() === '',
     haproxyRunning: () => supervisor.check(),
     apps: {

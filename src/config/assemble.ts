@@ -22,7 +22,7 @@ export function assemble(v: SettingValues, collected: Collected, warnings: strin
       },
     },
     haproxy: {
-      ...pick(v, 'haproxy', ['templatePath', 'outputPath', 'reloadCommand', 'validationCommand', 'cleanupCommand', 'httpBind', 'pidPath',
+      ...pick(v, 'haproxy', ['templatePath', 'outputPath', 'reloadCommand', 'validationCommand', 'cleanupCommand', 'httpBind', 'sslCerts', 'httpsBind', 'pidPath',
         'statsSocketPath', 'user']),
       // Without a user HAProxy keeps culm's user and group.
       group: v['haproxy.user'] === '' ? '' : v['haproxy.group'],

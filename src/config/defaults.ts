@@ -27,6 +27,7 @@ export type Kind =
   | 'haproxyBind' // HAProxy bind address list: "*:80", ":80,:8080", "unix@/run/x.sock"
   | 'bindAddress' // `*` or an IP address a bind line takes before its port; '' means `*`
   | 'groups' // comma-separated marathon-lb group names
+  | 'certPaths' // comma-separated certificate files or directories, resolved against the working directory (one HAProxy word each)
   | 'hostList' // host[:port] or origin list for the Host check (see asHostList)
   | 'zkHosts' // host[:port],… (port defaults to 2181 like go-zookeeper)
   | 'zkPath'; // absolute znode path
@@ -160,6 +161,14 @@ export const SETTINGS = {
   'haproxy.httpBind': {
     file: 'HAProxy.HttpBind', env: 'HAPROXY_HTTP_BIND', kind: 'haproxyBind', default: '*:80',
     doc: "The default template's HTTP frontend `bind` address(es), HAProxy syntax, comma-separated.",
+  },
+  'haproxy.sslCerts': {
+    file: 'HAProxy.SslCerts', env: 'HAPROXY_SSL_CERTS', kind: 'certPaths', default: '',
+    doc: "Certificates of an HTTPS frontend with the same routing as the HTTP one (marathon-lb's `--ssl-certs`): PEM files (certificate and key) or directories of them, comma-separated; the first is the default certificate, SNI chooses among them and the apps' `HAPROXY_{n}_SSL_CERT` files. Each must be readable at start (else an error naming this key). Empty: no HTTPS frontend, and `HAPROXY_{n}_SSL_CERT` is not used.",
+  },
+  'haproxy.httpsBind': {
+    file: 'HAProxy.HttpsBind', env: 'HAPROXY_HTTPS_BIND', kind: 'haproxyBind', default: '*:443',
+    doc: "With `HAProxy.SslCerts`: the HTTPS frontend's `bind` address(es), HAProxy syntax, comma-separated.",
   },
   'haproxy.pidPath': {
     file: 'HAProxy.PidPath', env: 'HAPROXY_PID_PATH', kind: 'path',

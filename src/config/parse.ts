@@ -4,6 +4,7 @@ import type { LogLevel } from '../log/logger.js';
 import { MAX_MS, type Kind, type Setting, type SETTINGS, type SettingId } from './defaults.js';
 import type { EventMode } from './types.js';
 import { redactUrl } from '../core/text.js';
+import { isCertPath } from '../core/input-grammar.js';
 
 /** Thrown by a parser; the caller turns it into a CulmError naming the key and the value's origin. */
 export class Invalid extends Error {}
@@ -239,6 +240,13 @@ export function asGroups(v: unknown): string[] {
   return groups;
 }
 
+/** Certificate paths (HAProxy.SslCerts): each one word of a `bind … crt <path>` line; whether it is readable is a CHECK. */
+export function asCertPaths(v: unknown, _s: Setting, cwd: string): string[] {
+  const paths = asList(v).map((p) => resolve(cwd, p));
+  for (const p of paths) if (!isCertPath(p)) throw new Invalid(`${JSON.stringify(p)} is not a file path HAProxy can take as one word (no spaces, #, quotes or ..)`);
+  return [...new Set(paths)];
+}
+
 /** `*`, or an IP address a `bind` line takes before `:<port>` (HAProxy reads the port after the last colon). */
 export function asBindAddress(v: unknown): string {
   const raw = asString(v);
@@ -254,7 +262,7 @@ export interface KindValue {
   eventMode: EventMode; logLevel: LogLevel;
   path: string; optionalPath: string; dir: string; optionalDir: string;
   command: string; optionalCommand: string; account: string;
-  listen: { host: string; port: number }; haproxyBind: string; bindAddress: string; groups: string[]; hostList: string[];
+  listen: { host: string; port: number }; haproxyBind: string; bindAddress: string; groups: string[]; certPaths: string[]; hostList: string[];
   zkHosts: string[]; zkPath: string;
 }
 
@@ -287,6 +295,7 @@ export const PARSERS: { readonly [K in Kind]: Parser<KindValue[K]> } = {
   haproxyBind: asHaproxyBind,
   bindAddress: asBindAddress,
   groups: asGroups,
+  certPaths: asCertPaths,
   hostList: asHostList,
   zkHosts: asZkHosts,
   zkPath: asZkPath,

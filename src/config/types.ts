@@ -47,6 +47,9 @@ export interface CulmConfig {
     /** '' runs nothing. */
     readonly cleanupCommand: string;
     readonly httpBind: string;
+    /** HAProxy.SslCerts: absolute paths of certificate files or directories, checked readable at start; empty: no HTTPS. */
+    readonly sslCerts: readonly string[];
+    readonly httpsBind: string;
     readonly pidPath: string;
     readonly statsSocketPath: string;
     /** '' when HAProxy keeps culm's user. */

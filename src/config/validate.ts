@@ -1,4 +1,5 @@
 import { CulmError } from '../core/errors.js';
+import { certState } from '../fs/cert-files.js';
 import { SETTINGS, type Setting, type SettingId } from './defaults.js';
 import { deriveDefaults } from './derived.js';
 import type { Collected } from './load.js';
@@ -76,6 +77,12 @@ const CHECKS: Readonly<Record<string, (v: SettingValues, c: CheckContext) => voi
   'strict groups name a group': (v, c) => {
     if (v['haproxy.strictGroups'] && v['haproxy.serveGroups'].length === 0) {
       c.fail('haproxy.strictGroups', `is true but ${keyLabel('haproxy.serveGroups')} names no group: no app would be served`);
+    }
+  },
+  'the certificates are readable': (v, c) => {
+    for (const cert of v['haproxy.sslCerts']) {
+      const { problem } = certState(cert, true);
+      if (problem) c.fail('haproxy.sslCerts', `certificate ${cert}: ${problem}`);
     }
   },
   'read auth has credentials to check': (v, c) => {

@@ -105,6 +105,13 @@ export const isHealthCheckPath = (p: string): boolean => HEALTH_PATH.test(p);
 const PATH_PREFIX = /^\/[A-Za-z0-9\-._~!&()*+,;=:@%/]{0,1023}$/;
 export const isPathPrefix = (p: string): boolean => PATH_PREFIX.test(p);
 
+/**
+ * A certificate file from a label (`HAPROXY_{n}_SSL_CERT`) or the operator's `HAProxy.SslCerts`: an absolute
+ * path, one word in a `bind … crt <path>` line and in a crt-list line (no space, quote, `#`, backslash, `$`, `[`), no `..`.
+ */
+const CERT_PATH = /^\/[A-Za-z0-9\-._~+,=:@%/]{0,1023}$/;
+export const isCertPath = (p: string): boolean => CERT_PATH.test(p) && !p.split('/').includes('..');
+
 // RFC 1123 labels, without the `_` agents' names may have: what a browser sends in `Host:`.
 const VHOST_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 

@@ -8,12 +8,13 @@
  *
  * Read now: HAPROXY_GROUP, HAPROXY_{n}_GROUP, HAPROXY_{n}_VHOST, HAPROXY_{n}_PATH, HAPROXY_{n}_REDIRECT_TO_HTTPS,
  * HAPROXY_{n}_MODE (a TCP frontend on that service port, view.ts / service-ports.ts), HAPROXY_{n}_BALANCE and
- * HAPROXY_{n}_STICKY (backend-settings.ts), and Bamboo's `BAMBOO_TCP_PORT` app env (a TCP frontend on that port to
- * port 0's tasks). Others are left to templates (`Labels`).
+ * HAPROXY_{n}_STICKY (backend-settings.ts), HAPROXY_{n}_SSL_CERT (a certificate for the HTTPS frontend, tls.ts),
+ * and Bamboo's `BAMBOO_TCP_PORT` app env (a TCP frontend on that port to port 0's tasks). Others are left to
+ * templates (`Labels`).
  */
 import type { App } from './model.js';
 import { httpExtrasOf } from './http-labels.js';
-import { isPathPrefix, isVirtualHost, shown, type Rejection } from './input-grammar.js';
+import { isCertPath, isPathPrefix, isVirtualHost, shown, type Rejection } from './input-grammar.js';
 import { booleanOf, labelSettings, type BackendSettings } from './backend-settings.js';
 
 export type PortMode = 'http' | 'tcp';
@@ -40,6 +41,11 @@ export interface PortView {
   Backend: string;
   /** `HAPROXY_{n}_BALANCE` / `_STICKY` as read (backend-settings.ts); the backend's settled ones, a rule's `Config` over these, are in `Backends`. */
   Settings: Readonly<BackendSettings>;
+  /**
+   * `HAPROXY_{n}_SSL_CERT`: a PEM file on the edge host the HTTPS frontend also offers (chosen by SNI); ''
+   * for none. Whether the file is usable is judged where files are (tls.ts, `Tls` in the context).
+   */
+  SslCert: string;
 }
 
 /** Which apps and ports an edge serves (`HAProxy.Group`, `HAProxy.StrictGroups`, `HAProxy.BindServicePorts`). */
@@ -141,6 +147,11 @@ export function portsOf(app: App): AppPorts {
     const backendName = index === 0 ? `${escaped}-cluster` : `${escaped}-${index}-cluster`;
     // PROXYPASS, REVPROXY, REDIR, NETWORK_ALLOWED, AUTH (http-labels.ts): checked here, written by the view.
     if (own.length === 0) own.push(...httpExtrasOf(labels, index, backendName, Mode, Vhosts).problems);
+    // A bad certificate path leaves the certificate out, not the port: the app is still reached by HTTP.
+    const cert = label('SSL_CERT');
+    const SslCert = cert === undefined ? '' : cert.trim();
+    const certProblem = cert !== undefined && !isCertPath(SslCert);
+    if (certProblem) problems.push({ index, label: `HAPROXY_${index}_SSL_CERT`, reason: `label HAPROXY_${index}_SSL_CERT ${shown(cert)} is not an absolute file path (one word, no #, quotes or ..): its certificate left out` });
     problems.push(...own);
     ports.push(Object.freeze({
       Index: index,
@@ -154,6 +165,7 @@ export function portsOf(app: App): AppPorts {
       NotServed: own.map((p) => p.reason).join('; '),
       Backend: backendName,
       Settings: own.length || Object.keys(settings).length === 0 ? NO_SETTINGS : Object.freeze(settings),
+      SslCert: own.length || certProblem ? '' : SslCert,
     }));
   }
   const bamboo = app.env.BAMBOO_TCP_PORT;

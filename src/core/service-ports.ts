@@ -98,10 +98,11 @@ export interface Clashes {
 
 /**
  * The listeners that can all be bound: in the order given (apps by id, each app's ports in order), a port
- * already claimed, or one of `reserved` (HAProxy's HTTP bind), is left out with the reason.
+ * already claimed, or one of `reserved` (HAProxy's HTTP bind) or `reservedHttps` (its HTTPS bind), is left out with the reason.
  */
-export function resolveClashes(perApp: ReadonlyArray<readonly ListenerView[]>, reserved: readonly number[]): Clashes {
+export function resolveClashes(perApp: ReadonlyArray<readonly ListenerView[]>, reserved: readonly number[], reservedHttps: readonly number[] = []): Clashes {
   const owner = new Map<number, string>();
+  for (const port of reservedHttps) owner.set(port, "HAProxy's HTTPS bind (HAProxy.HttpsBind)");
   for (const port of reserved) owner.set(port, "HAProxy's HTTP bind (HAProxy.HttpBind)");
   const listeners: ListenerView[] = [];
   const clashes: Record<string, string> = {};

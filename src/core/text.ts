@@ -20,3 +20,6 @@ export function redactUrl(text: string): string {
     .replace(/([a-z][a-z0-9+.-]*:\/\/)((?:(?!:\/\/)[^\s"'<>,])*)@/gi, (_m, scheme: string, info: string) => `${scheme}${info.split(/[:/]/)[0]}:[redacted]@`)
     .replace(/([?&]token=)[^&#\s]*/g, '$1[redacted]');
 }
+
+/** `s` matched literally inside a RegExp. */
+export const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

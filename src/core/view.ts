@@ -14,6 +14,7 @@ import { byId, byViewId, compareText } from './compare.js';
 import { httpExtrasOf, NO_EXTRAS, type HttpExtras } from './http-labels.js';
 import { escapeId, portsOf, SERVE_ALL, servedPorts, type GroupPolicy, type PortView } from './lb-labels.js';
 import { boundPorts, listenersOf, resolveClashes, type BackendView, type ListenerView, type PortServer } from './service-ports.js';
+import { TRUST_CERTS, tlsOf, type CertCheck, type CertProblem, type TlsView } from './tls.js';
 import { rawLines, rawPortsOf, type RawPort } from './raw-labels.js';
 import { backendTemplateOf } from './backend-template.js';
 import { aclSpecificity, compareRoutes, portRoutes, routed, routeOf, routeRank, sameRoute, sameRoutes, splitRoutes, type RouteMapView, type RouteView } from './routing.js';
@@ -21,6 +22,7 @@ import { aclSpecificity, compareRoutes, portRoutes, routed, routeOf, routeRank, 
 export type { GroupPolicy, PortView, BackendView, ListenerView, PortServer };
 export { escapeId };
 export type { AclLine, RouteMapView, RouteSource, RouteView } from './routing.js';
+export type { CertCheck, CertProblem, CrtListView, TlsView } from './tls.js';
 export { aclSpecificity };
 
 /** A task as Bamboo's template data and /api/state show it. */
@@ -114,6 +116,10 @@ export interface HaproxyPaths {
   RequestLog?: boolean;
   /** Which apps this edge serves (HAProxy.Group / HAProxy.StrictGroups); absent: all of them. */
   ServeGroups?: GroupPolicy;
+  /** HAProxy.SslCerts: the operator's certificate files and directories; empty or absent: no HTTPS frontend. */
+  SslCerts?: readonly string[];
+  /** HAProxy.HttpsBind (with SslCerts). */
+  HttpsBind?: string;
 }
 
 export interface ViewOptions {
@@ -128,6 +134,10 @@ export interface ViewOptions {
    * that HAProxy refuses is refused now, not the day the app's labels or the group setting let it in.
    */
   checkedApp?: string;
+  /** Whether certificate files are usable (the edge reads them, core cannot); default: all are. */
+  certCheck?: CertCheck;
+  /** App certificates left out after HAProxy's check refused them, by path, with HAProxy's reason. */
+  refusedCerts?: ReadonlyMap<string, string>;
 }
 
 export interface TemplateContext {
@@ -151,6 +161,10 @@ export interface TemplateContext {
   Listeners: readonly ListenerView[];
   /** By app id: its service ports left out because another app (first by id) or the HTTP bind has them. */
   PortClashes: Readonly<Record<string, string>>;
+  /** The HTTPS frontend (tls.ts): undefined without HAProxy.SslCerts, or when no certificate is usable. */
+  Tls?: TlsView;
+  /** Certificates left out of this render (a file missing or unreadable, refused by HAProxy), and why. */
+  CertProblems: readonly CertProblem[];
   /** By app id: its raw HAProxy labels ignored or refused, and why (`AppView.LabelConfig`). */
   LabelConfigNotes: Readonly<Record<string, LabelConfigNote>>;
 }
@@ -445,26 +459,29 @@ export function buildView(
   }
   const frontends = last.frontends.map((i) => apps[i]);
   const split = splitRoutes(last.routes, haproxy.OutputPath);
-  const bound = boundListeners(apps, haproxy.HttpBind);
+  const { tls, problems } = tlsOf(apps, { bind: haproxy.HttpsBind ?? '*:443', certs: haproxy.SslCerts ?? [] }, haproxy.OutputPath, options.certCheck ?? TRUST_CERTS, options.refusedCerts);
+  const bound = boundListeners(apps, haproxy.HttpBind, tls?.Bind ?? '');
   return {
     Apps: apps, Frontends: frontends, Routes: last.routes, AclRoutes: split.acl,
     ...(split.map ? { RouteMap: split.map } : {}),
     Services: services, HAProxy: haproxy, NotServed: notServed,
     Listeners: bound.listeners, PortClashes: bound.clashes,
+    ...(tls ? { Tls: tls } : {}), CertProblems: problems,
     LabelConfigNotes: notes,
   };
 }
 
 /** The last listeners settled, reused while every app's listeners are the same arrays (task changes). */
-let lastBound: { httpBind: string; lists: readonly (readonly ListenerView[])[]; result: ReturnType<typeof resolveClashes> } = {
-  httpBind: '', lists: [], result: resolveClashes([], []),
+let lastBound: { binds: string; lists: readonly (readonly ListenerView[])[]; result: ReturnType<typeof resolveClashes> } = {
+  binds: '', lists: [], result: resolveClashes([], []),
 };
 
-function boundListeners(apps: readonly AppView[], httpBind: string): ReturnType<typeof resolveClashes> {
+function boundListeners(apps: readonly AppView[], httpBind: string, httpsBind: string): ReturnType<typeof resolveClashes> {
   const lists: (readonly ListenerView[])[] = [];
   for (const a of apps) if (a.Listeners.length) lists.push(a.Listeners);
-  if (httpBind === lastBound.httpBind && lists.length === lastBound.lists.length && lists.every((l, i) => l === lastBound.lists[i] || sameListeners(l, lastBound.lists[i]))) return lastBound.result;
-  lastBound = { httpBind, lists, result: resolveClashes(lists, boundPorts(httpBind)) };
+  const binds = `${httpBind}\0${httpsBind}`;
+  if (binds === lastBound.binds && lists.length === lastBound.lists.length && lists.every((l, i) => l === lastBound.lists[i] || sameListeners(l, lastBound.lists[i]))) return lastBound.result;
+  lastBound = { binds, lists, result: resolveClashes(lists, boundPorts(httpBind), boundPorts(httpsBind)) };
   return lastBound.result;
 }
 

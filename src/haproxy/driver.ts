@@ -14,7 +14,7 @@ import { serialQueue } from '../core/serial.js';
 import { runtimeCommands } from './runtime-api.js';
 import { statesStillTrue, withIntendedWeights } from './server-state.js';
 import { describeFailure, limitHit, runCommand, withLimits, type ResourceLimits } from './command.js';
-import { shellQuote } from '../core/text.js';
+import { escapeRegExp, shellQuote } from '../core/text.js';
 
 export interface DriverOptions {
   outputPath: string;
@@ -60,13 +60,14 @@ export interface ApplyTimings {
 /** A shell command that does nothing and succeeds (`exit 0`, `true`, `:` or nothing): not worth a shell. */
 export const isNoOpCommand = (command: string): boolean => /^\s*(exit(\s+0)?|true|:)?\s*;?\s*$/.test(command);
 
+/** Names culm gives side files beside `<output>` (core/routing.ts, core/tls.ts): only these are ever pruned. */
+const isSideFileName = (output: string, name: string): boolean =>
+  name.startsWith(`${output}.`) && /^\.(?:routes-[0-9a-f]+\.map|certs-[0-9a-f]+\.crtlist)$/.test(name.slice(output.length));
 /** A side file whose fsync is through (see `HaproxyDriver.sideFiles`). */
 const DURABLE = Symbol('durable');
 
 /** This process's run: tells its candidate files from those of an earlier process that had the same pid. */
 const RUN = randomBytes(4).toString('hex');
-
-const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Whether a process with this pid exists (one of another culm sharing the directory keeps its files). */
 export function processExists(pid: number): boolean {
@@ -231,15 +232,15 @@ export class HaproxyDriver {
   }
 
   /**
-   * Removes the side files (`<output>.routes-*.map`) that neither the applied config, the last good one,
-   * the checked candidate nor `keep` names.
+   * Removes the side files (`<output>.routes-*.map`, `<output>.certs-*.crtlist`) that neither the applied config,
+   * the last good one, the checked candidate nor `keep` names.
    */
   private async pruneSideFiles(keep: readonly SideFile[]): Promise<void> {
     const dir = dirname(this.o.outputPath);
-    const prefix = `${basename(this.o.outputPath)}.routes-`;
+    const base = basename(this.o.outputPath);
     const texts = [this.appliedText, this.lastGood, this.checked?.text];
     for (const name of await this.outputDirNames()) {
-      if (!name.startsWith(prefix) || !name.endsWith('.map')) continue;
+      if (!isSideFileName(base, name)) continue;
       const path = join(dir, name);
       if (keep.some((f) => f.path === path) || this.checking.has(path) || texts.some((t) => t?.includes(path))) continue;
       await rm(path, { force: true }).catch(() => undefined); // left for a later prune

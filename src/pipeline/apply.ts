@@ -10,7 +10,8 @@ import { basename } from 'node:path';
 import { CulmError, errorMessage } from '../core/errors.js';
 import type { App, ClusterState, Rule } from '../core/model.js';
 import { diffViews } from '../core/diff.js';
-import { buildView, type HaproxyPaths, type LabelConfigNote, type TemplateContext } from '../core/view.js';
+import { buildView, type CertCheck, type CertProblem, type HaproxyPaths, type LabelConfigNote, type TemplateContext } from '../core/view.js';
+import { certsAtFailure, type CertState } from '../core/tls.js';
 import type { SideFile } from '../haproxy/driver.js';
 import { DeliveryError, type HaproxyDelivery } from '../haproxy/delivery.js';
 import { AppRenderError, type Renderer } from '../haproxy/render.js';
@@ -99,11 +100,15 @@ const isolationKey = (state: ClusterState, rules: ReadonlyMap<string, Rule>, id:
   `${state.apps.get(id)?.version ?? ''}\u0000${rules.get(id)?.config[TEMPLATE_CONFIG_KEY] ?? ''}`;
 
 /**
- * The files the rendered config names (the route map): none for a template that does not use it. The map line
- * sits in the frontend, near the top, so the search is short when it is there.
+ * The files the rendered config names (the route map, the HTTPS frontend's crt-list): none for a template that
+ * does not use them. Both lines sit in the frontends, near the top, so the search is short when they are there.
  */
-export const sideFilesOf = (view: TemplateContext, text: string): SideFile[] =>
-  (view.RouteMap && text.includes(view.RouteMap.Path) ? [{ path: view.RouteMap.Path, text: view.RouteMap.Text, map: true }] : []);
+export function sideFilesOf(view: TemplateContext, text: string): SideFile[] {
+  const files: SideFile[] = view.RouteMap && text.includes(view.RouteMap.Path) ? [{ path: view.RouteMap.Path, text: view.RouteMap.Text, map: true }] : [];
+  const list = view.Tls?.CrtList;
+  if (list && text.includes(list.Path)) files.push({ path: list.Path, text: list.Text });
+  return files;
+}
 
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 
@@ -111,12 +116,16 @@ export class Applier {
   /** Rule ids ignored, and app ids left out (with the app version that failed), after breaking validation. */
   readonly ignoredRules = new Map<string, string>();
   readonly excludedApps = new Map<string, string>();
+  /** App certificates HAProxy's check refused, by path: HAProxy's reason and the file's stamp then (a new file is tried again). */
+  readonly refusedCerts = new Map<string, { why: string; stamp: string }>();
   private appliedView?: TemplateContext;
   private rejectedText?: string;
   private rejectedError?: CulmError;
   private templateVersion = '';
   /** Port clashes already logged and counted, by app id (view.ts settles them; each is told once). */
   private toldClashes: Readonly<Record<string, string>> = {};
+  /** Certificates left out already logged and counted (each is told once while it stays out). */
+  private toldCerts = new Set<string>();
   /** Raw-label notes already logged, by app id (view.ts `LabelConfigNotes`: each is told once, not per render). */
   private toldLabelConfig = new Map<string, LabelConfigNote>();
   /** Isolations not yet shown in an apply record (a deferred apply is not kept in the history). */
@@ -129,6 +138,8 @@ export class Applier {
     private readonly delivery: HaproxyDelivery,
     private readonly paths: HaproxyPaths,
     private readonly log: Logger,
+    /** Whether certificate files are usable (src/fs/cert-files.ts); absent: all are (unit tests). */
+    private readonly certFiles?: (path: string, directory: boolean) => CertState,
   ) {}
 
   /** Which apps the views serve (HAProxy.Group). */
@@ -143,10 +154,12 @@ export class Applier {
       this.templateVersion = version;
       this.ignoredRules.clear();
       this.excludedApps.clear();
+      this.refusedCerts.clear();
       this.rejectedText = undefined;
     }
     for (const [id, acl] of this.ignoredRules) if (rules.get(id)?.acl !== acl) this.ignoredRules.delete(id);
     for (const [id, key] of this.excludedApps) if (isolationKey(state, rules, id) !== key) this.excludedApps.delete(id);
+    for (const [path, refused] of this.refusedCerts) if (this.certFiles && this.certFiles(path, false).stamp !== refused.stamp) this.refusedCerts.delete(path);
   }
 
   view(state: ClusterState, rules: ReadonlyMap<string, Rule>, extra?: Rule): TemplateContext {
@@ -156,8 +169,18 @@ export class Applier {
       copy.set(extra.id, extra);
       effective = copy;
     }
+    const certFiles = this.certFiles;
+    // Each path is read once per view (an app certificate may be named by many apps).
+    const seen = new Map<string, CertState>();
+    const certCheck: CertCheck | undefined = certFiles && ((path, directory) => {
+      let known = seen.get(path);
+      if (known === undefined) seen.set(path, (known = certFiles(path, directory)));
+      return known;
+    });
     return buildView(state, effective, this.paths, {
       now: Date.now(),
+      ...(certCheck ? { certCheck } : {}),
+      ...(this.refusedCerts.size ? { refusedCerts: new Map([...this.refusedCerts].map(([path, r]) => [path, r.why])) } : {}),
       excludedApps: new Set(this.excludedApps.keys()),
       ignoredRules: new Set([...this.ignoredRules.keys()].filter((id) => id !== extra?.id)),
       ...(extra ? { checkedApp: extra.id } : {}),
@@ -194,7 +217,7 @@ export class Applier {
     const record = (result: ApplyRecord['result'], reasons: string[], extra: Partial<ApplyRecord> = {}): ApplyRecord => {
       // What was left out is told by the first record that reaches the history (a deferred one does not).
       const told = result === 'deferred' ? [] : this.unreported.splice(0);
-      const why = told.map((i) => `${i.kind} ${i.id} left out: HAProxy refuses it`);
+      const why = told.map((i) => (i.kind === 'cert' ? `certificate of app ${i.id} left out: HAProxy refuses it` : `${i.kind} ${i.id} left out: HAProxy refuses it`));
       return { at, result, reasons: [...why, ...reasons], durationMs: round1(performance.now() - started), ...extra, ...(told.length ? { leftOut: told } : {}) };
     };
     try {
@@ -204,9 +227,11 @@ export class Applier {
     }
     this.refreshIsolation(state, rules);
     const isolatedNow: LeftOut[] = [];
+    const certsNow: string[] = [];
     const undoIsolation = (): void => {
       // Leaving apps or rules out did not give a valid config: the fault is elsewhere (the template).
-      for (const i of isolatedNow) (i.kind === 'rule' ? this.ignoredRules : this.excludedApps).delete(i.id);
+      for (const i of isolatedNow) if (i.kind !== 'cert') (i.kind === 'rule' ? this.ignoredRules : this.excludedApps).delete(i.id);
+      for (const cert of certsNow) this.refusedCerts.delete(cert);
       this.unreported = this.unreported.filter((u) => !isolatedNow.includes(u));
     };
     for (let round = 0; round <= MAX_ISOLATION_ROUNDS; round++) {
@@ -216,6 +241,7 @@ export class Applier {
         view = this.view(state, rules);
         this.tellClashes(view.PortClashes, measures);
         this.tellLabelConfig(view.LabelConfigNotes, measures);
+        this.tellCerts(view.CertProblems, measures);
         text = this.render(view, measures);
       } catch (err) {
         // Text of one app failed to render (its override partial throws, or is missing): that app is left out.
@@ -279,6 +305,20 @@ export class Applier {
         }
         if (e.code === 'E_CONFIG_INVALID') {
           measures.validationFailures++;
+          // An app's certificate HAProxy cannot load: that certificate is left out, not the app or the config.
+          const certs = certsAtFailure(e.message, view.Tls).filter((c) => !this.refusedCerts.has(c.Cert));
+          if (certs.length > 0 && round < MAX_ISOLATION_ROUNDS) {
+            for (const c of certs) {
+              this.refusedCerts.set(c.Cert, { why: e.message, stamp: this.certFiles?.(c.Cert, false).stamp ?? '' });
+              certsNow.push(c.Cert);
+              for (const id of c.AppIds) {
+                const isolated: LeftOut = { kind: 'cert', id, error: `certificate ${c.Cert}: ${e.message}` };
+                isolatedNow.push(isolated);
+                this.unreported.push(isolated);
+              }
+            }
+            continue;
+          }
           const culprit = appAtFailure(e.message, text, view);
           const maxExcluded = Math.max(1, Math.floor(state.apps.size * MAX_EXCLUDED_SHARE));
           const wouldExclude = culprit && !(culprit.inRule && rules.has(culprit.id) && !this.ignoredRules.has(culprit.id));
@@ -319,6 +359,26 @@ export class Applier {
       this.log.warn({ app: id, err: why }, 'service port left out: another app or the HTTP bind has it');
     }
     this.toldClashes = clashes;
+  }
+
+  /**
+   * Certificates left out (a file missing or unreadable, refused by HAProxy): one log line each and, for an app's,
+   * `culm_apps_skipped_total{reason="tls cert"}`, when it starts being left out.
+   */
+  private tellCerts(problems: readonly CertProblem[], measures: ApplyMeasures): void {
+    const now = new Set<string>();
+    for (const p of problems) {
+      const key = `${p.AppId}\0${p.Cert}`;
+      now.add(key);
+      if (this.toldCerts.has(key)) continue;
+      if (p.AppId) {
+        measures.skipped.push({ kind: 'app', id: p.AppId, reason: 'tls cert' });
+        this.log.warn({ app: p.AppId, cert: p.Cert, err: p.Reason }, 'app certificate left out of the HTTPS frontend');
+      } else {
+        this.log.error({ cert: p.Cert, err: p.Reason }, 'certificate of HAProxy.SslCerts / HAPROXY_SSL_CERTS left out of the HTTPS frontend');
+      }
+    }
+    this.toldCerts = now;
   }
 
   /**

@@ -63,6 +63,11 @@ export interface DaemonOptions {
    * is HAProxy's own check, which a map entry cannot fail; an operator's own command may enforce more).
    */
   skipCheckOfMapOnlyRules?: boolean;
+  /**
+   * Render after every resync, even one that changed nothing: the config depends on files that change without
+   * Marathon knowing (certificates, HAProxy.SslCerts); an unchanged render stops at the text comparison.
+   */
+  renderOnResync?: boolean;
 }
 
 const HISTORY = 50;
@@ -368,7 +373,7 @@ export class Daemon implements CulmCore {
     this.cluster = next;
     if (!changed) {
       // A resync that changed nothing needs no render and no snapshot, unless nothing was applied yet.
-      if (fromResync && !this.firstApplyOk) void this.coalescer.request();
+      if (fromResync && (!this.firstApplyOk || this.o.renderOnResync)) void this.coalescer.request();
       return;
     }
     void this.coalescer.request();

@@ -49,7 +49,8 @@ export interface ApplyRecord {
 }
 
 export interface LeftOut {
-  kind: 'rule' | 'app';
+  /** `cert`: the app's certificate (HAPROXY_{n}_SSL_CERT) was left out, the app itself is still served. */
+  kind: 'rule' | 'app' | 'cert';
   id: string;
   error: string;
 }

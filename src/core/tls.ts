@@ -1,0 +1,134 @@
+/**
+ * The HTTPS frontend's certificates (marathon-lb's `--ssl-certs` and `HAPROXY_{n}_SSL_CERT`): the operator's
+ * files and directories (`HAProxy.SslCerts`) as `crt` words on the bind line, the first being the default
+ * certificate, and the apps' certificates in one crt-list file, so HAProxy picks one by SNI among all of them.
+ * Whether a file is there and readable is told by the caller (`CertCheck`: core reads no file); an app's
+ * certificate that is not usable, or that HAProxy refused at its check, is left out with the reason, and
+ * the app is still routed over HTTPS (with the default certificate). The crt-list is culm's to write, named by
+ * a hash of its text and of the files' state, so a renewed certificate changes the config and reloads. Pure.
+ */
+import { createHash } from 'node:crypto';
+import type { PortView } from './lb-labels.js';
+import { escapeRegExp } from './text.js';
+
+/** What the edge knows of a certificate path: '' when usable, else why not; `stamp` changes with the file. */
+export interface CertState {
+  problem: string;
+  stamp: string;
+}
+
+/** `directory`: the operator's entries may be directories (HAProxy loads every file in them); an app's may not. */
+export type CertCheck = (path: string, directory: boolean) => CertState;
+
+/** Every file is usable (a view built without access to files: tests, the golden files). */
+export const TRUST_CERTS: CertCheck = () => ({ problem: '', stamp: '' });
+
+/** One line of the crt-list: a certificate file and the apps that named it. */
+export interface CrtListEntry {
+  Cert: string;
+  AppIds: readonly string[];
+}
+
+export interface CrtListView {
+  Path: string;
+  /** The file: one certificate path a line. */
+  Text: string;
+  Entries: readonly CrtListEntry[];
+}
+
+/** The HTTPS frontend (the template context's `Tls`; undefined without `HAProxy.SslCerts` or any usable certificate). */
+export interface TlsView {
+  /** `HAProxy.HttpsBind`. */
+  Bind: string;
+  /** The operator's certificates that are usable now, in the setting's order (the first is the default). */
+  Certs: readonly string[];
+  /** The apps' certificates; undefined when no served app names a usable one. */
+  CrtList?: CrtListView;
+  /** What follows the address on the bind line: `ssl crt <a> crt <b> crt-list <file>`. */
+  BindOptions: string;
+  /** A hash of the certificate files' state: written in the config, so a renewed file reloads HAProxy. */
+  Stamp: string;
+}
+
+/** A certificate left out of this render: an app's (`AppId`) or the operator's (`AppId` ''). */
+export interface CertProblem {
+  AppId: string;
+  Cert: string;
+  Reason: string;
+}
+
+export interface TlsSettings {
+  bind: string;
+  certs: readonly string[];
+}
+
+/** An app as far as its certificates go: its id and its served ports (AppView has both). */
+export interface CertApp {
+  Id: string;
+  Ports: readonly PortView[];
+}
+
+const NO_PROBLEMS: readonly CertProblem[] = Object.freeze([]);
+
+/**
+ * The HTTPS frontend for these apps (in render order), or none; and the certificates left out. `refused`:
+ * certificates HAProxy's check refused (the applier's isolation), by path, with HAProxy's reason.
+ */
+export function tlsOf(apps: readonly CertApp[], settings: TlsSettings, outputPath: string, check: CertCheck, refused?: ReadonlyMap<string, string>): { tls?: TlsView; problems: readonly CertProblem[] } {
+  if (settings.certs.length === 0) return { problems: NO_PROBLEMS };
+  const problems: CertProblem[] = [];
+  const stamps: string[] = [];
+  const certs: string[] = [];
+  for (const cert of settings.certs) {
+    const state = check(cert, true);
+    if (state.problem) problems.push({ AppId: '', Cert: cert, Reason: state.problem });
+    else {
+      certs.push(cert);
+      stamps.push(`${cert} ${state.stamp}`);
+    }
+  }
+  const byCert = new Map<string, string[]>();
+  const states = new Map<string, CertState>();
+  for (const app of apps) {
+    for (const port of app.Ports) {
+      const cert = port.SslCert;
+      if (!cert || port.NotServed || port.Mode !== 'http' || settings.certs.includes(cert)) continue;
+      let state = states.get(cert);
+      if (state === undefined) {
+        const why = refused?.get(cert);
+        state = why ? { problem: `HAProxy refuses it (${why})`, stamp: '' } : check(cert, false);
+        states.set(cert, state);
+      }
+      if (state.problem) {
+        problems.push({ AppId: app.Id, Cert: cert, Reason: `HAPROXY_${port.Index}_SSL_CERT ${cert}: ${state.problem}: its certificate left out (HTTPS gets the default one)` });
+        continue;
+      }
+      const ids = byCert.get(cert);
+      if (ids === undefined) byCert.set(cert, [app.Id]);
+      else if (ids[ids.length - 1] !== app.Id) ids.push(app.Id);
+    }
+  }
+  const entries = [...byCert].map(([Cert, ids]) => Object.freeze({ Cert, AppIds: Object.freeze(ids) }));
+  if (certs.length === 0 && entries.length === 0) return { problems: Object.freeze(problems) };
+  for (const e of entries) stamps.push(`${e.Cert} ${states.get(e.Cert)!.stamp}`);
+  const stamp = hash(stamps.join('\n'));
+  let crtList: CrtListView | undefined;
+  if (entries.length > 0) {
+    const text = entries.map((e) => `${e.Cert}\n`).join('');
+    crtList = Object.freeze({ Path: `${outputPath}.certs-${hash(`${text}\0${stamp}`)}.crtlist`, Text: text, Entries: Object.freeze(entries) });
+  }
+  const words = ['ssl', ...certs.map((c) => `crt ${c}`), ...(crtList ? [`crt-list ${crtList.Path}`] : [])];
+  const tls: TlsView = Object.freeze({ Bind: settings.bind, Certs: Object.freeze(certs), ...(crtList ? { CrtList: crtList } : {}), BindOptions: words.join(' '), Stamp: stamp });
+  return { tls, problems: problems.length ? Object.freeze(problems) : NO_PROBLEMS };
+}
+
+const hash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 16);
+
+/**
+ * The app certificates a `haproxy -c` failure names (`unable to load certificate from file '<path>'`, `No Private
+ * Key found in '<path>.key'`): HAProxy quotes the file, so each crt-list path is looked for followed by its quote.
+ */
+export function certsAtFailure(message: string, tls: TlsView | undefined): CrtListEntry[] {
+  if (!tls?.CrtList) return [];
+  return tls.CrtList.Entries.filter((e) => new RegExp(`'${escapeRegExp(e.Cert)}(?:\\.[A-Za-z]+)?'`).test(message));
+}

@@ -1,0 +1,38 @@
+/**
+ * The half of the certificate rule that needs the file system (core/tls.ts decides the rest): whether a
+ * certificate path names something HAProxy can load — a regular, readable file (a FIFO or a device would make
+ * `haproxy -c` block), or for the operator's `HAProxy.SslCerts` also a readable directory, which HAProxy loads
+ * whole — and a stamp that changes when the file does (a renewed certificate must reload HAProxy). Checked at
+ * start for the setting (a clear error naming the key) and at each render for every certificate path.
+ */
+import { accessSync, constants, readdirSync, statSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import type { CertState } from '../core/tls.js';
+import { errorMessage } from '../core/errors.js';
+
+const stampOf = (st: Stats): string => `${st.size}:${st.mtimeMs}`;
+
+/** Why `path` cannot be a certificate ('' when it can), and its stamp. `directory`: a directory is accepted. */
+export function certState(path: string, directory: boolean): CertState {
+  let st: Stats;
+  try {
+    st = statSync(path);
+    accessSync(path, st.isDirectory() ? constants.R_OK | constants.X_OK : constants.R_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { problem: code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'not readable' : errorMessage(err), stamp: '' };
+  }
+  if (st.isFile()) return { problem: '', stamp: stampOf(st) };
+  if (!st.isDirectory() || !directory) return { problem: directory ? 'not a regular file or a directory' : 'not a regular file', stamp: '' };
+  // HAProxy loads every file of the directory: its stamp is theirs (a file rewritten in place keeps the directory's mtime).
+  const parts = [stampOf(st)];
+  try {
+    for (const name of readdirSync(path).sort()) {
+      const entry = statSync(join(path, name), { throwIfNoEntry: false });
+      if (entry?.isFile()) parts.push(`${name}:${stampOf(entry)}`);
+    }
+  } catch (err) {
+    return { problem: errorMessage(err), stamp: '' };
+  }
+  return { problem: '', stamp: parts.join(',') };
+}
