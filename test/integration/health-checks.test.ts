@@ -170,7 +170,10 @@ t.test('a TLS server line the runtime API cannot take falls back to a reload', a
   const templates = new URL('../../templates/', import.meta.url).pathname;
   for (const f of readdirSync(templates)) copyFileSync(join(templates, f), join(dir, f));
   const partial = readFileSync(join(dir, 'backend.eta'), 'utf8');
-  writeFileSync(join(dir, 'backend.eta'), partial.replace(/ : '' %>\n<% \} -%>\n<% \} -%>\n$/, " : '' %> cookie <%= task.Server %>\n<% } -%>\n<% } -%>\n"));
+  // The server line is the one that starts `server <%= task.Server %>`: `cookie` goes at its end.
+  const patched = partial.replace(/^( {4}server <%= task\.Server %>.*)$/m, '$1 cookie <%= task.Server %>');
+  if (patched === partial) throw new Error('backend.eta has no server line to patch');
+  writeFileSync(join(dir, 'backend.eta'), patched);
   const culm = await startCulm({ marathon: marathon.url, dir, env: { CULM_EVENT_MODE: 'sse', HAPROXY_TEMPLATE_PATH: join(dir, 'haproxy.cfg.eta') } });
   t.teardown(async () => {
     await culm.destroy();
