@@ -116,9 +116,16 @@ export class HaproxyDriver {
   private readonly oneReload = serialQueue();
   /** Side files of rule checks in progress, with how many hold each (see `check`). */
   private readonly checking = new Map<string, number>();
+  /** The prune of side files the last reload left behind (see `apply`), awaited before side files are written. */
+  private pruning: Promise<void> = Promise.resolve();
 
   constructor(options: DriverOptions) {
     this.o = options;
+  }
+
+  /** Settles once the clean-up after the last reload (old side files removed) is through. */
+  idle(): Promise<void> {
+    return this.pruning;
   }
 
   /** What HAProxy runs, as far as culm knows it; undefined before the first apply and after `forgetApplied`. */
@@ -191,6 +198,7 @@ export class HaproxyDriver {
    * when `synced` settles: callers await it before the config that names them is renamed into place.
    */
   private async writeSideFiles(files: readonly SideFile[]): Promise<Pending> {
+    await this.pruning; // never a file written while a prune may remove it
     const pending: Pending[] = [];
     for (const f of files) {
       const known = this.sideFiles.get(f.path);
@@ -366,7 +374,8 @@ export class HaproxyDriver {
     this.reloadedText = text;
     this.stale = false;
     this.lastGood = text;
-    await this.pruneSideFiles(files);
+    // Off the apply's path (HAProxy runs the new config already): the next write of side files waits for it.
+    this.pruning = this.pruning.then(() => this.pruneSideFiles(files)).catch(() => undefined);
     return { validateMs, reloadMs: reload.ms };
   }
 
