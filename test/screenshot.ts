@@ -30,7 +30,7 @@ await new Promise<void>((ready, fail) => {
 const browser = await launchBrowser();
 try {
   const page = await browser.newPage({ viewport: { width: 1200, height: 820 } });
-  await page.goto(`http://127.0.0.1:${api}/?open=%2Fweb`);
+  await page.goto(`http://127.0.0.1:${api}/?q=web&open=%2Fweb`);
   await page.waitForTimeout(2500); // the live stream connects, the detail reads HAProxy's state
   await page.screenshot({ path: out });
   console.log(`saved ${out}`);
