@@ -179,7 +179,7 @@ export const WHY = '<span class="why" role="alert"></span>';
 
 export function ruleForm(id: string, acl: string, hasRule: boolean): string {
   const e = escapeHtml;
-  return `<form class="rule" data-id="${e(id)}"><input name="acl" value="${e(acl)}" placeholder="path_beg -i ${e(id)}" aria-label="ACL for ${e(id)}" data-key="acl:${e(id)}">`
+  return `<form class="rule" data-id="${e(id)}"><input name="acl" value="${e(acl)}" placeholder="path_beg -i ${e(id)}" aria-label="ACL for ${e(id)}" aria-describedby="rule-help" data-key="acl:${e(id)}">`
     + `<button data-key="set:${e(id)}">Set</button>${hasRule ? `<button type="button" class="del" data-key="del:${e(id)}">Delete</button>` : ''}${WHY}</form>`;
 }
 
@@ -201,6 +201,13 @@ function appRow(a: AppRow, query: AppQuery, rejected: ReadonlyMap<string, string
     + `<td>${ruleForm(a.id, a.ruleAcl, a.hasRule)}</td></tr>`;
 }
 
+/** What a rule is, with examples and HAProxy's own documentation (a link: the page loads nothing from outside). */
+const RULE_HELP = '<p class="help" id="rule-help">A rule is one HAProxy ACL that sends matching requests to the app, '
+  + 'instead of its default <code>path_beg -i &lt;id&gt;</code>; an empty field with Delete goes back to the default. Examples: '
+  + '<code>path_beg -i /shop</code>, <code>hdr(host) -i shop.example.com</code>, <code>path_reg ^/v[0-9]+/shop</code>. '
+  + 'HAProxy checks each rule before it is stored; its reason shows beside the field. '
+  + '<a href="https://docs.haproxy.org/2.6/configuration.html#7" rel="noopener noreferrer" target="_blank">HAProxy 2.6: using ACLs</a>.</p>';
+
 /** The controls above the list (outside the section a refresh replaces, so a click is never lost). */
 export function listControls(query: AppQuery): string {
   const e = escapeHtml;
@@ -208,7 +215,8 @@ export function listControls(query: AppQuery): string {
   const sorts = (Object.entries(SORTS) as Array<[Sort, string]>).map(([s, label]) => `<option value="${s}"${query.sort === s ? ' selected' : ''}>${e(label)}</option>`).join('');
   return `<div class="controls"><p><label for="q">Search apps (id, ACL, backend, task host)</label> <input type="search" id="q" name="q" value="${e(query.q)}" autocomplete="off"></p>`
     + `<fieldset id="filters"><legend>Only apps with</legend>${boxes}</fieldset>`
-    + `<p><label for="sort">Sort by</label> <select id="sort" name="sort">${sorts}</select></p></div>`;
+    + `<p><label for="sort">Sort by</label> <select id="sort" name="sort">${sorts}</select></p></div>`
+    + RULE_HELP;
 }
 
 /** The list's section: the count line with the pager, then the rows; `detail` goes under the open app's row. */

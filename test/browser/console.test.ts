@@ -61,6 +61,8 @@ t.test('a rule set through the page routes through HAProxy', async (t) => {
   const page = await pageFor(t, browser);
   await page.goto(`${culm.api}/`);
   t.equal(await page.title(), 'culm');
+  t.match(await page.textContent('#rule-help'), /path_beg -i \/shop.*HAProxy 2\.6: using ACLs/s, 'examples and HAProxy\'s ACL docs beside the forms');
+  t.equal(await page.getAttribute('#rule-help a', 'href'), 'https://docs.haproxy.org/2.6/configuration.html#7');
   t.equal((await get(`${culm.frontend}/shop`)).status, 503, 'before: nothing routes /shop');
   await page.fill(`${rowForm('/web')} input[name=acl]`, 'path_beg -i /shop');
   await page.evaluate("document.body.setAttribute('data-not-reloaded', 'yes')");
@@ -72,6 +74,30 @@ t.test('a rule set through the page routes through HAProxy', async (t) => {
   t.notMatch(await row.textContent(), /\(default\)/);
   await page.locator('#history tr', { hasText: 'rule /web set by anonymous' }).waitFor({ timeout: 10_000 });
   t.equal(await page.getAttribute('body', 'data-not-reloaded'), 'yes', 'the row and the history row shown without reloading the page');
+});
+
+t.test('a rule changed, then deleted, through the page: routing follows each time', async (t) => {
+  const page = await pageFor(t, browser);
+  await page.goto(`${culm.api}/`);
+  await page.evaluate("document.body.setAttribute('data-not-reloaded', 'yes')");
+  await page.fill(`${rowForm('/grp/api')} input[name=acl]`, 'path_beg -i /first');
+  await page.click(`${rowForm('/grp/api')} button:text("Set")`);
+  await eventually('/first reaches /grp/api', async () => (await get(`${culm.frontend}/first`)).body === String(backends[1].port));
+  await page.locator(`${rowForm('/grp/api')} button.del`).waitFor({ timeout: 10_000 });
+  await page.fill(`${rowForm('/grp/api')} input[name=acl]`, 'path_beg -i /second');
+  await page.click(`${rowForm('/grp/api')} button:text("Set")`);
+  await eventually('/second reaches /grp/api', async () => (await get(`${culm.frontend}/second`)).body === String(backends[1].port));
+  await eventually('/first no longer routes', async () => (await get(`${culm.frontend}/first`)).status === 503);
+  t.pass('a changed rule replaces the old route');
+  page.once('dialog', (d) => void d.accept());
+  await page.click(`${rowForm('/grp/api')} button.del`);
+  await eventually('/second no longer routes', async () => (await get(`${culm.frontend}/second`)).status === 503);
+  await eventually('/grp/api back on its default route', async () => (await get(`${culm.frontend}/grp/api`)).body === String(backends[1].port));
+  const row = page.locator('tr', { has: page.locator(rowForm('/grp/api')) });
+  await row.filter({ hasText: '(default)' }).waitFor({ timeout: 10_000 });
+  t.equal(await page.locator(`${rowForm('/grp/api')} button.del`).count(), 0, 'no Delete button without a rule');
+  await page.locator('#history tr', { hasText: 'rule /grp/api deleted' }).waitFor({ timeout: 10_000 });
+  t.equal(await page.getAttribute('body', 'data-not-reloaded'), 'yes', 'all of it without reloading the page');
 });
 
 t.test('a rule HAProxy refuses: its short reason beside the field, nothing changed', async (t) => {
