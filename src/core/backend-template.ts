@@ -22,9 +22,11 @@ export function partialNameProblem(name: string): string {
 }
 
 /** The partial an app's backends are rendered with ('' for `backend.eta`), and why a named one is refused. */
-export function backendTemplateOf(app: App, rule: Rule | undefined): { name: string; problem: string } {
+export function backendTemplateOf(app: App, rule: Rule | undefined, trustLabels = false): { name: string; problem: string } {
   const fromRule = rule?.config[TEMPLATE_CONFIG_KEY]?.trim();
-  const name = fromRule || app.labels[TEMPLATE_LABEL]?.trim() || '';
+  // A partial an operator wrote for one app (an internal header, a looser check) must not be chosen by any app
+  // owner: the label is honoured only with HAProxy.TrustLabelConfig; a REST rule (a write the API authorises) always.
+  const name = fromRule || (trustLabels ? app.labels[TEMPLATE_LABEL]?.trim() : '') || '';
   if (!name) return { name: '', problem: '' };
   const why = partialNameProblem(name);
   if (!why) return { name, problem: '' };

@@ -39,6 +39,9 @@ const SECTIONS = new Set([
   'ring', 'mailers', 'http-errors', 'log-forward', 'fcgi-app', 'namespace_list', 'crt-store', 'traces', 'acme',
 ]);
 
+/** The first word of a raw line: what every HAProxy keyword looks like, nothing HAProxy would unquote or fill. */
+const PLAIN_KEYWORD = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
 const PLACEHOLDER = /\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 const lines = (value: string): string[] => value.split(/\r?\n/);
@@ -57,7 +60,13 @@ export function rawLabelProblem(name: RawLabel, value: string): string {
     const isHeader = first && spec.header !== undefined && text === spec.header;
     first = false;
     if (isHeader) continue;
-    const word = text.split(' ')[0].toLowerCase();
+    const raw = text.split(' ')[0];
+    if (raw.startsWith('#')) continue; // a comment: HAProxy reads nothing of it
+    // HAProxy unquotes and unescapes a word (`"global"`, `g"lobal"`, `\x67lobal`) before it reads it as a
+    // section keyword or a `.if`, and a placeholder (`{sslCert}backend`) is filled after this check: a line's
+    // first word must be a plain keyword, as every HAProxy keyword is.
+    if (!PLAIN_KEYWORD.test(raw)) return `line ${i + 1} starts with ${shown(raw)}, not a plain keyword (letters, digits, ._-; no quote, escape, $ or placeholder): it could open a section HAProxy reads after unquoting`;
+    const word = raw.toLowerCase();
     if (SECTIONS.has(word)) return `line ${i + 1} starts a new section (${shown(word)}): raw lines stay in the app's own section`;
     if (word.startsWith('.')) return `line ${i + 1} is a ${shown(word)} directive, which would reach past the app's own section`;
     if (spec.placeholders) {
@@ -122,5 +131,16 @@ export function rawLines(name: RawLabel, value: string, values: Readonly<Record<
     if (header || !text || skip.has(words(text))) continue;
     out.push(`    ${text}`);
   }
+  return out;
+}
+
+/**
+ * The labels as a template sees them without HAProxy.TrustLabelConfig: raw labels' newlines (the only control
+ * characters they keep where the app comes in) made U+FFFD like any other label's, so a template that prints
+ * `Labels` writes one line, never lines culm did not check.
+ */
+export function withoutRawNewlines(labels: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = { ...labels };
+  for (const key in out) if (RAW_CONFIG_LABEL.test(key)) out[key] = out[key].replace(/[\r\n\t]/g, '\ufffd');
   return out;
 }

@@ -23,3 +23,10 @@ export function redactUrl(text: string): string {
 
 /** `s` matched literally inside a RegExp. */
 export const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * A config as culm shows it (REST, console, diffs): the password hashes of `userlist` users (HAPROXY_{n}_AUTH)
+ * redacted, so a reader cannot crack an app's basic auth offline. HAProxy gets the file itself.
+ */
+export const redactConfig = (text: string): string =>
+  text.replace(/^(\s*user\s+\S+\s+(?:password|insecure-password)\s+)\S+/gm, '$1[redacted]');

@@ -15,7 +15,7 @@ import { httpExtrasOf, NO_EXTRAS, type HttpExtras } from './http-labels.js';
 import { escapeId, portsOf, SERVE_ALL, servedPorts, type GroupPolicy, type PortView } from './lb-labels.js';
 import { boundPorts, listenersOf, resolveClashes, type BackendView, type ListenerView, type PortServer } from './service-ports.js';
 import { TRUST_CERTS, tlsOf, type CertCheck, type CertProblem, type TlsView } from './tls.js';
-import { rawLines, rawPortsOf, type RawPort } from './raw-labels.js';
+import { rawLines, rawPortsOf, withoutRawNewlines, type RawPort } from './raw-labels.js';
 import { backendTemplateOf } from './backend-template.js';
 import { aclSpecificity, compareRoutes, portRoutes, routed, routeOf, routeRank, sameRoute, sameRoutes, splitRoutes, type RouteMapView, type RouteView } from './routing.js';
 
@@ -289,7 +289,7 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
     : effective;
   const raw = rawPortsOf(app);
   const trusted = raw && policy.trustLabelConfig === true ? raw : undefined;
-  const chosen = backendTemplateOf(app, rule);
+  const chosen = backendTemplateOf(app, rule, policy.trustLabelConfig === true);
   const ports = refusedPorts(labelPorts, trusted, chosen.problem);
   const found = rawListeners(listenersOf(app.id, escaped, ports, labelled.tcpPort, bind), trusted, bind);
   const listeners = found.length ? Object.freeze(found) : NO_LISTENERS;
@@ -309,7 +309,8 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
     ServicePort: app.servicePorts[0] ?? 0,
     ServicePorts: app.servicePorts,
     Env: app.env,
-    Labels: app.labels,
+    // Untrusted raw labels keep no newline for a custom template that prints them (`Labels`, as marathon-lb's did).
+    Labels: raw && !trusted ? withoutRawNewlines(app.labels) : app.labels,
     Tasks: serving,
     AllTasks: all,
     Backend: own.Backend,

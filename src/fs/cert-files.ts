@@ -5,10 +5,13 @@
  * whole — and a stamp that changes when the file does (a renewed certificate must reload HAProxy). Checked at
  * start for the setting (a clear error naming the key) and at each render for every certificate path.
  */
-import { accessSync, constants, readdirSync, statSync, type Stats } from 'node:fs';
+import { accessSync, constants, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { CertState } from '../core/tls.js';
 import { errorMessage } from '../core/errors.js';
+
+/** A PEM certificate chain with its key is a few KB; this leaves room for long chains. */
+const MAX_CERT_BYTES = 1 << 20;
 
 const stampOf = (st: Stats): string => `${st.size}:${st.mtimeMs}`;
 
@@ -22,6 +25,17 @@ export function certState(path: string, directory: boolean): CertState {
     const code = (err as NodeJS.ErrnoException).code;
     return { problem: code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'not readable' : errorMessage(err), stamp: '' };
   }
+  // A label names the path: never a kernel or device file (`/proc/self/pagemap` is a "regular" file HAProxy reads
+  // for ever, and a check that never ends blocks every apply), never an empty or an outsized one.
+  let real = path;
+  try {
+    real = realpathSync(path);
+  } catch {
+    /* stat above succeeded: keep the path */
+  }
+  if (/^\/(?:proc|sys|dev)(?:\/|$)/.test(real)) return { problem: 'a kernel or device file, not a certificate', stamp: '' };
+  if (st.isFile() && st.size === 0) return { problem: 'empty', stamp: '' };
+  if (st.isFile() && st.size > MAX_CERT_BYTES) return { problem: `larger than ${MAX_CERT_BYTES / 2 ** 20} MiB: not a PEM certificate and key`, stamp: '' };
   if (st.isFile()) return { problem: '', stamp: stampOf(st) };
   if (!st.isDirectory() || !directory) return { problem: directory ? 'not a regular file or a directory' : 'not a regular file', stamp: '' };
   // HAProxy loads every file of the directory: its stamp is theirs (a file rewritten in place keeps the directory's mtime).

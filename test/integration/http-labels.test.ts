@@ -67,4 +67,7 @@ t.test('PROXYPASS_PATH, REVPROXY_PATH, HTTP_BACKEND_REDIR, AUTH, BACKEND_NETWORK
   t.match(why, /HAPROXY_0_AUTH .*not realm:user:crypted-password/, '/api/state says why');
   t.notMatch(why, /plain-text/, 'without the refused password');
   t.match(culm.config(), /userlist ::staff-cluster-users\n {4}user bob password \$6\$/, 'the userlist section');
+  const served = await rawRequest(`${culm.api}/api/config`, 'GET', { Connection: 'close' });
+  t.match(served.body, /user bob password \[redacted\]/, 'the config culm serves has the hash redacted');
+  t.notMatch(served.body, /\$6\$/, 'no hash a reader could crack offline');
 });

@@ -63,7 +63,12 @@ t.test('a value that would leave its section is refused; lines that stay are not
     ...['global', 'defaults', 'listen', 'peers', 'resolvers', 'userlist', 'program', 'cache', 'ring', 'mailers', 'http-errors', 'log-forward', 'fcgi-app']
       .map((word) => ({ desc: `section ${word}`, value: `  ${word} x`, refused: /starts a new section/ })),
     { desc: 'a section keyword in capitals', value: 'GLOBAL', refused: /starts a new section/ },
-    { desc: 'a conditional block', value: '.if defined(X)\n.endif', refused: /"\.if" directive/ },
+    { desc: 'a conditional block', value: '.if defined(X)\n.endif', refused: /not a plain keyword/ },
+    // HAProxy unquotes and unescapes a word before reading it as a section or a directive (found by review).
+    ...['"global"', 'g"lobal"', '\\x67lobal', "'.if' 0", '".endif"', '$SECTION x']
+      .map((word) => ({ desc: `a section or directive HAProxy reads after unquoting: ${word}`, value: `option forwardfor\n${word}\n  stats socket ipv4@0.0.0.0:9999 level admin`, refused: /line 2 starts with .* not a plain keyword/ })),
+    { desc: 'a placeholder filled after the check (empty in a frontend)', kind: 'FRONTEND_HEAD', value: '{sslCert}backend evil', refused: /not a plain keyword/ },
+    { desc: 'a placeholder that opens a directive', kind: 'FRONTEND_HEAD', value: '{bindOptions}.if 1', refused: /not a plain keyword/ },
     { desc: 'NUL', value: 'http-response set-header X-A a\u0000b', refused: /NUL/ },
     { desc: 'a control character made U+FFFD where the app came in', value: 'x\ufffdy', refused: /NUL or another control/ },
     { desc: 'another control character', value: 'x\u001by', refused: /control character/ },
@@ -95,7 +100,7 @@ t.test('HAProxy.TrustLabelConfig off: the labels are ignored, the app routes, an
   t.match(section(text, 'backend ::web-cluster'), /server /, 'the app is served');
   t.same(view.LabelConfigNotes['/web'], { refused: false, note: 'HAPROXY_0_BACKEND_HEAD' }, 'the note names the ignored label');
   t.same(rejected, [], 'a newline in a raw label is not a refused value where the app comes in');
-  t.equal(view.Apps[0].Labels.HAPROXY_0_BACKEND_HEAD, 'http-response set-header X-Culm-Test yes\nbackend evil', 'the label itself is kept as Marathon has it');
+  t.equal(view.Apps[0].Labels.HAPROXY_0_BACKEND_HEAD, 'http-response set-header X-Culm-Test yes\ufffdbackend evil', 'untrusted, the label reaches a template on one line (its newline made U+FFFD, as any label\'s control character)');
 });
 
 t.test('HAProxy.TrustLabelConfig on: each label lands in the app\'s own section, and HAProxy accepts it', async (t) => {
@@ -163,10 +168,11 @@ t.test('template override: names checked, the rule wins over the label', async (
   t.equal(partialNameProblem('mine.eta'), '');
   for (const bad of ['../x.eta', 'a/b.eta', 'x.cfg', '.eta', 'a..b.eta', '', 'x y.eta']) t.match(partialNameProblem(bad), /not a partial's file name/, JSON.stringify(bad));
   const app = mapApps({ apps: [marathonApp('/web', { HAPROXY_TEMPLATE: 'label.eta' })] }).apps[0];
-  t.same(backendTemplateOf(app, undefined), { name: 'label.eta', problem: '' }, 'the label');
-  t.same(backendTemplateOf(app, makeRule('/web', 'path_beg /w', { template: 'rule.eta' })), { name: 'rule.eta', problem: '' }, 'the rule wins');
+  t.same(backendTemplateOf(app, undefined, true), { name: 'label.eta', problem: '' }, 'the label (HAProxy.TrustLabelConfig on)');
+  t.same(backendTemplateOf(app, undefined), { name: '', problem: '' }, 'without the trust setting the label chooses nothing: any app owner could pick a partial written for another app');
+  t.same(backendTemplateOf(app, makeRule('/web', 'path_beg /w', { template: 'rule.eta' })), { name: 'rule.eta', problem: '' }, 'the rule wins, trusted or not');
   const bad = mapApps({ apps: [marathonApp('/web', { HAPROXY_TEMPLATE: '../../etc/passwd' })] }).apps[0];
-  t.match(backendTemplateOf(bad, undefined).problem, /label HAPROXY_TEMPLATE "\.\.\/\.\.\/etc\/passwd" is not a partial's file name.*app left out/);
+  t.match(backendTemplateOf(bad, undefined, true).problem, /label HAPROXY_TEMPLATE "\.\.\/\.\.\/etc\/passwd" is not a partial's file name.*app left out/);
   t.throws(() => checkRule(makeRule('/web', 'path_beg /w', { template: '/etc/x.eta' })), { name: 'CulmError', code: 'E_RULE_INVALID', status: 400 }, 'a rule with a bad name: 400 E_RULE_INVALID');
 });
 
@@ -203,4 +209,12 @@ t.test('a check failure in an app\'s own sections names that app (appAtFailure)'
   t.same(appAtFailure(`parsing [haproxy.cfg:${line}] : unknown keyword 'no-such-directive' in 'backend' section`, text, view), { id: '/web', inRule: false }, 'a line in port 1\'s backend');
   t.same(appAtFailure("config : Proxy '::web-port-10002': unable to find required use_backend: 'nowhere'.", text, view), { id: '/web', inRule: false }, 'no line: the proxy named');
   t.same(appAtFailure("config : Proxy 'http-in': unable to find required use_backend: 'x'.", text, view), null, 'a proxy no app owns');
+});
+
+t.test('without the trust setting, a template that prints Labels gets no raw newline', async (t) => {
+  const app = mapApps({ apps: [marathonApp('/a', { HAPROXY_0_BACKEND_HEAD: 'http-response set-header X-A yes\nhttp-response set-header X-B yes' })] }).apps[0];
+  const untrusted = buildView(applySnapshot(emptyState(), [app], 1), new Map(), base).Apps[0];
+  t.notMatch(untrusted.Labels.HAPROXY_0_BACKEND_HEAD, /\n/, 'one line for a template');
+  const trustedView = buildView(applySnapshot(emptyState(), [app], 1), new Map(), trusted).Apps[0];
+  t.match(trustedView.Labels.HAPROXY_0_BACKEND_HEAD, /\n/, 'trusted: as Marathon has it');
 });

@@ -209,3 +209,16 @@ t.test('HAProxy.SslCerts: every entry readable at start, else an error naming th
     t.throws(() => load(value), { message: why }, `${desc}: and why`);
   }
 });
+
+t.test('certState: a kernel, device, empty or outsized file is never a certificate (a label names the path)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-certstate-'));
+  writeFileSync(join(dir, 'empty.pem'), '');
+  writeFileSync(join(dir, 'big.pem'), Buffer.alloc((1 << 20) + 1, 65));
+  writeFileSync(join(dir, 'ok.pem'), '-----BEGIN CERTIFICATE-----\n');
+  t.match(certState('/proc/self/pagemap', false).problem, /kernel or device file/, '/proc: HAProxy would read it for ever');
+  t.match(certState('/dev/zero', false).problem, /kernel or device file|not a regular file/);
+  t.match(certState(join(dir, 'empty.pem'), false).problem, /empty/);
+  t.match(certState(join(dir, 'big.pem'), false).problem, /larger than 1 MiB/);
+  t.equal(certState(join(dir, 'ok.pem'), false).problem, '', 'a small PEM file passes');
+  t.end();
+});
