@@ -26,7 +26,8 @@ export const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]
 
 /**
  * A config as culm shows it (REST, console, diffs): the password hashes of `userlist` users (HAPROXY_{n}_AUTH)
- * redacted, so a reader cannot crack an app's basic auth offline. HAProxy gets the file itself.
+ * redacted, so a reader cannot crack an app's basic auth offline. HAProxy gets the file itself. A diff's
+ * lines (`+`, `-` or ` ` first) are redacted the same way.
  */
-export const redactConfig = (text: string): string =>
-  text.replace(/^(\s*user\s+\S+\s+(?:password|insecure-password)\s+)\S+/gm, '$1[redacted]');
+export const redactConfigText = (text: string): string =>
+  (!text.includes('password ') ? text : text.replace(/^([+-]?\s*user\s+\S+\s+(?:password|insecure-password)\s+)\S+/gm, '$1[redacted]'));

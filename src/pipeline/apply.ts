@@ -4,7 +4,6 @@
  * belongs to an app, that app's rule is ignored (or, failing that, the app is left out) and the render is
  * tried again, a bounded number of times. The isolation is remembered until that rule or app changes.
  */
-import { redactConfig } from '../core/text.js';
 import { SERVE_ALL, type GroupPolicy } from '../core/lb-labels.js';
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
@@ -347,7 +346,7 @@ export class Applier {
 
   /** The id of the diff kept for this config (against the one applied before), as a record's field. */
   private diffOf(text: string, files: readonly SideFile[], applied: boolean): { diffId?: number } {
-    const id = this.diffs.record(redactConfig(text), files, applied);
+    const id = this.diffs.record(text, files, applied);
     return id === undefined ? {} : { diffId: id };
   }
 

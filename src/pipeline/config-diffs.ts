@@ -7,6 +7,7 @@
  * apply does not wait for), or at once when it is asked for first.
  */
 import { lineDiff } from '../core/line-diff.js';
+import { redactConfigText } from '../core/text.js';
 import type { SideFile } from '../haproxy/driver.js';
 
 export const DIFFS_KEPT = 50;
@@ -54,7 +55,8 @@ export class ConfigDiffs {
       const name = mapName(maps[i]?.path ?? old[i].path);
       parts.push(lineDiff(old[i]?.text ?? '', maps[i]?.text ?? '', { from: `a/${name}`, to: `b/${name}`, maxChars: DIFF_MAX_CHARS }));
     }
-    const all = parts.filter(Boolean).join('');
+    // The diff, not the whole config, is redacted (off the apply's path; a 10,000-app config is 6 MB).
+    const all = redactConfigText(parts.filter(Boolean).join(''));
     const diff = all.length > DIFF_MAX_CHARS ? `${all.slice(0, all.lastIndexOf('\n', DIFF_MAX_CHARS) + 1)}… diff cut at ${DIFF_MAX_CHARS} characters\n` : all;
     // Made once: the texts it was made from are let go (unless dropped meanwhile, then it is not kept again).
     if (this.kept.has(id)) this.kept.set(id, diff);

@@ -2,7 +2,7 @@
  * The running daemon's heart: holds cluster state and rules, feeds Marathon events and resyncs through the
  * pure reducer, and asks the coalescer for applies. Edges (REST, UI, metrics) talk to it through CulmCore.
  */
-import { redactConfig } from '../core/text.js';
+import { redactConfigText } from '../core/text.js';
 import { reportLabelProblems, type GroupPolicy } from '../core/lb-labels.js';
 import { CulmError, errorMessage } from '../core/errors.js';
 import { eventLabel, toDomainEvent, type DomainEvent } from '../core/events.js';
@@ -573,7 +573,7 @@ export class Daemon implements CulmCore {
 
   appliedConfig(): string | undefined {
     const text = this.o.delivery.lastApplied();
-    return text === undefined ? undefined : redactConfig(text);
+    return text === undefined ? undefined : redactConfigText(text);
   }
 
   applyDiff(id: number): string | undefined {

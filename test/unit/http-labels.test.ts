@@ -1,5 +1,6 @@
 import t from 'tap';
 import { httpExtrasOf, isNetwork, NO_EXTRAS } from '../../src/core/http-labels.js';
+import { redactConfigText } from '../../src/core/text.js';
 
 const HASH = '$6$C6Zv6Cosuy0FIb06$3HOmrP5K0OqKXxtY4rxBwywFyoJu7JK/iZM.2N60SNFrZEH5qMBPzMA24cZtsX0tsrrQ/.21ovuiYVsk5Xl671';
 
@@ -54,5 +55,18 @@ t.test('a bad value leaves the port out with the reason, never a line', (t) => {
 t.test('networks: addresses and prefixes HAProxy never resolves', (t) => {
   for (const ok of ['10.0.0.1', '10.0.0.0/8', '::1', 'fd00::/64', '0.0.0.0/0']) t.ok(isNetwork(ok), ok);
   for (const no of ['dead.beef', 'localhost', '10.0.0.0/', '10.0.0.0/x', '::1/129', '10.0.0.256']) t.notOk(isNetwork(no), no);
+  t.end();
+});
+
+t.test('the config culm shows: userlist password hashes redacted, in a config and in a diff', (t) => {
+  const config = `backend b\n    server s 10.0.0.1:80\nuserlist b-users\n    user bob password ${HASH}\n    user eve insecure-password plain\n`;
+  const shown = redactConfigText(config);
+  t.match(shown, /user bob password \[redacted\]\n/);
+  t.match(shown, /user eve insecure-password \[redacted\]\n/);
+  t.notMatch(shown, /\$6\$|plain/);
+  t.match(shown, /server s 10\.0\.0\.1:80/, 'the rest as it is');
+  const diff = `@@ -1,2 +1,2 @@\n userlist b-users\n-    user bob password ${HASH}\n+    user bob password $6$other$hash\n`;
+  t.notMatch(redactConfigText(diff), /\$6\$/, 'a diff\'s + and - lines too');
+  t.equal(redactConfigText('backend b\n'), 'backend b\n', 'nothing to redact: the same text');
   t.end();
 });
