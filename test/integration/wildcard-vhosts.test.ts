@@ -10,9 +10,8 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MarathonEmulator } from '../helpers/marathon-emulator.js';
-import { startCulm, type CulmInstance } from '../helpers/culm.js';
-import { eventually, freePort, rawRequest, startBackend, type Backend } from '../helpers/net.js';
+import { culmWithLabelledApps, type CulmInstance } from '../helpers/culm.js';
+import { eventually, freePort, rawRequest, startBackend } from '../helpers/net.js';
 import { reloads } from '../helpers/reload-load.js';
 import { httpsRequest, makeCert } from '../helpers/tls.js';
 
@@ -26,7 +25,6 @@ t.test('wildcard vhosts over HTTP and HTTPS, beside exact hosts, at run time', a
   const certs = mkdtempSync(join(tmpdir(), 'culm-it-wild-'));
   makeCert(join(certs, 'edge.pem'), 'edge.example.net');
   makeCert(join(certs, 'wild.pem'), '*.example.com');
-  const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 1000 });
   const apps: Record<string, Record<string, string>> = {
     '/exact': { HAPROXY_0_VHOST: 'a.example.com' },
     '/wide': { HAPROXY_0_VHOST: '*.example.com', HAPROXY_0_SSL_CERT: join(certs, 'wild.pem') },
@@ -36,28 +34,15 @@ t.test('wildcard vhosts over HTTP and HTTPS, beside exact hosts, at run time', a
     '/org': { HAPROXY_0_VHOST: 'example.org,*.example.org', HAPROXY_0_PATH: '/shop' },
     '/plain': {},
     '/bad': { HAPROXY_0_VHOST: 'a.*.com' },
-    '/q': {},
   };
-  const b: Record<string, Backend> = {};
-  for (const [id, labels] of Object.entries(apps)) {
-    b[id] = await startBackend();
-    if (id === '/q') continue;
-    marathon.addApp({ id, labels });
-    marathon.addTask(id, { port: b[id].port });
-  }
   const httpsPort = await freePort();
-  const culm = await startCulm({
-    marathon: marathon.url,
-    env: { CULM_EVENT_MODE: 'sse', HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${httpsPort}` },
-  });
+  const { marathon, culm, port, close } = await culmWithLabelledApps(apps, { HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${httpsPort}` });
+  const later = await startBackend();
   t.teardown(async () => {
-    await culm.destroy();
-    await marathon.stop();
-    await Promise.all(Object.values(b).map((x) => x.close()));
+    await close();
+    await later.close();
     rmSync(certs, { recursive: true, force: true });
   });
-  await culm.waitReady();
-  const port = (id: string): string => String(b[id].port);
 
   t.equal(await who(culm, 'q.example.com'), port('/wide'), 'one level under the domain: the wildcard');
   t.equal(await who(culm, 'q.r.example.com', '/x'), port('/wide'), 'two levels under it: the wildcard too (any depth)');
@@ -100,8 +85,8 @@ t.test('wildcard vhosts over HTTP and HTTPS, beside exact hosts, at run time', a
 
   // An exact host added at run time takes its one name from the wildcard (a reload), the rest stays with it.
   marathon.addApp({ id: '/q', labels: { HAPROXY_0_VHOST: 'q.example.com' } });
-  marathon.addTask('/q', { port: b['/q'].port });
-  await eventually('the new exact host routes', async () => (await who(culm, 'q.example.com')) === port('/q'));
+  marathon.addTask('/q', { port: later.port });
+  await eventually('the new exact host routes', async () => (await who(culm, 'q.example.com')) === String(later.port));
   t.ok(await reloads(culm) > before, 'through a reload');
   t.equal(await who(culm, 'w.example.com'), port('/wide'), 'the wildcard keeps the other names');
   t.equal(await who(culm, 'a.example.com'), port('/exact'), 'and the other exact host its own');
