@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { mapApps } from '../../src/core/marathon-map.js';
 import { buildView, type HaproxyPaths } from '../../src/core/view.js';
 import { groupRefusal, portsOf } from '../../src/core/lb-labels.js';
+import { sameRoute } from '../../src/core/routing.js';
+import { diffViews } from '../../src/core/diff.js';
 import { Renderer } from '../../src/haproxy/render.js';
 import { makeRule } from '../../src/core/rules.js';
 import { applySnapshot } from '../../src/core/state.js';
@@ -417,4 +419,14 @@ t.test('default template with wildcard vhosts: golden file (UPDATE_GOLDEN=1 to r
   writeFileSync(paths.OutputPath, new Renderer(renderer.templatePath).render(local));
   writeFileSync(local.RouteMap!.Path, local.RouteMap!.Text);
   t.match(execFileSync('haproxy', ['-c', '-f', paths.OutputPath], { encoding: 'utf8', stdio: 'pipe' }), /Configuration file is valid/);
+});
+
+t.test('a wildcard changed beside an unchanged exact host: a routing change, with its reason', async (t) => {
+  const before = render([marathonApp('/web', { HAPROXY_0_VHOST: 'a.example.com,*.example.com' }, '1.5'), marathonApp('/other', {}, '1.5')]);
+  const after = render([marathonApp('/web', { HAPROXY_0_VHOST: 'a.example.com,*.example.org' }, '1.5'), marathonApp('/other', {}, '1.5')]);
+  const web = (v: typeof before.view) => v.Apps.find((a) => a.Id === '/web')!;
+  t.ok(sameRoute(web(before.view).Route, web(after.view).Route), 'port 0\'s first route (its exact host) is the same');
+  t.same(diffViews(before.view, after.view), ['labels of /web changed (routing)'], 'the wildcard\'s change is seen');
+  t.match(after.text, 'use_backend ::web-cluster if ::web-0-wildcard_example.org');
+  t.notMatch(after.text, 'wildcard_example.com');
 });
