@@ -2,10 +2,10 @@
  * marathon-lb's per-port HTTP backend labels that take a value, not HAProxy lines: culm writes the lines
  * itself from checked values, so no operator trust is needed (unlike raw-labels.ts):
  *   - `HAPROXY_{n}_HTTP_BACKEND_PROXYPASS_PATH`: the prefix is cut from the path before the request reaches
- *     the tasks (and `Host:` set to the port's first vhost, as marathon-lb's glue);
+ *     the tasks (and `Host:` set to the port's first vhost that is not a wildcard, as marathon-lb's glue);
  *   - `HAPROXY_{n}_HTTP_BACKEND_REVPROXY_PATH`: a `Location:` the tasks answer with is put under this path
  *     (scheme and host of the task dropped), so redirects stay behind the prefix;
- *   - `HAPROXY_{n}_HTTP_BACKEND_REDIR`: a request for `/` (of the port's vhosts, when it has some) gets a 301 to
+ *   - `HAPROXY_{n}_HTTP_BACKEND_REDIR`: a request for `/` (of the port's vhosts, wildcards too, when it has some) gets a 301 to
  *     this path;
  *   - `HAPROXY_{n}_BACKEND_NETWORK_ALLOWED_ACL`: only these addresses or networks reach the port (others: 403,
  *     or the connection closed in TCP mode);
@@ -14,6 +14,7 @@
  * A value that fails its grammar leaves that port out, with the reason, like lb-labels.ts's. Pure.
  */
 import { isIpAddress, isPathPrefix, shown } from './input-grammar.js';
+import { hostConditions, isWildcard } from './vhosts.js';
 
 export interface HttpLabelProblem {
   index: number;
@@ -98,8 +99,9 @@ export function httpExtrasOf(labels: Readonly<Record<string, string>>, index: nu
   if (redir !== undefined) {
     if (!isPathPrefix(redir.trim())) refuse('HTTP_BACKEND_REDIR', redir, 'is not a path (one word starting with /)');
     else {
-      const host = vhosts.length > 0 ? ` { hdr(host),field(1,:),lower -m str ${vhosts.join(' ')} }` : '';
-      lines.push(`http-request redirect code 301 location ${redir.trim()} if { path / }${host}`);
+      const hosts = hostConditions(vhosts);
+      const condition = hosts.length > 0 ? hosts.map((h) => `{ path / } ${h}`).join(' || ') : '{ path / }';
+      lines.push(`http-request redirect code 301 location ${redir.trim()} if ${condition}`);
     }
   }
   const pass = routing ? http('HTTP_BACKEND_PROXYPASS_PATH') : undefined;
@@ -107,7 +109,9 @@ export function httpExtrasOf(labels: Readonly<Record<string, string>>, index: nu
     const p = pass.trim().replace(/\/+$/, '');
     if (!REGEX_SAFE_PATH.test(p) || p === '') refuse('HTTP_BACKEND_PROXYPASS_PATH', pass, 'is not a path prefix of letters, digits and /._~- (not /)');
     else {
-      if (vhosts.length > 0) lines.push(`http-request set-header Host ${vhosts[0]}`);
+      // A wildcard names no one host: with only wildcards, the task gets the client's (one they match).
+      const host = vhosts.find((h) => !isWildcard(h));
+      if (host !== undefined) lines.push(`http-request set-header Host ${host}`);
       // `/prefix` → `/`, `/prefix/…` → `/…`; anything else (`/prefixes`) passes unchanged.
       lines.push(`http-request replace-path ^${escapeRegex(p)}$ /`, `http-request replace-path ^${escapeRegex(p)}(/.*)$ \\1`);
     }

@@ -124,6 +124,17 @@ export function isVirtualHost(value: string): boolean {
   return value.split('.').every((l) => VHOST_LABEL.test(l));
 }
 
+/**
+ * A wildcard virtual host (`*.example.com`): `*.` and a DNS name, nothing else (`*`, `a.*.com`, `*example.com`,
+ * `*.*.example.com` are not), and not over an address (`*.0.0.1`: its last label all digits). It matches any
+ * name ending with `.example.com`, at any depth, never `example.com` itself (routing.ts).
+ */
+export function isWildcardHost(value: string): boolean {
+  if (!value.startsWith('*.') || value.length > 253) return false;
+  const name = value.slice(2);
+  return isVirtualHost(name) && !/^[0-9]+$/.test(name.slice(name.lastIndexOf('.') + 1));
+}
+
 const PROTOCOL = /^[A-Z][A-Z0-9_]{0,31}$/;
 export const isHealthCheckProtocol = (p: string): boolean => PROTOCOL.test(p);
 

@@ -14,7 +14,7 @@
  */
 import type { App } from './model.js';
 import { httpExtrasOf } from './http-labels.js';
-import { isCertPath, isPathPrefix, isVirtualHost, shown, type Rejection } from './input-grammar.js';
+import { isCertPath, isPathPrefix, isVirtualHost, isWildcardHost, shown, type Rejection } from './input-grammar.js';
 import { booleanOf, labelSettings, type BackendSettings } from './backend-settings.js';
 
 export type PortMode = 'http' | 'tcp';
@@ -27,7 +27,7 @@ export interface PortView {
   ServicePort: number;
   /** `HAPROXY_{n}_MODE`; `http` without it (Bamboo routes every app by HTTP). */
   Mode: PortMode;
-  /** `HAPROXY_{n}_VHOST`, lower case, in label order; empty: none. */
+  /** `HAPROXY_{n}_VHOST`, lower case, in label order, exact hosts and wildcards (`*.example.com`) alike; empty: none. */
   Vhosts: readonly string[];
   /** `HAPROXY_{n}_PATH`; '' for none. */
   Path: string;
@@ -134,7 +134,7 @@ export function portsOf(app: App): AppPorts {
     }
     const Vhosts = vhost === undefined ? [] : list(vhost.toLowerCase());
     if (vhost !== undefined && Vhosts.length === 0) refuse('VHOST', vhost, 'names no host');
-    for (const host of Vhosts) if (!isVirtualHost(host)) refuse('VHOST', host, 'is not a host name (no port, path, wildcard or space)');
+    for (const host of Vhosts) if (!isVirtualHost(host) && !isWildcardHost(host)) refuse('VHOST', host, 'is not a host name or a wildcard *.<host name> (no port, path or space)');
     const Path = path?.trim() ?? '';
     if (path !== undefined && !isPathPrefix(Path)) refuse('PATH', path, 'is not a path prefix (one word starting with /)');
     let RedirectToHttps = false;

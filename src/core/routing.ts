@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { PortView } from './lb-labels.js';
 import { compareText } from './compare.js';
+import { exactHostAcl, isWildcard, wildcardHostAcl } from './vhosts.js';
 
 /** A named ACL line of the frontend: `acl <Name> <Acl>`. */
 export interface AclLine { Name: string; Acl: string }
@@ -49,27 +50,46 @@ export interface RouteMapView {
 }
 
 /**
- * Port 0's route in the main frontend. A rule wins over labels (Bamboo users' rules stay authoritative);
- * `HAPROXY_0_VHOST` matches `Host:` without its port, in any case; with `HAPROXY_0_PATH` too, both must match
- * (marathon-lb's `path_beg`, case-sensitive, as there).
+ * A port's routes in the main frontend. A rule wins over labels (Bamboo users' rules stay authoritative);
+ * `HAPROXY_{n}_VHOST` matches `Host:` without its port, in any case; with `HAPROXY_{n}_PATH` too, both must match
+ * (marathon-lb's `path_beg`, case-sensitive, as there). A label route has one route for its exact hosts (or its
+ * path alone), then one per wildcard vhost (vhosts.ts), each ranked on its own (routeRank): an exact host of
+ * another app wins over a wildcard, a longer wildcard over a shorter one, whatever the apps.
  */
-export function routeOf(app: { Id: string; EscapedId: string; Backend: string; AclName: string; Acl: string; HasRule: boolean; LabelRouting?: boolean }, port: PortView): RouteView {
+export function portRoutesOf(app: RoutedApp, port: PortView): RouteView[] {
   const { EscapedId: escaped, HasRule: hasRule } = app;
   if (port.Mode === 'tcp') {
-    return Object.freeze({ Id: app.Id, AclName: app.AclName, Acl: '', Backend: app.Backend, Acls: NO_ACLS, Condition: '', Source: 'none' as const });
+    return [Object.freeze({ Id: app.Id, AclName: app.AclName, Acl: '', Backend: app.Backend, Acls: NO_ACLS, Condition: '', Source: 'none' as const })];
   }
-  const acls: AclLine[] = [];
-  let source: RouteSource = hasRule ? 'rule' : 'default';
-  if (!hasRule && app.LabelRouting !== false && (port.Vhosts.length > 0 || port.Path)) {
-    source = 'labels';
-    if (port.Vhosts.length > 0) acls.push({ Name: `${escaped}-${port.Index}-host`, Acl: `hdr(host),field(1,:),lower -m str ${port.Vhosts.join(' ')}` });
-    // A path alone is a path prefix like any other (case-insensitive, Bamboo's way, so the route map holds it and
-    // it ranks by length among the rules' and defaults' prefixes: `HAPROXY_0_PATH=/` cannot take other apps'
-    // traffic); with a vhost it narrows that host's route, as in marathon-lb (case-sensitive).
-    if (port.Path) acls.push({ Name: `${escaped}-${port.Index}-path`, Acl: port.Vhosts.length > 0 ? `path_beg ${port.Path}` : `path_beg -i ${port.Path}` });
-  } else {
-    acls.push({ Name: app.AclName, Acl: app.Acl });
+  if (hasRule || app.LabelRouting === false || (port.Vhosts.length === 0 && !port.Path)) {
+    return [route(app, hasRule ? 'rule' : 'default', [{ Name: app.AclName, Acl: app.Acl }])];
   }
+  const name = `${escaped}-${port.Index}`;
+  const exact = port.Vhosts.filter((h) => !isWildcard(h));
+  const out: RouteView[] = [];
+  // A path alone is a path prefix like any other (case-insensitive, Bamboo's way, so the route map holds it and
+  // it ranks by length among the rules' and defaults' prefixes: `HAPROXY_0_PATH=/` cannot take other apps'
+  // traffic); with a vhost it narrows that host's route, as in marathon-lb (case-sensitive).
+  if (port.Vhosts.length === 0) out.push(route(app, 'labels', [{ Name: `${name}-path`, Acl: `path_beg -i ${port.Path}` }]));
+  if (exact.length > 0) out.push(route(app, 'labels', withPath([{ Name: `${name}-host`, Acl: exactHostAcl(exact) }], `${name}-path`, port.Path)));
+  for (const host of port.Vhosts) {
+    if (!isWildcard(host)) continue;
+    // `*` cannot be in an ACL name; `_` is in no app id and no vhost, so these names meet no other ACL's.
+    const wild = `${name}-wildcard_${host.slice(2)}`;
+    out.push(route(app, 'labels', withPath([{ Name: wild, Acl: wildcardHostAcl([host]) }], `${wild}_path`, port.Path)));
+  }
+  return out;
+}
+
+/** Port 0's route (the first of its routes: its exact hosts, else its first wildcard); the others are in `portRoutes`. */
+export const routeOf = (app: RoutedApp, port: PortView): RouteView => portRoutesOf(app, port)[0];
+
+/** What a route needs of its app: its ids, its default or rule ACL, whether it has a rule. */
+export interface RoutedApp { Id: string; EscapedId: string; Backend: string; AclName: string; Acl: string; HasRule: boolean; LabelRouting?: boolean }
+
+const withPath = (acls: AclLine[], name: string, path: string): AclLine[] => (path ? [...acls, { Name: name, Acl: `path_beg ${path}` }] : acls);
+
+function route(app: RoutedApp, source: RouteSource, acls: AclLine[]): RouteView {
   // The app's own strings where they are the same (10,000 routes): a new string only for label routes.
   return Object.freeze({
     Id: app.Id, AclName: acls[0].Name, Acl: acls[0].Acl, Backend: app.Backend, Acls: Object.freeze(acls),
@@ -92,15 +112,18 @@ export const sameRoutes = (a: readonly RouteView[], b: readonly RouteView[]): bo
   a === b || (a.length === b.length && a.every((r, i) => sameRoute(r, b[i])));
 
 /**
- * The main frontend's routes of service ports n > 0 (marathon-lb routes every port's `HAPROXY_{n}_VHOST` /
- * `_PATH` in its HTTP frontend): one per served HTTP port with a vhost or path label, to that port's backend.
+ * The main frontend's routes of an app beyond port 0's first (`routeOf`): port 0's other wildcard routes, and
+ * ports n > 0's (marathon-lb routes every port's `HAPROXY_{n}_VHOST` / `_PATH` in its HTTP frontend): those
+ * of each served HTTP port with a vhost or path label, to that port's backend.
  */
-export function portRoutes(app: { Id: string; EscapedId: string; AclName: string; Acl: string }, ports: readonly PortView[]): RouteView[] {
+export function portRoutes(app: RoutedApp, ports: readonly PortView[]): RouteView[] {
   const out: RouteView[] = [];
+  const p0 = ports[0];
+  if (!p0.NotServed && p0.Mode === 'http' && p0.Vhosts.some(isWildcard)) out.push(...portRoutesOf(app, p0).slice(1));
   for (let i = 1; i < ports.length; i++) {
     const p = ports[i];
     if (p.NotServed || p.Mode !== 'http' || (p.Vhosts.length === 0 && !p.Path)) continue;
-    out.push(routeOf({ ...app, Backend: p.Backend, HasRule: false }, p));
+    out.push(...portRoutesOf({ ...app, Backend: p.Backend, HasRule: false }, p));
   }
   return out;
 }
@@ -120,19 +143,28 @@ export function aclSpecificity(acl: string): number {
 
 /**
  * The `use_backend` order: rules and defaults that are not path prefixes first (as before labels), then label
- * routes with a host (host and path, then host), then path prefixes, longest first, whether a rule's, a
- * default's or a path label's: the tail the route map can hold. Ties by id.
+ * routes with an exact host (host and path, then host), then those with a wildcard, the longest suffix first
+ * (with a path, longest first, before without), then path prefixes, longest first, whether a rule's, a
+ * default's or a path label's: the tail the route map can hold. Ties by id. So a request for `a.example.com`
+ * goes to the app naming it before one with `*.example.com`, and `a.b.example.com` to `*.b.example.com`
+ * before `*.example.com`; two apps naming the same host or wildcard: the first by id.
  */
 export function routeRank(route: RouteView): [number, number] {
   if (route.Source !== 'labels') {
     const specificity = aclSpecificity(route.Acl);
     return specificity === Number.POSITIVE_INFINITY ? [0, 0] : [4, specificity];
   }
-  const host = route.Acls.some((a) => a.Name.endsWith('-host'));
-  const path = route.Acls.find((a) => a.Name.endsWith('-path'));
+  const host = route.Acls.find((a) => a.Acl.startsWith('hdr(host)'));
+  const path = route.Acls.find((a) => a.Acl.startsWith('path_beg'));
   const length = path ? aclSpecificity(path.Acl) : 0;
-  return [host && path ? 1 : host ? 2 : 4, length];
+  if (!host) return [4, length];
+  const suffix = WILDCARD_ACL.exec(host.Acl);
+  // A path is at most 1024 characters: a longer suffix outranks any path.
+  if (suffix) return [3, suffix[1].length * 2048 + length];
+  return [path ? 1 : 2, length];
 }
+
+const WILDCARD_ACL = /-m end (\S+)$/;
 
 /** `path_beg -i <prefix>` with a prefix a map file holds as one word. */
 // No quote, `$` or `\\`: HAProxy reads those specially in an `acl` line, not in a map (the same route must mean the same).

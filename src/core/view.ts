@@ -78,7 +78,7 @@ export interface AppView {
   NotServed: string;
   /** How the main frontend routes to the app (port 0): its rule, else its labels, else the default ACL; `none` for a TCP port 0. */
   Route: RouteView;
-  /** The main frontend's routes of ports n > 0 with `HAPROXY_{n}_VHOST` / `_PATH` labels, to their backends (in `Routes` too). */
+  /** The main frontend's other routes (in `Routes` too): port 0's wildcard vhosts beyond `Route`, and ports n > 0's with `HAPROXY_{n}_VHOST` / `_PATH` labels, to their backends. */
   PortRoutes: readonly RouteView[];
   /** The app's backends: port 0's (`Backend`), then each port n with a listener or a route, then `BAMBOO_TCP_PORT`'s. */
   Backends: readonly BackendView[];
@@ -294,7 +294,7 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
   const found = rawListeners(listenersOf(app.id, escaped, ports, labelled.tcpPort, bind), trusted, bind);
   const listeners = found.length ? Object.freeze(found) : NO_LISTENERS;
   const own = { Id: app.id, EscapedId: escaped, Backend: `${escaped}-cluster`, AclName: `${escaped}-aclrule`, Acl: hasRule ? rule!.acl.trim() : `path_beg -i ${app.id}`, HasRule: hasRule, LabelRouting: policy.labelRouting !== false };
-  const extra = ports.length > 1 && own.LabelRouting ? portRoutes(own, ports) : [];
+  const extra = own.LabelRouting ? portRoutes(own, ports) : [];
   const routes = extra.length ? Object.freeze(extra) : NO_ROUTES;
   return {
     Id: app.id,

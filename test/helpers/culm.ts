@@ -140,3 +140,30 @@ export async function emulatorWithTwoApps(): Promise<{ marathon: MarathonEmulato
   marathon.addTask('/grp/api', { port: backends[1].port });
   return { marathon, backends };
 }
+
+/**
+ * Labelled apps on a Marathon 1.10 emulator (SSE), and culm on it, ready: each app has one task on a backend of
+ * its own (a backend answers with its port); `port(id)` is that port as text; `close` stops all of it.
+ */
+export async function culmWithLabelledApps(apps: Record<string, Record<string, string>>, env: Record<string, string> = {}): Promise<{
+  marathon: MarathonEmulator; culm: CulmInstance; backends: Record<string, Backend>; port(id: string): string; close(): Promise<void>;
+}> {
+  const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 1000 });
+  const backends: Record<string, Backend> = {};
+  for (const [id, labels] of Object.entries(apps)) {
+    backends[id] = await startBackend();
+    marathon.addApp({ id, labels });
+    marathon.addTask(id, { port: backends[id].port });
+  }
+  const culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse', ...env } });
+  const close = async (): Promise<void> => {
+    await culm.destroy();
+    await marathon.stop();
+    await Promise.all(Object.values(backends).map((x) => x.close()));
+  };
+  await culm.waitReady().catch(async (err: unknown) => {
+    await close();
+    throw err;
+  });
+  return { marathon, culm, backends, port: (id) => String(backends[id].port), close };
+}

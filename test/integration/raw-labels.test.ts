@@ -12,8 +12,8 @@ import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
-import { startCulm, type CulmInstance } from '../helpers/culm.js';
-import { eventually, freePort, rawRequest, startBackend, type Backend } from '../helpers/net.js';
+import { culmWithLabelledApps, startCulm, type CulmInstance } from '../helpers/culm.js';
+import { eventually, freePort, rawRequest, startBackend } from '../helpers/net.js';
 
 const get = (culm: CulmInstance, path: string) => rawRequest(`${culm.frontend}${path}`, 'GET', { Host: 'any.example.com', Connection: 'close' });
 
@@ -28,20 +28,8 @@ function templateDir(): string {
 }
 
 async function setUp(t: Test, apps: Record<string, Record<string, string>>, env: Record<string, string>) {
-  const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 1000 });
-  const backends: Record<string, Backend> = {};
-  for (const [id, labels] of Object.entries(apps)) {
-    backends[id] = await startBackend();
-    marathon.addApp({ id, labels });
-    marathon.addTask(id, { port: backends[id].port });
-  }
-  const culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse', ...env } });
-  t.teardown(async () => {
-    await culm.destroy();
-    await marathon.stop();
-    await Promise.all(Object.values(backends).map((b) => b.close()));
-  });
-  await culm.waitReady();
+  const { marathon, backends, culm, close } = await culmWithLabelledApps(apps, env);
+  t.teardown(close);
   return { marathon, backends, culm };
 }
 

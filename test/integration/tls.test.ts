@@ -5,46 +5,21 @@
  * is missing, or one HAProxy refuses, keeps its routes (the default certificate) and the others' TLS works.
  */
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { get as httpsGet } from 'node:https';
-import type { TLSSocket } from 'node:tls';
-import { MarathonEmulator } from '../helpers/marathon-emulator.js';
-import { startCulm } from '../helpers/culm.js';
-import { eventually, freePort, rawRequest, startBackend, type Backend } from '../helpers/net.js';
+import { culmWithLabelledApps } from '../helpers/culm.js';
+import { eventually, freePort, rawRequest } from '../helpers/net.js';
 import { requireBinary } from '../helpers/processes.js';
+import { httpsRequest, makeCert } from '../helpers/tls.js';
 
 requireBinary('openssl', 'apt-get install -y openssl');
-
-function makeCert(file: string, cn: string): void {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${file}.key`, '-out', `${file}.crt`, '-days', '2', '-subj', `/CN=${cn}`], { stdio: 'ignore' });
-  writeFileSync(file, readFileSync(`${file}.crt`, 'utf8') + readFileSync(`${file}.key`, 'utf8'));
-}
-
-/** One HTTPS request over TLS naming `servername` (SNI): the certificate's CN, and the HTTP answer. */
-function httpsRequest(port: number, servername: string, host: string, path = '/'): Promise<{ cn: string; fingerprint: string; status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsGet({ host: '127.0.0.1', port, path, servername, headers: { Host: host, Connection: 'close' }, rejectUnauthorized: false, agent: false, timeout: 5000 }, (res) => {
-      const peer = (res.socket as TLSSocket).getPeerCertificate();
-      const cn = String(peer.subject?.CN ?? '');
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => { body += chunk; });
-      res.on('end', () => resolve({ cn, fingerprint: peer.fingerprint256, status: res.statusCode ?? 0, body: body.trim() }));
-    });
-    req.on('timeout', () => req.destroy(new Error('HTTPS request timed out')));
-    req.on('error', reject);
-  });
-}
 
 t.test('SNI chooses the certificate, Host the app; redirect to https; a bad app certificate leaves the rest working', async (t) => {
   const certs = mkdtempSync(join(tmpdir(), 'culm-it-certs-'));
   for (const [name, cn] of [['edge', 'edge.example.com'], ['a', 'a.example.com'], ['b', 'b.example.com']]) makeCert(join(certs, `${name}.pem`), cn);
   writeFileSync(join(certs, 'garbage.pem'), 'not a certificate\n');
-  const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 1000 });
   const apps: Record<string, Record<string, string>> = {
     '/a': { HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_SSL_CERT: join(certs, 'a.pem'), HAPROXY_0_REDIRECT_TO_HTTPS: 'true' },
     '/b': { HAPROXY_0_VHOST: 'b.example.com', HAPROXY_0_SSL_CERT: join(certs, 'b.pem') },
@@ -52,26 +27,13 @@ t.test('SNI chooses the certificate, Host the app; redirect to https; a bad app 
     '/garbage': { HAPROXY_0_VHOST: 'garbage.example.com', HAPROXY_0_SSL_CERT: join(certs, 'garbage.pem') },
     '/plain': {},
   };
-  const b: Record<string, Backend> = {};
-  for (const [id, labels] of Object.entries(apps)) {
-    b[id] = await startBackend();
-    marathon.addApp({ id, labels });
-    marathon.addTask(id, { port: b[id].port });
-  }
   const httpsPort = await freePort();
-  const culm = await startCulm({
-    marathon: marathon.url,
-    // Resyncs often: with TLS on, each one renders, so certificate files that change are picked up.
-    env: { CULM_EVENT_MODE: 'sse', CULM_RESYNC_INTERVAL_MS: '500', HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${httpsPort}` },
-  });
+  // Resyncs often: with TLS on, each one renders, so certificate files that change are picked up.
+  const { culm, port, close } = await culmWithLabelledApps(apps, { CULM_RESYNC_INTERVAL_MS: '500', HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${httpsPort}` });
   t.teardown(async () => {
-    await culm.destroy();
-    await marathon.stop();
-    await Promise.all(Object.values(b).map((x) => x.close()));
+    await close();
     rmSync(certs, { recursive: true, force: true });
   });
-  await culm.waitReady();
-  const port = (id: string): string => String(b[id].port);
 
   const a = await httpsRequest(httpsPort, 'a.example.com', 'a.example.com');
   t.equal(a.cn, 'a.example.com', 'SNI a: a\'s certificate');

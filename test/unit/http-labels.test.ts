@@ -11,6 +11,11 @@ t.test('each label gives its lines, in the backend of its port', (t) => {
     { labels: { HAPROXY_0_HTTP_BACKEND_REVPROXY_PATH: '/app' }, want: ['http-response replace-header Location ^(https?://[^/]*)?(/.*)$ /app\\2 if { res.hdr(Location) -m found }'] },
     { labels: { HAPROXY_0_HTTP_BACKEND_REDIR: '/home' }, want: ['http-request redirect code 301 location /home if { path / }'] },
     { labels: { HAPROXY_0_HTTP_BACKEND_REDIR: '/home' }, vhosts: ['a.example.com', 'b.example.com'], want: ['http-request redirect code 301 location /home if { path / } { hdr(host),field(1,:),lower -m str a.example.com b.example.com }'] },
+    // Wildcard vhosts: matched by suffix where the port's hosts are named; no Host: set from a wildcard.
+    { labels: { HAPROXY_0_HTTP_BACKEND_REDIR: '/home' }, vhosts: ['*.example.com'], want: ['http-request redirect code 301 location /home if { path / } { hdr(host),field(1,:),lower -m end .example.com }'] },
+    { labels: { HAPROXY_0_HTTP_BACKEND_REDIR: '/home' }, vhosts: ['*.example.com', 'example.com', '*.b.org'], want: ['http-request redirect code 301 location /home if { path / } { hdr(host),field(1,:),lower -m str example.com } || { path / } { hdr(host),field(1,:),lower -m end .example.com .b.org }'] },
+    { labels: { HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH: '/api' }, vhosts: ['*.example.com', 'api.example.com'], want: ['http-request set-header Host api.example.com', 'http-request replace-path ^/api$ /', 'http-request replace-path ^/api(/.*)$ \\1'] },
+    { labels: { HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH: '/api' }, vhosts: ['*.example.com'], want: ['http-request replace-path ^/api$ /', 'http-request replace-path ^/api(/.*)$ \\1'] },
     { labels: { HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL: '10.1.40.0/24 10.1.55.43,::1' }, want: ['acl b-allowed src 10.1.40.0/24 10.1.55.43 ::1', 'http-request deny if !b-allowed'] },
     { labels: { HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL: '10.0.0.0/8' }, mode: 'tcp', want: ['acl b-allowed src 10.0.0.0/8', 'tcp-request content reject if !b-allowed'] },
     { labels: { HAPROXY_0_AUTH: `Staff only:bob:${HASH}` }, want: ['acl b-auth http_auth(b-users)', 'http-request auth realm "Staff only" if !b-auth'] },

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import {
-  checkApp, isAppId, isHealthCheckPath, isHost, isIpAddress, isPort, isTaskId, quote, quoteFormat, type Rejection,
+  checkApp, isAppId, isHealthCheckPath, isHost, isIpAddress, isPort, isTaskId, isVirtualHost, isWildcardHost, quote, quoteFormat, type Rejection,
 } from '../../src/core/input-grammar.js';
 import { AppsMapper } from '../../src/core/marathon-map.js';
 import { toDomainEvent } from '../../src/core/events.js';
@@ -24,6 +24,13 @@ t.test('grammar of each field', async (t) => {
   table(t, 'ip address', isIpAddress,
     ['10.9.0.7', '0.0.0.0', 'fe80::1', '::ffff:10.0.0.1'],
     ['10.9.0.256', '10.9.0', 'fe80::1%eth0', 'fe80:::1', 'host', '']);
+  table(t, 'virtual host', isVirtualHost,
+    ['web.example.com', 'localhost', '10.0.0.1', 'a-b.c0'],
+    ['', '*.example.com', 'web.example.com:80', 'web.example.com/x', 'Web.example.com', 'a_b.com', 'a..b', `${'a.'.repeat(127)}a`]);
+  table(t, 'wildcard virtual host', isWildcardHost,
+    ['*.example.com', '*.b.example.com', '*.com', '*.a-b.c0', `*.${'a.'.repeat(125)}a`],
+    ['*', '*.', '*..com', 'a.*.com', '*example.com', '*.*.example.com', 'example.*', '**.example.com', '*.example.com:80', '*.example.com/x',
+      ' *.example.com', '*.Example.com', '*.0.0.1', '*.10.0.0.1', '*.-a.com', `*.${'a.'.repeat(126)}a`]);
   table<unknown>(t, 'port', isPort, [1, 80, 65535], [0, -1, 65536, 1.5, Number.NaN, '80', null]);
   table(t, 'health-check path', isHealthCheckPath,
     ['/', '/health', '/v1/health?deep=true&x=1', '/a%20b', '/a:b@c'],

@@ -4,12 +4,14 @@
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mapApps } from '../../src/core/marathon-map.js';
 import { buildView, type HaproxyPaths } from '../../src/core/view.js';
 import { groupRefusal, portsOf } from '../../src/core/lb-labels.js';
+import { sameRoute } from '../../src/core/routing.js';
+import { diffViews } from '../../src/core/diff.js';
 import { Renderer } from '../../src/haproxy/render.js';
 import { makeRule } from '../../src/core/rules.js';
 import { applySnapshot } from '../../src/core/state.js';
@@ -103,6 +105,48 @@ t.test('labels to config lines, both Marathon shapes', async (t) => {
       absent: /acl ::web|http-request redirect/,
     },
     {
+      desc: 'a wildcard vhost: Host: ending with .<domain> (any depth, never the domain itself), without its port',
+      labels: { HAPROXY_0_VHOST: '*.Example.com' },
+      lines: ['acl ::web-0-wildcard_example.com hdr(host),field(1,:),lower -m end .example.com', 'use_backend ::web-cluster if ::web-0-wildcard_example.com'],
+      absent: /-m str|path_beg -i \/web/,
+    },
+    {
+      desc: 'a domain and its wildcard: the exact host and each wildcard a route of their own',
+      labels: { HAPROXY_0_VHOST: '*.example.com, example.com, *.eu.example.com, www.example.org' },
+      lines: [
+        'acl ::web-0-host hdr(host),field(1,:),lower -m str example.com www.example.org',
+        'acl ::web-0-wildcard_example.com hdr(host),field(1,:),lower -m end .example.com',
+        'acl ::web-0-wildcard_eu.example.com hdr(host),field(1,:),lower -m end .eu.example.com',
+        'use_backend ::web-cluster if ::web-0-host',
+        'use_backend ::web-cluster if ::web-0-wildcard_eu.example.com',
+        'use_backend ::web-cluster if ::web-0-wildcard_example.com',
+      ],
+    },
+    {
+      desc: 'a wildcard and a path: both must match, each wildcard with its own path ACL',
+      labels: { HAPROXY_0_VHOST: '*.example.com,*.example.org', HAPROXY_0_PATH: '/api' },
+      lines: [
+        'acl ::web-0-wildcard_example.com hdr(host),field(1,:),lower -m end .example.com', 'acl ::web-0-wildcard_example.com_path path_beg /api',
+        'acl ::web-0-wildcard_example.org hdr(host),field(1,:),lower -m end .example.org', 'acl ::web-0-wildcard_example.org_path path_beg /api',
+        'use_backend ::web-cluster if ::web-0-wildcard_example.com ::web-0-wildcard_example.com_path',
+        'use_backend ::web-cluster if ::web-0-wildcard_example.org ::web-0-wildcard_example.org_path',
+      ],
+      absent: /::web-0-path|::web-0-host/,
+    },
+    {
+      desc: 'a REST rule wins over a wildcard label too',
+      labels: { HAPROXY_0_VHOST: '*.example.com' },
+      rule: 'hdr(host) -i rule.example.com',
+      lines: ['acl ::web-aclrule hdr(host) -i rule.example.com', 'use_backend ::web-cluster if ::web-aclrule'],
+      absent: /wildcard|-m end/,
+    },
+    {
+      desc: 'HAPROXY_1_VHOST with a wildcard: to port 1\'s backend',
+      labels: { HAPROXY_1_VHOST: 'other.example.com,*.other.example.com' },
+      lines: ['acl ::web-1-wildcard_other.example.com hdr(host),field(1,:),lower -m end .other.example.com', 'use_backend ::web-1-cluster if ::web-1-host', 'use_backend ::web-1-cluster if ::web-1-wildcard_other.example.com'],
+      absent: /use_backend ::web-cluster if/,
+    },
+    {
       desc: 'HAPROXY_1_VHOST routes port 1 in the main frontend, to its own backend (marathon-lb); port 0 unchanged',
       labels: { HAPROXY_1_VHOST: 'other.example.com' },
       lines: ['acl ::web-1-host hdr(host),field(1,:),lower -m str other.example.com', 'use_backend ::web-1-cluster if ::web-1-host'],
@@ -152,7 +196,15 @@ t.test('a bad label leaves that port out, with the reason; never another app', a
     { desc: 'vhost with a port', labels: { HAPROXY_0_VHOST: 'web.example.com:80' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'vhost with a space inside', labels: { HAPROXY_0_VHOST: 'web example.com' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'vhost with a path', labels: { HAPROXY_0_VHOST: 'web.example.com/x' }, label: 'HAPROXY_0_VHOST' },
-    { desc: 'wildcard vhost (not supported yet)', labels: { HAPROXY_0_VHOST: '*.example.com' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'a lone * (no domain)', labels: { HAPROXY_0_VHOST: '*' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'a wildcard inside the name', labels: { HAPROXY_0_VHOST: 'a.*.com' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'a wildcard without its dot', labels: { HAPROXY_0_VHOST: '*example.com' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'two wildcards', labels: { HAPROXY_0_VHOST: '*.*.example.com' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'a wildcard at the end', labels: { HAPROXY_0_VHOST: 'example.*' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'a wildcard over nothing', labels: { HAPROXY_0_VHOST: '*.' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'a wildcard over an address', labels: { HAPROXY_0_VHOST: '*.0.0.1' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'a wildcard with a port', labels: { HAPROXY_0_VHOST: '*.example.com:80' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'a bad wildcard beside good hosts', labels: { HAPROXY_0_VHOST: 'web.example.com,*.example.com,*x.example.com' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'vhost with a quote', labels: { HAPROXY_0_VHOST: "web'.example.com" }, label: 'HAPROXY_0_VHOST' },
     { desc: 'empty vhost list', labels: { HAPROXY_0_VHOST: ' , ' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'path not starting with /', labels: { HAPROXY_0_PATH: 'api' }, label: 'HAPROXY_0_PATH' },
@@ -264,4 +316,117 @@ t.test('HAProxy.LabelRouting=false: Bamboo\'s routing whatever the labels (an ap
   t.match(off.view.RouteMap?.Text ?? '', /^\/shop ::shop-cluster$/m, 'off: /shop keeps Bamboo\'s default route');
   t.match(off.view.RouteMap?.Text ?? '', /^\/api ::api-cluster$/m, 'off: /api too, not /v2');
   t.notMatch(off.text, /http-request redirect/, 'off: no redirect either');
+});
+
+/**
+ * Which app a request reaches, read off the routes in `use_backend` order the way HAProxy reads their ACLs (the
+ * few forms culm writes: Host exact or by suffix, path prefix, a rule's `hdr(host) -i`), then the route map.
+ */
+function routedTo(view: ReturnType<typeof render>['view'], hostHeader: string, path: string): string {
+  const host = hostHeader.split(':')[0].toLowerCase();
+  const matches = (acl: string): boolean => {
+    const [fetch, ...rest] = acl.split(' ');
+    if (fetch === 'hdr(host),field(1,:),lower') {
+      const [m, ...patterns] = rest;
+      return m === '-m' && patterns[0] === 'str' ? patterns.slice(1).includes(host) : patterns.slice(1).some((p) => host.endsWith(p));
+    }
+    if (fetch === 'path_beg') return rest[0] === '-i' ? path.toLowerCase().startsWith(rest[1].toLowerCase()) : path.startsWith(rest[0]);
+    if (fetch === 'hdr(host)' && rest[0] === '-i') return hostHeader.toLowerCase() === rest[1];
+    throw new Error(`no reading of ${acl}`);
+  };
+  for (const r of view.Routes) if (r.Acls.every((a) => matches(a.Acl))) return r.Id;
+  return 'none';
+}
+
+const wildcardApps = (shape: Shape): Array<Record<string, unknown>> => [
+  marathonApp('/exact', { HAPROXY_0_VHOST: 'a.example.com' }, shape),
+  marathonApp('/exact-path', { HAPROXY_0_VHOST: 'c.example.com', HAPROXY_0_PATH: '/v1' }, shape),
+  marathonApp('/wide', { HAPROXY_0_VHOST: '*.example.com' }, shape),
+  marathonApp('/dup', { HAPROXY_0_VHOST: '*.example.com' }, shape),
+  marathonApp('/wide-path', { HAPROXY_0_VHOST: '*.example.com', HAPROXY_0_PATH: '/api' }, shape),
+  marathonApp('/narrow', { HAPROXY_0_VHOST: '*.b.example.com' }, shape),
+  marathonApp('/tld', { HAPROXY_0_VHOST: 'x.example.com,*.com' }, shape),
+  marathonApp('/mixed', { HAPROXY_0_VHOST: 'example.org,*.example.org' }, shape),
+  marathonApp('/p', { HAPROXY_0_PATH: '/p' }, shape),
+  marathonApp('/r', {}, shape),
+];
+
+t.test('wildcard vhosts: an exact host first, then the longest wildcard; a path narrows each; ties by id; HAProxy accepts it', async (t) => {
+  requireBinary('haproxy', 'apt-get install -y haproxy');
+  for (const shape of ['1.4', '1.5'] as const) {
+    const { view, text, rejected } = render(wildcardApps(shape), { rules: [makeRule('/r', 'hdr(host) -i r.example.com')] });
+    t.same(rejected, [], `${shape}: nothing refused`);
+    t.same(view.Routes.map((r) => `${r.Id} ${r.Condition}`), [
+      '/r ::r-aclrule',
+      '/exact-path ::exact-path-0-host ::exact-path-0-path',
+      '/exact ::exact-0-host',
+      '/mixed ::mixed-0-host',
+      '/tld ::tld-0-host',
+      '/narrow ::narrow-0-wildcard_b.example.com',
+      '/wide-path ::wide-path-0-wildcard_example.com ::wide-path-0-wildcard_example.com_path',
+      '/dup ::dup-0-wildcard_example.com',
+      '/mixed ::mixed-0-wildcard_example.org',
+      '/wide ::wide-0-wildcard_example.com',
+      '/tld ::tld-0-wildcard_com',
+      '/p ::p-0-path',
+    ], `${shape}: use_backend order`);
+    t.same(view.RouteMap?.Routes.map((r) => r.Id), ['/p'], `${shape}: path prefixes still in the map, after every host route`);
+    const requests: Array<[string, string, string, string]> = [
+      ['a.example.com', '/', '/exact', 'an exact host beside wildcards: the exact one'],
+      ['A.Example.COM:8080', '/x', '/exact', 'the port and case in Host: ignored, as ever'],
+      ['q.example.com', '/', '/dup', 'one level under the domain: its wildcard (two apps with it: the first by id)'],
+      ['q.r.example.com:443', '/', '/dup', 'any depth'],
+      ['example.com', '/', '/tld', 'never the domain itself (here *.com has it)'],
+      ['q.example.com', '/api/users', '/wide-path', 'the wildcard with a path, before the one without'],
+      ['a.example.com', '/api/users', '/exact', 'an exact host wins over a wildcard with a path'],
+      ['z.b.example.com', '/api', '/narrow', 'a longer wildcard wins over a shorter one, path or not'],
+      ['b.example.com', '/', '/dup', '*.b.example.com is not b.example.com'],
+      ['c.example.com', '/v1/x', '/exact-path', 'an exact host and path'],
+      ['c.example.com', '/v2', '/dup', 'its path not matched: the wildcard takes it'],
+      ['x.example.com', '/', '/tld', 'an exact host in the same label as a short wildcard, ahead of the longer wildcard'],
+      ['example.org', '/', '/mixed', 'the domain (exact) and its subdomains (wildcard) of one app'],
+      ['www.example.org', '/', '/mixed', 'its wildcard'],
+      ['badexample.org', '/p/1', '/p', 'a name merely ending with the domain is not under it'],
+      ['r.example.com', '/', '/r', 'a REST rule first, as ever'],
+      ['example.net', '/p', '/p', 'no host route: the path prefixes'],
+    ];
+    for (const [host, path, want, desc] of requests) t.equal(routedTo(view, host, path), want, `${shape}: ${host}${path}: ${desc}`);
+    if (shape === '1.5') {
+      writeFileSync(paths.OutputPath, text);
+      writeFileSync(view.RouteMap!.Path, view.RouteMap!.Text);
+      t.match(execFileSync('haproxy', ['-c', '-f', paths.OutputPath], { encoding: 'utf8', stdio: 'pipe' }), /Configuration file is valid/);
+    }
+  }
+});
+
+t.test('default template with wildcard vhosts: golden file (UPDATE_GOLDEN=1 to refresh)', async (t) => {
+  const golden = new URL('../fixtures/golden/wildcard-vhosts.cfg', import.meta.url).pathname;
+  const fixed = { ...paths, StatsSocket: '/run/culm/haproxy.cfg.sock', PidFile: '/run/culm/haproxy.cfg.pid', OutputPath: '/run/culm/haproxy.cfg' };
+  const apps = [
+    marathonApp('/shop', { HAPROXY_0_VHOST: 'shop.example.com,*.shop.example.com', HAPROXY_0_HTTP_BACKEND_REDIR: '/home' }, '1.5'),
+    marathonApp('/api', { HAPROXY_0_VHOST: '*.example.com', HAPROXY_0_PATH: '/api', HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH: '/api' }, '1.5'),
+    marathonApp('/catchall', { HAPROXY_0_VHOST: '*.example.com' }, '1.5'),
+    marathonApp('/plain', {}, '1.5'),
+  ];
+  const { text } = render(apps, { paths: fixed });
+  const shown = text.replace(renderer.templatePath, 'templates/haproxy.cfg.eta');
+  if (process.env.UPDATE_GOLDEN) writeFileSync(golden, shown);
+  t.equal(shown, readFileSync(golden, 'utf8'), 'matches test/fixtures/golden/wildcard-vhosts.cfg');
+  // The same config where the test may write, checked by HAProxy (the redirect's `||` condition too): a renderer
+  // of its own, as its memo of the routes' text holds the golden's map path.
+  requireBinary('haproxy', 'apt-get install -y haproxy');
+  const local = render(apps).view;
+  writeFileSync(paths.OutputPath, new Renderer(renderer.templatePath).render(local));
+  writeFileSync(local.RouteMap!.Path, local.RouteMap!.Text);
+  t.match(execFileSync('haproxy', ['-c', '-f', paths.OutputPath], { encoding: 'utf8', stdio: 'pipe' }), /Configuration file is valid/);
+});
+
+t.test('a wildcard changed beside an unchanged exact host: a routing change, with its reason', async (t) => {
+  const before = render([marathonApp('/web', { HAPROXY_0_VHOST: 'a.example.com,*.example.com' }, '1.5'), marathonApp('/other', {}, '1.5')]);
+  const after = render([marathonApp('/web', { HAPROXY_0_VHOST: 'a.example.com,*.example.org' }, '1.5'), marathonApp('/other', {}, '1.5')]);
+  const web = (v: typeof before.view) => v.Apps.find((a) => a.Id === '/web')!;
+  t.ok(sameRoute(web(before.view).Route, web(after.view).Route), 'port 0\'s first route (its exact host) is the same');
+  t.same(diffViews(before.view, after.view), ['labels of /web changed (routing)'], 'the wildcard\'s change is seen');
+  t.match(after.text, 'use_backend ::web-cluster if ::web-0-wildcard_example.org');
+  t.notMatch(after.text, 'wildcard_example.com');
 });
