@@ -115,11 +115,11 @@ t.test('view: the HTTPS frontend from HAProxy.SslCerts and the apps\' certificat
 
 t.test('certsAtFailure: the crt-list lines a haproxy -c error names', async (t) => {
   const v = buildView(stateOf(app('/a', labels({ HAPROXY_0_SSL_CERT: '/c/a.pem' })), app('/b', labels({ HAPROXY_0_SSL_CERT: '/c/a.pem.old' }))), new Map(), paths);
-  const at = (m: string) => certsAtFailure(m, v.Tls).map((e) => e.Cert);
+  const at = (m: string) => certsAtFailure(m, v).map((e) => e.Cert);
   t.same(at("parsing [haproxy.cfg:60] : 'bind *:443' in section 'frontend' : 'crt-list' : unable to load certificate from file '/c/a.pem'."), ['/c/a.pem']);
   t.same(at("parsing [haproxy.cfg:60] : 'bind *:443' in section 'frontend' : No Private Key found in '/c/a.pem.old.key'."), ['/c/a.pem.old'], 'the key beside it, not a path it starts');
   t.same(at("parsing [haproxy.cfg:12] : unknown keyword 'foo'"), [], 'another error: none');
-  t.same(certsAtFailure('x', undefined), []);
+  t.same(certsAtFailure('x', {}), []);
 });
 
 t.test('default template with TLS on: golden file, and HAProxy accepts it with real certificates', async (t) => {
