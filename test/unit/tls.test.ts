@@ -100,7 +100,9 @@ t.test('view: the HTTPS frontend from HAProxy.SslCerts and the apps\' certificat
   t.same(operatorGone.CertProblems, [{ AppId: '', Cert: '/certs/dir', Reason: 'not readable' }]);
   const none = buildView(state, rules, own, { certCheck: () => ({ problem: 'no such file', stamp: '' }) });
   t.equal(none.Tls, undefined, 'no usable certificate at all: no HTTPS frontend (HAProxy would refuse it)');
-  t.equal(none.CertProblems.length, 2 + 4, 'every one reported');
+  t.equal(none.CertProblems.filter((p) => p.Frontend === undefined).length, 2 + 4, 'every one of the HTTPS frontend reported');
+  t.same(none.CertProblems.filter((p) => p.Frontend !== undefined).map((p) => p.Frontend), ['::a-port-10000', '::tcp-port-10500'],
+    'and those of the service-port frontends naming one (the builder gives every app service port 10000: the first by id keeps it)');
 
   const s = { ...app('/s', tasks(task(31009))), servicePorts: [10443] };
   const clash = buildView(stateOf(s), rules, { ...own, HttpsBind: '127.0.0.1:10443', ServeGroups: { groups: [], strict: false, servicePortBind: '*' } });
