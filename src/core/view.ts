@@ -356,7 +356,7 @@ function rawBackend(raw: ReadonlyMap<number, RawPort> | undefined, ports: readon
  * marathon-lb's `BACKEND_HSTS_OPTIONS` default in HAProxy 2.6's words (its `rspadd` is gone): the header on
  * every answer of the backend, as marathon-lb writes it.
  */
-export const HSTS_LINE = '    http-response set-header Strict-Transport-Security max-age=15768000';
+const HSTS_LINE = '    http-response set-header Strict-Transport-Security max-age=15768000';
 const HSTS_LINES: readonly string[] = Object.freeze([HSTS_LINE]);
 
 /** A backend's HSTS lines (`HAPROXY_{n}_USE_HSTS`, HTTP only): the trusted `BACKEND_HSTS_OPTIONS`, else marathon-lb's default line. */

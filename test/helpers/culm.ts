@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MarathonEmulator } from './marathon-emulator.js';
+import { MarathonEmulator, type AppSpec } from './marathon-emulator.js';
 import { eventually, freePort, startBackend, type Backend } from './net.js';
 import { PidFileWatcher, requireBinary, startChild, type Child } from './processes.js';
 
@@ -128,6 +128,34 @@ export async function culmWithWebApp(env: Record<string, string> = {}): Promise<
       await backend.close();
     },
   };
+}
+
+/**
+ * A Marathon 1.10 emulator (SSE) running each app with one task on a backend of its own, and culm on it with
+ * `env`, ready; `close` stops them all (then `cleanup`, e.g. the test's certificate directory).
+ */
+export async function culmWithApps(apps: Record<string, Omit<AppSpec, 'id'>>, env: Record<string, string>, cleanup?: () => void): Promise<{ marathon: MarathonEmulator; backends: Record<string, Backend>; culm: CulmInstance; close(): Promise<void> }> {
+  const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 1000 });
+  const backends: Record<string, Backend> = {};
+  for (const [id, def] of Object.entries(apps)) {
+    backends[id] = await startBackend();
+    marathon.addApp({ id, ...def });
+    marathon.addTask(id, { port: backends[id].port });
+  }
+  const culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse', ...env } });
+  const close = async (): Promise<void> => {
+    await culm.destroy();
+    await marathon.stop();
+    await Promise.all(Object.values(backends).map((b) => b.close()));
+    cleanup?.();
+  };
+  try {
+    await culm.waitReady();
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { marathon, backends, culm, close };
 }
 
 /** The console tests' Marathon: a 1.10 emulator (SSE) with `/web` and `/grp/api`, one task each on its own backend. */

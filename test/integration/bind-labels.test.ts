@@ -11,9 +11,8 @@ import { connect } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MarathonEmulator } from '../helpers/marathon-emulator.js';
-import { startCulm } from '../helpers/culm.js';
-import { eventually, freePort, rawRequest, startBackend, type Backend } from '../helpers/net.js';
+import { culmWithApps } from '../helpers/culm.js';
+import { eventually, freePort, rawRequest } from '../helpers/net.js';
 import { requireBinary } from '../helpers/processes.js';
 import { httpsRequest, makeCert } from '../helpers/certs.js';
 
@@ -35,36 +34,19 @@ t.test('BIND_ADDR, SSL_CERT with BIND_OPTIONS and USE_HSTS on service ports', as
   const certs = mkdtempSync(join(tmpdir(), 'culm-it-bind-'));
   makeCert(join(certs, 'web.pem'), 'web.example.com');
   writeFileSync(join(certs, 'garbage.pem'), 'not a certificate\n');
-  const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 1000 });
   const sp = { local: await freePort(), tls: await freePort(), garbage: await freePort(), late: await freePort(), other: await freePort() };
-  const apps: Record<string, { port: number; labels: Record<string, string> }> = {
-    '/local': { port: sp.local, labels: { HAPROXY_0_BIND_ADDR: '127.0.0.2', HAPROXY_0_USE_HSTS: 'true' } },
-    '/tls': { port: sp.tls, labels: { HAPROXY_0_SSL_CERT: join(certs, 'web.pem'), HAPROXY_0_BIND_OPTIONS: 'alpn http/1.1', HAPROXY_0_USE_HSTS: 'true', HAPROXY_0_VHOST: 'web.example.com' } },
-    '/garbage': { port: sp.garbage, labels: { HAPROXY_0_SSL_CERT: join(certs, 'garbage.pem') } },
-    '/late': { port: sp.late, labels: { HAPROXY_0_SSL_CERT: join(certs, 'late.pem') } },
-    '/other': { port: sp.other, labels: {} },
-  };
-  const b: Record<string, Backend> = {};
-  for (const [id, a] of Object.entries(apps)) {
-    b[id] = await startBackend();
-    marathon.addApp({ id, servicePorts: [a.port], labels: a.labels });
-    marathon.addTask(id, { port: b[id].port });
-  }
-  const culm = await startCulm({
-    marathon: marathon.url,
-    env: {
-      CULM_EVENT_MODE: 'sse', CULM_BIND_SERVICE_PORTS: 'true', CULM_SERVICE_PORT_BIND: '127.0.0.1', CULM_TRUST_LABEL_CONFIG: 'true',
-      // Resyncs often: with a service port's certificate named, each one renders, so a file that appears is picked up.
-      CULM_RESYNC_INTERVAL_MS: '500',
-    },
-  });
-  t.teardown(async () => {
-    await culm.destroy();
-    await marathon.stop();
-    await Promise.all(Object.values(b).map((x) => x.close()));
-    rmSync(certs, { recursive: true, force: true });
-  });
-  await culm.waitReady();
+  const { backends: b, culm, close } = await culmWithApps({
+    '/local': { servicePorts: [sp.local], labels: { HAPROXY_0_BIND_ADDR: '127.0.0.2', HAPROXY_0_USE_HSTS: 'true' } },
+    '/tls': { servicePorts: [sp.tls], labels: { HAPROXY_0_SSL_CERT: join(certs, 'web.pem'), HAPROXY_0_BIND_OPTIONS: 'alpn http/1.1', HAPROXY_0_USE_HSTS: 'true', HAPROXY_0_VHOST: 'web.example.com' } },
+    '/garbage': { servicePorts: [sp.garbage], labels: { HAPROXY_0_SSL_CERT: join(certs, 'garbage.pem') } },
+    '/late': { servicePorts: [sp.late], labels: { HAPROXY_0_SSL_CERT: join(certs, 'late.pem') } },
+    '/other': { servicePorts: [sp.other], labels: {} },
+  }, {
+    CULM_BIND_SERVICE_PORTS: 'true', CULM_SERVICE_PORT_BIND: '127.0.0.1', CULM_TRUST_LABEL_CONFIG: 'true',
+    // Resyncs often: with a service port's certificate named, each one renders, so a file that appears is picked up.
+    CULM_RESYNC_INTERVAL_MS: '500',
+  }, () => rmSync(certs, { recursive: true, force: true }));
+  t.teardown(close);
   const body = (id: string): string => String(b[id].port);
 
   // BIND_ADDR: that address only.

@@ -9,9 +9,8 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MarathonEmulator } from '../helpers/marathon-emulator.js';
-import { startCulm } from '../helpers/culm.js';
-import { eventually, freePort, rawRequest, startBackend, type Backend } from '../helpers/net.js';
+import { culmWithApps } from '../helpers/culm.js';
+import { eventually, freePort, rawRequest } from '../helpers/net.js';
 import { requireBinary } from '../helpers/processes.js';
 import { httpsRequest, makeCert } from '../helpers/certs.js';
 
@@ -21,33 +20,18 @@ t.test('SNI chooses the certificate, Host the app; redirect to https; a bad app 
   const certs = mkdtempSync(join(tmpdir(), 'culm-it-certs-'));
   for (const [name, cn] of [['edge', 'edge.example.com'], ['a', 'a.example.com'], ['b', 'b.example.com']]) makeCert(join(certs, `${name}.pem`), cn);
   writeFileSync(join(certs, 'garbage.pem'), 'not a certificate\n');
-  const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 1000 });
-  const apps: Record<string, Record<string, string>> = {
-    '/a': { HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_SSL_CERT: join(certs, 'a.pem'), HAPROXY_0_REDIRECT_TO_HTTPS: 'true' },
-    '/b': { HAPROXY_0_VHOST: 'b.example.com', HAPROXY_0_SSL_CERT: join(certs, 'b.pem') },
-    '/missing': { HAPROXY_0_VHOST: 'missing.example.com', HAPROXY_0_SSL_CERT: join(certs, 'missing.pem') },
-    '/garbage': { HAPROXY_0_VHOST: 'garbage.example.com', HAPROXY_0_SSL_CERT: join(certs, 'garbage.pem') },
-    '/plain': {},
-  };
-  const b: Record<string, Backend> = {};
-  for (const [id, labels] of Object.entries(apps)) {
-    b[id] = await startBackend();
-    marathon.addApp({ id, labels });
-    marathon.addTask(id, { port: b[id].port });
-  }
+  const label = (labels: Record<string, string>) => ({ labels });
   const httpsPort = await freePort();
-  const culm = await startCulm({
-    marathon: marathon.url,
-    // Resyncs often: with TLS on, each one renders, so certificate files that change are picked up.
-    env: { CULM_EVENT_MODE: 'sse', CULM_RESYNC_INTERVAL_MS: '500', HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${httpsPort}` },
-  });
-  t.teardown(async () => {
-    await culm.destroy();
-    await marathon.stop();
-    await Promise.all(Object.values(b).map((x) => x.close()));
-    rmSync(certs, { recursive: true, force: true });
-  });
-  await culm.waitReady();
+  const { backends: b, culm, close } = await culmWithApps({
+    '/a': label({ HAPROXY_0_VHOST: 'a.example.com', HAPROXY_0_SSL_CERT: join(certs, 'a.pem'), HAPROXY_0_REDIRECT_TO_HTTPS: 'true' }),
+    '/b': label({ HAPROXY_0_VHOST: 'b.example.com', HAPROXY_0_SSL_CERT: join(certs, 'b.pem') }),
+    '/missing': label({ HAPROXY_0_VHOST: 'missing.example.com', HAPROXY_0_SSL_CERT: join(certs, 'missing.pem') }),
+    '/garbage': label({ HAPROXY_0_VHOST: 'garbage.example.com', HAPROXY_0_SSL_CERT: join(certs, 'garbage.pem') }),
+    '/plain': {},
+  }, { // Resyncs often: with TLS on, each one renders, so certificate files that change are picked up.
+    CULM_RESYNC_INTERVAL_MS: '500', HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${httpsPort}`,
+  }, () => rmSync(certs, { recursive: true, force: true }));
+  t.teardown(close);
   const port = (id: string): string => String(b[id].port);
 
   const a = await httpsRequest(httpsPort, 'a.example.com', 'a.example.com');
