@@ -48,6 +48,11 @@ export interface PortView {
    */
   SslCert: string;
   /**
+   * `HAPROXY_{n}_SSL_CERT` is there but not a path culm takes: no certificate, and no frontend of the port's own
+   * (it would answer in clear where TLS is expected); the port is still routed by the HTTP frontend.
+   */
+  SslCertRefused: boolean;
+  /**
    * `HAPROXY_{n}_BIND_ADDR`: the address the port's own frontend binds on, an IPv4 or IPv6 literal or `*`
    * (never a name: HAProxy would resolve it once, at start); '' for the edge's `HAProxy.ServicePortBindAddress`.
    */
@@ -178,7 +183,7 @@ export function portsOf(app: App): AppPorts {
     const cert = label('SSL_CERT');
     const SslCert = cert === undefined ? '' : cert.trim();
     const certProblem = cert !== undefined && !isCertPath(SslCert);
-    if (certProblem) problems.push({ index, label: `HAPROXY_${index}_SSL_CERT`, reason: `label HAPROXY_${index}_SSL_CERT ${shown(cert)} is not an absolute file path (one word, no #, quotes or ..): its certificate left out` });
+    if (certProblem) problems.push({ index, label: `HAPROXY_${index}_SSL_CERT`, reason: `label HAPROXY_${index}_SSL_CERT ${shown(cert)} is not an absolute file path (one word, no #, quotes or ..): its certificate left out, and the port's own frontend with it` });
     problems.push(...own);
     ports.push(Object.freeze({
       Index: index,
@@ -193,6 +198,7 @@ export function portsOf(app: App): AppPorts {
       Backend: backendName,
       Settings: own.length || Object.keys(settings).length === 0 ? NO_SETTINGS : Object.freeze(settings),
       SslCert: own.length || certProblem ? '' : SslCert,
+      SslCertRefused: certProblem,
       BindAddr: own.length ? '' : BindAddr,
       Hsts: own.length ? false : Hsts,
     }));

@@ -116,7 +116,7 @@ export function listenersOf(appId: string, escaped: string, ports: readonly Port
   };
   if (bindAddress !== undefined) {
     for (const port of ports) {
-      if (port.NotServed || port.ServicePort <= 0 || port.ServicePort === tcpPort) continue;
+      if (port.NotServed || port.ServicePort <= 0 || port.ServicePort === tcpPort || port.SslCertRefused) continue;
       out.push(listener(port, port.ServicePort, port.Mode, port.Backend, false));
     }
   }

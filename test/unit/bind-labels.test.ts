@@ -15,6 +15,7 @@ import type { CertCheck, HaproxyPaths } from '../../src/core/view.js';
 import { resolveClashes, boundAddresses, type ListenerView } from '../../src/core/service-ports.js';
 import { certsAtFailure } from '../../src/core/tls.js';
 import { diffViews } from '../../src/core/diff.js';
+import { appAtFailure } from '../../src/pipeline/apply.js';
 import { Renderer } from '../../src/haproxy/render.js';
 import { requireBinary } from '../helpers/processes.js';
 import { makeCert } from '../helpers/certs.js';
@@ -67,7 +68,8 @@ t.test('labels to config lines, all three Marathon shapes', async (t) => {
     { desc: 'SSL_CERT on an HTTP port', labels: { HAPROXY_0_SSL_CERT: '/c/web.pem' }, sections: { 'frontend ::web-port-10100': ['bind 127.0.0.1:10100 ssl crt /c/web.pem', 'mode http'] } },
     { desc: 'SSL_CERT on a TCP port (marathon-lb too)', labels: { HAPROXY_0_SSL_CERT: '/c/web.pem', HAPROXY_0_MODE: 'tcp' }, sections: { 'frontend ::web-port-10100': ['bind 127.0.0.1:10100 ssl crt /c/web.pem', 'mode tcp'] } },
     { desc: 'SSL_CERT, BIND_ADDR and BIND_OPTIONS: marathon-lb\'s order', trust: true, labels: { HAPROXY_0_SSL_CERT: '/c/web.pem', HAPROXY_0_BIND_ADDR: '127.0.0.2', HAPROXY_0_BIND_OPTIONS: 'alpn h2,http/1.1' }, sections: { 'frontend ::web-port-10100': ['bind 127.0.0.2:10100 ssl crt /c/web.pem alpn h2,http/1.1'] } },
-    { desc: 'SSL_CERT not a path: the certificate left out, the port served', labels: { HAPROXY_0_SSL_CERT: 'web.pem' }, sections: { 'frontend ::web-port-10100': ['bind 127.0.0.1:10100'] } },
+    { desc: 'SSL_CERT not a path: no frontend of its own (never in clear where TLS is expected), the app served', labels: { HAPROXY_0_SSL_CERT: 'web.pem', HAPROXY_0_VHOST: 'web.example.com' },
+      sections: { 'backend ::web-cluster': ['option forwardfor'], 'frontend http-in': ['use_backend ::web-cluster if ::web-0-host'] }, absent: ['bind 127.0.0.1:10100', 'frontend ::web-port-10100'] },
     { desc: 'BAMBOO_TCP_PORT\'s frontend: the edge\'s address, no TLS (Bamboo\'s, not a service port)', env: { BAMBOO_TCP_PORT: '10150' }, labels: { HAPROXY_0_SSL_CERT: '/c/web.pem', HAPROXY_0_BIND_ADDR: '127.0.0.2' },
       sections: { 'frontend ::web-port-10100': ['bind 127.0.0.2:10100 ssl crt /c/web.pem'], 'frontend ::web-port-10150': ['bind 127.0.0.1:10150'] } },
 
@@ -241,4 +243,17 @@ t.test('default template: golden file (UPDATE_GOLDEN=1 to refresh), and HAProxy 
   const view = render(specs, '1.4', bound(true)).view;
   if (view.RouteMap) writeFileSync(view.RouteMap.Path.replace('/run/culm/', `${dir}/`), view.RouteMap.Text);
   haproxyAccepts(t, local, dir);
+});
+
+t.test('bind options HAProxy refuses: its check names the app\'s frontend, so the applier leaves that app out', async (t) => {
+  requireBinary('haproxy', 'apt-get install -y haproxy');
+  const dir = mkdtempSync(join(tmpdir(), 'culm-bind-options-'));
+  const { view, text } = render([{ id: '/other', ports: [10900] }, { id: '/web', ports: [10100], labels: { HAPROXY_0_BIND_OPTIONS: 'no-such-option 1' } }], '1.5', { ...bound(true), OutputPath: join(dir, 'haproxy.cfg') });
+  t.match(section(text, 'frontend ::web-port-10100'), 'bind 127.0.0.1:10100 no-such-option 1\n', 'written, being trusted');
+  const file = join(dir, 'haproxy.cfg');
+  writeFileSync(file, text);
+  if (view.RouteMap) writeFileSync(view.RouteMap.Path, view.RouteMap.Text);
+  const r = spawnSync('haproxy', ['-c', '-f', file], { encoding: 'utf8' });
+  t.not(r.status, 0, 'haproxy -c refuses it');
+  t.same(appAtFailure(r.stderr + r.stdout, text, view), { id: '/web', inRule: false }, 'and the failure points at /web');
 });
