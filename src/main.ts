@@ -130,7 +130,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
   const daemon = new Daemon({
     applier, delivery, rules, snapshots, metrics, log,
     rulePolicy: { aclFilesDir: config.haproxy.aclFilesDir },
-    renderOnResync: config.haproxy.sslCerts.length > 0,
+    renderOnResync: () => applier.readsCertFiles(),
     skipCheckOfMapOnlyRules: /^haproxy\s+-c\s+(-q\s+)?-f\s+\{\{\.\}\}$/.test(config.haproxy.validationCommand.trim()) || config.haproxy.validationCommand.trim() === '',
     haproxyRunning: () => supervisor.check(),
     apps: {

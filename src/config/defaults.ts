@@ -206,15 +206,15 @@ export const SETTINGS = {
   },
   'haproxy.bindServicePorts': {
     file: 'HAProxy.BindServicePorts', env: 'CULM_BIND_SERVICE_PORTS', kind: 'bool', default: 'true',
-    doc: "Give every service port of every served app a frontend of its own, as marathon-lb does: `bind <ServicePortBindAddress>:<service port>`, `mode tcp` for `HAPROXY_{n}_MODE=tcp`, else `mode http`, to the backend of that port. A service port another app (first by app id) or HTTP bind already uses is left out (log line, `culm_apps_skipped_total{reason=\"port clash\"}`, `/api/state` `NotServed`). `false`: only the HTTP frontend (Bamboo's behaviour); `HAPROXY_{n}_MODE` is then ignored. Bamboo's `BAMBOO_TCP_PORT` app env is honoured either way.",
+    doc: "Give every service port of every served app a frontend of its own, as marathon-lb does: `bind <ServicePortBindAddress>:<service port>` (or `HAPROXY_{n}_BIND_ADDR`, with `ssl crt <file>` for `HAPROXY_{n}_SSL_CERT`), `mode tcp` for `HAPROXY_{n}_MODE=tcp`, else `mode http`, to the backend of that port. A service port another app (first by app id) or HTTP bind already uses on the same address (or any, for `*`) is left out (log line, `culm_apps_skipped_total{reason=\"port clash\"}`, `/api/state` `NotServed`). `false`: only the HTTP frontend (Bamboo's behaviour); `HAPROXY_{n}_MODE` is then ignored. Bamboo's `BAMBOO_TCP_PORT` app env is honoured either way.",
   },
   'haproxy.trustLabelConfig': {
     file: 'HAProxy.TrustLabelConfig', env: 'CULM_TRUST_LABEL_CONFIG', kind: 'bool', default: 'false',
-    doc: "Write the raw HAProxy lines of marathon-lb's labels `HAPROXY_{n}_BACKEND_HEAD`, `_BACKEND_HTTP_OPTIONS`, `_FRONTEND_HEAD` and `_FRONTEND_BACKEND_GLUE` into the app's own backend and service-port frontend. A trust decision: whoever can label an app in Marathon then writes directives into this shared edge (headers, ACLs, servers, anything a backend or frontend section takes). A line that would open a section is refused (its port left out); lines HAProxy refuses leave the app out. `false`: such labels are ignored, one log line per app.",
+    doc: "Write the raw HAProxy lines of marathon-lb's labels `HAPROXY_{n}_BACKEND_HEAD`, `_BACKEND_HTTP_OPTIONS`, `_BACKEND_HSTS_OPTIONS`, `_FRONTEND_HEAD`, `_FRONTEND_BACKEND_GLUE` and `_BIND_OPTIONS` (words of the `bind` line) into the app's own backend and service-port frontend. A trust decision: whoever can label an app in Marathon then writes directives into this shared edge (headers, ACLs, servers, anything a backend or frontend section takes). A line that would open a section is refused (its port left out); lines HAProxy refuses leave the app out. `false`: such labels are ignored, one log line per app.",
   },
   'haproxy.servicePortBindAddress': {
     file: 'HAProxy.ServicePortBindAddress', env: 'CULM_SERVICE_PORT_BIND', kind: 'bindAddress', default: '*',
-    doc: 'The address the service-port frontends (and `BAMBOO_TCP_PORT`) bind: `*` (all), an IPv4 or an IPv6 address.',
+    doc: 'The address the service-port frontends (and `BAMBOO_TCP_PORT`) bind: `*` (all), an IPv4 or an IPv6 address. An app\'s `HAPROXY_{n}_BIND_ADDR` label binds its port n elsewhere.',
   },
   'haproxy.commandTimeoutMs': {
     file: 'HAProxy.CommandTimeoutMs', env: 'CULM_COMMAND_TIMEOUT_MS', kind: 'ms', default: '30000', min: 1,

@@ -49,12 +49,24 @@ export function diffViews(before: TemplateContext | undefined, after: TemplateCo
     changes(prev, app, reasons);
   }
   for (const id of removed) reasons.push(after.NotServed?.[id] ? `app ${id} not served: ${after.NotServed[id]}` : `app ${id} removed`);
+  if (before.Listeners !== after.Listeners) renewedCerts(before, after, reasons);
   if (reasons.length === 0) reasons.push('template or settings changed');
   if (reasons.length > MAX_REASONS) {
     const more = reasons.length - MAX_REASONS;
     return [...reasons.slice(0, MAX_REASONS), `and ${more} more`];
   }
   return reasons;
+}
+
+/** Service-port frontends whose certificate file changed (renewed), the app unchanged. */
+function renewedCerts(before: TemplateContext, after: TemplateContext, reasons: string[]): void {
+  let stamps: Map<string, string> | undefined;
+  for (const l of after.Listeners) {
+    if (!l.CertStamp) continue;
+    stamps ??= new Map(before.Listeners.filter((x) => x.CertStamp).map((x) => [x.Name, x.CertStamp]));
+    const was = stamps.get(l.Name);
+    if (was !== undefined && was !== l.CertStamp) reasons.push(`frontend ${l.Name}: certificate ${l.SslCert} changed`);
+  }
 }
 
 function sortedById(apps: readonly AppView[]): readonly AppView[] {
@@ -73,7 +85,12 @@ function changes(prev: AppView, app: AppView, reasons: string[]): void {
   for (const b of app.Backends) {
     const was = prev.Backends.find((x) => x.Name === b.Name);
     const changed = was ? settingsChanges(was, b) : [];
+    if (was && was.Hsts.length !== b.Hsts.length) changed.push(`HSTS ${b.Hsts.length ? 'on' : 'off'}`);
     if (changed.length) reasons.push(`backend ${b.Name}: ${changed.join(', ')}`);
+  }
+  for (const l of app.Listeners) {
+    const was = prev.Listeners.find((x) => x.Name === l.Name);
+    if (was && was.BindLine !== l.BindLine) reasons.push(`frontend ${l.Name}: bind ${l.BindLine}`);
   }
   const a = servers(prev);
   const b = servers(app);

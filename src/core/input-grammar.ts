@@ -156,11 +156,11 @@ export const isTemplateText = (key: string, value: string): boolean =>
   key.length > 0 && key.length <= 256 && value.length <= 16_384 && !CONTROL.test(key) && !CONTROL.test(value);
 
 /**
- * marathon-lb's raw-config labels (`HAPROXY_{n}_BACKEND_HEAD`, …: raw-labels.ts), whose values are HAProxy
- * lines: [, n, name]. They keep their newlines (and tabs) in the model; their lines are checked where they are
+ * marathon-lb's raw-config labels (`HAPROXY_{n}_BACKEND_HEAD`, …, `_BIND_OPTIONS`: raw-labels.ts), whose values are
+ * HAProxy lines or words: [, n, name]. They keep their newlines (and tabs) in the model; their lines are checked where they are
  * written (only with `HAProxy.TrustLabelConfig`), and a template must not print them as they are.
  */
-export const RAW_CONFIG_LABEL = /^HAPROXY_([0-9]{1,3})_(BACKEND_HEAD|BACKEND_HTTP_OPTIONS|FRONTEND_HEAD|FRONTEND_BACKEND_GLUE)$/;
+export const RAW_CONFIG_LABEL = /^HAPROXY_([0-9]{1,3})_(BACKEND_HEAD|BACKEND_HTTP_OPTIONS|BACKEND_HSTS_OPTIONS|FRONTEND_HEAD|FRONTEND_BACKEND_GLUE|BIND_OPTIONS)$/;
 export const MULTI_LINE_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029]/;
 const isRawConfigText = (key: string, value: string): boolean =>
   RAW_CONFIG_LABEL.test(key) && value.length <= 16_384 && !MULTI_LINE_CONTROL.test(value);

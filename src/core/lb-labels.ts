@@ -8,13 +8,14 @@
  *
  * Read now: HAPROXY_GROUP, HAPROXY_{n}_GROUP, HAPROXY_{n}_VHOST, HAPROXY_{n}_PATH, HAPROXY_{n}_REDIRECT_TO_HTTPS,
  * HAPROXY_{n}_MODE (a TCP frontend on that service port, view.ts / service-ports.ts), HAPROXY_{n}_BALANCE and
- * HAPROXY_{n}_STICKY (backend-settings.ts), HAPROXY_{n}_SSL_CERT (a certificate for the HTTPS frontend, tls.ts),
- * and Bamboo's `BAMBOO_TCP_PORT` app env (a TCP frontend on that port to port 0's tasks). Others are left to
+ * HAPROXY_{n}_STICKY (backend-settings.ts), HAPROXY_{n}_SSL_CERT (a certificate for the HTTPS frontend and the
+ * port's own frontend, tls.ts), HAPROXY_{n}_BIND_ADDR (the address of the port's own frontend), HAPROXY_{n}_USE_HSTS
+ * (the HSTS header on the port's answers), and Bamboo's `BAMBOO_TCP_PORT` app env (a TCP frontend on that port to port 0's tasks). Others are left to
  * templates (`Labels`).
  */
 import type { App } from './model.js';
 import { httpExtrasOf } from './http-labels.js';
-import { isCertPath, isPathPrefix, isVirtualHost, isWildcardHost, shown, type Rejection } from './input-grammar.js';
+import { isCertPath, isIpAddress, isPathPrefix, isVirtualHost, isWildcardHost, shown, type Rejection } from './input-grammar.js';
 import { booleanOf, labelSettings, type BackendSettings } from './backend-settings.js';
 
 export type PortMode = 'http' | 'tcp';
@@ -46,6 +47,18 @@ export interface PortView {
    * for none. Whether the file is usable is judged where files are (tls.ts, `Tls` in the context).
    */
   SslCert: string;
+  /**
+   * `HAPROXY_{n}_SSL_CERT` is there but not a path culm takes: no certificate, and no frontend of the port's own
+   * (it would answer in clear where TLS is expected); the port is still routed by the HTTP frontend.
+   */
+  SslCertRefused: boolean;
+  /**
+   * `HAPROXY_{n}_BIND_ADDR`: the address the port's own frontend binds on, an IPv4 or IPv6 literal or `*`
+   * (never a name: HAProxy would resolve it once, at start); '' for the edge's `HAProxy.ServicePortBindAddress`.
+   */
+  BindAddr: string;
+  /** `HAPROXY_{n}_USE_HSTS`: the port's HTTP backend sets `Strict-Transport-Security` on its answers. */
+  Hsts: boolean;
 }
 
 /** Which apps and ports an edge serves (`HAProxy.Group`, `HAProxy.StrictGroups`, `HAProxy.BindServicePorts`). */
@@ -93,6 +106,15 @@ export function portNumber(value: string): number {
   const v = value.trim();
   const n = /^[0-9]{1,5}$/.test(v) ? Number(v) : 0;
   return n <= 65535 ? n : 0;
+}
+
+/** A bind address from a label: `*`, or an IPv4 or IPv6 literal (brackets dropped: `bind ::1:10000` is HAProxy's form too); '' for anything else. */
+export function bindAddressOf(value: string): string {
+  const v = value.trim();
+  if (v === '*') return v;
+  const bracketed = /^\[(.*)\]$/.exec(v)?.[1];
+  if (bracketed !== undefined) return bracketed.includes(':') && isIpAddress(bracketed) ? bracketed : '';
+  return isIpAddress(v) ? v : '';
 }
 
 const list = (value: string): string[] => value.split(',').map((v) => v.trim()).filter((v) => v !== '');
@@ -143,6 +165,16 @@ export function portsOf(app: App): AppPorts {
       if (r === undefined) refuse('REDIRECT_TO_HTTPS', redirect, 'is not a boolean');
       else RedirectToHttps = r;
     }
+    let Hsts = false;
+    const hsts = label('USE_HSTS');
+    if (hsts !== undefined) {
+      const h = booleanOf(hsts);
+      if (h === undefined) refuse('USE_HSTS', hsts, 'is not a boolean');
+      else Hsts = h;
+    }
+    const bindAddr = label('BIND_ADDR');
+    const BindAddr = bindAddr === undefined ? '' : bindAddressOf(bindAddr);
+    if (bindAddr !== undefined && BindAddr === '') refuse('BIND_ADDR', bindAddr, 'is not * or an IP address (a host name is not taken)');
     const settings = labelSettings(label, refuse);
     const backendName = index === 0 ? `${escaped}-cluster` : `${escaped}-${index}-cluster`;
     // PROXYPASS, REVPROXY, REDIR, NETWORK_ALLOWED, AUTH (http-labels.ts): checked here, written by the view.
@@ -151,7 +183,7 @@ export function portsOf(app: App): AppPorts {
     const cert = label('SSL_CERT');
     const SslCert = cert === undefined ? '' : cert.trim();
     const certProblem = cert !== undefined && !isCertPath(SslCert);
-    if (certProblem) problems.push({ index, label: `HAPROXY_${index}_SSL_CERT`, reason: `label HAPROXY_${index}_SSL_CERT ${shown(cert)} is not an absolute file path (one word, no #, quotes or ..): its certificate left out` });
+    if (certProblem) problems.push({ index, label: `HAPROXY_${index}_SSL_CERT`, reason: `label HAPROXY_${index}_SSL_CERT ${shown(cert)} is not an absolute file path (one word, no #, quotes or ..): its certificate left out, and the port's own frontend with it` });
     problems.push(...own);
     ports.push(Object.freeze({
       Index: index,
@@ -166,6 +198,9 @@ export function portsOf(app: App): AppPorts {
       Backend: backendName,
       Settings: own.length || Object.keys(settings).length === 0 ? NO_SETTINGS : Object.freeze(settings),
       SslCert: own.length || certProblem ? '' : SslCert,
+      SslCertRefused: certProblem,
+      BindAddr: own.length ? '' : BindAddr,
+      Hsts: own.length ? false : Hsts,
     }));
   }
   const bamboo = app.env.BAMBOO_TCP_PORT;

@@ -1,7 +1,8 @@
 /**
  * marathon-lb's raw HAProxy labels, the per-app overrides of its templates that land in an app's own sections:
- * `HAPROXY_{n}_BACKEND_HEAD` and `_BACKEND_HTTP_OPTIONS` (port n's backend), `HAPROXY_{n}_FRONTEND_HEAD` and
- * `_FRONTEND_BACKEND_GLUE` (port n's own service-port frontend, never the shared `http-in`). Any app owner
+ * `HAPROXY_{n}_BACKEND_HEAD`, `_BACKEND_HTTP_OPTIONS` and `_BACKEND_HSTS_OPTIONS` (port n's backend),
+ * `HAPROXY_{n}_FRONTEND_HEAD`, `_FRONTEND_BACKEND_GLUE` and `_BIND_OPTIONS` (words after the `bind` line's address)
+ * in port n's own service-port frontend, never the shared `http-in`. Any app owner
  * writes these, so culm writes them only when the operator trusts them (`HAProxy.TrustLabelConfig`), and a
  * value is refused (its port left out) when a line could leave its section: a line starting a section
  * (`backend`, `global`, …) or a `.if`-style directive, a NUL or another control character. marathon-lb's
@@ -12,20 +13,24 @@
 import type { App } from './model.js';
 import { MULTI_LINE_CONTROL, RAW_CONFIG_LABEL, shown } from './input-grammar.js';
 
-export type RawLabel = 'BACKEND_HEAD' | 'BACKEND_HTTP_OPTIONS' | 'FRONTEND_HEAD' | 'FRONTEND_BACKEND_GLUE';
+export type RawLabel = 'BACKEND_HEAD' | 'BACKEND_HTTP_OPTIONS' | 'BACKEND_HSTS_OPTIONS' | 'FRONTEND_HEAD' | 'FRONTEND_BACKEND_GLUE' | 'BIND_OPTIONS';
 
 interface RawSpec {
   /** The section header marathon-lb's template of this name starts with, dropped (culm writes the header). */
   header?: string;
   /** The placeholders marathon-lb fills in; null: it writes the value as is (braces are literal). */
   placeholders: readonly string[] | null;
+  /** Words that end a line culm writes (`bind <address>:<port> …`): one line, no `#` (it would cut culm's words off). */
+  words?: true;
 }
 
 const SPECS: Readonly<Record<RawLabel, RawSpec>> = {
   BACKEND_HEAD: { header: 'backend {backend}', placeholders: ['backend', 'balance', 'mode'] },
   BACKEND_HTTP_OPTIONS: { placeholders: null },
+  BACKEND_HSTS_OPTIONS: { placeholders: null },
   FRONTEND_HEAD: { header: 'frontend {backend}', placeholders: ['backend', 'bindAddr', 'servicePort', 'mode', 'sslCert', 'bindOptions'] },
   FRONTEND_BACKEND_GLUE: { placeholders: ['backend'] },
+  BIND_OPTIONS: { placeholders: null, words: true },
 };
 
 export const RAW_LABELS = Object.freeze(Object.keys(SPECS) as RawLabel[]);
@@ -53,6 +58,10 @@ export function rawLabelProblem(name: RawLabel, value: string): string {
   if (value.includes('\u0000') || value.includes('\ufffd')) return 'contains a NUL or another control character';
   if (MULTI_LINE_CONTROL.test(value)) return 'contains a control character (only newlines and tabs are allowed)';
   const spec = SPECS[name];
+  if (spec.words) {
+    if (/[\r\n]/.test(value)) return 'spans lines: bind options are words on the bind line';
+    if (value.includes('#')) return 'contains # (HAProxy would read the rest of the bind line as a comment)';
+  }
   let first = true;
   for (const [i, line] of lines(value).entries()) {
     const text = words(line);
@@ -133,6 +142,9 @@ export function rawLines(name: RawLabel, value: string, values: Readonly<Record<
   }
   return out;
 }
+
+/** `HAPROXY_{n}_BIND_OPTIONS` as written after the bind line's address: its words, one space apart ('' for none). */
+export const bindOptionWords = (value: string | undefined): string => (value === undefined ? '' : words(value));
 
 /**
  * The labels as a template sees them without HAProxy.TrustLabelConfig: raw labels' newlines (the only control

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PortView } from './lb-labels.js';
+import type { ListenerView } from './service-ports.js';
 import { escapeRegExp } from './text.js';
 
 /** What the edge knows of a certificate path: '' when usable, else why not; `stamp` changes with the file. */
@@ -55,6 +56,8 @@ export interface CertProblem {
   AppId: string;
   Cert: string;
   Reason: string;
+  /** The service-port frontend left out with it (`Listeners`' name); absent: the HTTPS frontend's certificate. */
+  Frontend?: string;
 }
 
 export interface TlsSettings {
@@ -122,13 +125,52 @@ export function tlsOf(apps: readonly CertApp[], settings: TlsSettings, outputPat
   return { tls, problems: problems.length ? Object.freeze(problems) : NO_PROBLEMS };
 }
 
+/**
+ * The service-port frontends with their certificates judged as the HTTPS frontend's are (`check`, `refused`):
+ * a usable one gets its file's stamp (a renewed file changes the config); one that is not leaves its frontend
+ * out, with the reason, rather than answer in clear on a port meant for TLS. `listeners` itself when none
+ * names a certificate.
+ */
+export function listenerCerts(listeners: readonly ListenerView[], check: CertCheck, refused?: ReadonlyMap<string, string>): { listeners: readonly ListenerView[]; problems: readonly CertProblem[] } {
+  if (!listeners.some((l) => l.SslCert)) return { listeners, problems: NO_PROBLEMS };
+  const out: ListenerView[] = [];
+  const problems: CertProblem[] = [];
+  for (const l of listeners) {
+    if (!l.SslCert) {
+      out.push(l);
+      continue;
+    }
+    const why = refused?.get(l.SslCert);
+    const state = why ? { problem: `HAProxy refuses it (${why})`, stamp: '' } : check(l.SslCert, false);
+    if (state.problem) {
+      problems.push({ AppId: l.AppId, Cert: l.SslCert, Frontend: l.Name, Reason: `HAPROXY_${l.Index}_SSL_CERT ${l.SslCert}: ${state.problem}: the frontend of service port ${l.Port} left out` });
+      continue;
+    }
+    const CertStamp = hash(state.stamp);
+    out.push(l.CertStamp === CertStamp ? l : Object.freeze({ ...l, CertStamp }));
+  }
+  return { listeners: Object.freeze(out), problems: problems.length ? Object.freeze(problems) : NO_PROBLEMS };
+}
+
 const hash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 16);
 
 /**
  * The app certificates a `haproxy -c` failure names (`unable to load certificate from file '<path>'`, `No Private
- * Key found in '<path>.key'`): HAProxy quotes the file, so each crt-list path is looked for followed by its quote.
+ * Key found in '<path>.key'`), with the apps naming them: HAProxy quotes the file, so each certificate of the
+ * crt-list and of the service-port frontends is looked for followed by its quote.
  */
-export function certsAtFailure(message: string, tls: TlsView | undefined): CrtListEntry[] {
-  if (!tls?.CrtList) return [];
-  return tls.CrtList.Entries.filter((e) => new RegExp(`'${escapeRegExp(e.Cert)}(?:\\.[A-Za-z]+)?'`).test(message));
+export function certsAtFailure(message: string, view: { Tls?: TlsView; Listeners?: readonly ListenerView[] }): CrtListEntry[] {
+  const byCert = new Map<string, string[]>();
+  const named = (cert: string, ids: readonly string[]): void => {
+    const known = byCert.get(cert) ?? [];
+    for (const id of ids) if (!known.includes(id)) known.push(id);
+    byCert.set(cert, known);
+  };
+  for (const e of view.Tls?.CrtList?.Entries ?? []) named(e.Cert, e.AppIds);
+  for (const l of view.Listeners ?? []) if (l.SslCert) named(l.SslCert, [l.AppId]);
+  const out: CrtListEntry[] = [];
+  for (const [Cert, AppIds] of byCert) {
+    if (new RegExp(`'${escapeRegExp(Cert)}(?:\\.[A-Za-z]+)?'`).test(message)) out.push({ Cert, AppIds });
+  }
+  return out;
 }

@@ -13,9 +13,9 @@ import { ruleToBamboo } from './rules.js';
 import { byId, byViewId, compareText } from './compare.js';
 import { httpExtrasOf, NO_EXTRAS, type HttpExtras } from './http-labels.js';
 import { escapeId, portsOf, SERVE_ALL, servedPorts, type GroupPolicy, type PortView } from './lb-labels.js';
-import { boundPorts, listenersOf, resolveClashes, type BackendView, type ListenerView, type PortServer } from './service-ports.js';
-import { TRUST_CERTS, tlsOf, type CertCheck, type CertProblem, type TlsView } from './tls.js';
-import { rawLines, rawPortsOf, withoutRawNewlines, type RawPort } from './raw-labels.js';
+import { bindLineOf, boundAddresses, listenersOf, resolveClashes, type BackendView, type ListenerView, type PortServer } from './service-ports.js';
+import { listenerCerts, TRUST_CERTS, tlsOf, type CertCheck, type CertProblem, type TlsView } from './tls.js';
+import { bindOptionWords, rawLines, rawPortsOf, withoutRawNewlines, type RawPort } from './raw-labels.js';
 import { backendTemplateOf } from './backend-template.js';
 import { aclSpecificity, compareRoutes, portRoutes, routed, routeOf, routeRank, sameRoute, sameRoutes, splitRoutes, type RouteMapView, type RouteView } from './routing.js';
 
@@ -254,14 +254,14 @@ function backendsOf(app: App, ports: readonly PortView[], listeners: readonly Li
   const withCookies = (servers: readonly PortServer[], s: SettledSettings): readonly PortServer[] =>
     (s.Sticky ? Object.freeze(servers.map((x) => Object.freeze({ ...x, Cookie: stickyCookie(x.Server) }))) : servers);
   const s0 = settled(0, p0.Mode);
-  const backends: BackendView[] = [Object.freeze({ Name: p0.Backend, Mode: p0.Mode, Index: 0, Servers: withCookies(serving, s0), RedirectToHttps: p0.Mode === 'http' && p0.RedirectToHttps, Checked: true, ...rawBackend(raw, ports, p0.Backend, p0.Mode, 0, s0.Balance), ...s0, ...http(0, p0.Backend, p0.Mode) })];
+  const backends: BackendView[] = [Object.freeze({ Name: p0.Backend, Mode: p0.Mode, Index: 0, Servers: withCookies(serving, s0), RedirectToHttps: p0.Mode === 'http' && p0.RedirectToHttps, Checked: true, ...rawBackend(raw, ports, p0.Backend, p0.Mode, 0, s0.Balance), Hsts: hstsLines(raw, ports, p0.Backend, p0.Mode, 0), ...s0, ...http(0, p0.Backend, p0.Mode) })];
   const named = new Set([p0.Backend]);
   const add = (name: string, mode: PortView['Mode'], index: number): void => {
     if (named.has(name)) return;
     named.add(name);
     const servers = index === 0 ? serving : Object.freeze(portServers(app, all, index, escaped));
     const s = settled(index, mode);
-    backends.push(Object.freeze({ Name: name, Mode: mode, Index: index, Servers: withCookies(servers, s), RedirectToHttps: mode === 'http' && ports[index].RedirectToHttps, Checked: false, ...rawBackend(raw, ports, name, mode, index, s.Balance), ...s, ...http(index, name, mode) }));
+    backends.push(Object.freeze({ Name: name, Mode: mode, Index: index, Servers: withCookies(servers, s), RedirectToHttps: mode === 'http' && ports[index].RedirectToHttps, Checked: false, ...rawBackend(raw, ports, name, mode, index, s.Balance), Hsts: hstsLines(raw, ports, name, mode, index), ...s, ...http(index, name, mode) }));
   };
   for (const l of listeners) add(l.Backend, l.Mode, l.Index);
   // Port n routed in the main frontend but without a frontend of its own (no service port, or not bound).
@@ -291,7 +291,7 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
   const trusted = raw && policy.trustLabelConfig === true ? raw : undefined;
   const chosen = backendTemplateOf(app, rule, policy.trustLabelConfig === true);
   const ports = refusedPorts(labelPorts, trusted, chosen.problem);
-  const found = rawListeners(listenersOf(app.id, escaped, ports, labelled.tcpPort, bind), trusted, bind);
+  const found = rawListeners(listenersOf(app.id, escaped, ports, labelled.tcpPort, bind), trusted);
   const listeners = found.length ? Object.freeze(found) : NO_LISTENERS;
   const own = { Id: app.id, EscapedId: escaped, Backend: `${escaped}-cluster`, AclName: `${escaped}-aclrule`, Acl: hasRule ? rule!.acl.trim() : `path_beg -i ${app.id}`, HasRule: hasRule, LabelRouting: policy.labelRouting !== false };
   const extra = own.LabelRouting ? portRoutes(own, ports) : [];
@@ -352,16 +352,36 @@ function rawBackend(raw: ReadonlyMap<number, RawPort> | undefined, ports: readon
   return { RawHead: frozenLines(head), RawHttpOptions: options };
 }
 
-/** Each service-port frontend with its port's `FRONTEND_HEAD` and `FRONTEND_BACKEND_GLUE` lines (not `BAMBOO_TCP_PORT`'s). */
-function rawListeners(listeners: ListenerView[], raw: ReadonlyMap<number, RawPort> | undefined, bind: string | undefined): ListenerView[] {
+/**
+ * marathon-lb's `BACKEND_HSTS_OPTIONS` default in HAProxy 2.6's words (its `rspadd` is gone): the header on
+ * every answer of the backend, as marathon-lb writes it.
+ */
+const HSTS_LINE = '    http-response set-header Strict-Transport-Security max-age=15768000';
+const HSTS_LINES: readonly string[] = Object.freeze([HSTS_LINE]);
+
+/** A backend's HSTS lines (`HAPROXY_{n}_USE_HSTS`, HTTP only): the trusted `BACKEND_HSTS_OPTIONS`, else marathon-lb's default line. */
+function hstsLines(raw: ReadonlyMap<number, RawPort> | undefined, ports: readonly PortView[], name: string, mode: PortView['Mode'], index: number): readonly string[] {
+  if (mode !== 'http' || !ports[index]?.Hsts || ports[index].Backend !== name) return NO_LINES;
+  const options = raw?.get(index)?.values.BACKEND_HSTS_OPTIONS;
+  return options === undefined ? HSTS_LINES : frozenLines(rawLines('BACKEND_HSTS_OPTIONS', options, {}));
+}
+
+/**
+ * Each service-port frontend with its port's `BIND_OPTIONS` words, `FRONTEND_HEAD` and `FRONTEND_BACKEND_GLUE`
+ * lines (not `BAMBOO_TCP_PORT`'s).
+ */
+function rawListeners(listeners: ListenerView[], raw: ReadonlyMap<number, RawPort> | undefined): ListenerView[] {
   if (!raw) return listeners;
   return listeners.map((l) => {
     const values = raw.get(l.Index)?.values;
-    if (!values || l.Bamboo || (values.FRONTEND_HEAD === undefined && values.FRONTEND_BACKEND_GLUE === undefined)) return l;
-    const fill = { backend: l.Backend, bindAddr: bind ?? '*', servicePort: l.Port, mode: l.Mode, sslCert: '', bindOptions: '' };
-    const head = values.FRONTEND_HEAD === undefined ? [] : rawLines('FRONTEND_HEAD', values.FRONTEND_HEAD, fill, [`bind ${l.Bind}`, `mode ${l.Mode}`]);
+    if (!values || l.Bamboo || (values.FRONTEND_HEAD === undefined && values.FRONTEND_BACKEND_GLUE === undefined && values.BIND_OPTIONS === undefined)) return l;
+    const BindOptions = bindOptionWords(values.BIND_OPTIONS);
+    const bind = { Bind: l.Bind, SslCert: l.SslCert, BindOptions };
+    const BindLine = bindLineOf(bind);
+    const fill = { backend: l.Backend, bindAddr: l.Address, servicePort: l.Port, mode: l.Mode, sslCert: l.SslCert ? ` ssl crt ${l.SslCert}` : '', bindOptions: BindOptions ? ` ${BindOptions}` : '' };
+    const head = values.FRONTEND_HEAD === undefined ? [] : rawLines('FRONTEND_HEAD', values.FRONTEND_HEAD, fill, [`bind ${BindLine}`, `mode ${l.Mode}`]);
     const glue = values.FRONTEND_BACKEND_GLUE === undefined ? null : frozenLines(rawLines('FRONTEND_BACKEND_GLUE', values.FRONTEND_BACKEND_GLUE, fill));
-    return Object.freeze({ ...l, RawHead: frozenLines(head), RawGlue: glue });
+    return Object.freeze({ ...l, BindOptions, BindLine, RawHead: frozenLines(head), RawGlue: glue });
   });
 }
 
@@ -460,14 +480,16 @@ export function buildView(
   }
   const frontends = last.frontends.map((i) => apps[i]);
   const split = splitRoutes(last.routes, haproxy.OutputPath);
-  const { tls, problems } = tlsOf(apps, { bind: haproxy.HttpsBind ?? '*:443', certs: haproxy.SslCerts ?? [] }, haproxy.OutputPath, options.certCheck ?? TRUST_CERTS, options.refusedCerts);
+  const certCheck = options.certCheck ?? TRUST_CERTS;
+  const { tls, problems } = tlsOf(apps, { bind: haproxy.HttpsBind ?? '*:443', certs: haproxy.SslCerts ?? [] }, haproxy.OutputPath, certCheck, options.refusedCerts);
   const bound = boundListeners(apps, haproxy.HttpBind, tls?.Bind ?? '');
+  const served = servedListeners(bound.listeners, certCheck, options.refusedCerts);
   return {
     Apps: apps, Frontends: frontends, Routes: last.routes, AclRoutes: split.acl,
     ...(split.map ? { RouteMap: split.map } : {}),
     Services: services, HAProxy: haproxy, NotServed: notServed,
-    Listeners: bound.listeners, PortClashes: bound.clashes,
-    ...(tls ? { Tls: tls } : {}), CertProblems: problems,
+    Listeners: served.listeners, PortClashes: bound.clashes,
+    ...(tls ? { Tls: tls } : {}), CertProblems: served.problems.length ? [...problems, ...served.problems] : problems,
     LabelConfigNotes: notes,
   };
 }
@@ -482,15 +504,30 @@ function boundListeners(apps: readonly AppView[], httpBind: string, httpsBind: s
   for (const a of apps) if (a.Listeners.length) lists.push(a.Listeners);
   const binds = `${httpBind}\0${httpsBind}`;
   if (binds === lastBound.binds && lists.length === lastBound.lists.length && lists.every((l, i) => l === lastBound.lists[i] || sameListeners(l, lastBound.lists[i]))) return lastBound.result;
-  lastBound = { binds, lists, result: resolveClashes(lists, boundPorts(httpBind), boundPorts(httpsBind)) };
+  lastBound = { binds, lists, result: resolveClashes(lists, boundAddresses(httpBind), boundAddresses(httpsBind)) };
   return lastBound.result;
+}
+
+/** The last listeners with their certificates judged, reused while the listeners and their files are the same. */
+let lastServed: { bound: readonly ListenerView[]; files: string; result: ReturnType<typeof listenerCerts> } = {
+  bound: [], files: '', result: { listeners: [], problems: [] },
+};
+
+/** The settled listeners whose certificate, if they name one, is usable (tls.ts); the same array while nothing changed. */
+function servedListeners(bound: readonly ListenerView[], check: CertCheck, refused: ReadonlyMap<string, string> | undefined): ReturnType<typeof listenerCerts> {
+  const result = listenerCerts(bound, check, refused);
+  if (result.listeners === bound) return result;
+  const files = [...result.listeners.map((l) => `${l.Name} ${l.CertStamp}`), ...result.problems.map((p) => `${p.Frontend} ${p.Reason}`)].join('\n');
+  if (bound === lastServed.bound && files === lastServed.files) return lastServed.result;
+  lastServed = { bound, files, result };
+  return result;
 }
 
 const sameLines = (a: readonly string[] | null, b: readonly string[] | null): boolean =>
   a === b || (a !== null && b !== null && a.length === b.length && a.every((line, i) => line === b[i]));
 
 const sameListeners = (a: readonly ListenerView[], b: readonly ListenerView[]): boolean =>
-  a.length === b.length && a.every((l, i) => l.Name === b[i].Name && l.Bind === b[i].Bind && l.Mode === b[i].Mode && l.Backend === b[i].Backend
+  a.length === b.length && a.every((l, i) => l.Name === b[i].Name && l.BindLine === b[i].BindLine && l.Mode === b[i].Mode && l.Backend === b[i].Backend
     && sameLines(l.RawHead, b[i].RawHead) && sameLines(l.RawGlue, b[i].RawGlue));
 
 /** Why this edge leaves some of an app's service ports out for a clash ('' for none), as the last view settled it. */

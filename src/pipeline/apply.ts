@@ -146,6 +146,8 @@ export class Applier {
   private toldClashes: Readonly<Record<string, string>> = {};
   /** Certificates left out already logged and counted (each is told once while it stays out). */
   private toldCerts = new Set<string>();
+  /** Whether the last render named a service port's certificate (`HAPROXY_{n}_SSL_CERT`), usable or not: see `readsCertFiles`. */
+  private namesPortCerts = false;
   /** Raw-label notes already logged, by app id (view.ts `LabelConfigNotes`: each is told once, not per render). */
   private toldLabelConfig = new Map<string, LabelConfigNote>();
   /** Isolations not yet shown in an apply record (a deferred apply is not kept in the history). */
@@ -207,6 +209,14 @@ export class Applier {
       ignoredRules: new Set([...this.ignoredRules.keys()].filter((id) => id !== extra?.id)),
       ...(extra ? { checkedApp: extra.id } : {}),
     });
+  }
+
+  /**
+   * Whether the config depends on certificate files that change without Marathon knowing: the operator's
+   * (`HAProxy.SslCerts`, with the apps' in the HTTPS frontend) or a service port's own. Then every resync renders.
+   */
+  readsCertFiles(): boolean {
+    return (this.paths.SslCerts?.length ?? 0) > 0 || this.namesPortCerts;
   }
 
   /** Why a rule's `Config.template` cannot be used ('' when it can): the partial must be in the template directory. */
@@ -296,6 +306,7 @@ export class Applier {
         this.tellClashes(view.PortClashes, measures);
         this.tellLabelConfig(view.LabelConfigNotes, measures);
         this.tellCerts(view.CertProblems, measures);
+        this.namesPortCerts = view.Listeners.some((l) => l.SslCert !== '') || view.CertProblems.some((p) => p.Frontend !== undefined);
         text = round === 0 && reused ? reused.text : this.render(view, measures);
       } catch (err) {
         // Text of one app failed to render (its override partial throws, or is missing): that app is left out.
@@ -360,7 +371,7 @@ export class Applier {
         if (e.code === 'E_CONFIG_INVALID') {
           measures.validationFailures++;
           // An app's certificate HAProxy cannot load: that certificate is left out, not the app or the config.
-          const certs = certsAtFailure(e.message, view.Tls).filter((c) => !this.refusedCerts.has(c.Cert));
+          const certs = certsAtFailure(e.message, view).filter((c) => !this.refusedCerts.has(c.Cert));
           if (certs.length > 0 && round < MAX_ISOLATION_ROUNDS) {
             for (const c of certs) {
               this.refusedCerts.set(c.Cert, { why: e.message, stamp: this.certFiles?.(c.Cert, false).stamp ?? '' });
@@ -416,16 +427,20 @@ export class Applier {
   }
 
   /**
-   * Certificates left out (a file missing or unreadable, refused by HAProxy): one log line each and, for an app's,
-   * `culm_apps_skipped_total{reason="tls cert"}`, when it starts being left out.
+   * Certificates left out (a file missing or unreadable, refused by HAProxy), of the HTTPS frontend or of a service
+   * port's own: one log line each and, for an app's, `culm_apps_skipped_total{reason="tls cert"}`, when it starts
+   * being left out.
    */
   private tellCerts(problems: readonly CertProblem[], measures: ApplyMeasures): void {
     const now = new Set<string>();
     for (const p of problems) {
-      const key = `${p.AppId}\0${p.Cert}`;
+      const key = `${p.AppId}\0${p.Cert}\0${p.Frontend ?? ''}`;
       now.add(key);
       if (this.toldCerts.has(key)) continue;
-      if (p.AppId) {
+      if (p.Frontend) {
+        measures.skipped.push({ kind: 'app', id: p.AppId, reason: 'tls cert' });
+        this.log.warn({ app: p.AppId, cert: p.Cert, frontend: p.Frontend, err: p.Reason }, 'service port left out: its certificate (HAPROXY_{n}_SSL_CERT) cannot be used');
+      } else if (p.AppId) {
         measures.skipped.push({ kind: 'app', id: p.AppId, reason: 'tls cert' });
         this.log.warn({ app: p.AppId, cert: p.Cert, err: p.Reason }, 'app certificate left out of the HTTPS frontend');
       } else {

@@ -66,9 +66,10 @@ export interface DaemonOptions {
   skipCheckOfMapOnlyRules?: boolean;
   /**
    * Render after every resync, even one that changed nothing: the config depends on files that change without
-   * Marathon knowing (certificates, HAProxy.SslCerts); an unchanged render stops at the text comparison.
+   * Marathon knowing (certificates, HAProxy.SslCerts); an unchanged render stops at the text comparison. Asked
+   * at each resync (a service port's certificate comes and goes with its app's labels).
    */
-  renderOnResync?: boolean;
+  renderOnResync?: boolean | (() => boolean);
 }
 
 const HISTORY = 50;
@@ -378,7 +379,7 @@ export class Daemon implements CulmCore {
     this.cluster = next;
     if (!changed) {
       // A resync that changed nothing needs no render and no snapshot, unless nothing was applied yet.
-      if (fromResync && (!this.firstApplyOk || this.o.renderOnResync)) void this.coalescer.request();
+      if (fromResync && (!this.firstApplyOk || (typeof this.o.renderOnResync === 'function' ? this.o.renderOnResync() : this.o.renderOnResync))) void this.coalescer.request();
       return;
     }
     void this.coalescer.request();

@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MarathonEmulator } from './marathon-emulator.js';
+import { MarathonEmulator, type AppSpec } from './marathon-emulator.js';
 import { eventually, freePort, startBackend, type Backend } from './net.js';
 import { PidFileWatcher, requireBinary, startChild, type Child } from './processes.js';
 
@@ -130,6 +130,42 @@ export async function culmWithWebApp(env: Record<string, string> = {}): Promise<
   };
 }
 
+/**
+ * A Marathon 1.10 emulator (SSE) running each app with one task on a backend of its own (a backend answers with
+ * its port; `port(id)` is that port as text), and culm on it with `env`, ready; `close` stops them all (then
+ * `cleanup`, e.g. the test's certificate directory).
+ */
+export async function culmWithApps(apps: Record<string, Omit<AppSpec, 'id'>>, env: Record<string, string> = {}, cleanup?: () => void): Promise<{
+  marathon: MarathonEmulator; backends: Record<string, Backend>; culm: CulmInstance; port(id: string): string; close(): Promise<void>;
+}> {
+  const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 1000 });
+  const backends: Record<string, Backend> = {};
+  for (const [id, def] of Object.entries(apps)) {
+    backends[id] = await startBackend();
+    marathon.addApp({ id, ...def });
+    marathon.addTask(id, { port: backends[id].port });
+  }
+  const culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse', ...env } });
+  const close = async (): Promise<void> => {
+    await culm.destroy();
+    await marathon.stop();
+    await Promise.all(Object.values(backends).map((b) => b.close()));
+    cleanup?.();
+  };
+  try {
+    await culm.waitReady();
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { marathon, backends, culm, port: (id) => String(backends[id].port), close };
+}
+
+/** `culmWithApps` for apps that differ only by their labels. */
+export function culmWithLabelledApps(apps: Record<string, Record<string, string>>, env: Record<string, string> = {}): ReturnType<typeof culmWithApps> {
+  return culmWithApps(Object.fromEntries(Object.entries(apps).map(([id, labels]) => [id, { labels }])), env);
+}
+
 /** The console tests' Marathon: a 1.10 emulator (SSE) with `/web` and `/grp/api`, one task each on its own backend. */
 export async function emulatorWithTwoApps(): Promise<{ marathon: MarathonEmulator; backends: Backend[] }> {
   const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 500 });
@@ -139,31 +175,4 @@ export async function emulatorWithTwoApps(): Promise<{ marathon: MarathonEmulato
   marathon.addApp({ id: '/grp/api' });
   marathon.addTask('/grp/api', { port: backends[1].port });
   return { marathon, backends };
-}
-
-/**
- * Labelled apps on a Marathon 1.10 emulator (SSE), and culm on it, ready: each app has one task on a backend of
- * its own (a backend answers with its port); `port(id)` is that port as text; `close` stops all of it.
- */
-export async function culmWithLabelledApps(apps: Record<string, Record<string, string>>, env: Record<string, string> = {}): Promise<{
-  marathon: MarathonEmulator; culm: CulmInstance; backends: Record<string, Backend>; port(id: string): string; close(): Promise<void>;
-}> {
-  const marathon = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 1000 });
-  const backends: Record<string, Backend> = {};
-  for (const [id, labels] of Object.entries(apps)) {
-    backends[id] = await startBackend();
-    marathon.addApp({ id, labels });
-    marathon.addTask(id, { port: backends[id].port });
-  }
-  const culm = await startCulm({ marathon: marathon.url, env: { CULM_EVENT_MODE: 'sse', ...env } });
-  const close = async (): Promise<void> => {
-    await culm.destroy();
-    await marathon.stop();
-    await Promise.all(Object.values(backends).map((x) => x.close()));
-  };
-  await culm.waitReady().catch(async (err: unknown) => {
-    await close();
-    throw err;
-  });
-  return { marathon, culm, backends, port: (id) => String(backends[id].port), close };
 }

@@ -15,16 +15,31 @@ export function makeCert(file: string, cn: string): void {
   writeFileSync(file, readFileSync(`${file}.crt`, 'utf8') + readFileSync(`${file}.key`, 'utf8'));
 }
 
-/** One HTTPS request over TLS naming `servername` (SNI): the certificate's CN, and the HTTP answer. */
-export function httpsRequest(port: number, servername: string, host: string, path = '/'): Promise<{ cn: string; fingerprint: string; status: number; body: string }> {
+export interface HttpsAnswer {
+  /** The certificate's CN, and its SHA-256 fingerprint. */
+  cn: string;
+  fingerprint: string;
+  /** The protocol ALPN settled on (false: none). */
+  alpn: string | false;
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One HTTPS request over TLS naming `servername` (SNI), offering `alpn` if given: the certificate and the answer. */
+export function httpsRequest(port: number, servername: string, host: string, path = '/', o: { address?: string; alpn?: string[] } = {}): Promise<HttpsAnswer> {
   return new Promise((resolve, reject) => {
-    const req = httpsGet({ host: '127.0.0.1', port, path, servername, headers: { Host: host, Connection: 'close' }, rejectUnauthorized: false, agent: false, timeout: 5000 }, (res) => {
-      const peer = (res.socket as TLSSocket).getPeerCertificate();
+    const req = httpsGet({
+      host: o.address ?? '127.0.0.1', port, path, servername, headers: { Host: host, Connection: 'close' }, rejectUnauthorized: false, agent: false, timeout: 5000,
+      ...(o.alpn ? { ALPNProtocols: o.alpn } : {}),
+    }, (res) => {
+      const socket = res.socket as TLSSocket;
+      const peer = socket.getPeerCertificate();
       const cn = String(peer.subject?.CN ?? '');
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => { body += chunk; });
-      res.on('end', () => resolve({ cn, fingerprint: peer.fingerprint256, status: res.statusCode ?? 0, body: body.trim() }));
+      res.on('end', () => resolve({ cn, fingerprint: peer.fingerprint256, alpn: socket.alpnProtocol ?? false, status: res.statusCode ?? 0, headers: res.headers, body: body.trim() }));
     });
     req.on('timeout', () => req.destroy(new Error('HTTPS request timed out')));
     req.on('error', reject);

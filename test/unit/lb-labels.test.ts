@@ -184,8 +184,8 @@ t.test('per-port view: index, service port, mode, vhosts, path, groups, redirect
   delete raw.portDefinitions;
   const { view } = render([raw], { paths: { ...paths, ServeGroups: { groups: [], strict: false, servicePortBind: '127.0.0.1' } } });
   t.same(view.Apps[0].Ports, [
-    { Index: 0, ServicePort: 10100, Mode: 'http', Vhosts: ['a.example.com'], Path: '', Groups: ['external'], RedirectToHttps: false, NotServed: '', Backend: '::db-cluster', Settings: {}, SslCert: '' },
-    { Index: 1, ServicePort: 10101, Mode: 'tcp', Vhosts: [], Path: '/x', Groups: ['internal', 'db'], RedirectToHttps: true, NotServed: '', Backend: '::db-1-cluster', Settings: {}, SslCert: '' },
+    { Index: 0, ServicePort: 10100, Mode: 'http', Vhosts: ['a.example.com'], Path: '', Groups: ['external'], RedirectToHttps: false, NotServed: '', Backend: '::db-cluster', Settings: {}, SslCert: '', SslCertRefused: false, BindAddr: '', Hsts: false },
+    { Index: 1, ServicePort: 10101, Mode: 'tcp', Vhosts: [], Path: '/x', Groups: ['internal', 'db'], RedirectToHttps: true, NotServed: '', Backend: '::db-1-cluster', Settings: {}, SslCert: '', SslCertRefused: false, BindAddr: '', Hsts: false },
   ]);
   const off = render([raw]).view.Apps[0].Ports[1];
   t.equal(off.Mode, 'http', 'HAProxy.BindServicePorts off: HAPROXY_{n}_MODE=tcp is not rendered (no frontend to carry it)');

@@ -9,51 +9,23 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mapApps } from '../../src/core/marathon-map.js';
-import { buildView, type HaproxyPaths } from '../../src/core/view.js';
+import type { HaproxyPaths } from '../../src/core/view.js';
 import { boundPorts } from '../../src/core/service-ports.js';
 import { Renderer } from '../../src/haproxy/render.js';
 import { runtimeOps } from '../../src/haproxy/server-diff.js';
 import { makeRule } from '../../src/core/rules.js';
-import { applySnapshot } from '../../src/core/state.js';
-import { emptyState, type Rule } from '../../src/core/model.js';
+import type { Rule } from '../../src/core/model.js';
 import { requireBinary } from '../helpers/processes.js';
+import { renderShape, section, type AppSpec, type Shape } from '../helpers/marathon-shapes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'culm-service-ports-'));
 const base = { HttpBind: '127.0.0.1:18080', StatsSocket: join(dir, 's'), PidFile: join(dir, 'p'), OutputPath: join(dir, 'haproxy.cfg') };
 const bound: HaproxyPaths = { ...base, ServeGroups: { groups: [], strict: false, servicePortBind: '127.0.0.1' } };
 const renderer = new Renderer(new URL('../../templates/haproxy.cfg.eta', import.meta.url).pathname);
 
-type Shape = '1.4' | '1.5' | '1.5-mappings';
-
-interface AppSpec { id: string; ports: number[]; labels?: Record<string, string>; env?: Record<string, string>; tasks?: number }
-
-/** An app as Marathon's GET /v2/apps?embed=apps.tasks gives it; task k listens on 31000 + 100k + n for port n. */
-function marathonApp(a: AppSpec, shape: Shape): Record<string, unknown> {
-  const tasks = Array.from({ length: a.tasks ?? 1 }, (_, k) => ({
-    id: `${a.id.slice(1)}.t${k}`, host: '127.0.0.1', ports: a.ports.map((_, n) => 31000 + 100 * k + n), state: 'TASK_RUNNING', startedAt: '2026-12-01T00:00:00Z',
-  }));
-  const app: Record<string, unknown> = { id: a.id, instances: tasks.length, labels: a.labels ?? {}, env: a.env ?? {}, healthChecks: [], tasks };
-  if (shape === '1.4') app.ports = a.ports;
-  else if (shape === '1.5') app.portDefinitions = a.ports.map((port) => ({ port, protocol: 'tcp' }));
-  else app.container = { type: 'DOCKER', portMappings: a.ports.map((servicePort, n) => ({ containerPort: 8080 + n, hostPort: 0, servicePort })) };
-  return app;
-}
-
 function render(specs: AppSpec[], shape: Shape, opts: { rules?: Rule[]; paths?: HaproxyPaths } = {}) {
-  const mapped = mapApps({ apps: specs.map((s) => marathonApp(s, shape)) });
-  const state = applySnapshot(emptyState(), mapped.apps, 1);
-  const view = buildView(state, new Map((opts.rules ?? []).map((r) => [r.id, r])), opts.paths ?? bound);
-  return { view, text: renderer.render(view), rejected: mapped.rejected };
+  return renderShape(renderer, specs, shape, opts.paths ?? bound, opts);
 }
-
-/** One section's text (`frontend x` or `backend x`), '' when absent. */
-const section = (text: string, header: string): string => {
-  const start = text.indexOf(`\n${header}\n`);
-  if (start < 0) return '';
-  const next = text.slice(start + 1).search(/\n(frontend|backend) /);
-  return text.slice(start + 1, next < 0 ? undefined : start + 1 + next);
-};
 
 function haproxyAccepts(t: Test, text: string, what: string): void {
   requireBinary('haproxy', 'apt-get install -y haproxy');

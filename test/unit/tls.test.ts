@@ -22,6 +22,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { app, labels, stateOf, task, tasks } from '../helpers/builders.js';
 import { requireBinary } from '../helpers/processes.js';
+import { makeCert } from '../helpers/tls.js';
 
 requireBinary('haproxy', 'apt-get install -y haproxy (see README, Set-up)');
 requireBinary('openssl', 'apt-get install -y openssl');
@@ -33,12 +34,6 @@ const paths: HaproxyPaths = {
   HttpBind: '127.0.0.1:18080', StatsSocket: '/run/culm/haproxy.cfg.sock', PidFile: '/run/culm/haproxy.cfg.pid', OutputPath: '/run/culm/haproxy.cfg',
   SslCerts: ['/run/culm/certs/default.pem'], HttpsBind: '127.0.0.1:18443',
 };
-
-/** A self-signed certificate and its key in one PEM file, for `cn`. */
-function makeCert(file: string, cn: string): void {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${file}.key`, '-out', `${file}.crt`, '-days', '2', '-subj', `/CN=${cn}`], { stdio: 'ignore' });
-  writeFileSync(file, readFileSync(`${file}.crt`, 'utf8') + readFileSync(`${file}.key`, 'utf8'));
-}
 
 t.test('HAPROXY_{n}_SSL_CERT: a path on each port; a bad value leaves the certificate out, not the port', async (t) => {
   const good = app('/web', labels({ HAPROXY_0_SSL_CERT: ' /etc/ssl/web.pem ', HAPROXY_1_SSL_CERT: '/etc/ssl/web-admin.pem' }));
@@ -105,7 +100,9 @@ t.test('view: the HTTPS frontend from HAProxy.SslCerts and the apps\' certificat
   t.same(operatorGone.CertProblems, [{ AppId: '', Cert: '/certs/dir', Reason: 'not readable' }]);
   const none = buildView(state, rules, own, { certCheck: () => ({ problem: 'no such file', stamp: '' }) });
   t.equal(none.Tls, undefined, 'no usable certificate at all: no HTTPS frontend (HAProxy would refuse it)');
-  t.equal(none.CertProblems.length, 2 + 4, 'every one reported');
+  t.equal(none.CertProblems.filter((p) => p.Frontend === undefined).length, 2 + 4, 'every one of the HTTPS frontend reported');
+  t.same(none.CertProblems.filter((p) => p.Frontend !== undefined).map((p) => p.Frontend), ['::a-port-10000', '::tcp-port-10500'],
+    'and those of the service-port frontends naming one (the builder gives every app service port 10000: the first by id keeps it)');
 
   const s = { ...app('/s', tasks(task(31009))), servicePorts: [10443] };
   const clash = buildView(stateOf(s), rules, { ...own, HttpsBind: '127.0.0.1:10443', ServeGroups: { groups: [], strict: false, servicePortBind: '*' } });
@@ -115,11 +112,11 @@ t.test('view: the HTTPS frontend from HAProxy.SslCerts and the apps\' certificat
 
 t.test('certsAtFailure: the crt-list lines a haproxy -c error names', async (t) => {
   const v = buildView(stateOf(app('/a', labels({ HAPROXY_0_SSL_CERT: '/c/a.pem' })), app('/b', labels({ HAPROXY_0_SSL_CERT: '/c/a.pem.old' }))), new Map(), paths);
-  const at = (m: string) => certsAtFailure(m, v.Tls).map((e) => e.Cert);
+  const at = (m: string) => certsAtFailure(m, v).map((e) => e.Cert);
   t.same(at("parsing [haproxy.cfg:60] : 'bind *:443' in section 'frontend' : 'crt-list' : unable to load certificate from file '/c/a.pem'."), ['/c/a.pem']);
   t.same(at("parsing [haproxy.cfg:60] : 'bind *:443' in section 'frontend' : No Private Key found in '/c/a.pem.old.key'."), ['/c/a.pem.old'], 'the key beside it, not a path it starts');
   t.same(at("parsing [haproxy.cfg:12] : unknown keyword 'foo'"), [], 'another error: none');
-  t.same(certsAtFailure('x', undefined), []);
+  t.same(certsAtFailure('x', {}), []);
 });
 
 t.test('default template with TLS on: golden file, and HAProxy accepts it with real certificates', async (t) => {
