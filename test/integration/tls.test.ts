@@ -5,40 +5,17 @@
  * is missing, or one HAProxy refuses, keeps its routes (the default certificate) and the others' TLS works.
  */
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { get as httpsGet } from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
 import { startCulm } from '../helpers/culm.js';
 import { eventually, freePort, rawRequest, startBackend, type Backend } from '../helpers/net.js';
 import { requireBinary } from '../helpers/processes.js';
+import { httpsRequest, makeCert } from '../helpers/tls.js';
 
 requireBinary('openssl', 'apt-get install -y openssl');
-
-function makeCert(file: string, cn: string): void {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${file}.key`, '-out', `${file}.crt`, '-days', '2', '-subj', `/CN=${cn}`], { stdio: 'ignore' });
-  writeFileSync(file, readFileSync(`${file}.crt`, 'utf8') + readFileSync(`${file}.key`, 'utf8'));
-}
-
-/** One HTTPS request over TLS naming `servername` (SNI): the certificate's CN, and the HTTP answer. */
-function httpsRequest(port: number, servername: string, host: string, path = '/'): Promise<{ cn: string; fingerprint: string; status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsGet({ host: '127.0.0.1', port, path, servername, headers: { Host: host, Connection: 'close' }, rejectUnauthorized: false, agent: false, timeout: 5000 }, (res) => {
-      const peer = (res.socket as TLSSocket).getPeerCertificate();
-      const cn = String(peer.subject?.CN ?? '');
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => { body += chunk; });
-      res.on('end', () => resolve({ cn, fingerprint: peer.fingerprint256, status: res.statusCode ?? 0, body: body.trim() }));
-    });
-    req.on('timeout', () => req.destroy(new Error('HTTPS request timed out')));
-    req.on('error', reject);
-  });
-}
 
 t.test('SNI chooses the certificate, Host the app; redirect to https; a bad app certificate leaves the rest working', async (t) => {
   const certs = mkdtempSync(join(tmpdir(), 'culm-it-certs-'));

@@ -22,6 +22,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { app, labels, stateOf, task, tasks } from '../helpers/builders.js';
 import { requireBinary } from '../helpers/processes.js';
+import { makeCert } from '../helpers/tls.js';
 
 requireBinary('haproxy', 'apt-get install -y haproxy (see README, Set-up)');
 requireBinary('openssl', 'apt-get install -y openssl');
@@ -33,12 +34,6 @@ const paths: HaproxyPaths = {
   HttpBind: '127.0.0.1:18080', StatsSocket: '/run/culm/haproxy.cfg.sock', PidFile: '/run/culm/haproxy.cfg.pid', OutputPath: '/run/culm/haproxy.cfg',
   SslCerts: ['/run/culm/certs/default.pem'], HttpsBind: '127.0.0.1:18443',
 };
-
-/** A self-signed certificate and its key in one PEM file, for `cn`. */
-function makeCert(file: string, cn: string): void {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${file}.key`, '-out', `${file}.crt`, '-days', '2', '-subj', `/CN=${cn}`], { stdio: 'ignore' });
-  writeFileSync(file, readFileSync(`${file}.crt`, 'utf8') + readFileSync(`${file}.key`, 'utf8'));
-}
 
 t.test('HAPROXY_{n}_SSL_CERT: a path on each port; a bad value leaves the certificate out, not the port', async (t) => {
   const good = app('/web', labels({ HAPROXY_0_SSL_CERT: ' /etc/ssl/web.pem ', HAPROXY_1_SSL_CERT: '/etc/ssl/web-admin.pem' }));
