@@ -7,14 +7,13 @@
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
-import { startCulm } from '../helpers/culm.js';
-import { eventually, freePort, startBackend, type Backend } from '../helpers/net.js';
+import { eventually, startBackend, type Backend } from '../helpers/net.js';
 import { requireBinary } from '../helpers/processes.js';
-import { httpsRequest, makeCert } from '../helpers/tls.js';
+import { httpsRequest, makeCert, startTlsCulm } from '../helpers/tls.js';
 
 requireBinary('openssl', 'apt-get install -y openssl');
 requireBinary('mkfifo', 'apt-get install -y coreutils');
@@ -35,18 +34,8 @@ t.test('a certificate haproxy -c stalls on is left out; the rest applies, and so
   };
   await addApp('/a');
   await addApp('/slow');
-  const httpsPort = await freePort();
-  const culm = await startCulm({
-    marathon: marathon.url,
-    // A short timeout: each check that stalls costs it (the first, and the probes that hold the FIFO's certificate in).
-    env: { CULM_EVENT_MODE: 'sse', CULM_COMMAND_TIMEOUT_MS: '3000', HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${httpsPort}` },
-  });
-  t.teardown(async () => {
-    await culm.destroy();
-    await marathon.stop();
-    await Promise.all(Object.values(b).map((x) => x.close()));
-    rmSync(certs, { recursive: true, force: true });
-  });
+  // A short timeout: each check that stalls costs it (the first, and the probes that hold the FIFO's certificate in).
+  const { culm, httpsPort } = await startTlsCulm(t, marathon, certs, b, { CULM_COMMAND_TIMEOUT_MS: '3000' });
   await culm.waitReady(60_000);
 
   const a = await httpsRequest(httpsPort, 'a.example.com', 'a.example.com');

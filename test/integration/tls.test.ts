@@ -6,14 +6,13 @@
  */
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MarathonEmulator } from '../helpers/marathon-emulator.js';
-import { startCulm } from '../helpers/culm.js';
-import { eventually, freePort, rawRequest, startBackend, type Backend } from '../helpers/net.js';
+import { eventually, rawRequest, startBackend, type Backend } from '../helpers/net.js';
 import { requireBinary } from '../helpers/processes.js';
-import { httpsRequest, makeCert } from '../helpers/tls.js';
+import { httpsRequest, makeCert, startTlsCulm } from '../helpers/tls.js';
 
 requireBinary('openssl', 'apt-get install -y openssl');
 
@@ -35,18 +34,8 @@ t.test('SNI chooses the certificate, Host the app; redirect to https; a bad app 
     marathon.addApp({ id, labels });
     marathon.addTask(id, { port: b[id].port });
   }
-  const httpsPort = await freePort();
-  const culm = await startCulm({
-    marathon: marathon.url,
-    // Resyncs often: with TLS on, each one renders, so certificate files that change are picked up.
-    env: { CULM_EVENT_MODE: 'sse', CULM_RESYNC_INTERVAL_MS: '500', HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${httpsPort}` },
-  });
-  t.teardown(async () => {
-    await culm.destroy();
-    await marathon.stop();
-    await Promise.all(Object.values(b).map((x) => x.close()));
-    rmSync(certs, { recursive: true, force: true });
-  });
+  // Resyncs often: with TLS on, each one renders, so certificate files that change are picked up.
+  const { culm, httpsPort } = await startTlsCulm(t, marathon, certs, b, { CULM_RESYNC_INTERVAL_MS: '500' });
   await culm.waitReady();
   const port = (id: string): string => String(b[id].port);
 
