@@ -141,6 +141,19 @@ t.test('applier: two certificates that time the check out are both left out', as
   t.same(crtList().sort(), ['/certs/a.pem', '/certs/c.pem', '/certs/d.pem', '/certs/f.pem', '/certs/slow.pem'], 'the others are in');
 });
 
+t.test('applier: when the checks run out before every certificate is cleared, the rest of the suspects are left out too, saying so', async (t) => {
+  const many = Array.from({ length: 24 }, (_, i) => `/m${i}`);
+  const stall = new Set(many.filter((_, i) => i % 2 === 0).map((id) => `/certs/${id.slice(1)}.pem`));
+  const { applier, crtList, validations } = setup({ stall });
+  const r = await applier.apply(stateOf(...many.map((id, i) => withCert(id, 32000 + i))), new Map());
+  t.equal(r.result, 'applied', 'applied');
+  t.notOk(crtList().some((c) => stall.has(c)), 'no certificate it stalls on is in the crt-list');
+  t.ok(crtList().length > 0, 'those cleared are');
+  const untested = (r.leftOut ?? []).filter((l) => /left out untested: .* 16 checks did not tell whether this is one/.test(l.error));
+  t.ok(untested.length > 0, `some left out untested (${untested.length}), with that reason`);
+  t.ok(validations.length <= 1 + 16 + 1, `the check, 16 probes at most and the apply's (${validations.length})`);
+});
+
 t.test('applier: a certificate left out for a stall is tried again once its file changes', async (t) => {
   const stall = new Set(['/certs/slow.pem']);
   const stamps = new Map<string, string>();
