@@ -128,6 +128,32 @@ export function makeRule(id: string, acl: string, config: Record<string, string>
   return { id: normaliseRuleId(id), acl, config: merged };
 }
 
+/** The same rule: id, ACL and Config (a store's re-read gives new objects for rules that did not change). */
+export function sameRule(a: Rule, b: Rule): boolean {
+  if (a === b) return true;
+  if (a.id !== b.id || a.acl !== b.acl) return false;
+  const keys = Object.keys(a.config);
+  return keys.length === Object.keys(b.config).length && keys.every((k) => Object.hasOwn(b.config, k) && b.config[k] === a.config[k]);
+}
+
+/**
+ * `next` with each rule that equals one of `current` replaced by that object (views are cached by rule
+ * identity), or `current` itself when nothing changed (then nothing needs applying).
+ */
+export function keepEqualRules(current: ReadonlyMap<string, Rule>, next: ReadonlyMap<string, Rule>): ReadonlyMap<string, Rule> {
+  let same = current.size === next.size;
+  const kept = new Map<string, Rule>();
+  for (const [id, rule] of next) {
+    const old = current.get(id);
+    if (old && sameRule(old, rule)) kept.set(id, old);
+    else {
+      kept.set(id, rule);
+      same = false;
+    }
+  }
+  return same ? current : kept;
+}
+
 /** Bamboo's JSON for a service, as /api/services shows it. */
 export function ruleToBamboo(rule: Rule): { Id: string; Acl: string; Config: Record<string, string> } {
   return { Id: rule.id, Acl: rule.acl, Config: { ...rule.config } };

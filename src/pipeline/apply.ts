@@ -12,6 +12,7 @@ import type { App, ClusterState, Rule } from '../core/model.js';
 import { diffViews } from '../core/diff.js';
 import { buildView, type CertCheck, type CertProblem, type HaproxyPaths, type LabelConfigNote, type TemplateContext } from '../core/view.js';
 import { certsAtFailure, type CertState, type CrtListEntry } from '../core/tls.js';
+import { readinessChangesAt } from '../core/readiness.js';
 import type { SideFile } from '../haproxy/driver.js';
 import { DeliveryError, type HaproxyDelivery } from '../haproxy/delivery.js';
 import { AppRenderError, type Renderer } from '../haproxy/render.js';
@@ -120,6 +121,25 @@ export function sideFilesOf(view: TemplateContext, text: string): SideFile[] {
 
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 
+/**
+ * A rule's candidate is rendered to check it (`candidateWith`); the apply that follows the store's write would
+ * render the same inputs again (at 1,000 apps that is most of culm's time from PUT to routed). It may use the
+ * candidate instead while nothing it depends on changed: the same cluster state and rules objects (the daemon
+ * adopts the candidate's rules map), the same isolations and template, and no time-driven change (readiness
+ * deadlines) due; and only for a short while, once.
+ */
+const CANDIDATE_REUSE_MS = 250;
+
+interface Candidate {
+  state: ClusterState;
+  rules: ReadonlyMap<string, Rule>;
+  isolation: string;
+  validUntil: number;
+  view: TemplateContext;
+  text: string;
+  files: SideFile[];
+}
+
 export class Applier {
   /** Rule ids ignored, and app ids left out (with the app version that failed), after breaking validation. */
   readonly ignoredRules = new Map<string, string>();
@@ -143,6 +163,8 @@ export class Applier {
   private unreported: LeftOut[] = [];
   /** The diff of each apply and rejected candidate, for the history (bounded). */
   readonly diffs = new ConfigDiffs();
+  /** The last rule candidate, for the next apply to use when its inputs are the same (see CANDIDATE_REUSE_MS). */
+  private candidate?: Candidate;
 
   constructor(
     private readonly renderer: Renderer,
@@ -174,9 +196,9 @@ export class Applier {
   }
 
   /** `heldOut`: app certificates left out of this view only, with why (a probe of `stallingCerts`). */
-  view(state: ClusterState, rules: ReadonlyMap<string, Rule>, extra?: Rule, heldOut?: ReadonlyMap<string, string>): TemplateContext {
+  view(state: ClusterState, rules: ReadonlyMap<string, Rule>, extra?: Rule, now = Date.now(), heldOut?: ReadonlyMap<string, string>): TemplateContext {
     let effective = rules;
-    if (extra) {
+    if (extra && rules.get(extra.id) !== extra) {
       const copy = new Map(rules);
       copy.set(extra.id, extra);
       effective = copy;
@@ -190,7 +212,7 @@ export class Applier {
       return known;
     });
     return buildView(state, effective, this.paths, {
-      now: Date.now(),
+      now,
       ...(certCheck ? { certCheck } : {}),
       ...(this.refusedCerts.size || heldOut?.size ? { refusedCerts: new Map([...[...this.refusedCerts].map(([path, r]) => [path, r.why] as const), ...heldOut ?? []]) } : {}),
       excludedApps: new Set(this.excludedApps.keys()),
@@ -212,15 +234,46 @@ export class Applier {
     return text;
   }
 
-  /** The config that would be applied with `rule` added, and its side files: to check a rule before storing it. */
-  candidateWith(state: ClusterState, rules: ReadonlyMap<string, Rule>, rule: Rule, measures: ApplyMeasures = newMeasures()): { text: string; files: SideFile[]; mapOnly: boolean } {
+  /**
+   * The config that would be applied with `rule` added, and its side files: to check a rule before storing it.
+   * `rules` is the rules map with `rule` in it: the caller that stores the rule adopts it, so that the apply
+   * that follows can use this render (`apply` checks that every input is still the same).
+   */
+  candidateWith(state: ClusterState, rules: ReadonlyMap<string, Rule>, rule: Rule, measures: ApplyMeasures = newMeasures()): { text: string; files: SideFile[]; mapOnly: boolean; rules: ReadonlyMap<string, Rule> } {
+    const effective = new Map(rules).set(rule.id, rule);
+    this.candidate = undefined;
     // A rule for an app Marathon does not run yet is checked all the same, against an empty backend of that
     // name: unchecked, it would break the config the moment the app appears.
-    if (!state.apps.has(rule.id)) state = { ...state, apps: new Map(state.apps).set(rule.id, placeholderApp(rule.id)) };
-    const view = this.view(state, rules, rule);
+    const placeholder = !state.apps.has(rule.id);
+    const checked = placeholder ? { ...state, apps: new Map(state.apps).set(rule.id, placeholderApp(rule.id)) } : state;
+    const now = Date.now();
+    const view = this.view(checked, effective, rule, now);
     const text = this.render(view, measures);
     const files = sideFilesOf(view, text);
-    return { text, files, mapOnly: this.delivery.mapOnly(text, files) };
+    // Reusable only when the apply's view would be this one: the app is Marathon's (no placeholder), served (not
+    // only kept in for the check), and nothing is left out (isolations change between the two: the rule's own
+    // one is forgotten by the apply).
+    const isolation = this.isolationSignature();
+    const own = placeholder ? undefined : view.Apps.find((a) => a.Id === rule.id);
+    if (own && !own.NotServed && isolation !== undefined) {
+      let validUntil = now + CANDIDATE_REUSE_MS;
+      for (const app of state.apps.values()) if (app.deployments.length > 0) validUntil = Math.min(validUntil, readinessChangesAt(app, now));
+      this.candidate = { state, rules: effective, isolation, validUntil, view, text, files };
+    }
+    return { text, files, mapOnly: this.delivery.mapOnly(text, files), rules: effective };
+  }
+
+  /** What the views depend on beyond state and rules (the template's version) when nothing is left out; else undefined. */
+  private isolationSignature(): string | undefined {
+    return this.ignoredRules.size + this.excludedApps.size + this.refusedCerts.size === 0 ? this.renderer.version() : undefined;
+  }
+
+  /** The rule candidate's view and text, when this apply's inputs are exactly its inputs (used once). */
+  private reusableCandidate(state: ClusterState, rules: ReadonlyMap<string, Rule>): Candidate | undefined {
+    const c = this.candidate;
+    this.candidate = undefined;
+    if (!c || c.state !== state || c.rules !== rules || Date.now() >= c.validUntil || this.isolationSignature() !== c.isolation) return undefined;
+    return c;
   }
 
   async apply(state: ClusterState, rules: ReadonlyMap<string, Rule>, measures: ApplyMeasures = newMeasures()): Promise<ApplyRecord> {
@@ -238,6 +291,7 @@ export class Applier {
       /* reported by render() below */
     }
     this.refreshIsolation(state, rules);
+    const reused = this.reusableCandidate(state, rules);
     const isolatedNow: LeftOut[] = [];
     const certsNow: string[] = [];
     let stallSearched = false;
@@ -251,11 +305,11 @@ export class Applier {
       let view: TemplateContext;
       let text: string;
       try {
-        view = this.view(state, rules);
+        view = round === 0 && reused ? reused.view : this.view(state, rules);
         this.tellClashes(view.PortClashes, measures);
         this.tellLabelConfig(view.LabelConfigNotes, measures);
         this.tellCerts(view.CertProblems, measures);
-        text = this.render(view, measures);
+        text = round === 0 && reused ? reused.text : this.render(view, measures);
       } catch (err) {
         // Text of one app failed to render (its override partial throws, or is missing): that app is left out.
         const maxExcluded = Math.max(1, Math.floor(state.apps.size * MAX_EXCLUDED_SHARE));
@@ -278,7 +332,7 @@ export class Applier {
         return record('invalid', ['config already rejected'], { configHash: sha256(text), error: { code: this.rejectedError.code, message: this.rejectedError.message } });
       }
       const reasons = diffViews(this.appliedView, view);
-      const files = sideFilesOf(view, text);
+      const files = round === 0 && reused ? reused.files : sideFilesOf(view, text);
       try {
         const delivered = await this.delivery.deliver(text, files);
         if (delivered.runtimeFailed) measures.runtimeFailed = true;
@@ -388,7 +442,7 @@ export class Applier {
     const probing = 'held out while culm looks for the certificate haproxy -c stalls on';
     try {
       const found = await searchStalls(entries, async (heldOut) => {
-        const view = this.view(state, rules, undefined, new Map([...heldOut].map((e) => [e.Cert, probing])));
+        const view = this.view(state, rules, undefined, Date.now(), new Map([...heldOut].map((e) => [e.Cert, probing])));
         const text = this.render(view, measures);
         try {
           await this.delivery.check(text, sideFilesOf(view, text));

@@ -8,7 +8,7 @@ import { CulmError, errorMessage } from '../core/errors.js';
 import { eventLabel, toDomainEvent, type DomainEvent } from '../core/events.js';
 import { normaliseAppId, type MappedApps } from '../core/marathon-map.js';
 import { emptyState, type App, type ClusterState, type Rule } from '../core/model.js';
-import { admitRules, checkRuleAcl, ruleCheckError, type RulePolicy } from '../core/rules.js';
+import { admitRules, checkRuleAcl, keepEqualRules, ruleCheckError, type RulePolicy } from '../core/rules.js';
 import { TEMPLATE_CONFIG_KEY } from '../core/backend-template.js';
 import { checkAclFilesOnDisk } from '../fs/acl-files.js';
 import { checkApp, type InputError, type Rejection } from '../core/input-grammar.js';
@@ -79,7 +79,7 @@ const MAX_SETTLE_FACTOR = 8;
 
 export class Daemon implements CulmCore {
   private cluster: ClusterState = emptyState();
-  private ruleMap = new Map<string, Rule>();
+  private ruleMap: ReadonlyMap<string, Rule> = new Map<string, Rule>();
   private records: ApplyRecord[] = [];
   private readonly ruleChanges = new RuleChangeLog();
   /** The live stream's one source: app, task, apply and rule events are published here and nowhere else. */
@@ -126,9 +126,13 @@ export class Daemon implements CulmCore {
   async start(): Promise<void> {
     await this.loadRules();
     this.unwatchRules = this.o.rules.watch((rules) => {
-      this.ruleMap = this.admitted(rules);
+      // The store tells every write, this instance's own too: rules that did not change keep their objects
+      // (and the views cached by them), and an unchanged list applies nothing.
+      const next = keepEqualRules(this.ruleMap, this.admitted(rules));
+      const changed = next !== this.ruleMap || !this.rulesLoaded;
+      this.ruleMap = next;
       this.rulesLoaded = true;
-      void this.coalescer.request();
+      if (changed) void this.coalescer.request();
     });
     const snap = await this.o.snapshots.load().catch((err) => {
       this.o.log.warn({ err: errorMessage(err) }, 'state snapshot unreadable; starting empty');
@@ -511,10 +515,11 @@ export class Daemon implements CulmCore {
     const template = rule.config[TEMPLATE_CONFIG_KEY]?.trim();
     const templateProblem = template ? this.o.applier.partialProblem(template) : '';
     if (templateProblem) throw new CulmError('E_RULE_INVALID', `Config.${TEMPLATE_CONFIG_KEY} for ${rule.id}: ${templateProblem}; nothing was stored`, { status: 400 });
-    let candidate: { text: string; files: SideFile[]; mapOnly: boolean };
+    let candidate: { text: string; files: SideFile[]; mapOnly: boolean; rules: ReadonlyMap<string, Rule> };
+    const rulesBefore = this.ruleMap;
     try {
       const measures = newMeasures();
-      candidate = this.o.applier.candidateWith(this.cluster, this.ruleMap, rule, measures);
+      candidate = this.o.applier.candidateWith(this.cluster, rulesBefore, rule, measures);
       this.recordMeasures(measures);
     } catch (err) {
       throw new CulmError('E_RULE_RENDER', `the template cannot render this rule: ${errorMessage(err)}`, { status: 400, cause: err });
@@ -523,7 +528,8 @@ export class Daemon implements CulmCore {
     // ACL grammar): no `haproxy -c`, which at 1,000 apps is most of the time from PUT to routed.
     if (!(candidate.mapOnly && (this.o.skipCheckOfMapOnlyRules ?? true))) await this.o.delivery.check(candidate.text, candidate.files).catch((err: unknown) => { throw ruleCheckError(err); });
     await this.o.rules.put(rule);
-    this.ruleMap = new Map(this.ruleMap).set(rule.id, rule);
+    // The candidate's rules map when nothing else changed the rules meanwhile: the apply can then use its render.
+    this.ruleMap = this.ruleMap === rulesBefore ? candidate.rules : new Map(this.ruleMap).set(rule.id, rule);
     void this.coalescer.request();
     return rule;
   }

@@ -6,7 +6,7 @@ import t from 'tap';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Applier } from '../../src/pipeline/apply.js';
+import { Applier, newMeasures } from '../../src/pipeline/apply.js';
 import { HaproxyDriver } from '../../src/haproxy/driver.js';
 import { HaproxyDelivery } from '../../src/haproxy/delivery.js';
 import { Renderer } from '../../src/haproxy/render.js';
@@ -194,4 +194,35 @@ t.test('a rule that only changes route map entries is known as such (no config c
   t.equal(applier.candidateWith(state, rules, makeRule('/c', 'path_beg -i /see')).mapOnly, true, 'the same rule again: nothing changes');
   t.equal(applier.candidateWith(state, rules, makeRule('/b', 'hdr(host) -i b.example.com')).mapOnly, false, 'an ACL outside the map changes the config');
   t.equal(applier.candidateWith(state, rules, makeRule('/new', 'path_beg -i /new')).mapOnly, false, 'an app without a backend yet needs one: not map only');
+});
+
+t.test("the apply after a rule's candidate uses its render while every input is the candidate's, and only then", async (t) => {
+  const { applier, out } = setup();
+  t.equal((await applier.apply(state, new Map())).result, 'applied');
+  const rendersOf = async (s: typeof state, rules: ReadonlyMap<string, Rule>): Promise<number> => {
+    const m = newMeasures();
+    const r = await applier.apply(s, rules, m);
+    t.ok(r.result === 'applied' || r.result === 'unchanged', `applied (${r.result} ${r.error?.message ?? ''})`);
+    return m.renders.length;
+  };
+  const first = applier.candidateWith(state, new Map(), makeRule('/b', 'path_beg -i /bee'));
+  t.equal(await rendersOf(state, first.rules), 0, 'same state, the candidate\'s rules: no second render');
+  t.match(routing(out), '\n/bee ::b-cluster\n', 'and the rule is applied');
+  const fresh = new Renderer(join(dirname(out), 'haproxy.cfg.eta')).render(applier.view(state, first.rules));
+  t.equal(readFileSync(out, 'utf8'), fresh, 'what was applied is what a fresh render gives');
+
+  const second = applier.candidateWith(state, first.rules, makeRule('/c', 'path_beg -i /see'));
+  t.equal(await rendersOf(state, new Map(second.rules)), 1, 'an equal but other rules map: rendered');
+  const third = applier.candidateWith(state, second.rules, makeRule('/a', 'path_beg -i /aye'));
+  const moved = stateOf(...['/a', '/b', '/c'].map((id, i) => app(id, tasks(task(32000 + i)))));
+  t.equal(await rendersOf(moved, third.rules), 1, 'another state: rendered');
+  t.match(readFileSync(out, 'utf8'), ':32000', 'with the new state\'s servers');
+  const fourth = applier.candidateWith(moved, third.rules, makeRule('/a', 'path_beg -i /ay'));
+  t.equal(await rendersOf(moved, fourth.rules), 0, 'used once');
+  t.equal(await rendersOf(moved, new Map(fourth.rules).set('/c', makeRule('/c', 'path_beg -i /sea'))), 1, 'and not again');
+  const late = applier.candidateWith(moved, fourth.rules, makeRule('/b', 'path_beg -i /bea'));
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(await rendersOf(moved, late.rules), 1, 'too late (time may have changed readiness): rendered');
+  const absent = applier.candidateWith(moved, late.rules, makeRule('/nope', 'path_beg -i /nope'));
+  t.equal(await rendersOf(moved, absent.rules), 1, 'a rule for an app Marathon does not run (checked with a placeholder): rendered');
 });
