@@ -75,7 +75,7 @@ const NO_PROBLEMS: readonly CertProblem[] = Object.freeze([]);
 
 /**
  * The HTTPS frontend for these apps (in render order), or none; and the certificates left out. `refused`:
- * certificates HAProxy's check refused (the applier's isolation), by path, with HAProxy's reason.
+ * certificates the applier leaves out after HAProxy's check (it refused them, or stalled on them), by path, with why.
  */
 export function tlsOf(apps: readonly CertApp[], settings: TlsSettings, outputPath: string, check: CertCheck, refused?: ReadonlyMap<string, string>): { tls?: TlsView; problems: readonly CertProblem[] } {
   if (settings.certs.length === 0) return { problems: NO_PROBLEMS };
@@ -99,7 +99,7 @@ export function tlsOf(apps: readonly CertApp[], settings: TlsSettings, outputPat
       let state = states.get(cert);
       if (state === undefined) {
         const why = refused?.get(cert);
-        state = why ? { problem: `HAProxy refuses it (${why})`, stamp: '' } : check(cert, false);
+        state = why ? { problem: why, stamp: '' } : check(cert, false);
         states.set(cert, state);
       }
       if (state.problem) {

@@ -136,7 +136,7 @@ export interface ViewOptions {
   checkedApp?: string;
   /** Whether certificate files are usable (the edge reads them, core cannot); default: all are. */
   certCheck?: CertCheck;
-  /** App certificates left out after HAProxy's check refused them, by path, with HAProxy's reason. */
+  /** App certificates left out after HAProxy's check (refused, or stalled on), by path, with why (`HAProxy refuses it (…)`). */
   refusedCerts?: ReadonlyMap<string, string>;
 }
 

@@ -13,7 +13,7 @@ import { CulmError } from '../core/errors.js';
 import { serialQueue } from '../core/serial.js';
 import { runtimeCommands } from './runtime-api.js';
 import { statesStillTrue, withIntendedWeights } from './server-state.js';
-import { describeFailure, limitHit, runCommand, withLimits, type ResourceLimits } from './command.js';
+import { describeFailure, limitHit, runCommand, withLimits, type CommandResult, type ResourceLimits } from './command.js';
 import { escapeRegExp, shellQuote } from '../core/text.js';
 
 export interface DriverOptions {
@@ -34,6 +34,8 @@ export interface DriverOptions {
   log: Logger;
   /** What each reload or restart printed (HAProxy's alerts and warnings), for HAProxy.Log. */
   onOutput?(text: string): void;
+  /** Runs the validation, reload and cleanup commands; default `runCommand` (tests pass their own). */
+  run?: (command: string, timeoutMs: number) => Promise<CommandResult>;
 }
 
 /** A file a config names and needs beside it (the route map): written before the config is checked. */
@@ -86,6 +88,7 @@ export function validationCommandFor(template: string, candidate: string): strin
 
 export class HaproxyDriver {
   private readonly o: DriverOptions;
+  private readonly run: (command: string, timeoutMs: number) => Promise<CommandResult>;
   /** The text HAProxy was last successfully reloaded with by this process. */
   private appliedText?: string;
   /** The config the last reload loaded: the one the server-state file was saved for (see `restart`). */
@@ -121,6 +124,7 @@ export class HaproxyDriver {
 
   constructor(options: DriverOptions) {
     this.o = options;
+    this.run = options.run ?? runCommand;
   }
 
   /** Settles once the clean-up after the last reload (old side files removed) is through. */
@@ -271,7 +275,7 @@ export class HaproxyDriver {
         throw new CulmError('E_WRITE', `cannot write candidate config ${path}: ${String(err)}`, { cause: err });
       }
       // The check reads the file from the page cache: its fsync runs meanwhile.
-      const checked = runCommand(command, this.o.commandTimeoutMs);
+      const checked = this.run(command, this.o.commandTimeoutMs);
       try {
         await this.synced(written, `candidate config ${path}`);
       } catch (err) {
@@ -358,7 +362,7 @@ export class HaproxyDriver {
     const dirSynced = syncDir(dirname(this.o.outputPath));
     const reload = await this.oneReload(async () => {
       await this.saveServerState();
-      return runCommand(this.o.reloadCommand, this.o.commandTimeoutMs);
+      return this.run(this.o.reloadCommand, this.o.commandTimeoutMs);
     });
     await dirSynced;
     this.o.onOutput?.(`${reload.stderr}\n${reload.stdout}`);
@@ -366,7 +370,7 @@ export class HaproxyDriver {
     // Bamboo runs the cleanup command after every reload attempt, successful or not (its default, `exit 0`,
     // does nothing: no shell is started for it).
     if (!isNoOpCommand(this.o.cleanupCommand)) {
-      const cleanup = await runCommand(this.o.cleanupCommand, this.o.commandTimeoutMs);
+      const cleanup = await this.run(this.o.cleanupCommand, this.o.commandTimeoutMs);
       if (cleanup.code !== 0) this.o.log.warn({ detail: describeFailure('cleanup', cleanup) }, 'cleanup command failed');
     }
     if (reload.code !== 0) throw new CulmError('E_RELOAD_FAILED', describeFailure('reload', reload), { cause: reload });
@@ -432,7 +436,7 @@ export class HaproxyDriver {
     const current = this.appliedText;
     const result = await this.oneReload(async () => {
       await this.keepTrueServerStates(current);
-      return runCommand(this.o.reloadCommand, this.o.commandTimeoutMs);
+      return this.run(this.o.reloadCommand, this.o.commandTimeoutMs);
     });
     this.o.onOutput?.(`${result.stderr}\n${result.stdout}`);
     if (result.code !== 0) throw new CulmError('E_RELOAD_FAILED', describeFailure('restart', result), { cause: result });

@@ -50,7 +50,7 @@ const SCHEMAS: Record<string, Schema> = {
     configHash: { type: 'string', pattern: '^[0-9a-f]{64}$' }, error: ref('ErrorDetail'),
     retryAt: int, validateMs: num, reloadMs: num, runtimeMs: num, maps: int, serverOps: int,
     diffId: { type: 'integer', description: 'Its diff against the config applied before: `GET /api/history/{diffId}/diff` (the last 50 are kept).' },
-    leftOut: arrayOf(object({ kind: { type: 'string', enum: ['rule', 'app', 'cert'] }, id: str, error: str })),
+    leftOut: arrayOf(object({ kind: { type: 'string', enum: ['rule', 'app', 'cert'] }, id: str, error: str, stalled: bool }, ['kind', 'id', 'error'])),
   }, ['kind', 'at', 'result', 'reasons', 'durationMs']),
   RuleChangeRecord: object({
     kind: { const: 'rule' }, at: int, result: { type: 'string', enum: ['changed', 'refused'] },

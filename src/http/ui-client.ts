@@ -7,7 +7,10 @@
  * Authorization value in sessionStorage: this tab only, never a cookie, so there is no CSRF surface. Every
  * fetch is `credentials: 'omit'`: the browser neither sends a cached basic login nor opens its own prompt
  * (which would come before the page's, and remember the password beyond the tab).
- * The live stream is read with fetch, not EventSource, so that it can carry the same Authorization.
+ * The live stream is read with fetch, not EventSource, so that it can carry the same Authorization; so are the
+ * links to what culm serves as text (`data-auth-link`: the applied config, its download): a plain link would be
+ * followed without it (401 with reads closed), so a click fetches the text with the header and opens it (a new
+ * tab) or saves it (a link with `download`) through a Blob URL: no frame, no inline code, the same CSP.
  */
 import type { Headers } from './io.js';
 
@@ -19,18 +22,20 @@ export function pageHeaders(nonce: string): Headers {
   };
 }
 
-const PAGES: Array<[string, string]> = [['/', 'apps'], ['/ui/history', 'history'], ['/ui/cluster', 'cluster & status'], ['/api/config', 'applied config']];
+/** The console's pages, and the applied config (text, fetched with the page's credentials: `data-auth-link`). */
+const PAGES: Array<[string, string, boolean?]> = [['/', 'apps'], ['/ui/history', 'history'], ['/ui/cluster', 'cluster & status'], ['/api/config', 'applied config', true]];
 
 /** The header's links (constant text, nothing to escape); the current page's is marked for assistive technology. */
 export function navLinks(current: string): string {
-  return `<nav aria-label="console">${PAGES.map(([href, label]) => `<a href="${href}"${href === current ? ' aria-current="page"' : ''}>${label}</a>`).join('')}</nav>`;
+  return `<nav aria-label="console">${PAGES.map(([href, label, text]) => `<a href="${href}"${text ? ' data-auth-link' : ''}${href === current ? ' aria-current="page"' : ''}>${label}</a>`).join('')}</nav>`;
 }
 
 export const CLIENT_STYLE = `header nav{margin-left:auto;display:flex;gap:1em;flex-wrap:wrap}header nav a{color:#fff}header nav a[aria-current]{font-weight:bold;text-decoration:none}
-dialog.login form{display:grid;gap:.5em;max-width:24em}dialog.login label{display:grid}dialog.login .err{color:#b00}`;
+dialog.login form{display:grid;gap:.5em;max-width:24em}dialog.login label{display:grid}dialog.login .err,.link-error{color:#b00}`;
 
 // Plain browser JS, text set with textContent only. `authHeaders()` is sent on every call; `askCredentials(res)`
-// resolves true once new credentials are kept; `follow(stateEl, onChange)` reads /api/events and calls
+// resolves true once new credentials are kept; `authRead(url)` is a GET that asks once on a 401 and tries again;
+// a click on an `a[data-auth-link]` goes through it (see above); `follow(stateEl, onChange)` reads /api/events and calls
 // onChange on each event (and once connected), saying its state in stateEl; refused (reads closed), it asks for
 // credentials once per page, not at every retry.
 export const CLIENT_SCRIPT = `function authHeaders(){const h={};const a=sessionStorage.getItem('culm-auth');if(a)h.Authorization=a;return h;}
@@ -53,6 +58,15 @@ function askCredentials(res,why){const offered=res.headers.get('WWW-Authenticate
    end(false);});
   no.addEventListener('click',()=>end(false));d.addEventListener('cancel',(ev)=>{ev.preventDefault();end(false);});
   d.showModal();(token||user).focus();});}
+async function authRead(url){let res=await authFetch(url);if(res.status===401&&await askCredentials(res,''))res=await authFetch(url);return res;}
+document.addEventListener('click',(ev)=>{const a=ev.target instanceof Element?ev.target.closest('a[data-auth-link]'):null;
+ if(!a||ev.button!==0||ev.metaKey||ev.ctrlKey||ev.shiftKey||ev.altKey)return;ev.preventDefault();
+ const said=(t)=>{let s=a.nextElementSibling;const has=!!s&&s.classList.contains('link-error');if(!t){if(has)s.remove();return;}
+  if(!has){s=document.createElement('span');s.className='link-error';s.setAttribute('role','status');a.after(s);}s.textContent=t;};
+ authRead(a.getAttribute('href')).then(async(res)=>{if(!res.ok)return said(' not available: '+res.status);said('');
+  const url=URL.createObjectURL(await res.blob());setTimeout(()=>URL.revokeObjectURL(url),60000);
+  if(a.hasAttribute('download')){const save=document.createElement('a');save.href=url;save.download=a.getAttribute('download')||'';document.body.append(save);save.click();save.remove();}
+  else if(!window.open(url,'_blank'))location.assign(url);}).catch((err)=>said(' '+String(err)));});
 function follow(live,onChange){const state=(s,t)=>{live.dataset.state=s;live.textContent=t;};let asked=false;
  const run=async()=>{state('connecting','connecting…');
   try{const res=await authFetch('/api/events');

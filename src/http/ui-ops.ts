@@ -22,12 +22,13 @@ tr.apply:has(+ tr.diff) td{border-bottom:none}tr.diff td{padding-top:0}
 tr.differs td,.differs{background:#fff3cd}.scroll{overflow-x:auto}.small{font-size:.9em;color:#555}dl.figures{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}dt{font-weight:bold}`;
 
 // Re-reads the page on each live event and swaps the [data-live] sections; a diff open stays open (it is fetched
-// again). A diff is fetched when its <details> opens.
+// again). A diff is fetched when its <details> opens, with the page's credentials (asked for on a 401; one that
+// failed is fetched again at the next opening).
 const OPS_SCRIPT = `${CLIENT_SCRIPT}
 const live=document.getElementById('live');
 function loadDiff(d){const pre=d.querySelector('pre');if(pre.dataset.loaded)return;pre.dataset.loaded='1';pre.textContent='loading…';
- authFetch('/api/history/'+encodeURIComponent(d.dataset.diff)+'/diff').then(async(res)=>{const t=await res.text();
-  pre.textContent=res.ok?(t||'(only the map file names changed)'):'not available: '+res.status;}).catch((err)=>{pre.textContent=String(err);});}
+ authRead('/api/history/'+encodeURIComponent(d.dataset.diff)+'/diff').then(async(res)=>{const t=await res.text();if(!res.ok)delete pre.dataset.loaded;
+  pre.textContent=res.ok?(t||'(only the map file names changed)'):'not available: '+res.status;}).catch((err)=>{delete pre.dataset.loaded;pre.textContent=String(err);});}
 document.addEventListener('toggle',(ev)=>{const d=ev.target;if(d instanceof HTMLDetailsElement&&d.open&&d.dataset.diff)loadDiff(d);},true);
 let busy=null,again=false,timer;
 function refresh(){if(busy){again=true;return;}
@@ -107,7 +108,7 @@ export function historySection(history: readonly HistoryRecord[], hasDiffs: bool
 export function renderHistoryPage(core: CulmCore, version: string, nonce: string): string {
   const applied = core.appliedConfig() !== undefined;
   const config = applied
-    ? '<p>Applied config: <a href="/api/config">view</a> · <a id="download" href="/api/config?download=1" download="haproxy.cfg">download</a></p>'
+    ? '<p>Applied config: <a id="view-config" href="/api/config" data-auth-link>view</a> · <a id="download" href="/api/config?download=1" download="haproxy.cfg" data-auth-link>download</a></p>'
     : '<p>No config applied yet.</p>';
   return page('History: applies and rule changes', '/ui/history', version, nonce,
     `${config}\n<p class="small">Newest first; the last 50 applies and 50 rule writes (accepted and refused, each with who sent it). A diff is against the config applied before.</p>\n${historySection(core.history(), core.applyDiff !== undefined)}`);

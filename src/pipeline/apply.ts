@@ -11,7 +11,7 @@ import { CulmError, errorMessage } from '../core/errors.js';
 import type { App, ClusterState, Rule } from '../core/model.js';
 import { diffViews } from '../core/diff.js';
 import { buildView, type CertCheck, type CertProblem, type HaproxyPaths, type LabelConfigNote, type TemplateContext } from '../core/view.js';
-import { certsAtFailure, type CertState } from '../core/tls.js';
+import { certsAtFailure, type CertState, type CrtListEntry } from '../core/tls.js';
 import { readinessChangesAt } from '../core/readiness.js';
 import type { SideFile } from '../haproxy/driver.js';
 import { DeliveryError, type HaproxyDelivery } from '../haproxy/delivery.js';
@@ -20,6 +20,7 @@ import { TEMPLATE_CONFIG_KEY } from '../core/backend-template.js';
 import type { Logger } from '../log/logger.js';
 import type { ApplyRecord, LeftOut } from './types.js';
 import { ConfigDiffs } from './config-diffs.js';
+import { searchStalls } from './stall-search.js';
 
 const MAX_ISOLATION_ROUNDS = 5;
 /**
@@ -27,6 +28,13 @@ const MAX_ISOLATION_ROUNDS = 5;
  * leaving them all out would "fix" the config by emptying it.
  */
 const MAX_EXCLUDED_SHARE = 0.25;
+/**
+ * At most this many `haproxy -c` runs look for the app certificates a check stalls on (see `stallingCerts`):
+ * enough to find one among 2^15; each that stalls costs the limit (HAProxy.CommandTimeoutMs or the CPU time).
+ */
+const MAX_CERT_PROBES = 16;
+/** A check stopped at its time, CPU-time or memory limit: it says nothing of the config, only that it stalled. */
+const STALLED: ReadonlySet<string> = new Set(['E_VALIDATION_LIMIT', 'E_VALIDATION_TIMEOUT']);
 
 /**
  * What one apply (or a rule's candidate) measured, for the metrics: the caller passes one and reads it after
@@ -136,7 +144,10 @@ export class Applier {
   /** Rule ids ignored, and app ids left out (with the app version that failed), after breaking validation. */
   readonly ignoredRules = new Map<string, string>();
   readonly excludedApps = new Map<string, string>();
-  /** App certificates HAProxy's check refused, by path: HAProxy's reason and the file's stamp then (a new file is tried again). */
+  /**
+   * App certificates left out after HAProxy's check, by path: why (HAProxy refuses it, or its check stalls on it)
+   * and the file's stamp then (a new file is tried again).
+   */
   readonly refusedCerts = new Map<string, { why: string; stamp: string }>();
   private appliedView?: TemplateContext;
   private rejectedText?: string;
@@ -186,7 +197,8 @@ export class Applier {
     for (const [path, refused] of this.refusedCerts) if (this.certFiles && this.certFiles(path, false).stamp !== refused.stamp) this.refusedCerts.delete(path);
   }
 
-  view(state: ClusterState, rules: ReadonlyMap<string, Rule>, extra?: Rule, now = Date.now()): TemplateContext {
+  /** `heldOut`: app certificates left out of this view only, with why (a probe of `stallingCerts`). */
+  view(state: ClusterState, rules: ReadonlyMap<string, Rule>, extra?: Rule, now = Date.now(), heldOut?: ReadonlyMap<string, string>): TemplateContext {
     let effective = rules;
     if (extra && rules.get(extra.id) !== extra) {
       const copy = new Map(rules);
@@ -204,7 +216,7 @@ export class Applier {
     return buildView(state, effective, this.paths, {
       now,
       ...(certCheck ? { certCheck } : {}),
-      ...(this.refusedCerts.size ? { refusedCerts: new Map([...this.refusedCerts].map(([path, r]) => [path, r.why])) } : {}),
+      ...(this.refusedCerts.size || heldOut?.size ? { refusedCerts: new Map([...[...this.refusedCerts].map(([path, r]) => [path, r.why] as const), ...heldOut ?? []]) } : {}),
       excludedApps: new Set(this.excludedApps.keys()),
       ignoredRules: new Set([...this.ignoredRules.keys()].filter((id) => id !== extra?.id)),
       ...(extra ? { checkedApp: extra.id } : {}),
@@ -280,7 +292,7 @@ export class Applier {
     const record = (result: ApplyRecord['result'], reasons: string[], extra: Partial<ApplyRecord> = {}): ApplyRecord => {
       // What was left out is told by the first record that reaches the history (a deferred one does not).
       const told = result === 'deferred' ? [] : this.unreported.splice(0);
-      const why = told.map((i) => (i.kind === 'cert' ? `certificate of app ${i.id} left out: HAProxy refuses it` : `${i.kind} ${i.id} left out: HAProxy refuses it`));
+      const why = told.map((i) => (i.kind === 'cert' ? `certificate of app ${i.id} left out: ${i.stalled ? "HAProxy's check stalls on it" : 'HAProxy refuses it'}` : `${i.kind} ${i.id} left out: HAProxy refuses it`));
       return { at, result, reasons: [...why, ...reasons], durationMs: round1(performance.now() - started), ...extra, ...(told.length ? { leftOut: told } : {}) };
     };
     try {
@@ -292,6 +304,7 @@ export class Applier {
     const reused = this.reusableCandidate(state, rules);
     const isolatedNow: LeftOut[] = [];
     const certsNow: string[] = [];
+    let stallSearched = false;
     const undoIsolation = (): void => {
       // Leaving apps or rules out did not give a valid config: the fault is elsewhere (the template).
       for (const i of isolatedNow) if (i.kind !== 'cert') (i.kind === 'rule' ? this.ignoredRules : this.excludedApps).delete(i.id);
@@ -374,7 +387,7 @@ export class Applier {
           const certs = certsAtFailure(e.message, view).filter((c) => !this.refusedCerts.has(c.Cert));
           if (certs.length > 0 && round < MAX_ISOLATION_ROUNDS) {
             for (const c of certs) {
-              this.refusedCerts.set(c.Cert, { why: e.message, stamp: this.certFiles?.(c.Cert, false).stamp ?? '' });
+              this.refusedCerts.set(c.Cert, { why: `HAProxy refuses it (${e.message})`, stamp: this.certFiles?.(c.Cert, false).stamp ?? '' });
               certsNow.push(c.Cert);
               for (const id of c.AppIds) {
                 const isolated: LeftOut = { kind: 'cert', id, error: `certificate ${c.Cert}: ${e.message}` };
@@ -399,6 +412,24 @@ export class Applier {
           this.log.error({ err: e.message }, 'candidate config rejected; HAProxy keeps the last good one');
           return record('invalid', reasons, { configHash: sha256(text), error: { code: e.code, message: e.message }, ...this.diffOf(text, files, false) });
         }
+        // A check stopped at its limit names no file: when app certificates are in the candidate (a file on a slow
+        // mount, a FIFO beside one), those it stalls on are found by bisection and left out; the rest applies.
+        if (STALLED.has(e.code) && !stallSearched && round < MAX_ISOLATION_ROUNDS && view.Tls?.CrtList) {
+          stallSearched = true;
+          const left = await this.stallingCerts(state, rules, view.Tls.CrtList.Entries, e, measures);
+          if (left) {
+            for (const { entry, why } of left) {
+              this.refusedCerts.set(entry.Cert, { why, stamp: this.certFiles?.(entry.Cert, false).stamp ?? '' });
+              certsNow.push(entry.Cert);
+              for (const id of entry.AppIds) {
+                const isolated: LeftOut = { kind: 'cert', id, error: `certificate ${entry.Cert}: ${why}`, stalled: true };
+                isolatedNow.push(isolated);
+                this.unreported.push(isolated);
+              }
+            }
+            continue;
+          }
+        }
         undoIsolation();
         const result = e.code === 'E_RELOAD_FAILED' ? 'reload-failed' : 'error';
         this.log.error({ code: e.code, err: e.message }, 'apply failed; will retry');
@@ -407,6 +438,45 @@ export class Applier {
     }
     undoIsolation();
     return record('invalid', ['too many bad apps or rules']);
+  }
+
+  /**
+   * The app certificates a check that stopped at its limit (`stalled`) stalls on, each with why: found by
+   * bisection (stall-search.ts), each probe a `haproxy -c` of this state's config with some certificates held
+   * out. Bisection rather than leaving them all out: that would give every HTTPS app the default certificate
+   * for one bad file. Undefined when the check stalls with all of them out (the fault is elsewhere, and the
+   * apply fails as before) or a probe fails otherwise.
+   */
+  private async stallingCerts(state: ClusterState, rules: ReadonlyMap<string, Rule>, entries: readonly CrtListEntry[], stalled: CulmError, measures: ApplyMeasures): Promise<Array<{ entry: CrtListEntry; why: string }> | undefined> {
+    const limit = `haproxy -c stops at its limit with it (${stalled.message})`;
+    this.log.warn({ err: stalled.message, certificates: entries.length }, 'validation stopped at its limit with app certificates in the config: looking for those it stalls on');
+    const probing = 'held out while culm looks for the certificate haproxy -c stalls on';
+    try {
+      const found = await searchStalls(entries, async (heldOut) => {
+        const view = this.view(state, rules, undefined, Date.now(), new Map([...heldOut].map((e) => [e.Cert, probing])));
+        const text = this.render(view, measures);
+        try {
+          await this.delivery.check(text, sideFilesOf(view, text));
+          return false;
+        } catch (err) {
+          if (err instanceof CulmError && STALLED.has(err.code)) return true;
+          // The check ran to its end: the stall is gone (what HAProxy refuses is isolated by the next round).
+          if (err instanceof CulmError && err.code === 'E_CONFIG_INVALID') return false;
+          throw err;
+        }
+      }, MAX_CERT_PROBES);
+      if (!found) {
+        this.log.warn({ err: stalled.message }, 'validation stops at its limit without the app certificates too: none is left out');
+        return undefined;
+      }
+      const unresolved = `left out untested: haproxy -c stops at its limit (${stalled.message}) with some app certificates, `
+        + `and ${MAX_CERT_PROBES} checks did not tell whether this is one`;
+      this.log.warn({ culprits: found.culprits.map((e) => e.Cert), unresolved: found.unresolved.map((e) => e.Cert), checks: found.probes }, 'app certificates haproxy -c stalls on: left out');
+      return [...found.culprits.map((entry) => ({ entry, why: limit })), ...found.unresolved.map((entry) => ({ entry, why: unresolved }))];
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'looking for the app certificates haproxy -c stalls on failed');
+      return undefined;
+    }
   }
 
   /** The id of the diff kept for this config (against the one applied before), as a record's field. */

@@ -53,6 +53,8 @@ export interface LeftOut {
   kind: 'rule' | 'app' | 'cert';
   id: string;
   error: string;
+  /** With `cert`: HAProxy's check stopped at its limit with it (it names no file then: found by bisection). */
+  stalled?: boolean;
 }
 
 /** A rule in Bamboo's JSON shape, as the REST API shows it. */

@@ -3,7 +3,8 @@
  * culm, real HAProxy and the Marathon emulator: a rule set on the apps page shows on the open history page
  * with its mode and diff, without a reload; the config download is the applied config; with write auth on,
  * the page asks for credentials, refuses a wrong token with a message, sets the rule with the right login and
- * the history names the user.
+ * the history names the user; with reads closed, the history's diff, the applied config and its download are
+ * fetched with the page's credentials (the browser itself has none for them).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -169,4 +170,50 @@ t.test('reads closed: the browser\'s login opens the page, the page asks once fo
   await dialog.locator('button:text("Sign in")').click();
   await page.locator('#live[data-state=live]').waitFor({ timeout: 10_000 });
   t.pass('the live stream reads with the page\'s credentials');
+});
+
+t.test('reads closed: the history\'s diff, the applied config and its download carry the page\'s credentials', async (t) => {
+  const usersFile = join(tmpdir(), `culm-console-links-${process.pid}-${await freePort()}`);
+  writeFileSync(usersFile, `ops:${await hashPassword('correct horse')}\n`, { mode: 0o600 });
+  const culm = await culmWith({ CULM_API_USERS_FILE: usersFile, CULM_API_READ_AUTH: 'true' });
+  const login = `Basic ${Buffer.from('ops:correct horse').toString('base64')}`;
+  const put = await culm.json('/api/services/web', { method: 'PUT', headers: { 'Content-Type': 'application/json', Authorization: login }, body: '{"acl":"path_beg -i /linked"}' });
+  t.equal(put.status, 200, 'a rule stored: an apply with a diff');
+
+  // The browser has no login of its own for culm: only the page's document is sent with one (as the browser's
+  // own prompt would), so every other request is the page's, with what it keeps in sessionStorage.
+  const page = await pageFor(t, browser);
+  await page.route(`${culm.api}/ui/history`, (route) => route.continue({ headers: { ...route.request().headers(), authorization: login } }));
+  await page.goto(`${culm.api}/ui/history`);
+  const dialog = page.locator('dialog.login');
+  await dialog.waitFor({ timeout: 10_000 });
+  await dialog.locator('input[name=user]').fill('ops');
+  await dialog.locator('input[name=password]').fill('correct horse');
+  await dialog.locator('button:text("Sign in")').click();
+  await page.locator('#live[data-state=live]').waitFor({ timeout: 10_000 });
+  const plain = await page.evaluate("fetch('/api/config', { credentials: 'omit' }).then((r) => r.status)");
+  t.equal(plain, 401, 'the config without the page\'s header: 401 (what a plain link got)');
+
+  const details = page.locator('#history tr.diff details[data-diff]').first();
+  await details.locator('summary').click();
+  const diff = details.locator('pre.diff');
+  await diff.filter({ hasText: '/linked' }).waitFor({ timeout: 10_000 });
+  t.match(await diff.textContent(), /^\+.*\/linked/m, 'the diff opens');
+  const config = (await culm.json<string>('/api/config', { headers: { Authorization: login } })).body;
+  t.match(config, /^\s*frontend /m, 'the applied config (the rule is in its route map)');
+
+  const [shown] = await Promise.all([page.context().waitForEvent('page'), page.click('#view-config')]);
+  await shown.waitForLoadState();
+  t.match(shown.url(), /^blob:/, 'view: the config opens in a tab of its own, from a Blob URL');
+  t.equal(await shown.evaluate("document.querySelector('pre')?.textContent"), config, 'it is the applied config');
+  await shown.close();
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  t.equal(download.suggestedFilename(), 'haproxy.cfg');
+  t.equal(readFileSync(await download.path(), 'utf8'), config, 'the downloaded file is the applied config');
+  t.equal(await page.locator('.link-error').count(), 0, 'no link said it failed');
+
+  const [fromNav] = await Promise.all([page.context().waitForEvent('page'), page.click('nav a[href="/api/config"]')]);
+  await fromNav.waitForLoadState();
+  t.equal(await fromNav.evaluate("document.querySelector('pre')?.textContent"), config, 'the header\'s link to the applied config too');
 });

@@ -3,9 +3,14 @@
  * by SNI, with the certificate the server offered.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
+import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import type { Test } from 'tap';
+import { startCulm, type CulmInstance } from './culm.js';
+import type { MarathonEmulator } from './marathon-emulator.js';
+import { freePort, type Backend } from './net.js';
 import { requireBinary } from './processes.js';
 
 /** A PEM file (certificate, then key) for `cn`, at `file`; `.crt` and `.key` beside it. */
@@ -44,4 +49,23 @@ export function httpsRequest(port: number, servername: string, host: string, pat
     req.on('timeout', () => req.destroy(new Error('HTTPS request timed out')));
     req.on('error', reject);
   });
+}
+
+/**
+ * culm on `marathon` with an HTTPS frontend on a free port whose default certificate is `<certs>/edge.pem`; the
+ * test's teardown stops culm, the emulator and the backends, and removes `certs`. Not ready yet: the caller waits.
+ */
+export async function startTlsCulm(t: Test, marathon: MarathonEmulator, certs: string, backends: Record<string, Backend>, env: Record<string, string>): Promise<{ culm: CulmInstance; httpsPort: number }> {
+  const httpsPort = await freePort();
+  const culm = await startCulm({
+    marathon: marathon.url,
+    env: { CULM_EVENT_MODE: 'sse', HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${httpsPort}`, ...env },
+  });
+  t.teardown(async () => {
+    await culm.destroy();
+    await marathon.stop();
+    await Promise.all(Object.values(backends).map((x) => x.close()));
+    rmSync(certs, { recursive: true, force: true });
+  });
+  return { culm, httpsPort };
 }

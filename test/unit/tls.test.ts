@@ -91,9 +91,9 @@ t.test('view: the HTTPS frontend from HAProxy.SslCerts and the apps\' certificat
   t.not(renewed.Tls!.CrtList!.Path, v.Tls!.CrtList!.Path, 'a renewed file: a new crt-list name (the config changes, HAProxy reloads)');
   t.not(renewed.Tls!.Stamp, v.Tls!.Stamp);
 
-  const refused = buildView(state, rules, own, { certCheck: check, refusedCerts: new Map([['/certs/b.pem', "unable to load certificate from file '/certs/b.pem'"]]) });
+  const refused = buildView(state, rules, own, { certCheck: check, refusedCerts: new Map([['/certs/b.pem', "HAProxy refuses it (unable to load certificate from file '/certs/b.pem')"]]) });
   t.same(refused.Tls!.CrtList!.Entries.map((e) => e.Cert), ['/certs/a.pem'], 'a certificate HAProxy refused is left out');
-  t.match(refused.CertProblems, [{ AppId: '/b', Reason: /HAProxy refuses it/ }, { AppId: '/gone' }]);
+  t.match(refused.CertProblems, [{ AppId: '/b', Reason: /HAProxy refuses it \(unable to load/ }, { AppId: '/gone' }]);
 
   const operatorGone = buildView(state, rules, own, { certCheck: (p) => ({ problem: p === '/certs/dir' ? 'not readable' : '', stamp: '' }) });
   t.same(operatorGone.Tls!.Certs, ['/certs/default.pem'], 'an operator certificate unreadable since start is left out');
