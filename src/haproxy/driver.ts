@@ -11,8 +11,8 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { CulmError } from '../core/errors.js';
 import { serialQueue } from '../core/serial.js';
-import { runtimeCommands } from './runtime-api.js';
-import { statesStillTrue, withIntendedWeights } from './server-state.js';
+import { streamReply } from './runtime-api.js';
+import { intendedWeights, statesStillTrue } from './server-state.js';
 import { describeFailure, limitHit, runCommand, withLimits, type ResourceLimits } from './command.js';
 import { escapeRegExp, shellQuote } from '../core/text.js';
 
@@ -449,11 +449,23 @@ export class HaproxyDriver {
     if (!socket || !path) return;
     if (!existsSync(socket)) return void (await rm(path, { force: true }).catch(() => undefined)); // first start
     try {
-      const [state = ''] = await runtimeCommands(socket, ['show servers state'], Math.min(this.o.commandTimeoutMs, 2000));
-      if (!/^\d+\n#/.test(state)) throw new Error(`unexpected answer: ${state.slice(0, 200)}`);
-      // Read by the reload that follows, worthless after a crash: no fsync on the reload's path.
       const applied = this.applied();
-      await replaceNow(path, `${applied === undefined ? state : withIntendedWeights(state, applied)}\n`);
+      const weights = applied === undefined ? undefined : intendedWeights(applied);
+      // A version line, then the `#` header: anything else is not a state HAProxy can load.
+      let lines = 0;
+      const line = (text: string, index: number): string => {
+        lines = index + 1;
+        if ((index === 0 && !/^\d+$/.test(text)) || (index === 1 && !text.startsWith('#'))) throw new Error(`unexpected answer: ${text.slice(0, 200)}`);
+        return weights ? weights(text) : text;
+      };
+      const reply = streamReply(socket, 'show servers state', line, Math.min(this.o.commandTimeoutMs, 2000));
+      async function* state(): AsyncGenerator<string> {
+        yield* reply;
+        if (lines < 2) throw new Error('unexpected answer: no state header');
+      }
+      // Streamed into the file (never held whole: 100,000 servers are ~18 MB). Read by the reload that follows,
+      // worthless after a crash: no fsync on the reload's path.
+      await replaceNow(path, state());
     } catch (err) {
       await rm(path, { force: true }).catch(() => undefined);
       this.o.log.warn({ err: String(err), serverStateFile: path }, 'server states not saved before reload; reloading without them');
