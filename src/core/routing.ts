@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { PortView } from './lb-labels.js';
 import { compareText } from './compare.js';
+import { exact } from './exact.js';
 
 /** A named ACL line of the frontend: `acl <Name> <Acl>`. */
 export interface AclLine { Name: string; Acl: string }
@@ -72,7 +73,7 @@ export function routeOf(app: { Id: string; EscapedId: string; Backend: string; A
   }
   // The app's own strings where they are the same (10,000 routes): a new string only for label routes.
   return Object.freeze({
-    Id: app.Id, AclName: acls[0].Name, Acl: acls[0].Acl, Backend: app.Backend, Acls: Object.freeze(acls),
+    Id: app.Id, AclName: acls[0].Name, Acl: acls[0].Acl, Backend: app.Backend, Acls: Object.freeze(exact(acls)),
     Condition: acls.length === 1 ? acls[0].Name : acls.map((a) => a.Name).join(' '), Source: source,
   });
 }

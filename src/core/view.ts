@@ -18,6 +18,7 @@ import { TRUST_CERTS, tlsOf, type CertCheck, type CertProblem, type TlsView } fr
 import { rawLines, rawPortsOf, withoutRawNewlines, type RawPort } from './raw-labels.js';
 import { backendTemplateOf } from './backend-template.js';
 import { aclSpecificity, compareRoutes, portRoutes, routed, routeOf, routeRank, sameRoute, sameRoutes, splitRoutes, type RouteMapView, type RouteView } from './routing.js';
+import { exact } from './exact.js';
 
 export type { GroupPolicy, PortView, BackendView, ListenerView, PortServer };
 export { escapeId };
@@ -240,7 +241,7 @@ function portServers(app: App, all: readonly TaskView[], index: number, escaped:
     names.add(server);
     out.push(Object.freeze({ Server: server, Host: host, Port: port, CheckPort: 0 }));
   }
-  return out;
+  return exact(out);
 }
 
 function backendsOf(app: App, ports: readonly PortView[], listeners: readonly ListenerView[], routes: readonly RouteView[], serving: readonly TaskView[], all: readonly TaskView[], escaped: string, raw: ReadonlyMap<number, RawPort> | undefined, rule: Rule | undefined, labelRouting: boolean): readonly BackendView[] {
@@ -266,7 +267,7 @@ function backendsOf(app: App, ports: readonly PortView[], listeners: readonly Li
   for (const l of listeners) add(l.Backend, l.Mode, l.Index);
   // Port n routed in the main frontend but without a frontend of its own (no service port, or not bound).
   for (const r of routes) add(r.Backend, 'http', ports.findIndex((p) => p.Backend === r.Backend));
-  return Object.freeze(backends);
+  return Object.freeze(exact(backends));
 }
 
 /** marathon-lb's sticky cookie value: the first 10 hex digits of a SHA-1 of the server name (stable, reveals no address). */
@@ -278,7 +279,7 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
   const all = Object.values(app.tasks).map((t) => taskView(app, t, escaped, now)).sort((a, b) => compareText(a.Server, b.Server));
   // Two tasks on one host:port cannot both be servers of one backend: the first name wins.
   const names = new Set<string>();
-  const serving = all.filter((t) => t.Serving && !names.has(t.Server) && names.add(t.Server));
+  const serving = exact(all.filter((t) => t.Serving && !names.has(t.Server) && names.add(t.Server)));
   const http = app.healthChecks.find((h) => h.protocol === 'HTTP' || h.protocol === 'HTTPS');
   const hasRule = !!rule && !!rule.acl.trim();
   const labelled = portsOf(app);
@@ -292,7 +293,7 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
   const chosen = backendTemplateOf(app, rule, policy.trustLabelConfig === true);
   const ports = refusedPorts(labelPorts, trusted, chosen.problem);
   const found = rawListeners(listenersOf(app.id, escaped, ports, labelled.tcpPort, bind), trusted, bind);
-  const listeners = found.length ? Object.freeze(found) : NO_LISTENERS;
+  const listeners = found.length ? Object.freeze(exact(found)) : NO_LISTENERS;
   const own = { Id: app.id, EscapedId: escaped, Backend: `${escaped}-cluster`, AclName: `${escaped}-aclrule`, Acl: hasRule ? rule!.acl.trim() : `path_beg -i ${app.id}`, HasRule: hasRule, LabelRouting: policy.labelRouting !== false };
   const extra = ports.length > 1 && own.LabelRouting ? portRoutes(own, ports) : [];
   const routes = extra.length ? Object.freeze(extra) : NO_ROUTES;
