@@ -13,7 +13,7 @@
  * templates (`Labels`).
  */
 import type { App } from './model.js';
-import { httpExtrasOf } from './http-labels.js';
+import { httpExtrasOf, portLabel } from './http-labels.js';
 import { isCertPath, isPathPrefix, isVirtualHost, shown, type Rejection } from './input-grammar.js';
 import { booleanOf, labelSettings, type BackendSettings } from './backend-settings.js';
 import { exact } from './exact.js';
@@ -118,7 +118,7 @@ export function portsOf(app: App): AppPorts {
   const ports: PortView[] = [];
   for (let index = 0; index < count; index++) {
     const own: LabelProblem[] = [];
-    const label = (name: string): string | undefined => labels[`HAPROXY_${index}_${name}`];
+    const label = portLabel(labels, index);
     const refuse = (name: string, value: string, why: string): void => {
       own.push({ index, label: `HAPROXY_${index}_${name}`, reason: `label HAPROXY_${index}_${name} ${shown(value)} ${why}: port ${index} left out` });
     };

@@ -3,8 +3,8 @@
  * needs (backend and server names, ordered frontends and their routes, routing.ts; each app's service ports
  * as marathon-lb's labels describe them, lb-labels.ts). Pure and deterministic: same input, same output.
  */
-import { createHash } from 'node:crypto';
-import { endpointOf, isServing } from './eligibility.js';
+import { hash } from 'node:crypto';
+import { endpointOf } from './eligibility.js';
 import { configSettings, settle, type SettledSettings } from './backend-settings.js';
 import type { App, ClusterState, Rule, Task } from './model.js';
 import { checkOf, checkPortOf, type CheckView } from './health-check.js';
@@ -181,15 +181,18 @@ function taskView(app: App, task: Task, escaped: string, now: number): TaskView 
   const endpoint = endpointOf(app, task);
   const host = endpoint?.host ?? task.host;
   const port = endpoint?.port ?? 0;
+  const alive = app.healthChecks.length === 0 ? true : task.healthy === true;
+  const ready = isReady(app, task, now);
   return {
     Id: task.id,
     Host: host,
     Port: port,
     Ports: task.ports,
-    Alive: app.healthChecks.length === 0 ? true : task.healthy === true,
+    Alive: alive,
     State: task.state,
-    Ready: isReady(app, task, now),
-    Serving: isServing(app, task, now),
+    Ready: ready,
+    // isServing (eligibility.ts) with the endpoint and readiness found above: ready implies TASK_RUNNING.
+    Serving: ready && alive && endpoint !== null,
     Server: `${escaped}-${host}-${port}`.replace(SAFE_NAME, '_'),
     CheckPort: checkPortOf(app, task, port),
   };
@@ -271,7 +274,7 @@ function backendsOf(app: App, ports: readonly PortView[], listeners: readonly Li
 }
 
 /** marathon-lb's sticky cookie value: the first 10 hex digits of a SHA-1 of the server name (stable, reveals no address). */
-const stickyCookie = (server: string): string => createHash('sha1').update(server).digest('hex').slice(0, 10);
+const stickyCookie = (server: string): string => hash('sha1', server).slice(0, 10);
 
 function buildAppView(app: App, rule: Rule | undefined, now: number, policy: GroupPolicy): AppView {
   const bind = policy.servicePortBind;
