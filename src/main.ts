@@ -16,6 +16,7 @@ import { HaproxySupervisor } from './haproxy/supervisor.js';
 import { HaproxyDriver } from './haproxy/driver.js';
 import { HaproxyDelivery } from './haproxy/delivery.js';
 import { stopHaproxy } from './haproxy/stop.js';
+import { firstStartUnchecked, nothingServes, PLAIN_CHECK } from './haproxy/first-start.js';
 import { startHaproxyLog } from './haproxy/syslog.js';
 import { Renderer } from './haproxy/render.js';
 import { apiAccess } from './http/access.js';
@@ -89,6 +90,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     validationLimits: { cpuSeconds: config.haproxy.validationCpuSeconds, memoryMiB: config.haproxy.validationMemoryMiB },
     log,
     ...(haproxyLog ? { onOutput: haproxyLog.output } : {}),
+    ...(firstStartUnchecked(config) ? { nothingServes: () => nothingServes(config.haproxy.pidPath, config.haproxy.outputPath) } : {}),
   });
   // The one owner of what reaches HAProxy: runtime servers, runtime maps, reloads, restarts.
   const delivery = new HaproxyDelivery({
@@ -131,7 +133,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     applier, delivery, rules, snapshots, metrics, log,
     rulePolicy: { aclFilesDir: config.haproxy.aclFilesDir },
     renderOnResync: () => applier.readsCertFiles(),
-    skipCheckOfMapOnlyRules: /^haproxy\s+-c\s+(-q\s+)?-f\s+\{\{\.\}\}$/.test(config.haproxy.validationCommand.trim()) || config.haproxy.validationCommand.trim() === '',
+    skipCheckOfMapOnlyRules: PLAIN_CHECK.test(config.haproxy.validationCommand.trim()) || config.haproxy.validationCommand.trim() === '',
     haproxyRunning: () => supervisor.check(),
     apps: {
       fetchApps: (known) => client.streamApps(() => new AppsMapper(known)),

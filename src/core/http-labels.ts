@@ -54,6 +54,18 @@ const REALM = /^[A-Za-z0-9 ._-]{1,64}$/;
 const USER = /^[A-Za-z0-9._-]{1,64}$/;
 const CRYPTED = /^[A-Za-z0-9./$]{13,255}$/;
 
+const NO_LABEL = (): undefined => undefined;
+
+/**
+ * Port `index`'s labels by name (`HAPROXY_{index}_<name>`). For an app with none for that port (a Bamboo app:
+ * most have no label at all) no key is built: a dozen names per port, per app and per view, showed in every profile of the view.
+ */
+export function portLabel(labels: Readonly<Record<string, string>>, index: number): (name: string) => string | undefined {
+  const prefix = `HAPROXY_${index}_`;
+  for (const key in labels) if (key.startsWith(prefix)) return (name) => labels[prefix + name];
+  return NO_LABEL;
+}
+
 /**
  * Port `index`'s extras from the app's labels, given its backend's name, its mode and its vhosts (for
  * `Host:` and the root redirect). `problems` lists each bad value; with any, the caller leaves the port out.
@@ -63,7 +75,7 @@ export function httpExtrasOf(labels: Readonly<Record<string, string>>, index: nu
   // rewrite requests routed by `path_beg -i <id>`: only the access labels (AUTH, NETWORK_ALLOWED) apply.
   const routing = options.routing !== false;
   const problems: HttpLabelProblem[] = [];
-  const label = (name: string): string | undefined => labels[`HAPROXY_${index}_${name}`];
+  const label = portLabel(labels, index);
   const refuse = (name: string, value: string, why: string): void => {
     problems.push({ index, label: `HAPROXY_${index}_${name}`, reason: `label HAPROXY_${index}_${name} ${shown(value)} ${why}: port ${index} left out` });
   };

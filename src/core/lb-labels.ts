@@ -14,9 +14,10 @@
  * templates (`Labels`).
  */
 import type { App } from './model.js';
-import { httpExtrasOf } from './http-labels.js';
+import { httpExtrasOf, portLabel } from './http-labels.js';
 import { isCertPath, isIpAddress, isPathPrefix, isVirtualHost, isWildcardHost, shown, type Rejection } from './input-grammar.js';
 import { booleanOf, labelSettings, type BackendSettings } from './backend-settings.js';
+import { exact } from './exact.js';
 
 export type PortMode = 'http' | 'tcp';
 
@@ -122,7 +123,7 @@ const list = (value: string): string[] => value.split(',').map((v) => v.trim()).
 // Shared by the many apps without labels (10,000 views hold these).
 const NONE: readonly string[] = Object.freeze([]);
 const NO_PROBLEMS: readonly LabelProblem[] = Object.freeze([]);
-const frozen = (values: readonly string[]): readonly string[] => (values.length === 0 ? NONE : Object.freeze(values));
+const frozen = (values: string[]): readonly string[] => (values.length === 0 ? NONE : Object.freeze(exact(values)));
 
 const NO_SETTINGS: Readonly<BackendSettings> = Object.freeze({});
 
@@ -139,7 +140,7 @@ export function portsOf(app: App): AppPorts {
   const ports: PortView[] = [];
   for (let index = 0; index < count; index++) {
     const own: LabelProblem[] = [];
-    const label = (name: string): string | undefined => labels[`HAPROXY_${index}_${name}`];
+    const label = portLabel(labels, index);
     const refuse = (name: string, value: string, why: string): void => {
       own.push({ index, label: `HAPROXY_${index}_${name}`, reason: `label HAPROXY_${index}_${name} ${shown(value)} ${why}: port ${index} left out` });
     };
@@ -208,7 +209,7 @@ export function portsOf(app: App): AppPorts {
   if (bamboo !== undefined && tcpPort === 0) {
     problems.push({ index: 0, label: 'BAMBOO_TCP_PORT', reason: `env BAMBOO_TCP_PORT ${shown(bamboo)} is not a port (1-65535): its TCP frontend left out` });
   }
-  return { ports: Object.freeze(ports), tcpPort, problems: problems.length ? problems : NO_PROBLEMS };
+  return { ports: Object.freeze(exact(ports)), tcpPort, problems: problems.length ? problems : NO_PROBLEMS };
 }
 
 /** Why an edge with `policy` does not serve a port naming `groups` ('' when it does): marathon-lb's has_group. */

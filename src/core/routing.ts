@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { PortView } from './lb-labels.js';
 import { compareText } from './compare.js';
+import { exact } from './exact.js';
 import { exactHostAcl, isWildcard, wildcardHostAcl } from './vhosts.js';
 
 /** A named ACL line of the frontend: `acl <Name> <Acl>`. */
@@ -65,13 +66,13 @@ export function portRoutesOf(app: RoutedApp, port: PortView): RouteView[] {
     return [route(app, hasRule ? 'rule' : 'default', [{ Name: app.AclName, Acl: app.Acl }])];
   }
   const name = `${escaped}-${port.Index}`;
-  const exact = port.Vhosts.filter((h) => !isWildcard(h));
+  const exactHosts = port.Vhosts.filter((h) => !isWildcard(h));
   const out: RouteView[] = [];
   // A path alone is a path prefix like any other (case-insensitive, Bamboo's way, so the route map holds it and
   // it ranks by length among the rules' and defaults' prefixes: `HAPROXY_0_PATH=/` cannot take other apps'
   // traffic); with a vhost it narrows that host's route, as in marathon-lb (case-sensitive).
   if (port.Vhosts.length === 0) out.push(route(app, 'labels', [{ Name: `${name}-path`, Acl: `path_beg -i ${port.Path}` }]));
-  if (exact.length > 0) out.push(route(app, 'labels', withPath([{ Name: `${name}-host`, Acl: exactHostAcl(exact) }], `${name}-path`, port.Path)));
+  if (exactHosts.length > 0) out.push(route(app, 'labels', withPath([{ Name: `${name}-host`, Acl: exactHostAcl(exactHosts) }], `${name}-path`, port.Path)));
   for (const host of port.Vhosts) {
     if (!isWildcard(host)) continue;
     // `*` cannot be in an ACL name; `_` is in no app id and no vhost, so these names meet no other ACL's.
@@ -92,7 +93,7 @@ const withPath = (acls: AclLine[], name: string, path: string): AclLine[] => (pa
 function route(app: RoutedApp, source: RouteSource, acls: AclLine[]): RouteView {
   // The app's own strings where they are the same (10,000 routes): a new string only for label routes.
   return Object.freeze({
-    Id: app.Id, AclName: acls[0].Name, Acl: acls[0].Acl, Backend: app.Backend, Acls: Object.freeze(acls),
+    Id: app.Id, AclName: acls[0].Name, Acl: acls[0].Acl, Backend: app.Backend, Acls: Object.freeze(exact(acls)),
     Condition: acls.length === 1 ? acls[0].Name : acls.map((a) => a.Name).join(' '), Source: source,
   });
 }

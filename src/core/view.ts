@@ -3,8 +3,8 @@
  * needs (backend and server names, ordered frontends and their routes, routing.ts; each app's service ports
  * as marathon-lb's labels describe them, lb-labels.ts). Pure and deterministic: same input, same output.
  */
-import { createHash } from 'node:crypto';
-import { endpointOf, isServing } from './eligibility.js';
+import { hash } from 'node:crypto';
+import { endpointOf } from './eligibility.js';
 import { configSettings, settle, type SettledSettings } from './backend-settings.js';
 import type { App, ClusterState, Rule, Task } from './model.js';
 import { checkOf, checkPortOf, type CheckView } from './health-check.js';
@@ -18,6 +18,7 @@ import { listenerCerts, TRUST_CERTS, tlsOf, type CertCheck, type CertProblem, ty
 import { bindOptionWords, rawLines, rawPortsOf, withoutRawNewlines, type RawPort } from './raw-labels.js';
 import { backendTemplateOf } from './backend-template.js';
 import { aclSpecificity, compareRoutes, portRoutes, routed, routeOf, routeRank, sameRoute, sameRoutes, splitRoutes, type RouteMapView, type RouteView } from './routing.js';
+import { exact } from './exact.js';
 
 export type { GroupPolicy, PortView, BackendView, ListenerView, PortServer };
 export { escapeId };
@@ -180,15 +181,18 @@ function taskView(app: App, task: Task, escaped: string, now: number): TaskView 
   const endpoint = endpointOf(app, task);
   const host = endpoint?.host ?? task.host;
   const port = endpoint?.port ?? 0;
+  const alive = app.healthChecks.length === 0 ? true : task.healthy === true;
+  const ready = isReady(app, task, now);
   return {
     Id: task.id,
     Host: host,
     Port: port,
     Ports: task.ports,
-    Alive: app.healthChecks.length === 0 ? true : task.healthy === true,
+    Alive: alive,
     State: task.state,
-    Ready: isReady(app, task, now),
-    Serving: isServing(app, task, now),
+    Ready: ready,
+    // isServing (eligibility.ts) with the endpoint and readiness found above: ready implies TASK_RUNNING.
+    Serving: ready && alive && endpoint !== null,
     Server: `${escaped}-${host}-${port}`.replace(SAFE_NAME, '_'),
     CheckPort: checkPortOf(app, task, port),
   };
@@ -240,7 +244,7 @@ function portServers(app: App, all: readonly TaskView[], index: number, escaped:
     names.add(server);
     out.push(Object.freeze({ Server: server, Host: host, Port: port, CheckPort: 0 }));
   }
-  return out;
+  return exact(out);
 }
 
 function backendsOf(app: App, ports: readonly PortView[], listeners: readonly ListenerView[], routes: readonly RouteView[], serving: readonly TaskView[], all: readonly TaskView[], escaped: string, raw: ReadonlyMap<number, RawPort> | undefined, rule: Rule | undefined, labelRouting: boolean): readonly BackendView[] {
@@ -266,11 +270,11 @@ function backendsOf(app: App, ports: readonly PortView[], listeners: readonly Li
   for (const l of listeners) add(l.Backend, l.Mode, l.Index);
   // Port n routed in the main frontend but without a frontend of its own (no service port, or not bound).
   for (const r of routes) add(r.Backend, 'http', ports.findIndex((p) => p.Backend === r.Backend));
-  return Object.freeze(backends);
+  return Object.freeze(exact(backends));
 }
 
 /** marathon-lb's sticky cookie value: the first 10 hex digits of a SHA-1 of the server name (stable, reveals no address). */
-const stickyCookie = (server: string): string => createHash('sha1').update(server).digest('hex').slice(0, 10);
+const stickyCookie = (server: string): string => hash('sha1', server).slice(0, 10);
 
 function buildAppView(app: App, rule: Rule | undefined, now: number, policy: GroupPolicy): AppView {
   const bind = policy.servicePortBind;
@@ -278,7 +282,7 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
   const all = Object.values(app.tasks).map((t) => taskView(app, t, escaped, now)).sort((a, b) => compareText(a.Server, b.Server));
   // Two tasks on one host:port cannot both be servers of one backend: the first name wins.
   const names = new Set<string>();
-  const serving = all.filter((t) => t.Serving && !names.has(t.Server) && names.add(t.Server));
+  const serving = exact(all.filter((t) => t.Serving && !names.has(t.Server) && names.add(t.Server)));
   const http = app.healthChecks.find((h) => h.protocol === 'HTTP' || h.protocol === 'HTTPS');
   const hasRule = !!rule && !!rule.acl.trim();
   const labelled = portsOf(app);
@@ -292,7 +296,7 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
   const chosen = backendTemplateOf(app, rule, policy.trustLabelConfig === true);
   const ports = refusedPorts(labelPorts, trusted, chosen.problem);
   const found = rawListeners(listenersOf(app.id, escaped, ports, labelled.tcpPort, bind), trusted);
-  const listeners = found.length ? Object.freeze(found) : NO_LISTENERS;
+  const listeners = found.length ? Object.freeze(exact(found)) : NO_LISTENERS;
   const own = { Id: app.id, EscapedId: escaped, Backend: `${escaped}-cluster`, AclName: `${escaped}-aclrule`, Acl: hasRule ? rule!.acl.trim() : `path_beg -i ${app.id}`, HasRule: hasRule, LabelRouting: policy.labelRouting !== false };
   const extra = own.LabelRouting ? portRoutes(own, ports) : [];
   const routes = extra.length ? Object.freeze(extra) : NO_ROUTES;

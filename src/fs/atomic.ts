@@ -115,9 +115,10 @@ export async function replaceThenSync(path: string, content: string | Iterable<s
 
 /**
  * Replaces `path` atomically, without fsync: for a file that is read at once and worthless after a crash
- * (the server states HAProxy loads at the reload that follows).
+ * (the server states HAProxy loads at the reload that follows). `content` may arrive in pieces (read from a
+ * socket as it is written); if they fail, `path` is left as it was.
  */
-export async function replaceNow(path: string, content: string): Promise<void> {
+export async function replaceNow(path: string, content: string | AsyncIterable<string>): Promise<void> {
   const tmp = tmpPathFor(path);
   try {
     await writeFile(tmp, content, { mode: 0o644 });

@@ -11,8 +11,8 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { CulmError } from '../core/errors.js';
 import { serialQueue } from '../core/serial.js';
-import { runtimeCommands } from './runtime-api.js';
-import { statesStillTrue, withIntendedWeights } from './server-state.js';
+import { streamReply } from './runtime-api.js';
+import { intendedWeights, statesStillTrue } from './server-state.js';
 import { describeFailure, limitHit, runCommand, withLimits, type CommandResult, type ResourceLimits } from './command.js';
 import { escapeRegExp, shellQuote } from '../core/text.js';
 
@@ -36,6 +36,14 @@ export interface DriverOptions {
   onOutput?(text: string): void;
   /** Runs the validation, reload and cleanup commands; default `runCommand` (tests pass their own). */
   run?: (command: string, timeoutMs: number) => Promise<CommandResult>;
+  /**
+   * True while no HAProxy serves the output (the first start): HAProxy's start then refuses a config it cannot
+   * load as `haproxy -c` would, with nothing serving to lose, so the validation command runs only if the start
+   * fails (a refused config is then reported as the check reports it, and the applier isolates bad apps as
+   * after a failed check). Unset: every config is checked before it is put in place. main.ts sets it only for
+   * culm's own reload command with HAProxy's plain check (see `firstStartUnchecked` there).
+   */
+  nothingServes?(): boolean;
 }
 
 /** A file a config names and needs beside it (the route map): written before the config is checked. */
@@ -350,7 +358,9 @@ export class HaproxyDriver {
     if (text === this.applied()) return null;
     // The side files' fsyncs overlap the check; the config that names them is renamed only once they are done.
     const side = await this.writeSideFiles(files);
-    const { path, ms: validateMs } = await this.candidateFor(text);
+    // Nothing serves yet: HAProxy's start is the check (~1-2 s less at 10,000 apps), see `nothingServes`.
+    const unchecked = this.appliedText === undefined && this.checked?.text !== text && this.o.nothingServes?.() === true;
+    const { path, ms: validateMs } = unchecked ? await this.uncheckedCandidate(text) : await this.candidateFor(text);
     try {
       await this.synced(side, 'the side files');
       await rename(path, this.o.outputPath);
@@ -365,14 +375,10 @@ export class HaproxyDriver {
       return this.run(this.o.reloadCommand, this.o.commandTimeoutMs);
     });
     await dirSynced;
+    if (reload.code !== 0 && unchecked) await this.refusedStart(text);
     this.o.onOutput?.(`${reload.stderr}\n${reload.stdout}`);
     if (reload.code !== 0) await this.restoreLastGood();
-    // Bamboo runs the cleanup command after every reload attempt, successful or not (its default, `exit 0`,
-    // does nothing: no shell is started for it).
-    if (!isNoOpCommand(this.o.cleanupCommand)) {
-      const cleanup = await this.run(this.o.cleanupCommand, this.o.commandTimeoutMs);
-      if (cleanup.code !== 0) this.o.log.warn({ detail: describeFailure('cleanup', cleanup) }, 'cleanup command failed');
-    }
+    await this.cleanup();
     if (reload.code !== 0) throw new CulmError('E_RELOAD_FAILED', describeFailure('reload', reload), { cause: reload });
     this.appliedText = text;
     this.reloadedText = text;
@@ -381,6 +387,48 @@ export class HaproxyDriver {
     // Off the apply's path (HAProxy runs the new config already): the next write of side files waits for it.
     this.pruning = this.pruning.then(() => this.pruneSideFiles(files)).catch(() => undefined);
     return { validateMs, reloadMs: reload.ms };
+  }
+
+  /**
+   * Bamboo runs the cleanup command after every reload attempt, successful or not (its default, `exit 0`, does
+   * nothing: no shell is started for it).
+   */
+  private async cleanup(): Promise<void> {
+    if (isNoOpCommand(this.o.cleanupCommand)) return;
+    const cleanup = await this.run(this.o.cleanupCommand, this.o.commandTimeoutMs);
+    if (cleanup.code !== 0) this.o.log.warn({ detail: describeFailure('cleanup', cleanup) }, 'cleanup command failed');
+  }
+
+  /** `text` as a candidate file, not validated (the first start checks it: see `nothingServes`). */
+  private async uncheckedCandidate(text: string): Promise<{ path: string; ms: number }> {
+    const checked = this.checked;
+    this.checked = undefined;
+    if (checked) await rm(checked.path, { force: true });
+    const path = this.candidatePath();
+    try {
+      await writeDurably(path, text);
+    } catch (err) {
+      await rm(path, { force: true });
+      throw new CulmError('E_WRITE', `cannot write candidate config ${path}: ${String(err)}`, { cause: err });
+    }
+    return { path, ms: 0 };
+  }
+
+  /**
+   * An unchecked first start failed: the check says whether the config is at fault. If it is, the start is
+   * undone as if the check had come first (the last good file back, or none, the cleanup command run, HAProxy's
+   * start output not reported) and the check's error thrown; otherwise the start's failure is reported as usual.
+   */
+  private async refusedStart(text: string): Promise<void> {
+    try {
+      const { path } = await this.validate(text);
+      await rm(path, { force: true });
+    } catch (err) {
+      if (this.lastGood === undefined) await rm(this.o.outputPath, { force: true });
+      else await this.restoreLastGood();
+      await this.cleanup();
+      throw err;
+    }
   }
 
   /**
@@ -453,11 +501,23 @@ export class HaproxyDriver {
     if (!socket || !path) return;
     if (!existsSync(socket)) return void (await rm(path, { force: true }).catch(() => undefined)); // first start
     try {
-      const [state = ''] = await runtimeCommands(socket, ['show servers state'], Math.min(this.o.commandTimeoutMs, 2000));
-      if (!/^\d+\n#/.test(state)) throw new Error(`unexpected answer: ${state.slice(0, 200)}`);
-      // Read by the reload that follows, worthless after a crash: no fsync on the reload's path.
       const applied = this.applied();
-      await replaceNow(path, `${applied === undefined ? state : withIntendedWeights(state, applied)}\n`);
+      const weights = applied === undefined ? undefined : intendedWeights(applied);
+      // A version line, then the `#` header: anything else is not a state HAProxy can load.
+      let lines = 0;
+      const line = (text: string, index: number): string => {
+        lines = index + 1;
+        if ((index === 0 && !/^\d+$/.test(text)) || (index === 1 && !text.startsWith('#'))) throw new Error(`unexpected answer: ${text.slice(0, 200)}`);
+        return weights ? weights(text) : text;
+      };
+      const reply = streamReply(socket, 'show servers state', line, Math.min(this.o.commandTimeoutMs, 2000));
+      async function* state(): AsyncGenerator<string> {
+        yield* reply;
+        if (lines < 2) throw new Error('unexpected answer: no state header');
+      }
+      // Streamed into the file (never held whole: 100,000 servers are ~18 MB). Read by the reload that follows,
+      // worthless after a crash: no fsync on the reload's path.
+      await replaceNow(path, state());
     } catch (err) {
       await rm(path, { force: true }).catch(() => undefined);
       this.o.log.warn({ err: String(err), serverStateFile: path }, 'server states not saved before reload; reloading without them');

@@ -51,6 +51,68 @@ export function splitReplies(out: string, count: number): string[] | null {
   return parts.slice(1, 1 + count).map((r) => r.trim());
 }
 
+/**
+ * The reply to `command`, read as it arrives and handed on in pieces of whole lines passed through `line` (the
+ * interactive session's framing, as in `runtimeCommands`, whose checks it keeps: nothing but blank lines before
+ * the first prompt, nothing after the last, the reply trimmed and ended by a newline). For replies of tens of
+ * MB, never held whole: `show servers state` at 100,000 servers is ~18 MB, which as one string (plus its
+ * copies) was the peak of culm's memory at each reload. Throws E_RUNTIME like `runtimeCommands`.
+ */
+export async function* streamReply(socketPath: string, command: string, line: (text: string, index: number) => string, timeoutMs = 2000): AsyncGenerator<string> {
+  const sock = createConnection(socketPath);
+  const timer = setTimeout(() => sock.destroy(new CulmError('E_RUNTIME', `stats socket ${socketPath}: no answer within ${timeoutMs} ms`)), timeoutMs);
+  sock.setEncoding('utf8');
+  sock.on('connect', () => sock.end(`prompt\n${command}\nquit\n`));
+  let rest = '';
+  let inReply = false;
+  let index = 0;
+  /** The reply's last non-blank line and the blank lines after it: written once more of the reply follows (it is trimmed). */
+  let held: string | undefined;
+  let blanks = '';
+  const take = (text: string): string => {
+    if (!inReply) {
+      if (!text.startsWith('> ')) {
+        if (text.trim() !== '') throw new Error('text before the first prompt');
+        return '';
+      }
+      inReply = true;
+      text = text.slice(2).trimStart();
+      if (text === '') return '';
+    } else if (text.startsWith('> ')) {
+      throw new Error('more than one reply');
+    }
+    if (held === undefined && text.trim() === '') return '';
+    const out = line(text, index++);
+    if (out.trim() === '') {
+      blanks += `${out}\n`;
+      return '';
+    }
+    const written = held === undefined ? '' : `${held}\n${blanks}`;
+    held = out;
+    blanks = '';
+    return written;
+  };
+  try {
+    for await (const chunk of sock as AsyncIterable<string>) {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop()!;
+      let out = '';
+      for (const l of lines) out += take(l);
+      if (out) yield out;
+    }
+    // The last prompt ends the reply, with nothing after it.
+    if (!inReply || rest !== '> ') throw new Error('cut short');
+    if (held !== undefined) yield `${held.trimEnd()}\n`;
+  } catch (err) {
+    if (err instanceof CulmError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    throw new CulmError('E_RUNTIME', e.code ? `stats socket ${socketPath}: ${e.message}` : `stats socket ${socketPath}: the answer to ${command} was cut short or not understood (${e.message})`, { cause: err });
+  } finally {
+    clearTimeout(timer);
+    sock.destroy();
+  }
+}
+
 const OK_REPLIES = [/^$/, /^New server registered\.?$/, /^Server deleted\.?$/];
 const isOk = (reply: string): boolean => OK_REPLIES.some((r) => r.test(reply));
 

@@ -42,33 +42,58 @@ const withoutMapNames = (text: string): string => text.replace(/\.routes-[0-9a-f
  * stays until it does, as HAProxy means it. Servers whose lines name no weight are left as they are.
  */
 export function withIntendedWeights(state: string, applied: string): string {
-  const lines = state.split('\n');
-  const rows: number[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const f = lines[i].split(' ');
-    if (f.length > 8 && !lines[i].startsWith('#') && f[7] !== f[8]) rows.push(i);
-  }
-  if (rows.length === 0) return state;
-  const weights = serverWeights(applied, new Set(rows.map((i) => lines[i].split(' ')[1])));
-  for (const i of rows) {
-    const f = lines[i].split(' ');
-    const weight = weights.get(`${f[1]}/${f[3]}`);
-    if (weight === undefined || String(weight) === f[8]) continue;
-    f[8] = String(weight);
-    lines[i] = f.join(' ');
-  }
-  return lines.join('\n');
+  const line = intendedWeights(applied);
+  let changed = false;
+  const lines = state.split('\n').map((l) => {
+    const out = line(l);
+    if (out !== l) changed = true;
+    return out;
+  });
+  return changed ? lines.join('\n') : state;
 }
 
-/** `backend/server` → the weight its `server` line names, for the servers of these backends. */
-function serverWeights(text: string, backends: ReadonlySet<string>): Map<string, number> {
+/**
+ * `withIntendedWeights` one line of `show servers state` at a time, for a state streamed to its file (100,000
+ * servers are ~18 MB of text, never held whole: see runtime-api.ts `saveServersState`). The config is read
+ * for weights only when a line's runtime weight differs from its initial one (rare: after `set weight`).
+ */
+export function intendedWeights(applied: string): (line: string) => string {
+  let weights: Map<string, number> | undefined;
+  return (line) => {
+    if (line.startsWith('#') || !weightsDiffer(line)) return line;
+    const f = line.split(' ');
+    weights ??= serverWeights(applied);
+    const weight = weights.get(`${f[1]}/${f[3]}`);
+    if (weight === undefined || String(weight) === f[8]) return line;
+    f[8] = String(weight);
+    return f.join(' ');
+  };
+}
+
+/** Whether a state line's srv_uweight (field 7) and srv_iweight (field 8) differ, without splitting the line. */
+function weightsDiffer(line: string): boolean {
+  let at = -1;
+  for (let n = 0; n < 7; n++) {
+    at = line.indexOf(' ', at + 1);
+    if (at < 0) return false;
+  }
+  const seventh = at + 1;
+  const eighth = line.indexOf(' ', seventh);
+  if (eighth < 0) return false; // no field 8
+  const next = line.indexOf(' ', eighth + 1);
+  const end = next < 0 ? line.length : next;
+  return end - (eighth + 1) !== eighth - seventh || line.slice(seventh, eighth) !== line.slice(eighth + 1, end);
+}
+
+/** `backend/server` → the weight its `server` line names. */
+function serverWeights(text: string): Map<string, number> {
   const out = new Map<string, number>();
   let backend: string | undefined;
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const section = /^(\S+)(?:\s+(\S+))?/.exec(line);
     if (section) {
-      backend = section[1] === 'backend' && section[2] && backends.has(section[2]) ? section[2] : undefined;
+      backend = section[1] === 'backend' && section[2] ? section[2] : undefined;
       continue;
     }
     if (backend === undefined) continue;

@@ -112,3 +112,29 @@ t.test('the reload interval bounds the rate, it is no delay: a rule set when no 
   t.comment(`rule PUT → routed in ${Date.now() - started} ms (interval 1000 ms)`);
   t.ok(Date.now() - started < 500, `not held back by the interval (${ms} ms after the PUT answered)`);
 });
+
+t.test('a stored bad rule whose app runs when culm starts: HAProxy\'s first start (no check before it) refuses it, it alone is left out, the rest starts in the same apply', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-bad-rules-'));
+  mkdirSync(join(dir, 'data'));
+  writeFileSync(join(dir, 'data', 'rules.json'), JSON.stringify({ '/early': { version: '2', config: { Acl: BAD } } }));
+  const m = await MarathonEmulator.start({ version: '1.10', keepaliveMs: 500 });
+  m.addApp({ id: '/early' });
+  m.addTask('/early', { port: backends[3].port });
+  m.addApp({ id: '/other' });
+  m.addTask('/other', { port: backends[4].port });
+  const c = await startCulm({ marathon: m.url, dir, env: { CULM_EVENT_MODE: 'sse' } });
+  t.teardown(async () => {
+    await c.destroy();
+    await m.stop();
+  });
+  await c.waitReady();
+  await eventually('/other serves', async () => (await whoAnswers(`${c.frontend}/other`, 2)).has(String(backends[4].port)), 10_000);
+  await eventually('/early serves on its default route', async () => (await whoAnswers(`${c.frontend}/early/x`, 2)).has(String(backends[3].port)), 10_000);
+  const history = (await c.json<Array<HistoryEntry & { validateMs?: number }>>('/api/history')).body.filter((h) => h.kind === 'apply');
+  t.equal(history[0].result, 'applied', 'the first apply started HAProxy');
+  t.same(history[0].leftOut?.map((l) => `${l.kind} ${l.id}`), ['rule /early'], 'without the rule HAProxy refused');
+  t.match(history[0].leftOut?.[0].error, /\[a-/, 'with the reason the check gave after the refused start');
+  t.equal(history[0].validateMs, 0, 'the start that served ran no check before it');
+  t.equal(await c.metric('culm_haproxy_validation_failures_total'), 1, 'the refusal counted as a refused check');
+  t.notMatch(c.config(), '[a-');
+});

@@ -164,3 +164,53 @@ t.test('server states: saved from the socket before a reload; a socket that does
   t.notOk(existsSync(state), 'the stale state is removed');
   t.match(warnings, [/server states not saved/], 'logged');
 });
+
+t.test('while nothing serves, the first start is the check: the validation runs only when the start fails, and a config it refuses is undone as a failed check', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-driver-'));
+  const out = join(dir, 'haproxy.cfg');
+  const log = join(dir, 'log');
+  // "HAProxy" refuses any config with `bad` in it, at its start as at its check; `port` makes only the start fail.
+  const driver = new HaproxyDriver({
+    outputPath: out, log: silentLogger(), commandTimeoutMs: 5000, nothingServes: () => true,
+    validationCommand: `echo check >> ${log}; ! grep -q bad {{.}}`,
+    reloadCommand: `echo start >> ${log}; ! grep -q bad ${out} && ! grep -q port ${out}`,
+    cleanupCommand: `echo cleanup >> ${log}`,
+  });
+  const steps = (): string[] => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
+
+  const refused = await driver.apply('bad\n').catch((e: unknown) => e);
+  t.ok(refused instanceof CulmError && refused.code === 'E_CONFIG_INVALID', 'a config the start refuses is reported as the check reports it');
+  t.same(steps(), ['start', 'check', 'cleanup'], 'the check ran after the refused start, then the cleanup');
+  t.notOk(existsSync(out), 'no unchecked config is left in place (there was none before)');
+  t.equal(driver.applied(), undefined);
+
+  writeFileSync(log, '');
+  const failed = await driver.apply('port\n').catch((e: unknown) => e);
+  t.ok(failed instanceof CulmError && failed.code === 'E_RELOAD_FAILED', 'a start that fails with a config the check takes is a failed reload, as before');
+  t.same(steps(), ['start', 'check', 'cleanup']);
+
+  writeFileSync(log, '');
+  const timings = await driver.apply('good\n');
+  t.same(steps(), ['start', 'cleanup'], 'a good first start runs no check');
+  t.equal(timings?.validateMs, 0);
+  t.equal(readFileSync(out, 'utf8'), 'good\n');
+
+  writeFileSync(log, '');
+  await driver.apply('good too\n');
+  t.same(steps(), ['check', 'start', 'cleanup'], 'once a config is applied, every next one is checked first');
+  t.equal(readdirSync(dir).filter((n) => n.endsWith('.candidate')).length, 0, 'no candidate file left behind');
+});
+
+t.test('without nothingServes (or while it says HAProxy serves), every config is checked before the start', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-driver-'));
+  const log = join(dir, 'log');
+  for (const nothingServes of [undefined, () => false]) {
+    writeFileSync(log, '');
+    const driver = new HaproxyDriver({
+      outputPath: join(dir, 'haproxy.cfg'), log: silentLogger(), commandTimeoutMs: 5000, ...(nothingServes ? { nothingServes } : {}),
+      validationCommand: `echo check >> ${log}`, reloadCommand: `echo start >> ${log}`, cleanupCommand: 'exit 0',
+    });
+    await driver.apply('one\n');
+    t.same(readFileSync(log, 'utf8').trim().split('\n'), ['check', 'start'], nothingServes ? 'HAProxy serves' : 'not set');
+  }
+});
