@@ -105,6 +105,8 @@ t.test('balance, sticky, a rule\'s Config over labels, weights at runtime', asyn
   t.same(await weights(), ['1 (initial 1)', '1 (initial 1)'], 'HAProxy\'s default weight first');
   t.equal((await putRule(culm, 'weighted', { acl: 'path_beg -i /weighted', config: { weight: '5' } })).status, 200);
   await eventually('weight 5 in HAProxy', async () => (await weights()).every((w) => w.startsWith('5 ')));
+  // The file is renamed into place once the commands are through, a moment after HAProxy has the weight.
+  await eventually('the file on disk too', () => / weight 5\n/.test(section(culm, '::weighted-cluster')), 5000).catch(() => undefined);
   t.match(section(culm, '::weighted-cluster'), / weight 5\n/, 'the file on disk says it');
   t.equal((await putRule(culm, 'weighted', { acl: 'path_beg -i /weighted', config: { weight: '7' } })).status, 200);
   await eventually('weight 7 in HAProxy', async () => (await weights()).every((w) => w.startsWith('7 ')));

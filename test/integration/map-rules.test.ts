@@ -77,6 +77,8 @@ t.test('rule changes on apps with a backend: runtime map, no reload, file on dis
   await eventually('/web/shop routed to /shop', async () => (await answer(culm, '/web/shop/cart')) === shop);
   t.equal(await answer(culm, '/web/other'), web, '/web/other stays with /web');
   t.equal(await answer(culm, '/store/x'), 'status 503', 'the old prefix is gone from the live map');
+  // The file is renamed into place once the map is swapped: a moment after the live map routes.
+  await eventually('the file on disk is the live map', async () => (await liveMap(culm)).trim() === mapOnDisk(culm).trim(), 5000).catch(() => undefined);
   t.equal((await liveMap(culm)).trim(), mapOnDisk(culm).trim(), 'the live map is the file on disk, line for line, in its order');
 
   const del = await culm.json('/api/services/shop', { method: 'DELETE' });

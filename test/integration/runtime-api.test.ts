@@ -37,6 +37,8 @@ t.test('add, kill and health changes without a reload', async (t) => {
 
   const id = marathon.addTask('/web', { port: b[1].port, healthy: true });
   await eventually('new task serves', async () => (await whoAnswers(`${culm.frontend}/web`, 4)).has(String(b[1].port)));
+  // The file is renamed into place once the commands are through: a moment after the server serves.
+  await eventually('the file on disk too', () => culm.config().includes(`127.0.0.1:${b[1].port}`), 5000).catch(() => undefined);
   t.match(culm.config(), `127.0.0.1:${b[1].port}`, 'the file on disk names the new server');
   marathon.setTaskHealth(id, false);
   await eventually('unhealthy task leaves', async () => !(await whoAnswers(`${culm.frontend}/web`, 6)).has(String(b[1].port)));

@@ -106,6 +106,8 @@ t.test('TCP services, every service port, a port clash, a TCP task through the r
   const pid = culm.haproxy.poll()[0];
   marathon.addTask('/echo', { port: echo[2].port });
   await eventually('the new TCP task serves', async () => (await say(sp.echo, 'x')).startsWith(`${echo[2].port} `), 15_000, 50);
+  // The file is renamed into place once the commands are through: a moment after the server serves.
+  await eventually('the file on disk too', () => culm.config().includes(`server ::echo-127.0.0.1-${echo[2].port} `), 5000).catch(() => undefined);
   t.match(culm.config(), `server ::echo-127.0.0.1-${echo[2].port} 127.0.0.1:${echo[2].port}`, 'the file on disk names it');
   t.equal(await reloads(), before, 'no reload');
   t.same(culm.haproxy.poll(), [pid], 'the same HAProxy process serves');
