@@ -168,8 +168,9 @@ export class Applier {
   readonly ignoredRules = new Map<string, string>();
   readonly excludedApps = new Map<string, string>();
   /**
-   * App certificates left out after HAProxy's check, by path: why (HAProxy refuses it, or its check stalls on it)
-   * and the file's stamp then (a new file is tried again).
+   * App certificates left out after HAProxy's check, by path: why (HAProxy refuses it, or its check stalls on it),
+   * the stamp of the file and those beside it then (a change tries it again) and, for a stall, when it is tried
+   * again all the same (STALL_RETRY_MS).
    */
   readonly refusedCerts = new Map<string, { why: string; stamp: string; retryAt?: number }>();
   /** Files left out for a stall: how many times in a row, when last, and for how long (STALL_RETRY_MS). */
