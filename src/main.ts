@@ -29,7 +29,7 @@ import { startCallbackJanitor } from './cluster/callback-janitor.js';
 import { PrometheusMetrics } from './metrics/metrics.js';
 import { Applier } from './pipeline/apply.js';
 import { Daemon } from './pipeline/daemon.js';
-import { certState } from './fs/cert-files.js';
+import { certState, leftOutStamp } from './fs/cert-files.js';
 import { MarathonFeed } from './pipeline/marathon-feed.js';
 import type { DependencyCheck } from './pipeline/types.js';
 import { createStores } from './cluster/stores.js';
@@ -114,7 +114,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
       ...(config.haproxy.bindServicePorts ? { servicePortBind: config.haproxy.servicePortBindAddress } : {}),
       ...(config.haproxy.trustLabelConfig ? { trustLabelConfig: true } : {}),
     },
-  }, log, certState);
+  }, log, certState, { commandTimeoutMs: config.haproxy.commandTimeoutMs, leftOutStamp });
 
   const supervisor = new HaproxySupervisor({
     pidPath: config.haproxy.pidPath,

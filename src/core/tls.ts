@@ -8,6 +8,7 @@
  * a hash of its text and of the files' state, so a renewed certificate changes the config and reloads. Pure.
  */
 import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
 import type { PortView } from './lb-labels.js';
 import type { ListenerView } from './service-ports.js';
 import { escapeRegExp } from './text.js';
@@ -16,6 +17,8 @@ import { escapeRegExp } from './text.js';
 export interface CertState {
   problem: string;
   stamp: string;
+  /** The path with its links resolved, when known (an app's label may name a link to the edge's own certificate). */
+  real?: string;
 }
 
 /** `directory`: the operator's entries may be directories (HAProxy loads every file in them); an app's may not. */
@@ -58,6 +61,8 @@ export interface CertProblem {
   Reason: string;
   /** The service-port frontend left out with it (`Listeners`' name); absent: the HTTPS frontend's certificate. */
   Frontend?: string;
+  /** The label is ignored, not refused: this edge honours no app certificate (`HAProxy.SslCerts` empty). */
+  Ignored?: true;
 }
 
 export interface TlsSettings {
@@ -128,22 +133,31 @@ export function tlsOf(apps: readonly CertApp[], settings: TlsSettings, outputPat
 /**
  * The service-port frontends with their certificates judged as the HTTPS frontend's are (`check`, `refused`):
  * a usable one gets its file's stamp (a renewed file changes the config); one that is not leaves its frontend
- * out, with the reason, rather than answer in clear on a port meant for TLS. `listeners` itself when none
- * names a certificate.
+ * out, with the reason, rather than answer in clear on a port meant for TLS. `operatorCerts` (`HAProxy.SslCerts`)
+ * is the edge's own identity: empty, this edge honours no app certificate (the label is ignored, and the
+ * frontend still left out, never served in clear); one of them, or a file in one of its directories, is never
+ * an app's. `listeners` itself when none names a certificate.
  */
-export function listenerCerts(listeners: readonly ListenerView[], check: CertCheck, refused?: ReadonlyMap<string, string>): { listeners: readonly ListenerView[]; problems: readonly CertProblem[] } {
+export function listenerCerts(listeners: readonly ListenerView[], check: CertCheck, operatorCerts: readonly string[], refused?: ReadonlyMap<string, string>): { listeners: readonly ListenerView[]; problems: readonly CertProblem[] } {
   if (!listeners.some((l) => l.SslCert)) return { listeners, problems: NO_PROBLEMS };
   const out: ListenerView[] = [];
   const problems: CertProblem[] = [];
+  const own = operatorCerts.length ? edgeOwn(operatorCerts, check) : undefined;
   for (const l of listeners) {
     if (!l.SslCert) {
       out.push(l);
       continue;
     }
+    const leftOut = `the frontend of service port ${l.Port} left out`;
+    if (!own) {
+      problems.push({ AppId: l.AppId, Cert: l.SslCert, Frontend: l.Name, Ignored: true, Reason: `HAPROXY_${l.Index}_SSL_CERT ${l.SslCert}: ignored: this edge honours app certificates only with HAProxy.SslCerts set: ${leftOut}` });
+      continue;
+    }
     const why = refused?.get(l.SslCert);
-    const state = why ? { problem: `HAProxy refuses it (${why})`, stamp: '' } : check(l.SslCert, false);
-    if (state.problem) {
-      problems.push({ AppId: l.AppId, Cert: l.SslCert, Frontend: l.Name, Reason: `HAPROXY_${l.Index}_SSL_CERT ${l.SslCert}: ${state.problem}: the frontend of service port ${l.Port} left out` });
+    const state = why ? { problem: why, stamp: '' } : check(l.SslCert, false);
+    const problem = state.problem || (own(l.SslCert, state.real) ? "the edge's own certificate (HAProxy.SslCerts), not an app's" : '');
+    if (problem) {
+      problems.push({ AppId: l.AppId, Cert: l.SslCert, Frontend: l.Name, Reason: `HAPROXY_${l.Index}_SSL_CERT ${l.SslCert}: ${problem}: ${leftOut}` });
       continue;
     }
     const CertStamp = hash(state.stamp);
@@ -152,14 +166,27 @@ export function listenerCerts(listeners: readonly ListenerView[], check: CertChe
   return { listeners: Object.freeze(out), problems: problems.length ? Object.freeze(problems) : NO_PROBLEMS };
 }
 
+/** Whether a path (or its resolved form) is one of the operator's certificates or inside one of their directories. */
+function edgeOwn(operatorCerts: readonly string[], check: CertCheck): (path: string, real?: string) => boolean {
+  const roots = new Set<string>();
+  for (const c of operatorCerts) {
+    roots.add(posix.normalize(c).replace(/(.)\/+$/, '$1'));
+    const real = check(c, true).real;
+    if (real) roots.add(real);
+  }
+  const inside = (p: string): boolean => {
+    for (let at = posix.normalize(p); ; at = posix.dirname(at)) {
+      if (roots.has(at)) return true;
+      if (at === '/' || at === '.') return false;
+    }
+  };
+  return (path, real) => inside(path) || (real !== undefined && inside(real));
+}
+
 const hash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 16);
 
-/**
- * The app certificates a `haproxy -c` failure names (`unable to load certificate from file '<path>'`, `No Private
- * Key found in '<path>.key'`), with the apps naming them: HAProxy quotes the file, so each certificate of the
- * crt-list and of the service-port frontends is looked for followed by its quote.
- */
-export function certsAtFailure(message: string, view: { Tls?: TlsView; Listeners?: readonly ListenerView[] }): CrtListEntry[] {
+/** Every app certificate in a view, with the apps naming it: the crt-list's and the service-port frontends'. */
+export function appCertsOf(view: { Tls?: TlsView; Listeners?: readonly ListenerView[] }): CrtListEntry[] {
   const byCert = new Map<string, string[]>();
   const named = (cert: string, ids: readonly string[]): void => {
     const known = byCert.get(cert) ?? [];
@@ -168,9 +195,14 @@ export function certsAtFailure(message: string, view: { Tls?: TlsView; Listeners
   };
   for (const e of view.Tls?.CrtList?.Entries ?? []) named(e.Cert, e.AppIds);
   for (const l of view.Listeners ?? []) if (l.SslCert) named(l.SslCert, [l.AppId]);
-  const out: CrtListEntry[] = [];
-  for (const [Cert, AppIds] of byCert) {
-    if (new RegExp(`'${escapeRegExp(Cert)}(?:\\.[A-Za-z]+)?'`).test(message)) out.push({ Cert, AppIds });
-  }
-  return out;
+  return [...byCert].map(([Cert, AppIds]) => ({ Cert, AppIds }));
+}
+
+/**
+ * The app certificates a `haproxy -c` failure names (`unable to load certificate from file '<path>'`, `No Private
+ * Key found in '<path>.key'`), with the apps naming them: HAProxy quotes the file, so each certificate of the
+ * crt-list and of the service-port frontends is looked for followed by its quote.
+ */
+export function certsAtFailure(message: string, view: { Tls?: TlsView; Listeners?: readonly ListenerView[] }): CrtListEntry[] {
+  return appCertsOf(view).filter((e) => new RegExp(`'${escapeRegExp(e.Cert)}(?:\\.[A-Za-z]+)?'`).test(message));
 }

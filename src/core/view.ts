@@ -487,7 +487,7 @@ export function buildView(
   const certCheck = options.certCheck ?? TRUST_CERTS;
   const { tls, problems } = tlsOf(apps, { bind: haproxy.HttpsBind ?? '*:443', certs: haproxy.SslCerts ?? [] }, haproxy.OutputPath, certCheck, options.refusedCerts);
   const bound = boundListeners(apps, haproxy.HttpBind, tls?.Bind ?? '');
-  const served = servedListeners(bound.listeners, certCheck, options.refusedCerts);
+  const served = servedListeners(bound.listeners, certCheck, haproxy.SslCerts ?? [], options.refusedCerts);
   return {
     Apps: apps, Frontends: frontends, Routes: last.routes, AclRoutes: split.acl,
     ...(split.map ? { RouteMap: split.map } : {}),
@@ -518,8 +518,8 @@ let lastServed: { bound: readonly ListenerView[]; files: string; result: ReturnT
 };
 
 /** The settled listeners whose certificate, if they name one, is usable (tls.ts); the same array while nothing changed. */
-function servedListeners(bound: readonly ListenerView[], check: CertCheck, refused: ReadonlyMap<string, string> | undefined): ReturnType<typeof listenerCerts> {
-  const result = listenerCerts(bound, check, refused);
+function servedListeners(bound: readonly ListenerView[], check: CertCheck, operatorCerts: readonly string[], refused: ReadonlyMap<string, string> | undefined): ReturnType<typeof listenerCerts> {
+  const result = listenerCerts(bound, check, operatorCerts, refused);
   if (result.listeners === bound) return result;
   const files = [...result.listeners.map((l) => `${l.Name} ${l.CertStamp}`), ...result.problems.map((p) => `${p.Frontend} ${p.Reason}`)].join('\n');
   if (bound === lastServed.bound && files === lastServed.files) return lastServed.result;

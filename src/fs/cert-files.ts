@@ -36,7 +36,7 @@ export function certState(path: string, directory: boolean): CertState {
   if (/^\/(?:proc|sys|dev)(?:\/|$)/.test(real)) return { problem: 'a kernel or device file, not a certificate', stamp: '' };
   if (st.isFile() && st.size === 0) return { problem: 'empty', stamp: '' };
   if (st.isFile() && st.size > MAX_CERT_BYTES) return { problem: `larger than ${MAX_CERT_BYTES / 2 ** 20} MiB: not a PEM certificate and key`, stamp: '' };
-  if (st.isFile()) return { problem: '', stamp: stampOf(st) };
+  if (st.isFile()) return { problem: '', stamp: stampOf(st), real };
   if (!st.isDirectory() || !directory) return { problem: directory ? 'not a regular file or a directory' : 'not a regular file', stamp: '' };
   // HAProxy loads every file of the directory: its stamp is theirs (a file rewritten in place keeps the directory's mtime).
   const parts = [stampOf(st)];
@@ -48,5 +48,25 @@ export function certState(path: string, directory: boolean): CertState {
   } catch (err) {
     return { problem: errorMessage(err), stamp: '' };
   }
-  return { problem: '', stamp: parts.join(',') };
+  return { problem: '', stamp: parts.join(','), real };
+}
+
+/** The files HAProxy loads beside a certificate `<cert>` when they exist (its `ssl-load-extra-files` default). */
+const SIDE_FILES = ['.key', '.ocsp', '.issuer', '.sctl'];
+
+/**
+ * A stamp of a certificate left out (refused, or stalled on) that also changes with the files beside it: fixing
+ * `<cert>.key` or removing a FIFO `<cert>.ocsp` tries it again. Only read for certificates already left out.
+ */
+export function leftOutStamp(path: string): string {
+  const parts = [certState(path, false).stamp];
+  for (const ext of SIDE_FILES) {
+    try {
+      const st = statSync(`${path}${ext}`, { throwIfNoEntry: false });
+      parts.push(st ? `${ext}:${st.isFile() ? stampOf(st) : st.mode}` : '');
+    } catch (err) {
+      parts.push(`${ext}:${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  return parts.join(',');
 }

@@ -1,7 +1,9 @@
 /**
  * Runs an operator-supplied command through /bin/sh -c (so `$(cat pidfile)` works, as in Bamboo), with a
  * timeout that kills the command's whole process group. The result is read on 'exit', not 'close':
- * `haproxy -D` forks a daemon that may inherit our pipes and keep them open for its whole life.
+ * `haproxy -D` forks a daemon that may inherit our pipes and keep them open for its whole life. A process
+ * that SIGKILL cannot end (uninterruptible sleep on a hung mount) never exits: the result is then given
+ * `KILL_GRACE_MS` after the kill, as a timeout, and the process is left to the kernel.
  */
 import { spawn } from 'node:child_process';
 import { cleanHaproxyOutput, type CleanOptions } from './haproxy-errors.js';
@@ -17,7 +19,17 @@ export interface CommandResult {
 
 const MAX_OUTPUT = 64 * 1024;
 
-export function runCommand(command: string, timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<CommandResult> {
+/** How long after its SIGKILL a command that has not exited is given up on. */
+export const KILL_GRACE_MS = 2000;
+
+/** For tests: how the process group is signalled, and the grace after the kill. */
+export interface RunOptions {
+  kill?: (pid: number, signal: NodeJS.Signals) => void;
+  killGraceMs?: number;
+}
+
+export function runCommand(command: string, timeoutMs: number, env?: NodeJS.ProcessEnv, options: RunOptions = {}): Promise<CommandResult> {
+  const kill = options.kill ?? ((pid, signal) => process.kill(pid, signal));
   const started = performance.now();
   return new Promise((resolvePromise) => {
     const child = spawn('/bin/sh', ['-c', command], {
@@ -29,20 +41,23 @@ export function runCommand(command: string, timeoutMs: number, env?: NodeJS.Proc
     let stderr = '';
     let timedOut = false;
     let settled = false;
+    let abandon: NodeJS.Timeout | undefined;
     child.stdout.on('data', (d: Buffer) => { if (stdout.length < MAX_OUTPUT) stdout += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { if (stderr.length < MAX_OUTPUT) stderr += d.toString(); });
     const timer = setTimeout(() => {
       timedOut = true;
       try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+        if (child.pid) kill(-child.pid, 'SIGKILL');
       } catch {
         /* already gone */
       }
+      abandon = setTimeout(() => finish(null, 'SIGKILL'), options.killGraceMs ?? KILL_GRACE_MS);
     }, timeoutMs);
     const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(abandon);
       // Give buffered output a moment to arrive, then stop reading: a daemon may hold the pipes.
       setImmediate(() => {
         child.stdout.destroy();

@@ -11,7 +11,7 @@ import { CulmError, errorMessage } from '../core/errors.js';
 import type { App, ClusterState, Rule } from '../core/model.js';
 import { diffViews } from '../core/diff.js';
 import { buildView, type CertCheck, type CertProblem, type HaproxyPaths, type LabelConfigNote, type TemplateContext } from '../core/view.js';
-import { certsAtFailure, type CertState, type CrtListEntry } from '../core/tls.js';
+import { appCertsOf, certsAtFailure, type CertState, type CrtListEntry } from '../core/tls.js';
 import { readinessChangesAt } from '../core/readiness.js';
 import type { SideFile } from '../haproxy/driver.js';
 import { DeliveryError, type HaproxyDelivery } from '../haproxy/delivery.js';
@@ -33,6 +33,15 @@ const MAX_EXCLUDED_SHARE = 0.25;
  * enough to find one among 2^15; each that stalls costs the limit (HAProxy.CommandTimeoutMs or the CPU time).
  */
 const MAX_CERT_PROBES = 16;
+/** The search's time in all, in HAProxy.CommandTimeoutMs (see ApplierOptions). */
+export const STALL_SEARCH_TIMEOUTS = 4;
+/**
+ * A certificate left out for a stall (or left untested when the search ran out) is tried again after this long,
+ * doubled each time the same file stalls the check again, up to STALL_RETRY_MAX_MS: a fixed file beside it or a
+ * mount that recovered changes nothing culm can see, and each retry that still stalls costs one search.
+ */
+export const STALL_RETRY_MS = 10 * 60_000;
+export const STALL_RETRY_MAX_MS = 4 * 60 * 60_000;
 /** A check stopped at its time, CPU-time or memory limit: it says nothing of the config, only that it stalled. */
 const STALLED: ReadonlySet<string> = new Set(['E_VALIDATION_LIMIT', 'E_VALIDATION_TIMEOUT']);
 
@@ -130,6 +139,20 @@ const round1 = (ms: number): number => Math.round(ms * 10) / 10;
  */
 const CANDIDATE_REUSE_MS = 250;
 
+/** What the applier needs beyond its edges; every field has a default. */
+export interface ApplierOptions {
+  /** The clock (stall retries are timed by it). */
+  now?: () => number;
+  /**
+   * HAProxy.CommandTimeoutMs: a search for the certificates a check stalls on may take STALL_SEARCH_TIMEOUTS of
+   * it in all (16 stalling checks would be 8 minutes at 30 s), then the suspects not cleared are left out
+   * unresolved; absent: no bound but the probes'.
+   */
+  commandTimeoutMs?: number;
+  /** The stamp of a certificate left out: also changes with the files beside it (cert-files.ts `leftOutStamp`); absent: `certFiles`' stamp. */
+  leftOutStamp?: (path: string) => string;
+}
+
 interface Candidate {
   state: ClusterState;
   rules: ReadonlyMap<string, Rule>;
@@ -145,10 +168,13 @@ export class Applier {
   readonly ignoredRules = new Map<string, string>();
   readonly excludedApps = new Map<string, string>();
   /**
-   * App certificates left out after HAProxy's check, by path: why (HAProxy refuses it, or its check stalls on it)
-   * and the file's stamp then (a new file is tried again).
+   * App certificates left out after HAProxy's check, by path: why (HAProxy refuses it, or its check stalls on it),
+   * the stamp of the file and those beside it then (a change tries it again) and, for a stall, when it is tried
+   * again all the same (STALL_RETRY_MS).
    */
-  readonly refusedCerts = new Map<string, { why: string; stamp: string }>();
+  readonly refusedCerts = new Map<string, { why: string; stamp: string; retryAt?: number }>();
+  /** Files left out for a stall: how many times in a row, when last, and for how long (STALL_RETRY_MS). */
+  private readonly stallHistory = new Map<string, { count: number; at: number; delayMs: number }>();
   private appliedView?: TemplateContext;
   private rejectedText?: string;
   private rejectedError?: CulmError;
@@ -175,7 +201,27 @@ export class Applier {
     private readonly log: Logger,
     /** Whether certificate files are usable (src/fs/cert-files.ts); absent: all are (unit tests). */
     private readonly certFiles?: (path: string, directory: boolean) => CertState,
+    private readonly options: ApplierOptions = {},
   ) {}
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  /** The stamp kept with a certificate left out: a new one (the file or one beside it changed) tries it again. */
+  private leftOutStamp(path: string): string {
+    return this.options.leftOutStamp?.(path) ?? this.certFiles?.(path, false).stamp ?? '';
+  }
+
+  /** When a certificate left out for a stall now is tried again: later each time the same file stalls again. */
+  private stallRetryAt(path: string, now: number): number {
+    const before = this.stallHistory.get(path);
+    // Stalled again at its retry (or soon after): a longer wait; long after, it counts as a first stall.
+    const count = before && now - before.at <= before.delayMs + STALL_RETRY_MAX_MS ? before.count + 1 : 1;
+    const delayMs = Math.min(STALL_RETRY_MS * 2 ** (count - 1), STALL_RETRY_MAX_MS);
+    this.stallHistory.set(path, { count, at: now, delayMs });
+    return now + delayMs;
+  }
 
   /** Which apps the views serve (HAProxy.Group). */
   get servePolicy(): GroupPolicy {
@@ -194,7 +240,11 @@ export class Applier {
     }
     for (const [id, acl] of this.ignoredRules) if (rules.get(id)?.acl !== acl) this.ignoredRules.delete(id);
     for (const [id, key] of this.excludedApps) if (isolationKey(state, rules, id) !== key) this.excludedApps.delete(id);
-    for (const [path, refused] of this.refusedCerts) if (this.certFiles && this.certFiles(path, false).stamp !== refused.stamp) this.refusedCerts.delete(path);
+    const now = this.now();
+    for (const [path, refused] of this.refusedCerts) {
+      if ((refused.retryAt !== undefined && now >= refused.retryAt) || (this.certFiles && this.leftOutStamp(path) !== refused.stamp)) this.refusedCerts.delete(path);
+    }
+    for (const [path, h] of this.stallHistory) if (now - h.at > h.delayMs + STALL_RETRY_MAX_MS) this.stallHistory.delete(path);
   }
 
   /** `heldOut`: app certificates left out of this view only, with why (a probe of `stallingCerts`). */
@@ -319,7 +369,7 @@ export class Applier {
         this.tellClashes(view.PortClashes, measures);
         this.tellLabelConfig(view.LabelConfigNotes, measures);
         this.tellCerts(view.CertProblems, measures);
-        this.namesPortCerts = view.Listeners.some((l) => l.SslCert !== '') || view.CertProblems.some((p) => p.Frontend !== undefined);
+        this.namesPortCerts = view.Listeners.some((l) => l.SslCert !== '') || view.CertProblems.some((p) => p.Frontend !== undefined && !p.Ignored);
         text = round === 0 && reused ? reused.text : this.render(view, measures);
       } catch (err) {
         // Text of one app failed to render (its override partial throws, or is missing): that app is left out.
@@ -387,7 +437,7 @@ export class Applier {
           const certs = certsAtFailure(e.message, view).filter((c) => !this.refusedCerts.has(c.Cert));
           if (certs.length > 0 && round < MAX_ISOLATION_ROUNDS) {
             for (const c of certs) {
-              this.refusedCerts.set(c.Cert, { why: `HAProxy refuses it (${e.message})`, stamp: this.certFiles?.(c.Cert, false).stamp ?? '' });
+              this.refusedCerts.set(c.Cert, { why: `HAProxy refuses it (${e.message})`, stamp: this.leftOutStamp(c.Cert) });
               certsNow.push(c.Cert);
               for (const id of c.AppIds) {
                 const isolated: LeftOut = { kind: 'cert', id, error: `certificate ${c.Cert}: ${e.message}` };
@@ -414,12 +464,15 @@ export class Applier {
         }
         // A check stopped at its limit names no file: when app certificates are in the candidate (a file on a slow
         // mount, a FIFO beside one), those it stalls on are found by bisection and left out; the rest applies.
-        if (STALLED.has(e.code) && !stallSearched && round < MAX_ISOLATION_ROUNDS && view.Tls?.CrtList) {
+        // Suspects: every app certificate, the HTTPS frontend's and the service-port frontends' alike.
+        const suspects = STALLED.has(e.code) && !stallSearched && round < MAX_ISOLATION_ROUNDS ? appCertsOf(view) : [];
+        if (suspects.length > 0) {
           stallSearched = true;
-          const left = await this.stallingCerts(state, rules, view.Tls.CrtList.Entries, e, measures);
+          const left = await this.stallingCerts(state, rules, suspects, e, measures);
           if (left) {
+            const now = this.now();
             for (const { entry, why } of left) {
-              this.refusedCerts.set(entry.Cert, { why, stamp: this.certFiles?.(entry.Cert, false).stamp ?? '' });
+              this.refusedCerts.set(entry.Cert, { why, stamp: this.leftOutStamp(entry.Cert), retryAt: this.stallRetryAt(entry.Cert, now) });
               certsNow.push(entry.Cert);
               for (const id of entry.AppIds) {
                 const isolated: LeftOut = { kind: 'cert', id, error: `certificate ${entry.Cert}: ${why}`, stalled: true };
@@ -451,6 +504,8 @@ export class Applier {
     const limit = `haproxy -c stops at its limit with it (${stalled.message})`;
     this.log.warn({ err: stalled.message, certificates: entries.length }, 'validation stopped at its limit with app certificates in the config: looking for those it stalls on');
     const probing = 'held out while culm looks for the certificate haproxy -c stalls on';
+    const searchMs = this.options.commandTimeoutMs === undefined ? undefined : STALL_SEARCH_TIMEOUTS * this.options.commandTimeoutMs;
+    const deadline = searchMs === undefined ? Infinity : this.now() + searchMs;
     try {
       const found = await searchStalls(entries, async (heldOut) => {
         const view = this.view(state, rules, undefined, Date.now(), new Map([...heldOut].map((e) => [e.Cert, probing])));
@@ -464,13 +519,13 @@ export class Applier {
           if (err instanceof CulmError && err.code === 'E_CONFIG_INVALID') return false;
           throw err;
         }
-      }, MAX_CERT_PROBES);
+      }, MAX_CERT_PROBES, () => this.now() >= deadline);
       if (!found) {
         this.log.warn({ err: stalled.message }, 'validation stops at its limit without the app certificates too: none is left out');
         return undefined;
       }
       const unresolved = `left out untested: haproxy -c stops at its limit (${stalled.message}) with some app certificates, `
-        + `and ${MAX_CERT_PROBES} checks did not tell whether this is one`;
+        + `and ${found.probes} checks${found.probes < MAX_CERT_PROBES ? ` (all the search's ${Math.round((searchMs ?? 0) / 1000)} s allowed)` : ''} did not tell whether this is one`;
       this.log.warn({ culprits: found.culprits.map((e) => e.Cert), unresolved: found.unresolved.map((e) => e.Cert), checks: found.probes }, 'app certificates haproxy -c stalls on: left out');
       return [...found.culprits.map((entry) => ({ entry, why: limit })), ...found.unresolved.map((entry) => ({ entry, why: unresolved }))];
     } catch (err) {
@@ -498,25 +553,34 @@ export class Applier {
 
   /**
    * Certificates left out (a file missing or unreadable, refused by HAProxy), of the HTTPS frontend or of a service
-   * port's own: one log line each and, for an app's, `culm_apps_skipped_total{reason="tls cert"}`, when it starts
-   * being left out.
+   * port's own: one log line each and, for an app's, `culm_apps_skipped_total{reason="tls cert"}` once per app and
+   * file (an HTTP port's file is in both frontends), when it starts being left out. A label this edge ignores
+   * (no `HAProxy.SslCerts`) is one info line per app, not counted, as raw labels ignored are.
    */
   private tellCerts(problems: readonly CertProblem[], measures: ApplyMeasures): void {
     const now = new Set<string>();
+    const counted = new Set<string>();
+    const ignored = new Map<string, string[]>();
     for (const p of problems) {
       const key = `${p.AppId}\0${p.Cert}\0${p.Frontend ?? ''}`;
       now.add(key);
       if (this.toldCerts.has(key)) continue;
-      if (p.Frontend) {
+      const once = `${p.AppId}\0${p.Cert}`;
+      const count = p.AppId !== '' && !p.Ignored && !counted.has(once) && !this.toldCerts.has(once);
+      if (count) {
+        counted.add(once);
         measures.skipped.push({ kind: 'app', id: p.AppId, reason: 'tls cert' });
-        this.log.warn({ app: p.AppId, cert: p.Cert, frontend: p.Frontend, err: p.Reason }, 'service port left out: its certificate (HAPROXY_{n}_SSL_CERT) cannot be used');
-      } else if (p.AppId) {
-        measures.skipped.push({ kind: 'app', id: p.AppId, reason: 'tls cert' });
-        this.log.warn({ app: p.AppId, cert: p.Cert, err: p.Reason }, 'app certificate left out of the HTTPS frontend');
-      } else {
-        this.log.error({ cert: p.Cert, err: p.Reason }, 'certificate of HAProxy.SslCerts / HAPROXY_SSL_CERTS left out of the HTTPS frontend');
       }
+      if (p.Ignored) ignored.set(p.AppId, [...ignored.get(p.AppId) ?? [], p.Cert]);
+      else if (p.Frontend) this.log.warn({ app: p.AppId, cert: p.Cert, frontend: p.Frontend, err: p.Reason }, 'service port left out: its certificate (HAPROXY_{n}_SSL_CERT) cannot be used');
+      else if (p.AppId) this.log.warn({ app: p.AppId, cert: p.Cert, err: p.Reason }, 'app certificate left out of the HTTPS frontend');
+      else this.log.error({ cert: p.Cert, err: p.Reason }, 'certificate of HAProxy.SslCerts / HAPROXY_SSL_CERTS left out of the HTTPS frontend');
     }
+    for (const [app, certs] of ignored) {
+      this.log.info({ app, certs }, 'app certificate labels (HAPROXY_{n}_SSL_CERT) ignored: HAProxy.SslCerts is empty; their service-port frontends are left out');
+    }
+    // A file counted stays counted while any of its problems remains.
+    for (const p of problems) if (p.AppId && !p.Ignored) now.add(`${p.AppId}\0${p.Cert}`);
     this.toldCerts = now;
   }
 

@@ -16,10 +16,10 @@ export interface StallSearch<T> {
 /**
  * `stalls(heldOut)` says whether the check stalls with `heldOut` left out (a new set each call). Called only
  * after a check with every suspect in stalled. Undefined when it stalls with all of them held out: the
- * fault is elsewhere. At most `maxProbes` probes (at least 1); suspects left untested when they run out are
- * `unresolved`.
+ * fault is elsewhere. At most `maxProbes` probes (at least 1), and none begun once `expired()` says the search's
+ * time is up (after the first); suspects left untested when they run out are `unresolved`.
  */
-export async function searchStalls<T>(suspects: readonly T[], stalls: (heldOut: ReadonlySet<T>) => Promise<boolean>, maxProbes: number): Promise<StallSearch<T> | undefined> {
+export async function searchStalls<T>(suspects: readonly T[], stalls: (heldOut: ReadonlySet<T>) => Promise<boolean>, maxProbes: number, expired: () => boolean = () => false): Promise<StallSearch<T> | undefined> {
   const out = new Set(suspects);
   let probes = 0;
   const probe = (): Promise<boolean> => {
@@ -27,11 +27,12 @@ export async function searchStalls<T>(suspects: readonly T[], stalls: (heldOut: 
     return stalls(new Set(out));
   };
   if (await probe()) return undefined;
+  const spent = (): boolean => probes >= maxProbes || expired();
   const culprits: T[] = [];
   const unresolved: T[] = [];
   /** Tries `group` (held out, unknown) back in: kept in when the check passes with it, else searched. */
   const tryBack = async (group: readonly T[]): Promise<void> => {
-    if (probes >= maxProbes) return void unresolved.push(...group);
+    if (spent()) return void unresolved.push(...group);
     for (const x of group) out.delete(x);
     if (!(await probe())) return; // none of them stalls it
     for (const x of group) out.add(x);
@@ -42,7 +43,7 @@ export async function searchStalls<T>(suspects: readonly T[], stalls: (heldOut: 
     if (group.length <= 1) return void culprits.push(...group);
     const half = group.slice(0, group.length >> 1);
     const rest = group.slice(group.length >> 1);
-    if (probes >= maxProbes) return void unresolved.push(...group);
+    if (spent()) return void unresolved.push(...group);
     for (const x of half) out.delete(x);
     if (!(await probe())) return search(rest); // the first half passes: the culprit is in the rest
     for (const x of half) out.add(x);

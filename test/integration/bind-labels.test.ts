@@ -33,16 +33,20 @@ function tryConnect(address: string, port: number): Promise<string> {
 t.test('BIND_ADDR, SSL_CERT with BIND_OPTIONS and USE_HSTS on service ports', async (t) => {
   const certs = mkdtempSync(join(tmpdir(), 'culm-it-bind-'));
   makeCert(join(certs, 'web.pem'), 'web.example.com');
+  makeCert(join(certs, 'edge.pem'), 'edge.example.com');
   writeFileSync(join(certs, 'garbage.pem'), 'not a certificate\n');
-  const sp = { local: await freePort(), tls: await freePort(), garbage: await freePort(), late: await freePort(), other: await freePort() };
+  const sp = { local: await freePort(), tls: await freePort(), garbage: await freePort(), late: await freePort(), other: await freePort(), edge: await freePort(), https: await freePort() };
   const { backends: b, culm, close } = await culmWithApps({
     '/local': { servicePorts: [sp.local], labels: { HAPROXY_0_BIND_ADDR: '127.0.0.2', HAPROXY_0_USE_HSTS: 'true' } },
     '/tls': { servicePorts: [sp.tls], labels: { HAPROXY_0_SSL_CERT: join(certs, 'web.pem'), HAPROXY_0_BIND_OPTIONS: 'alpn http/1.1', HAPROXY_0_USE_HSTS: 'true', HAPROXY_0_VHOST: 'web.example.com' } },
     '/garbage': { servicePorts: [sp.garbage], labels: { HAPROXY_0_SSL_CERT: join(certs, 'garbage.pem') } },
     '/late': { servicePorts: [sp.late], labels: { HAPROXY_0_SSL_CERT: join(certs, 'late.pem') } },
     '/other': { servicePorts: [sp.other], labels: {} },
+    '/edge': { servicePorts: [sp.edge], labels: { HAPROXY_0_SSL_CERT: join(certs, 'edge.pem'), HAPROXY_0_MODE: 'tcp' } },
   }, {
     CULM_BIND_SERVICE_PORTS: 'true', CULM_SERVICE_PORT_BIND: '127.0.0.1', CULM_TRUST_LABEL_CONFIG: 'true',
+    // App certificates are honoured only with the edge's own set.
+    HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${sp.https}`,
     // Resyncs often: with a service port's certificate named, each one renders, so a file that appears is picked up.
     CULM_RESYNC_INTERVAL_MS: '500',
   }, () => rmSync(certs, { recursive: true, force: true }));
@@ -81,10 +85,30 @@ t.test('BIND_ADDR, SSL_CERT with BIND_OPTIONS and USE_HSTS on service ports', as
   t.equal((await rawRequest(`${culm.frontend}/garbage`, 'GET', { Host: 'x', Connection: 'close' })).body.trim(), body('/garbage'), 'and routed by the HTTP frontend');
   t.ok(await culm.metric('culm_apps_skipped_total{reason="tls cert"}') >= 2, 'the refused and the missing certificates counted');
 
+  // The edge's own certificate is not an app's.
+  t.equal(await tryConnect('127.0.0.1', sp.edge), 'ECONNREFUSED', 'a service port naming HAProxy.SslCerts\' file: no frontend');
+  t.notMatch(culm.config(), `::edge-port-${sp.edge}`, 'not in the config');
+
   // A missing file: its frontend comes once the file is there, at the next resync.
   t.equal(await tryConnect('127.0.0.1', sp.late), 'ECONNREFUSED', 'a missing certificate: its frontend left out');
   makeCert(join(certs, 'late.pem'), 'late.example.com');
   await eventually('the late certificate is used', async () => (await httpsRequest(sp.late, 'late.example.com', 'x').catch(() => ({ cn: '' }))).cn === 'late.example.com');
   t.pass('a certificate file that appeared is used after the next resync (no Marathon change)');
   t.equal((await httpsRequest(sp.late, 'late.example.com', 'x')).body, body('/late'), 'and the port answers');
+});
+
+t.test('without HAProxy.SslCerts a service port\'s certificate label is ignored: no TLS, and no clear text in its place', async (t) => {
+  const certs = mkdtempSync(join(tmpdir(), 'culm-it-bind-off-'));
+  makeCert(join(certs, 'web.pem'), 'web.example.com');
+  const sp = { tls: await freePort(), other: await freePort() };
+  const { backends: b, culm, close } = await culmWithApps({
+    '/tls': { servicePorts: [sp.tls], labels: { HAPROXY_0_SSL_CERT: join(certs, 'web.pem'), HAPROXY_0_VHOST: 'web.example.com' } },
+    '/other': { servicePorts: [sp.other], labels: {} },
+  }, { CULM_BIND_SERVICE_PORTS: 'true', CULM_SERVICE_PORT_BIND: '127.0.0.1' }, () => rmSync(certs, { recursive: true, force: true }));
+  t.teardown(close);
+  t.equal((await rawRequest(`http://127.0.0.1:${sp.other}/`, 'GET', { Host: 'x', Connection: 'close' })).body.trim(), String(b['/other'].port), 'the other service port answers');
+  t.equal(await tryConnect('127.0.0.1', sp.tls), 'ECONNREFUSED', 'the port that asked for TLS is not bound');
+  t.notMatch(culm.config(), 'ssl crt', 'no app certificate in the config');
+  const plain = await rawRequest(`${culm.frontend}/`, 'GET', { Host: 'web.example.com', Connection: 'close' });
+  t.equal(plain.body.trim(), String(b['/tls'].port), 'the app is routed by the HTTP frontend');
 });

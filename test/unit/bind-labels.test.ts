@@ -23,8 +23,9 @@ import { renderShape, section, SHAPES, type AppSpec, type Shape } from '../helpe
 
 const renderer = new Renderer(new URL('../../templates/haproxy.cfg.eta', import.meta.url).pathname);
 const base: HaproxyPaths = { HttpBind: '127.0.0.1:18080', StatsSocket: '/run/culm/haproxy.cfg.sock', PidFile: '/run/culm/haproxy.cfg.pid', OutputPath: '/run/culm/haproxy.cfg' };
+/** App certificates are honoured only with HAProxy.SslCerts set (the edge's own): these tests set it. */
 const bound = (trust: boolean, servicePortBind = '127.0.0.1'): HaproxyPaths => ({
-  ...base, ServeGroups: { groups: [], strict: false, servicePortBind, ...(trust ? { trustLabelConfig: true } : {}) },
+  ...base, SslCerts: ['/run/culm/certs/default.pem'], HttpsBind: '127.0.0.1:18443', ServeGroups: { groups: [], strict: false, servicePortBind, ...(trust ? { trustLabelConfig: true } : {}) },
 });
 const render = (specs: AppSpec[], shape: Shape, paths: HaproxyPaths, certCheck?: CertCheck, refusedCerts?: ReadonlyMap<string, string>) =>
   renderShape(renderer, specs, shape, paths, { view: { ...(certCheck ? { certCheck } : {}), ...(refusedCerts ? { refusedCerts } : {}) } });
@@ -178,13 +179,17 @@ t.test('a service port\'s certificate: checked as the HTTPS frontend\'s, its fro
     { id: '/garbage', ports: [10300], labels: { HAPROXY_0_SSL_CERT: '/c/garbage.pem', HAPROXY_0_MODE: 'tcp' } },
   ];
   const check = (stamp: string): CertCheck => (path) => ({ problem: path === '/c/gone.pem' ? 'no such file' : '', stamp });
-  const refused = new Map([['/c/garbage.pem', "unable to load certificate from file '/c/garbage.pem'"]]);
+  // As the applier keeps it (apply.ts): the reason whole, written once in the frontend's.
+  const refused = new Map([['/c/garbage.pem', "HAProxy refuses it (unable to load certificate from file '/c/garbage.pem')"]]);
   const v = render(specs, '1.5', bound(false), check('1'), refused);
   t.same(v.view.Listeners.map((l) => l.Name), ['::a-port-10100'], 'only the usable certificate\'s frontend');
-  t.match(v.view.CertProblems, [
+  t.match(v.view.CertProblems.filter((p) => p.Frontend), [
     { AppId: '/garbage', Cert: '/c/garbage.pem', Frontend: '::garbage-port-10300', Reason: /HAPROXY_0_SSL_CERT \/c\/garbage\.pem: HAProxy refuses it .*: the frontend of service port 10300 left out/ },
     { AppId: '/gone', Cert: '/c/gone.pem', Frontend: '::gone-port-10200', Reason: /no such file: the frontend of service port 10200 left out/ },
   ]);
+  t.equal(v.view.CertProblems.find((p) => p.Frontend === '::garbage-port-10300')?.Reason,
+    "HAPROXY_0_SSL_CERT /c/garbage.pem: HAProxy refuses it (unable to load certificate from file '/c/garbage.pem'): the frontend of service port 10300 left out",
+    'the refusal said once (not "HAProxy refuses it (HAProxy refuses it (…))")');
   t.match(v.text, 'backend ::gone-cluster', 'the app itself is served');
   t.match(section(v.text, 'frontend http-in'), 'gone.example.com', 'and routed by the HTTP frontend');
   const a = v.view.Listeners[0];
@@ -218,6 +223,38 @@ function haproxyAccepts(t: Test, text: string, dir: string): void {
   t.notMatch(r.stderr, /ALERT/, 'without an alert');
 }
 
+t.test('app certificates only with HAProxy.SslCerts, and never the edge\'s own', async (t) => {
+  const { SslCerts: _none, HttpsBind: _bind, ...plain } = bound(false, '*');
+  const specs: AppSpec[] = [
+    { id: '/evil', ports: [10443], labels: { HAPROXY_0_SSL_CERT: '/etc/ssl/edge.pem', HAPROXY_0_MODE: 'tcp' } },
+    { id: '/web', ports: [10100], labels: { HAPROXY_0_SSL_CERT: '/c/web.pem', HAPROXY_0_VHOST: 'web.example.com' } },
+    { id: '/plain', ports: [10200] },
+  ];
+  const off = render(specs, '1.5', plain);
+  t.same(off.view.Listeners.map((l) => l.Name), ['::plain-port-10200'], 'no HAProxy.SslCerts: no frontend terminates TLS with an app\'s file');
+  t.notMatch(off.text, 'ssl crt', 'no certificate anywhere in the config');
+  t.notMatch(off.text, /bind \*:10443|bind \*:10100/, 'and those ports are not served in clear either');
+  t.match(off.view.CertProblems, [
+    { AppId: '/evil', Cert: '/etc/ssl/edge.pem', Frontend: '::evil-port-10443', Ignored: true, Reason: /ignored: this edge honours app certificates only with HAProxy.SslCerts set: the frontend of service port 10443 left out/ },
+    { AppId: '/web', Cert: '/c/web.pem', Frontend: '::web-port-10100', Ignored: true },
+  ]);
+  t.equal(off.view.NotServed['/web'], undefined, 'the app is served');
+  t.match(section(off.text, 'frontend http-in'), 'web.example.com', 'and routed by http-in');
+
+  const edge: HaproxyPaths = { ...bound(false, '*'), SslCerts: ['/etc/ssl/edge.pem', '/etc/ssl/edge.d/'] };
+  const check: CertCheck = (path) => ({ problem: '', stamp: '1', ...(path === '/c/link.pem' ? { real: '/etc/ssl/edge.d/x.pem' } : {}) });
+  const own = render([
+    ...specs,
+    { id: '/indir', ports: [10500], labels: { HAPROXY_0_SSL_CERT: '/etc/ssl/edge.d/other.pem', HAPROXY_0_MODE: 'tcp' } },
+    { id: '/link', ports: [10600], labels: { HAPROXY_0_SSL_CERT: '/c/link.pem', HAPROXY_0_MODE: 'tcp' } },
+    { id: '/near', ports: [10700], labels: { HAPROXY_0_SSL_CERT: '/etc/ssl/edge.d2/x.pem', HAPROXY_0_MODE: 'tcp' } },
+  ], '1.5', edge, check);
+  t.same(own.view.Listeners.map((l) => l.Name).sort(), ['::near-port-10700', '::plain-port-10200', '::web-port-10100'], 'with SslCerts: an app\'s own file is honoured, the edge\'s is not');
+  const refused = own.view.CertProblems.filter((p) => p.Frontend);
+  t.same(refused.map((p) => p.AppId).sort(), ['/evil', '/indir', '/link'], 'one of SslCerts, a file in its directory, a link to one: refused');
+  t.ok(refused.every((p) => /the edge's own certificate \(HAProxy.SslCerts\), not an app's: the frontend of service port \d+ left out/.test(p.Reason) && !p.Ignored), 'saying why');
+});
+
 t.test('default template: golden file (UPDATE_GOLDEN=1 to refresh), and HAProxy accepts it with real certificates', async (t) => {
   requireBinary('openssl', 'apt-get install -y openssl');
   const golden = new URL('../fixtures/golden/bind-labels.cfg', import.meta.url).pathname;
@@ -238,17 +275,20 @@ t.test('default template: golden file (UPDATE_GOLDEN=1 to refresh), and HAProxy 
 
   const dir = mkdtempSync(join(tmpdir(), 'culm-bind-labels-'));
   execFileSync('mkdir', ['-p', join(dir, 'certs')]);
-  for (const name of ['db', 'web']) makeCert(join(dir, 'certs', `${name}.pem`), `${name}.example.com`);
+  for (const name of ['db', 'web', 'default']) makeCert(join(dir, 'certs', `${name}.pem`), `${name}.example.com`);
   const local = text.replaceAll('/run/culm/', `${dir}/`);
   const view = render(specs, '1.4', bound(true)).view;
   if (view.RouteMap) writeFileSync(view.RouteMap.Path.replace('/run/culm/', `${dir}/`), view.RouteMap.Text);
+  const list = view.Tls?.CrtList;
+  if (list) writeFileSync(list.Path.replace('/run/culm/', `${dir}/`), list.Text.replaceAll('/run/culm/', `${dir}/`));
   haproxyAccepts(t, local, dir);
 });
 
 t.test('bind options HAProxy refuses: its check names the app\'s frontend, so the applier leaves that app out', async (t) => {
   requireBinary('haproxy', 'apt-get install -y haproxy');
   const dir = mkdtempSync(join(tmpdir(), 'culm-bind-options-'));
-  const { view, text } = render([{ id: '/other', ports: [10900] }, { id: '/web', ports: [10100], labels: { HAPROXY_0_BIND_OPTIONS: 'no-such-option 1' } }], '1.5', { ...bound(true), OutputPath: join(dir, 'haproxy.cfg') });
+  const { SslCerts: _none, HttpsBind: _bind, ...plain } = bound(true);
+  const { view, text } = render([{ id: '/other', ports: [10900] }, { id: '/web', ports: [10100], labels: { HAPROXY_0_BIND_OPTIONS: 'no-such-option 1' } }], '1.5', { ...plain, OutputPath: join(dir, 'haproxy.cfg') });
   t.match(section(text, 'frontend ::web-port-10100'), 'bind 127.0.0.1:10100 no-such-option 1\n', 'written, being trusted');
   const file = join(dir, 'haproxy.cfg');
   writeFileSync(file, text);
