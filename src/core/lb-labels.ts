@@ -156,7 +156,7 @@ export function portsOf(app: App): AppPorts {
     }
     const Vhosts = vhost === undefined ? [] : list(vhost.toLowerCase());
     if (vhost !== undefined && Vhosts.length === 0) refuse('VHOST', vhost, 'names no host');
-    for (const host of Vhosts) if (!isVirtualHost(host) && !isWildcardHost(host)) refuse('VHOST', host, 'is not a host name or a wildcard *.<host name> (no port, path or space)');
+    for (const host of Vhosts) if (!isVirtualHost(host) && !isWildcardHost(host)) refuse('VHOST', host, 'is not a host name or a wildcard *.<host name of two labels or more> (no port, path or space)');
     const Path = path?.trim() ?? '';
     if (path !== undefined && !isPathPrefix(Path)) refuse('PATH', path, 'is not a path prefix (one word starting with /)');
     let RedirectToHttps = false;
