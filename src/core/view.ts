@@ -482,29 +482,40 @@ export function buildView(
   const split = splitRoutes(last.routes, haproxy.OutputPath);
   const certCheck = options.certCheck ?? TRUST_CERTS;
   const { tls, problems } = tlsOf(apps, { bind: haproxy.HttpsBind ?? '*:443', certs: haproxy.SslCerts ?? [] }, haproxy.OutputPath, certCheck, options.refusedCerts);
-  const bound = boundListeners(apps, haproxy.HttpBind, tls?.Bind ?? '');
-  const served = servedListeners(bound.listeners, certCheck, options.refusedCerts);
+  // Certificates first: a frontend left out for its file must not claim its port from another app's.
+  const served = servedListeners(appListeners(apps), certCheck, options.refusedCerts);
+  const bound = boundListeners(served.listeners, haproxy.HttpBind, tls?.Bind ?? '');
   return {
     Apps: apps, Frontends: frontends, Routes: last.routes, AclRoutes: split.acl,
     ...(split.map ? { RouteMap: split.map } : {}),
     Services: services, HAProxy: haproxy, NotServed: notServed,
-    Listeners: served.listeners, PortClashes: bound.clashes,
+    Listeners: bound.listeners, PortClashes: bound.clashes,
     ...(tls ? { Tls: tls } : {}), CertProblems: served.problems.length ? [...problems, ...served.problems] : problems,
     LabelConfigNotes: notes,
   };
 }
 
-/** The last listeners settled, reused while every app's listeners are the same arrays (task changes). */
-let lastBound: { binds: string; lists: readonly (readonly ListenerView[])[]; result: ReturnType<typeof resolveClashes> } = {
-  binds: '', lists: [], result: resolveClashes([], []),
-};
+/** The apps' listeners in app order, the same array while every app's are the same (task changes). */
+let lastListed: { lists: readonly (readonly ListenerView[])[]; all: readonly ListenerView[] } = { lists: [], all: [] };
 
-function boundListeners(apps: readonly AppView[], httpBind: string, httpsBind: string): ReturnType<typeof resolveClashes> {
+function appListeners(apps: readonly AppView[]): readonly ListenerView[] {
   const lists: (readonly ListenerView[])[] = [];
   for (const a of apps) if (a.Listeners.length) lists.push(a.Listeners);
+  if (lists.length === lastListed.lists.length && lists.every((l, i) => l === lastListed.lists[i] || sameListeners(l, lastListed.lists[i]))) return lastListed.all;
+  lastListed = { lists, all: Object.freeze(lists.flat()) };
+  return lastListed.all;
+}
+
+/** The last listeners settled, reused while the served listeners are the same array and the binds the same. */
+let lastBound: { binds: string; served: readonly ListenerView[]; result: ReturnType<typeof resolveClashes> } = {
+  binds: '', served: [], result: resolveClashes([], []),
+};
+
+/** The served listeners (certificates judged) that can all be bound, in app order (service-ports.ts). */
+function boundListeners(served: readonly ListenerView[], httpBind: string, httpsBind: string): ReturnType<typeof resolveClashes> {
   const binds = `${httpBind}\0${httpsBind}`;
-  if (binds === lastBound.binds && lists.length === lastBound.lists.length && lists.every((l, i) => l === lastBound.lists[i] || sameListeners(l, lastBound.lists[i]))) return lastBound.result;
-  lastBound = { binds, lists, result: resolveClashes(lists, boundAddresses(httpBind), boundAddresses(httpsBind)) };
+  if (binds === lastBound.binds && served === lastBound.served) return lastBound.result;
+  lastBound = { binds, served, result: resolveClashes([served], boundAddresses(httpBind), boundAddresses(httpsBind)) };
   return lastBound.result;
 }
 
@@ -513,7 +524,7 @@ let lastServed: { bound: readonly ListenerView[]; files: string; result: ReturnT
   bound: [], files: '', result: { listeners: [], problems: [] },
 };
 
-/** The settled listeners whose certificate, if they name one, is usable (tls.ts); the same array while nothing changed. */
+/** The listeners whose certificate, if they name one, is usable (tls.ts); the same array while nothing changed. */
 function servedListeners(bound: readonly ListenerView[], check: CertCheck, refused: ReadonlyMap<string, string> | undefined): ReturnType<typeof listenerCerts> {
   const result = listenerCerts(bound, check, refused);
   if (result.listeners === bound) return result;

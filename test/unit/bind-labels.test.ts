@@ -203,6 +203,28 @@ t.test('a service port\'s certificate: checked as the HTTPS frontend\'s, its fro
   t.same(certsAtFailure("No Private Key found in '/c/a.pem.key'.", fixed.view), [{ Cert: '/c/a.pem', AppIds: ['/a'] }], 'and one without its key');
 });
 
+t.test('a frontend left out for its certificate claims no port: another app on that service port is served', async (t) => {
+  const check: CertCheck = (path) => ({ problem: path.includes('missing') ? 'no such file' : '', stamp: '1' });
+  const refused = new Map([['/c/garbage.pem', "unable to load certificate from file '/c/garbage.pem'"]]);
+  const cases: Array<{ desc: string; first: Record<string, string>; kept: string[]; clash: boolean }> = [
+    { desc: 'a missing file', first: { HAPROXY_0_SSL_CERT: '/c/missing.pem' }, kept: ['::b-port-10100'], clash: false },
+    { desc: 'a file HAProxy refuses', first: { HAPROXY_0_SSL_CERT: '/c/garbage.pem' }, kept: ['::b-port-10100'], clash: false },
+    { desc: 'a usable file: the first by id keeps the port, as ever', first: { HAPROXY_0_SSL_CERT: '/c/a.pem' }, kept: ['::a-port-10100'], clash: true },
+  ];
+  for (const shape of SHAPES) {
+    for (const c of cases) {
+      const { view, text } = render([{ id: '/a', ports: [10100], labels: c.first }, { id: '/b', ports: [10100] }], shape, bound(false), check, refused);
+      t.same(view.Listeners.map((l) => l.Name), c.kept, `${shape} ${c.desc}: the frontends bound`);
+      if (c.clash) t.match(view.PortClashes['/b'], /port clash: port 0 \(service port 10100\) is already bound by app \/a port 0/, `${shape} ${c.desc}: /b left out for it`);
+      else {
+        t.same(view.PortClashes, {}, `${shape} ${c.desc}: no clash for /b`);
+        t.match(view.CertProblems, [{ AppId: '/a', Frontend: '::a-port-10100' }], `${shape} ${c.desc}: /a's frontend left out for its certificate`);
+        t.match(section(text, 'frontend ::b-port-10100'), 'bind 127.0.0.1:10100', `${shape} ${c.desc}: /b's frontend written`);
+      }
+    }
+  }
+});
+
 t.test('diff reasons for the bind line and HSTS', async (t) => {
   const before = render([{ id: '/web', ports: [10100] }], '1.5', bound(false)).view;
   const after = render([{ id: '/web', ports: [10100], labels: { HAPROXY_0_BIND_ADDR: '127.0.0.2', HAPROXY_0_USE_HSTS: 'true' } }], '1.5', bound(false)).view;
