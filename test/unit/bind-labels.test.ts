@@ -134,6 +134,12 @@ t.test('port clashes consider the address', async (t) => {
     { desc: 'two explicit addresses, one port: both', apps: [[l('/a', '127.0.0.2', 10000)], [l('/b', '127.0.0.3', 10000)]], kept: ['/a', '/b'] },
     { desc: 'the same address twice: the first', apps: [[l('/a', '127.0.0.2', 10000)], [l('/b', '127.0.0.2', 10000)]], kept: ['/a'] },
     { desc: 'IPv6 spelled two ways: the same address', apps: [[l('/a', '::1', 10000)], [l('/b', '0:0:0:0:0:0:0:1', 10000)]], kept: ['/a'] },
+    { desc: 'IPv4-mapped IPv6 is its IPv4 address (HAProxy would bind both)', apps: [[l('/a', '127.0.0.2', 10000)], [l('/b', '::ffff:127.0.0.2', 10000)]], kept: ['/a'] },
+    { desc: 'IPv4-mapped first, in hex and full', apps: [[l('/a', '0:0:0:0:0:ffff:7f00:2', 10000)], [l('/b', '127.0.0.2', 10000)]], kept: ['/a'] },
+    { desc: 'IPv4-mapped, another IPv4 address: no clash', apps: [[l('/a', '::ffff:127.0.0.3', 10000)], [l('/b', '127.0.0.2', 10000)]], kept: ['/a', '/b'] },
+    { desc: 'IPv4-mapped 0.0.0.0 is a wildcard', apps: [[l('/a', '127.0.0.2', 10000)], [l('/b', '::ffff:0.0.0.0', 10000)]], kept: ['/a'] },
+    { desc: 'not mapped (::1:7f00:2): another address', apps: [[l('/a', '::1:7f00:2', 10000)], [l('/b', '127.0.0.2', 10000)]], kept: ['/a', '/b'] },
+    { desc: 'the HTTP bind on the IPv4 of a mapped address', http: '127.0.0.2:10000', apps: [[l('/a', '::ffff:127.0.0.2', 10000)]], kept: [] },
     { desc: '* first: clashes with an explicit address', apps: [[l('/a', '*', 10000)], [l('/b', '127.0.0.2', 10000)]], kept: ['/a'] },
     { desc: 'explicit first: * clashes with it', apps: [[l('/a', '127.0.0.2', 10000)], [l('/b', '*', 10000)]], kept: ['/a'] },
     { desc: '0.0.0.0 is a wildcard', apps: [[l('/a', '127.0.0.2', 10000)], [l('/b', '0.0.0.0', 10000)]], kept: ['/a'] },
@@ -159,6 +165,12 @@ t.test('port clashes consider the address', async (t) => {
 
 t.test('from labels: two apps on one service port, each on its own address', async (t) => {
   for (const shape of SHAPES) {
+    const mapped = render([
+      { id: '/a', ports: [10100], labels: { HAPROXY_0_BIND_ADDR: '127.0.0.2' } },
+      { id: '/b', ports: [10100], labels: { HAPROXY_0_BIND_ADDR: '::ffff:127.0.0.2' } },
+    ], shape, bound(false)).view;
+    t.same(mapped.Listeners.map((l) => l.BindLine), ['127.0.0.2:10100'], `${shape}: an IPv4-mapped address is its IPv4 one`);
+    t.match(mapped.PortClashes['/b'], /port clash: port 0 \(service port 10100\) is already bound by app \/a port 0/, `${shape}: and says so`);
     const { view } = render([
       { id: '/a', ports: [10100], labels: { HAPROXY_0_BIND_ADDR: '127.0.0.2' } },
       { id: '/b', ports: [10100], labels: { HAPROXY_0_BIND_ADDR: '127.0.0.3' } },
