@@ -281,13 +281,13 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
   const serving = all.filter((t) => t.Serving && !names.has(t.Server) && names.add(t.Server));
   const http = app.healthChecks.find((h) => h.protocol === 'HTTP' || h.protocol === 'HTTPS');
   const hasRule = !!rule && !!rule.acl.trim();
-  const labelled = portsOf(app);
+  const labelled = portsOf(app, bind !== undefined);
   const effective = effectivePorts(servedPorts(labelled.ports, policy), bind, hasRule);
   // Without label routing (Bamboo's routing), a redirect label does not apply either.
   const labelPorts = policy.labelRouting === false && effective.some((p) => p.RedirectToHttps)
     ? Object.freeze(effective.map((p) => (p.RedirectToHttps ? Object.freeze({ ...p, RedirectToHttps: false }) : p)))
     : effective;
-  const raw = rawPortsOf(app);
+  const raw = rawPortsOf(app, bind !== undefined);
   const trusted = raw && policy.trustLabelConfig === true ? raw : undefined;
   const chosen = backendTemplateOf(app, rule, policy.trustLabelConfig === true);
   const ports = refusedPorts(labelPorts, trusted, chosen.problem);

@@ -118,6 +118,35 @@ t.test('labels to config lines, all three Marathon shapes', async (t) => {
   }
 });
 
+t.test('HAProxy.BindServicePorts off: the labels only a port\'s own frontend reads are ignored, never refused', async (t) => {
+  const unbound: HaproxyPaths = { ...base, ServeGroups: { groups: [], strict: false, trustLabelConfig: true } };
+  const cases: Array<{ desc: string; labels: Record<string, string> }> = [
+    { desc: 'BIND_ADDR a host name', labels: { HAPROXY_0_BIND_ADDR: 'localhost' } },
+    { desc: 'BIND_ADDR out of range', labels: { HAPROXY_0_BIND_ADDR: '10.0.0.300' } },
+    { desc: 'MODE neither http nor tcp', labels: { HAPROXY_0_MODE: 'udp' } },
+    { desc: 'BIND_OPTIONS a section keyword (trusted)', labels: { HAPROXY_0_BIND_OPTIONS: 'global' } },
+    { desc: 'FRONTEND_HEAD opening a section (trusted)', labels: { HAPROXY_0_FRONTEND_HEAD: 'bind :1\nbackend evil' } },
+    { desc: 'FRONTEND_BACKEND_GLUE opening a section (trusted)', labels: { HAPROXY_0_FRONTEND_BACKEND_GLUE: 'listen evil' } },
+  ];
+  for (const shape of SHAPES) {
+    for (const c of cases) {
+      const desc = `${shape} ${c.desc}`;
+      const specs: AppSpec[] = [{ id: '/web', ports: [10100], labels: { ...c.labels, HAPROXY_0_VHOST: 'web.example.com' } }];
+      const off = render(specs, shape, unbound);
+      t.equal(off.view.NotServed['/web'], undefined, `${desc}: the app served`);
+      t.same(off.rejected, [], `${desc}: nothing refused where the app came in`);
+      t.equal(off.view.LabelConfigNotes['/web'], undefined, `${desc}: no label note either`);
+      t.match(section(off.text, 'frontend http-in'), 'use_backend ::web-cluster if ::web-0-host', `${desc}: routed by its vhost`);
+      t.notMatch(off.text, /evil|frontend ::web-port|bind :1\b/, `${desc}: nothing of the label written`);
+      const on = render(specs, shape, bound(true));
+      t.match(on.view.NotServed['/web'], Object.keys(c.labels)[0], `${desc}: with service ports bound, refused (the port left out)`);
+    }
+    const hsts = render([{ id: '/web', ports: [10100], labels: { HAPROXY_0_USE_HSTS: 'maybe' } }], shape, unbound);
+    t.match(hsts.view.NotServed['/web'], /HAPROXY_0_USE_HSTS/, `${shape}: a label the backend reads is still refused`);
+    t.match(hsts.rejected, [{ appId: '/web', field: 'lb_label' }], `${shape}: and counted`);
+  }
+});
+
 t.test('untrusted raw words are told once per app, never written', async (t) => {
   const { view } = render([{ id: '/web', ports: [10100], labels: { HAPROXY_0_BIND_OPTIONS: 'accept-proxy', HAPROXY_0_BACKEND_HSTS_OPTIONS: 'x', HAPROXY_0_USE_HSTS: 'true' } }], '1.5', bound(false));
   t.same(view.LabelConfigNotes['/web'], { refused: false, note: 'HAPROXY_0_BACKEND_HSTS_OPTIONS, HAPROXY_0_BIND_OPTIONS' }, 'the note names both labels');

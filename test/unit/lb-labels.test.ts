@@ -34,7 +34,7 @@ function marathonApp(id: string, labels: Record<string, string>, shape: Shape, s
 }
 
 function render(apps: Array<Record<string, unknown>>, opts: { rules?: Rule[]; paths?: HaproxyPaths } = {}) {
-  const mapped = mapApps({ apps });
+  const mapped = mapApps({ apps }, opts.paths?.ServeGroups?.servicePortBind !== undefined);
   const state = applySnapshot(emptyState(), mapped.apps, 1);
   const view = buildView(state, new Map((opts.rules ?? []).map((r) => [r.id, r])), opts.paths ?? paths);
   return { view, text: renderer.render(view), rejected: mapped.rejected };
@@ -192,7 +192,8 @@ t.test('per-port view: index, service port, mode, vhosts, path, groups, redirect
 });
 
 t.test('a bad label leaves that port out, with the reason; never another app', async (t) => {
-  const bad: Array<{ desc: string; labels: Record<string, string>; label: string }> = [
+  const bound: HaproxyPaths = { ...paths, ServeGroups: { groups: [], strict: false, servicePortBind: '127.0.0.1' } };
+  const bad: Array<{ desc: string; labels: Record<string, string>; label: string; paths?: HaproxyPaths }> = [
     { desc: 'vhost with a port', labels: { HAPROXY_0_VHOST: 'web.example.com:80' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'vhost with a space inside', labels: { HAPROXY_0_VHOST: 'web example.com' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'vhost with a path', labels: { HAPROXY_0_VHOST: 'web.example.com/x' }, label: 'HAPROXY_0_VHOST' },
@@ -214,11 +215,12 @@ t.test('a bad label leaves that port out, with the reason; never another app', a
     { desc: 'path with #', labels: { HAPROXY_0_PATH: '/a#b' }, label: 'HAPROXY_0_PATH' },
     { desc: 'path with a quote', labels: { HAPROXY_0_PATH: '/a"b' }, label: 'HAPROXY_0_PATH' },
     { desc: 'redirect not a boolean', labels: { HAPROXY_0_REDIRECT_TO_HTTPS: 'maybe' }, label: 'HAPROXY_0_REDIRECT_TO_HTTPS' },
-    { desc: 'mode neither http nor tcp', labels: { HAPROXY_0_MODE: 'udp' }, label: 'HAPROXY_0_MODE' },
+    // Only service ports' own frontends read it: HAProxy.BindServicePorts off, it is ignored (bind-labels.test.ts).
+    { desc: 'mode neither http nor tcp', labels: { HAPROXY_0_MODE: 'udp' }, label: 'HAPROXY_0_MODE', paths: bound },
   ];
   for (const shape of ['1.4', '1.5'] as const) {
     for (const c of bad) {
-      const { view, text, rejected } = render([marathonApp('/web', c.labels, shape), marathonApp('/ok', { HAPROXY_0_VHOST: 'ok.example.com' }, shape)]);
+      const { view, text, rejected } = render([marathonApp('/web', c.labels, shape), marathonApp('/ok', { HAPROXY_0_VHOST: 'ok.example.com' }, shape)], c.paths ? { paths: c.paths } : {});
       t.same(view.Apps.map((a) => a.Id), ['/ok'], `${shape} ${c.desc}: the app is not rendered, the other is`);
       t.notMatch(text, /::web-/, `${shape} ${c.desc}: no backend, no route`);
       t.match(text, 'use_backend ::ok-cluster if ::ok-0-host', `${shape} ${c.desc}: the other app routes`);
