@@ -495,7 +495,7 @@ export function buildView(
   };
 }
 
-/** The apps' listeners in app order, the same array while every app's are the same (task changes). */
+/** The apps' listeners in app order, the same array while every app's are the same (task changes); certificates are judged on these, before clashes. */
 let lastListed: { lists: readonly (readonly ListenerView[])[]; all: readonly ListenerView[] } = { lists: [], all: [] };
 
 function appListeners(apps: readonly AppView[]): readonly ListenerView[] {
@@ -524,7 +524,7 @@ let lastServed: { bound: readonly ListenerView[]; files: string; result: ReturnT
   bound: [], files: '', result: { listeners: [], problems: [] },
 };
 
-/** The listeners whose certificate, if they name one, is usable (tls.ts); the same array while nothing changed. */
+/** The settled listeners whose certificate, if they name one, is usable (tls.ts); the same array while nothing changed. */
 function servedListeners(bound: readonly ListenerView[], check: CertCheck, refused: ReadonlyMap<string, string> | undefined): ReturnType<typeof listenerCerts> {
   const result = listenerCerts(bound, check, refused);
   if (result.listeners === bound) return result;

@@ -4,8 +4,7 @@
  * terminates TLS on the service port with the app's certificate (made here with openssl), with
  * `HAPROXY_0_BIND_OPTIONS` (trusted) on the same bind line; `HAPROXY_0_USE_HSTS` puts the HSTS header on the
  * answers; a certificate HAProxy refuses leaves that frontend out (the app stays routed by the HTTP frontend,
- * the others work) and claims no port from another app, and one missing at first is used once the file is
- * there (no Marathon change). With `HAProxy.BindServicePorts` off, `BIND_ADDR` and `MODE` are ignored, bad or not.
+ * the others work), and one missing at first is used once the file is there (no Marathon change).
  */
 import t from 'tap';
 import { connect } from 'node:net';
@@ -13,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { culmWithApps } from '../helpers/culm.js';
-import { eventually, freePort, rawRequest, startBackend } from '../helpers/net.js';
+import { eventually, freePort, rawRequest } from '../helpers/net.js';
 import { requireBinary } from '../helpers/processes.js';
 import { httpsRequest, makeCert } from '../helpers/tls.js';
 
@@ -35,16 +34,13 @@ t.test('BIND_ADDR, SSL_CERT with BIND_OPTIONS and USE_HSTS on service ports', as
   const certs = mkdtempSync(join(tmpdir(), 'culm-it-bind-'));
   makeCert(join(certs, 'web.pem'), 'web.example.com');
   writeFileSync(join(certs, 'garbage.pem'), 'not a certificate\n');
-  const sp = { local: await freePort(), tls: await freePort(), garbage: await freePort(), late: await freePort(), other: await freePort(), shared: await freePort() };
+  const sp = { local: await freePort(), tls: await freePort(), garbage: await freePort(), late: await freePort(), other: await freePort() };
   const { backends: b, culm, close } = await culmWithApps({
     '/local': { servicePorts: [sp.local], labels: { HAPROXY_0_BIND_ADDR: '127.0.0.2', HAPROXY_0_USE_HSTS: 'true' } },
     '/tls': { servicePorts: [sp.tls], labels: { HAPROXY_0_SSL_CERT: join(certs, 'web.pem'), HAPROXY_0_BIND_OPTIONS: 'alpn http/1.1', HAPROXY_0_USE_HSTS: 'true', HAPROXY_0_VHOST: 'web.example.com' } },
     '/garbage': { servicePorts: [sp.garbage], labels: { HAPROXY_0_SSL_CERT: join(certs, 'garbage.pem') } },
     '/late': { servicePorts: [sp.late], labels: { HAPROXY_0_SSL_CERT: join(certs, 'late.pem') } },
     '/other': { servicePorts: [sp.other], labels: {} },
-    // One service port, two apps: the first by id names a file that is not there, so it claims nothing.
-    '/shared-a': { servicePorts: [sp.shared], labels: { HAPROXY_0_SSL_CERT: join(certs, 'never.pem') } },
-    '/shared-b': { servicePorts: [sp.shared], labels: {} },
   }, {
     CULM_BIND_SERVICE_PORTS: 'true', CULM_SERVICE_PORT_BIND: '127.0.0.1', CULM_TRUST_LABEL_CONFIG: 'true',
     // Resyncs often: with a service port's certificate named, each one renders, so a file that appears is picked up.
@@ -85,38 +81,10 @@ t.test('BIND_ADDR, SSL_CERT with BIND_OPTIONS and USE_HSTS on service ports', as
   t.equal((await rawRequest(`${culm.frontend}/garbage`, 'GET', { Host: 'x', Connection: 'close' })).body.trim(), body('/garbage'), 'and routed by the HTTP frontend');
   t.ok(await culm.metric('culm_apps_skipped_total{reason="tls cert"}') >= 2, 'the refused and the missing certificates counted');
 
-  // A frontend left out for its certificate does not keep another app off its service port.
-  const shared = await rawRequest(`http://127.0.0.1:${sp.shared}/`, 'GET', { Host: 'x', Connection: 'close' });
-  t.equal(shared.body.trim(), body('/shared-b'), 'the service port of a frontend left out for its certificate: the other app\'s');
-  const state = await culm.json<{ Apps: Array<{ Id: string; NotServed: string }> }>('/api/state');
-  t.notMatch(state.body.Apps.find((a) => a.Id === '/shared-b')?.NotServed ?? '', /port clash/, 'no clash for it');
-  t.equal(await culm.metric('culm_apps_skipped_total{reason="port clash"}'), 0, 'none counted');
-
   // A missing file: its frontend comes once the file is there, at the next resync.
   t.equal(await tryConnect('127.0.0.1', sp.late), 'ECONNREFUSED', 'a missing certificate: its frontend left out');
   makeCert(join(certs, 'late.pem'), 'late.example.com');
   await eventually('the late certificate is used', async () => (await httpsRequest(sp.late, 'late.example.com', 'x').catch(() => ({ cn: '' }))).cn === 'late.example.com');
   t.pass('a certificate file that appeared is used after the next resync (no Marathon change)');
   t.equal((await httpsRequest(sp.late, 'late.example.com', 'x')).body, body('/late'), 'and the port answers');
-});
-
-t.test('HAProxy.BindServicePorts off: BIND_ADDR and MODE ignored, a bad value too (at start and for an app added later)', async (t) => {
-  const { marathon, backends: b, culm, close } = await culmWithApps({
-    '/web': { servicePorts: [await freePort()], labels: { HAPROXY_0_BIND_ADDR: 'localhost', HAPROXY_0_VHOST: 'web.example.com' } },
-    '/db': { servicePorts: [await freePort()], labels: { HAPROXY_0_MODE: 'udp', HAPROXY_0_BIND_ADDR: '127.0.0.2' } },
-  }, { CULM_BIND_SERVICE_PORTS: 'false' });
-  t.teardown(close);
-  const web = await rawRequest(`${culm.frontend}/`, 'GET', { Host: 'web.example.com', Connection: 'close' });
-  t.equal(web.body.trim(), String(b['/web'].port), 'an app with a host name in BIND_ADDR is served by the HTTP frontend');
-  const db = await rawRequest(`${culm.frontend}/db`, 'GET', { Host: 'x', Connection: 'close' });
-  t.equal(db.body.trim(), String(b['/db'].port), 'and one with MODE=udp by its path');
-  const late = await startBackend();
-  t.teardown(() => late.close());
-  marathon.addApp({ id: '/late', servicePorts: [await freePort()], labels: { HAPROXY_0_BIND_ADDR: 'not an address', HAPROXY_0_VHOST: 'late.example.com' } });
-  marathon.addTask('/late', { port: late.port });
-  await eventually('the app added later is routed', async () => (await rawRequest(`${culm.frontend}/`, 'GET', { Host: 'late.example.com', Connection: 'close' })).body.trim() === String(late.port));
-  const state = await culm.json<{ Apps: Array<{ Id: string; NotServed: string }> }>('/api/state');
-  t.same(state.body.Apps.map((a) => [a.Id, a.NotServed]), [['/db', ''], ['/late', ''], ['/web', '']], '/api/state: every app served');
-  t.equal(await culm.metric('culm_marathon_data_rejected_total{field="lb_label"}'), 0, 'no label value refused');
-  t.notMatch(culm.config(), /bind (localhost|127\.0\.0\.2|not)/, 'no frontend of their own');
 });
