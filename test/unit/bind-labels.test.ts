@@ -259,7 +259,7 @@ t.test('a frontend left out for its certificate claims no port: another app on t
       if (c.clash) t.match(view.PortClashes['/b'], /port clash: port 0 \(service port 10100\) is already bound by app \/a port 0/, `${shape} ${c.desc}: /b left out for it`);
       else {
         t.same(view.PortClashes, {}, `${shape} ${c.desc}: no clash for /b`);
-        t.match(view.CertProblems, [{ AppId: '/a', Frontend: '::a-port-10100' }], `${shape} ${c.desc}: /a's frontend left out for its certificate`);
+        t.ok(view.CertProblems.some((p) => p.AppId === '/a' && p.Frontend === '::a-port-10100'), `${shape} ${c.desc}: /a's frontend left out for its certificate`);
         t.match(section(text, 'frontend ::b-port-10100'), 'bind 127.0.0.1:10100', `${shape} ${c.desc}: /b's frontend written`);
       }
     }
