@@ -125,14 +125,17 @@ export function isVirtualHost(value: string): boolean {
 }
 
 /**
- * A wildcard virtual host (`*.example.com`): `*.` and a DNS name, nothing else (`*`, `a.*.com`, `*example.com`,
- * `*.*.example.com` are not), and not over an address (`*.0.0.1`: its last label all digits). It matches any
- * name ending with `.example.com`, at any depth, never `example.com` itself (routing.ts).
+ * A wildcard virtual host (`*.example.com`): `*.` and a DNS name of at least two labels, nothing else (`*`,
+ * `a.*.com`, `*example.com`, `*.*.example.com` are not), and not over an address (`*.0.0.1`: its last label all
+ * digits). It matches any name ending with `.example.com`, at any depth, never `example.com` itself (routing.ts).
+ * One label (`*.com`, `*.local`) is refused: host routes come before every path prefix, so such a wildcard would
+ * take a whole top-level domain's requests from every app that no exact host names.
  */
 export function isWildcardHost(value: string): boolean {
   if (!value.startsWith('*.') || value.length > 253) return false;
   const name = value.slice(2);
-  return isVirtualHost(name) && !/^[0-9]+$/.test(name.slice(name.lastIndexOf('.') + 1));
+  const labels = name.split('.');
+  return labels.length >= 2 && isVirtualHost(name) && !/^[0-9]+$/.test(labels[labels.length - 1]);
 }
 
 const PROTOCOL = /^[A-Z][A-Z0-9_]{0,31}$/;

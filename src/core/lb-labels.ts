@@ -130,8 +130,11 @@ const NO_SETTINGS: Readonly<BackendSettings> = Object.freeze({});
 /**
  * The app's ports as its labels describe them: at least port 0, which Bamboo's routing always had. Not
  * cached here: it runs once where an app enters and once when its view is built (views are cached).
+ * `ownFrontends` (HAProxy.BindServicePorts): off, no service port gets a frontend of its own, so the labels
+ * only such a frontend reads, `HAPROXY_{n}_MODE` and `_BIND_ADDR`, are ignored, never refused: a bad value
+ * there would leave out a port that nothing of it would reach.
  */
-export function portsOf(app: App): AppPorts {
+export function portsOf(app: App, ownFrontends = true): AppPorts {
   const labels = app.labels;
   const problems: LabelProblem[] = [];
   const appGroups = labels.HAPROXY_GROUP === undefined ? [] : list(labels.HAPROXY_GROUP);
@@ -144,7 +147,7 @@ export function portsOf(app: App): AppPorts {
     const refuse = (name: string, value: string, why: string): void => {
       own.push({ index, label: `HAPROXY_${index}_${name}`, reason: `label HAPROXY_${index}_${name} ${shown(value)} ${why}: port ${index} left out` });
     };
-    const mode = label('MODE');
+    const mode = ownFrontends ? label('MODE') : undefined;
     const vhost = label('VHOST');
     const path = label('PATH');
     const group = label('GROUP');
@@ -157,7 +160,7 @@ export function portsOf(app: App): AppPorts {
     }
     const Vhosts = vhost === undefined ? [] : list(vhost.toLowerCase());
     if (vhost !== undefined && Vhosts.length === 0) refuse('VHOST', vhost, 'names no host');
-    for (const host of Vhosts) if (!isVirtualHost(host) && !isWildcardHost(host)) refuse('VHOST', host, 'is not a host name or a wildcard *.<host name> (no port, path or space)');
+    for (const host of Vhosts) if (!isVirtualHost(host) && !isWildcardHost(host)) refuse('VHOST', host, 'is not a host name or a wildcard *.<host name of two labels or more> (no port, path or space)');
     const Path = path?.trim() ?? '';
     if (path !== undefined && !isPathPrefix(Path)) refuse('PATH', path, 'is not a path prefix (one word starting with /)');
     let RedirectToHttps = false;
@@ -173,7 +176,7 @@ export function portsOf(app: App): AppPorts {
       if (h === undefined) refuse('USE_HSTS', hsts, 'is not a boolean');
       else Hsts = h;
     }
-    const bindAddr = label('BIND_ADDR');
+    const bindAddr = ownFrontends ? label('BIND_ADDR') : undefined;
     const BindAddr = bindAddr === undefined ? '' : bindAddressOf(bindAddr);
     if (bindAddr !== undefined && BindAddr === '') refuse('BIND_ADDR', bindAddr, 'is not * or an IP address (a host name is not taken)');
     const settings = labelSettings(label, refuse);
@@ -234,7 +237,10 @@ export function servedPorts(ports: readonly PortView[], policy: GroupPolicy): re
   return out ? Object.freeze(out) : ports;
 }
 
-/** Where an app enters: each bad label value as a refused value (`culm_marathon_data_rejected_total{field="lb_label"}`). */
-export function reportLabelProblems(app: App, rejected: Rejection[]): void {
-  for (const p of portsOf(app).problems) rejected.push({ appId: app.id, field: 'lb_label', reason: p.reason });
+/**
+ * Where an app enters: each bad label value as a refused value (`culm_marathon_data_rejected_total{field="lb_label"}`);
+ * `ownFrontends` as the views' (`portsOf`).
+ */
+export function reportLabelProblems(app: App, rejected: Rejection[], ownFrontends = true): void {
+  for (const p of portsOf(app, ownFrontends).problems) rejected.push({ appId: app.id, field: 'lb_label', reason: p.reason });
 }

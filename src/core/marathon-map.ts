@@ -223,7 +223,11 @@ export class AppsMapper {
    * equal) is replaced by the held object. Nothing changes for the caller but memory: on a resync
    * that brings little new, the fresh copies die young instead of doubling the model until it is compared.
    */
-  constructor(private readonly known?: (id: string) => App | undefined) {}
+  constructor(
+    private readonly known?: (id: string) => App | undefined,
+    /** HAProxy.BindServicePorts: whether labels only a service port's own frontend reads are checked (lb-labels.ts portsOf). */
+    private readonly ownFrontends = true,
+  ) {}
 
   add(raw: unknown): void {
     const id = isObj(raw) && typeof raw.id === 'string' ? raw.id : '(no id)';
@@ -235,7 +239,7 @@ export class AppsMapper {
         return known !== undefined && sameTaskData(known, t);
       }));
       const app = previous ? reuseKnown(mapped, previous) : mapped;
-      reportLabelProblems(app, this.out.rejected);
+      reportLabelProblems(app, this.out.rejected, this.ownFrontends);
       if (this.seen.has(app.id)) throw new Error('duplicate app id');
       this.seen.add(app.id);
       this.out.apps.push(app);
@@ -284,10 +288,10 @@ function reuseKnown(fresh: App, previous: App): App {
   return sameJson(f, p) && sameJson(Object.keys(fresh.tasks), Object.keys(previous.tasks)) ? previous : fresh;
 }
 
-/** Maps a whole `{apps: [...]}` answer; throws only if the envelope itself is wrong. */
-export function mapApps(body: unknown): MappedApps {
+/** Maps a whole `{apps: [...]}` answer (`ownFrontends` as AppsMapper's); throws only if the envelope itself is wrong. */
+export function mapApps(body: unknown, ownFrontends = true): MappedApps {
   if (!isObj(body) || !Array.isArray(body.apps)) throw new Error('Marathon answer has no "apps" array');
-  const mapper = new AppsMapper();
+  const mapper = new AppsMapper(undefined, ownFrontends);
   for (const raw of body.apps) mapper.add(raw);
   return mapper.result();
 }

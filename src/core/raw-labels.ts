@@ -97,14 +97,22 @@ export interface RawPort {
   readonly problem: string;
 }
 
-/** The raw labels an app carries, by port index (only ports that have one); undefined for most apps. */
-export function rawPortsOf(app: App): ReadonlyMap<number, RawPort> | undefined {
+/** The labels written only in a service port's own frontend. */
+const FRONTEND_ONLY: ReadonlySet<RawLabel> = new Set(['FRONTEND_HEAD', 'FRONTEND_BACKEND_GLUE', 'BIND_OPTIONS']);
+
+/**
+ * The raw labels an app carries, by port index (only ports that have one); undefined for most apps. Without
+ * service-port frontends (`ownFrontends` off: HAProxy.BindServicePorts), those only such a frontend reads are
+ * not there: ignored, never refused.
+ */
+export function rawPortsOf(app: App, ownFrontends = true): ReadonlyMap<number, RawPort> | undefined {
   let found: Map<number, { values: Partial<Record<RawLabel, string>>; labels: string[]; problems: string[] }> | undefined;
   for (const label in app.labels) {
     const m = RAW_CONFIG_LABEL.exec(label);
     if (!m) continue;
     const index = Number(m[1]);
     const kind = m[2] as RawLabel;
+    if (!ownFrontends && FRONTEND_ONLY.has(kind)) continue;
     found ??= new Map();
     const port = found.get(index) ?? { values: {}, labels: [], problems: [] };
     port.values[kind] = app.labels[label];

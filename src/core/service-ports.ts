@@ -131,15 +131,22 @@ export interface Clashes {
 }
 
 /**
- * An address as clashes compare it: IPv6 in one spelling (`0:0::1` is `::1`); '' for a wildcard, which takes
- * the port on every address (`*`, `0.0.0.0`, `::`: Linux binds `::` for IPv4 too), and for a host name,
- * whose addresses culm does not know.
+ * An address as clashes compare it: IPv6 in one spelling (`0:0::1` is `::1`), an IPv4-mapped one as its IPv4
+ * address (`::ffff:127.0.0.2` is `127.0.0.2`: HAProxy binds both with SO_REUSEPORT, and one of the two apps
+ * would get no connection); '' for a wildcard, which takes the port on every address (`*`, `0.0.0.0`, `::`:
+ * Linux binds `::` for IPv4 too), and for a host name, whose addresses culm does not know.
  */
 function claimedAddress(address: string): string {
   if (address === '*' || address === '' || address === '0.0.0.0') return '';
   if (!isIpAddress(address)) return '';
   if (!address.includes(':')) return address;
   const v6 = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  // The URL parser writes a mapped address in hex: ::ffff:7f00:2.
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
+  if (mapped) {
+    const [hi, lo] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
+    return claimedAddress(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
+  }
   return v6 === '::' ? '' : v6;
 }
 

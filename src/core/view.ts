@@ -285,13 +285,13 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
   const serving = exact(all.filter((t) => t.Serving && !names.has(t.Server) && names.add(t.Server)));
   const http = app.healthChecks.find((h) => h.protocol === 'HTTP' || h.protocol === 'HTTPS');
   const hasRule = !!rule && !!rule.acl.trim();
-  const labelled = portsOf(app);
+  const labelled = portsOf(app, bind !== undefined);
   const effective = effectivePorts(servedPorts(labelled.ports, policy), bind, hasRule);
   // Without label routing (Bamboo's routing), a redirect label does not apply either.
   const labelPorts = policy.labelRouting === false && effective.some((p) => p.RedirectToHttps)
     ? Object.freeze(effective.map((p) => (p.RedirectToHttps ? Object.freeze({ ...p, RedirectToHttps: false }) : p)))
     : effective;
-  const raw = rawPortsOf(app);
+  const raw = rawPortsOf(app, bind !== undefined);
   const trusted = raw && policy.trustLabelConfig === true ? raw : undefined;
   const chosen = backendTemplateOf(app, rule, policy.trustLabelConfig === true);
   const ports = refusedPorts(labelPorts, trusted, chosen.problem);
@@ -486,29 +486,40 @@ export function buildView(
   const split = splitRoutes(last.routes, haproxy.OutputPath);
   const certCheck = options.certCheck ?? TRUST_CERTS;
   const { tls, problems } = tlsOf(apps, { bind: haproxy.HttpsBind ?? '*:443', certs: haproxy.SslCerts ?? [] }, haproxy.OutputPath, certCheck, options.refusedCerts);
-  const bound = boundListeners(apps, haproxy.HttpBind, tls?.Bind ?? '');
-  const served = servedListeners(bound.listeners, certCheck, haproxy.SslCerts ?? [], options.refusedCerts);
+  // Certificates first: a frontend left out for its file must not claim its port from another app's.
+  const served = servedListeners(appListeners(apps), certCheck, haproxy.SslCerts ?? [], options.refusedCerts);
+  const bound = boundListeners(served.listeners, haproxy.HttpBind, tls?.Bind ?? '');
   return {
     Apps: apps, Frontends: frontends, Routes: last.routes, AclRoutes: split.acl,
     ...(split.map ? { RouteMap: split.map } : {}),
     Services: services, HAProxy: haproxy, NotServed: notServed,
-    Listeners: served.listeners, PortClashes: bound.clashes,
+    Listeners: bound.listeners, PortClashes: bound.clashes,
     ...(tls ? { Tls: tls } : {}), CertProblems: served.problems.length ? [...problems, ...served.problems] : problems,
     LabelConfigNotes: notes,
   };
 }
 
-/** The last listeners settled, reused while every app's listeners are the same arrays (task changes). */
-let lastBound: { binds: string; lists: readonly (readonly ListenerView[])[]; result: ReturnType<typeof resolveClashes> } = {
-  binds: '', lists: [], result: resolveClashes([], []),
-};
+/** The apps' listeners in app order, the same array while every app's are the same (task changes); certificates are judged on these, before clashes. */
+let lastListed: { lists: readonly (readonly ListenerView[])[]; all: readonly ListenerView[] } = { lists: [], all: [] };
 
-function boundListeners(apps: readonly AppView[], httpBind: string, httpsBind: string): ReturnType<typeof resolveClashes> {
+function appListeners(apps: readonly AppView[]): readonly ListenerView[] {
   const lists: (readonly ListenerView[])[] = [];
   for (const a of apps) if (a.Listeners.length) lists.push(a.Listeners);
+  if (lists.length === lastListed.lists.length && lists.every((l, i) => l === lastListed.lists[i] || sameListeners(l, lastListed.lists[i]))) return lastListed.all;
+  lastListed = { lists, all: Object.freeze(lists.flat()) };
+  return lastListed.all;
+}
+
+/** The last listeners settled, reused while the served listeners are the same array and the binds the same. */
+let lastBound: { binds: string; served: readonly ListenerView[]; result: ReturnType<typeof resolveClashes> } = {
+  binds: '', served: [], result: resolveClashes([], []),
+};
+
+/** The served listeners (certificates judged) that can all be bound, in app order (service-ports.ts). */
+function boundListeners(served: readonly ListenerView[], httpBind: string, httpsBind: string): ReturnType<typeof resolveClashes> {
   const binds = `${httpBind}\0${httpsBind}`;
-  if (binds === lastBound.binds && lists.length === lastBound.lists.length && lists.every((l, i) => l === lastBound.lists[i] || sameListeners(l, lastBound.lists[i]))) return lastBound.result;
-  lastBound = { binds, lists, result: resolveClashes(lists, boundAddresses(httpBind), boundAddresses(httpsBind)) };
+  if (binds === lastBound.binds && served === lastBound.served) return lastBound.result;
+  lastBound = { binds, served, result: resolveClashes([served], boundAddresses(httpBind), boundAddresses(httpsBind)) };
   return lastBound.result;
 }
 

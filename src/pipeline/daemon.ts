@@ -318,7 +318,7 @@ export class Daemon implements CulmCore {
       const rejected: Rejection[] = [];
       try {
         fresh = checkApp(fresh, rejected);
-        reportLabelProblems(fresh, rejected);
+        reportLabelProblems(fresh, rejected, this.servePolicy().servicePortBind !== undefined);
       } catch (err) {
         rejected.push({ appId, field: (err as InputError).field ?? 'app_id', reason: errorMessage(err) });
         fresh = undefined;

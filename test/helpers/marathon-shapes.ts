@@ -27,7 +27,8 @@ export function marathonApp(a: AppSpec, shape: Shape): Record<string, unknown> {
 
 /** The view and config of these apps in `shape`, and what the mapping refused. */
 export function renderShape(renderer: Renderer, specs: AppSpec[], shape: Shape, paths: HaproxyPaths, opts: { rules?: Rule[]; view?: ViewOptions } = {}) {
-  const mapped = mapApps({ apps: specs.map((s) => marathonApp(s, shape)) });
+  // As culm does: the labels only a service port's own frontend reads are checked only when such frontends are bound.
+  const mapped = mapApps({ apps: specs.map((s) => marathonApp(s, shape)) }, paths.ServeGroups?.servicePortBind !== undefined);
   const state = applySnapshot(emptyState(), mapped.apps, 1);
   const view = buildView(state, new Map((opts.rules ?? []).map((r) => [r.id, r])), paths, opts.view);
   return { view, text: renderer.render(view), rejected: mapped.rejected };

@@ -4,7 +4,7 @@
  * with it; an exact host beside it wins, a longer wildcard wins over a shorter one; the port and case in
  * `Host:` are ignored; over HTTPS the same (SNI picks a wildcard certificate, `Host:` the app); an exact host
  * added at run time takes its name from the wildcard; a path rule still reaches HAProxy through the runtime
- * map; a bad wildcard leaves its app out with the reason.
+ * map; a bad wildcard (`a.*.com`, or one label under the star: `*.com`) leaves its app out with the reason.
  */
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -34,6 +34,8 @@ t.test('wildcard vhosts over HTTP and HTTPS, beside exact hosts, at run time', a
     '/org': { HAPROXY_0_VHOST: 'example.org,*.example.org', HAPROXY_0_PATH: '/shop' },
     '/plain': {},
     '/bad': { HAPROXY_0_VHOST: 'a.*.com' },
+    // One label under the star: host routes come before path prefixes, so it would take every .com request.
+    '/tld': { HAPROXY_0_VHOST: '*.com' },
   };
   const httpsPort = await freePort();
   const { marathon, culm, port, close } = await culmWithLabelledApps(apps, { HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${httpsPort}` });
@@ -74,6 +76,9 @@ t.test('wildcard vhosts over HTTP and HTTPS, beside exact hosts, at run time', a
   const state = await culm.json<{ Apps: Array<{ Id: string; NotServed: string }> }>('/api/state');
   t.match(state.body.Apps.find((a) => a.Id === '/bad')?.NotServed, /HAPROXY_0_VHOST "a\.\*\.com" is not a host name or a wildcard/, '/api/state says why');
   t.notMatch(culm.config(), '::bad-cluster', 'no backend for it');
+  t.equal(await who(culm, 'x.com', '/plain/1'), port('/plain'), '*.com refused: a .com request keeps its path route');
+  t.match(state.body.Apps.find((a) => a.Id === '/tld')?.NotServed, /HAPROXY_0_VHOST "\*\.com" is not a host name or a wildcard \*\.<host name of two labels or more>/, '/api/state says why');
+  t.notMatch(culm.config(), '::tld-cluster', 'no backend for *.com');
 
   // A path rule only changes the route map: the runtime API, no reload, with the wildcard routes before it intact.
   const before = await reloads(culm);
@@ -87,7 +92,9 @@ t.test('wildcard vhosts over HTTP and HTTPS, beside exact hosts, at run time', a
   marathon.addApp({ id: '/q', labels: { HAPROXY_0_VHOST: 'q.example.com' } });
   marathon.addTask('/q', { port: later.port });
   await eventually('the new exact host routes', async () => (await who(culm, 'q.example.com')) === String(later.port));
-  t.ok(await reloads(culm) > before, 'through a reload');
+  // The reload's metric is counted when the apply returns, a moment after HAProxy serves the new config.
+  await eventually('the reload is counted', async () => (await reloads(culm)) > before);
+  t.pass('through a reload');
   t.equal(await who(culm, 'w.example.com'), port('/wide'), 'the wildcard keeps the other names');
   t.equal(await who(culm, 'a.example.com'), port('/exact'), 'and the other exact host its own');
 });

@@ -119,6 +119,35 @@ t.test('labels to config lines, all three Marathon shapes', async (t) => {
   }
 });
 
+t.test('HAProxy.BindServicePorts off: the labels only a port\'s own frontend reads are ignored, never refused', async (t) => {
+  const unbound: HaproxyPaths = { ...base, ServeGroups: { groups: [], strict: false, trustLabelConfig: true } };
+  const cases: Array<{ desc: string; labels: Record<string, string> }> = [
+    { desc: 'BIND_ADDR a host name', labels: { HAPROXY_0_BIND_ADDR: 'localhost' } },
+    { desc: 'BIND_ADDR out of range', labels: { HAPROXY_0_BIND_ADDR: '10.0.0.300' } },
+    { desc: 'MODE neither http nor tcp', labels: { HAPROXY_0_MODE: 'udp' } },
+    { desc: 'BIND_OPTIONS a section keyword (trusted)', labels: { HAPROXY_0_BIND_OPTIONS: 'global' } },
+    { desc: 'FRONTEND_HEAD opening a section (trusted)', labels: { HAPROXY_0_FRONTEND_HEAD: 'bind :1\nbackend evil' } },
+    { desc: 'FRONTEND_BACKEND_GLUE opening a section (trusted)', labels: { HAPROXY_0_FRONTEND_BACKEND_GLUE: 'listen evil' } },
+  ];
+  for (const shape of SHAPES) {
+    for (const c of cases) {
+      const desc = `${shape} ${c.desc}`;
+      const specs: AppSpec[] = [{ id: '/web', ports: [10100], labels: { ...c.labels, HAPROXY_0_VHOST: 'web.example.com' } }];
+      const off = render(specs, shape, unbound);
+      t.equal(off.view.NotServed['/web'], undefined, `${desc}: the app served`);
+      t.same(off.rejected, [], `${desc}: nothing refused where the app came in`);
+      t.equal(off.view.LabelConfigNotes['/web'], undefined, `${desc}: no label note either`);
+      t.match(section(off.text, 'frontend http-in'), 'use_backend ::web-cluster if ::web-0-host', `${desc}: routed by its vhost`);
+      t.notMatch(off.text, /evil|frontend ::web-port|bind :1\b/, `${desc}: nothing of the label written`);
+      const on = render(specs, shape, bound(true));
+      t.match(on.view.NotServed['/web'], Object.keys(c.labels)[0], `${desc}: with service ports bound, refused (the port left out)`);
+    }
+    const hsts = render([{ id: '/web', ports: [10100], labels: { HAPROXY_0_USE_HSTS: 'maybe' } }], shape, unbound);
+    t.match(hsts.view.NotServed['/web'], /HAPROXY_0_USE_HSTS/, `${shape}: a label the backend reads is still refused`);
+    t.match(hsts.rejected, [{ appId: '/web', field: 'lb_label' }], `${shape}: and counted`);
+  }
+});
+
 t.test('untrusted raw words are told once per app, never written', async (t) => {
   const { view } = render([{ id: '/web', ports: [10100], labels: { HAPROXY_0_BIND_OPTIONS: 'accept-proxy', HAPROXY_0_BACKEND_HSTS_OPTIONS: 'x', HAPROXY_0_USE_HSTS: 'true' } }], '1.5', bound(false));
   t.same(view.LabelConfigNotes['/web'], { refused: false, note: 'HAPROXY_0_BACKEND_HSTS_OPTIONS, HAPROXY_0_BIND_OPTIONS' }, 'the note names both labels');
@@ -135,6 +164,12 @@ t.test('port clashes consider the address', async (t) => {
     { desc: 'two explicit addresses, one port: both', apps: [[l('/a', '127.0.0.2', 10000)], [l('/b', '127.0.0.3', 10000)]], kept: ['/a', '/b'] },
     { desc: 'the same address twice: the first', apps: [[l('/a', '127.0.0.2', 10000)], [l('/b', '127.0.0.2', 10000)]], kept: ['/a'] },
     { desc: 'IPv6 spelled two ways: the same address', apps: [[l('/a', '::1', 10000)], [l('/b', '0:0:0:0:0:0:0:1', 10000)]], kept: ['/a'] },
+    { desc: 'IPv4-mapped IPv6 is its IPv4 address (HAProxy would bind both)', apps: [[l('/a', '127.0.0.2', 10000)], [l('/b', '::ffff:127.0.0.2', 10000)]], kept: ['/a'] },
+    { desc: 'IPv4-mapped first, in hex and full', apps: [[l('/a', '0:0:0:0:0:ffff:7f00:2', 10000)], [l('/b', '127.0.0.2', 10000)]], kept: ['/a'] },
+    { desc: 'IPv4-mapped, another IPv4 address: no clash', apps: [[l('/a', '::ffff:127.0.0.3', 10000)], [l('/b', '127.0.0.2', 10000)]], kept: ['/a', '/b'] },
+    { desc: 'IPv4-mapped 0.0.0.0 is a wildcard', apps: [[l('/a', '127.0.0.2', 10000)], [l('/b', '::ffff:0.0.0.0', 10000)]], kept: ['/a'] },
+    { desc: 'not mapped (::1:7f00:2): another address', apps: [[l('/a', '::1:7f00:2', 10000)], [l('/b', '127.0.0.2', 10000)]], kept: ['/a', '/b'] },
+    { desc: 'the HTTP bind on the IPv4 of a mapped address', http: '127.0.0.2:10000', apps: [[l('/a', '::ffff:127.0.0.2', 10000)]], kept: [] },
     { desc: '* first: clashes with an explicit address', apps: [[l('/a', '*', 10000)], [l('/b', '127.0.0.2', 10000)]], kept: ['/a'] },
     { desc: 'explicit first: * clashes with it', apps: [[l('/a', '127.0.0.2', 10000)], [l('/b', '*', 10000)]], kept: ['/a'] },
     { desc: '0.0.0.0 is a wildcard', apps: [[l('/a', '127.0.0.2', 10000)], [l('/b', '0.0.0.0', 10000)]], kept: ['/a'] },
@@ -160,6 +195,12 @@ t.test('port clashes consider the address', async (t) => {
 
 t.test('from labels: two apps on one service port, each on its own address', async (t) => {
   for (const shape of SHAPES) {
+    const mapped = render([
+      { id: '/a', ports: [10100], labels: { HAPROXY_0_BIND_ADDR: '127.0.0.2' } },
+      { id: '/b', ports: [10100], labels: { HAPROXY_0_BIND_ADDR: '::ffff:127.0.0.2' } },
+    ], shape, bound(false)).view;
+    t.same(mapped.Listeners.map((l) => l.BindLine), ['127.0.0.2:10100'], `${shape}: an IPv4-mapped address is its IPv4 one`);
+    t.match(mapped.PortClashes['/b'], /port clash: port 0 \(service port 10100\) is already bound by app \/a port 0/, `${shape}: and says so`);
     const { view } = render([
       { id: '/a', ports: [10100], labels: { HAPROXY_0_BIND_ADDR: '127.0.0.2' } },
       { id: '/b', ports: [10100], labels: { HAPROXY_0_BIND_ADDR: '127.0.0.3' } },
@@ -206,6 +247,28 @@ t.test('a service port\'s certificate: checked as the HTTPS frontend\'s, its fro
 
   t.same(certsAtFailure("'bind 127.0.0.1:10300' in section 'frontend' : unable to load certificate from file '/c/garbage.pem'.", fixed.view), [{ Cert: '/c/garbage.pem', AppIds: ['/garbage'] }], 'certsAtFailure names a service port\'s certificate');
   t.same(certsAtFailure("No Private Key found in '/c/a.pem.key'.", fixed.view), [{ Cert: '/c/a.pem', AppIds: ['/a'] }], 'and one without its key');
+});
+
+t.test('a frontend left out for its certificate claims no port: another app on that service port is served', async (t) => {
+  const check: CertCheck = (path) => ({ problem: path.includes('missing') ? 'no such file' : '', stamp: '1' });
+  const refused = new Map([['/c/garbage.pem', "unable to load certificate from file '/c/garbage.pem'"]]);
+  const cases: Array<{ desc: string; first: Record<string, string>; kept: string[]; clash: boolean }> = [
+    { desc: 'a missing file', first: { HAPROXY_0_SSL_CERT: '/c/missing.pem' }, kept: ['::b-port-10100'], clash: false },
+    { desc: 'a file HAProxy refuses', first: { HAPROXY_0_SSL_CERT: '/c/garbage.pem' }, kept: ['::b-port-10100'], clash: false },
+    { desc: 'a usable file: the first by id keeps the port, as ever', first: { HAPROXY_0_SSL_CERT: '/c/a.pem' }, kept: ['::a-port-10100'], clash: true },
+  ];
+  for (const shape of SHAPES) {
+    for (const c of cases) {
+      const { view, text } = render([{ id: '/a', ports: [10100], labels: c.first }, { id: '/b', ports: [10100] }], shape, bound(false), check, refused);
+      t.same(view.Listeners.map((l) => l.Name), c.kept, `${shape} ${c.desc}: the frontends bound`);
+      if (c.clash) t.match(view.PortClashes['/b'], /port clash: port 0 \(service port 10100\) is already bound by app \/a port 0/, `${shape} ${c.desc}: /b left out for it`);
+      else {
+        t.same(view.PortClashes, {}, `${shape} ${c.desc}: no clash for /b`);
+        t.ok(view.CertProblems.some((p) => p.AppId === '/a' && p.Frontend === '::a-port-10100'), `${shape} ${c.desc}: /a's frontend left out for its certificate`);
+        t.match(section(text, 'frontend ::b-port-10100'), 'bind 127.0.0.1:10100', `${shape} ${c.desc}: /b's frontend written`);
+      }
+    }
+  }
 });
 
 t.test('diff reasons for the bind line and HSTS', async (t) => {

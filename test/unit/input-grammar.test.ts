@@ -28,8 +28,8 @@ t.test('grammar of each field', async (t) => {
     ['web.example.com', 'localhost', '10.0.0.1', 'a-b.c0'],
     ['', '*.example.com', 'web.example.com:80', 'web.example.com/x', 'Web.example.com', 'a_b.com', 'a..b', `${'a.'.repeat(127)}a`]);
   table(t, 'wildcard virtual host', isWildcardHost,
-    ['*.example.com', '*.b.example.com', '*.com', '*.a-b.c0', `*.${'a.'.repeat(125)}a`],
-    ['*', '*.', '*..com', 'a.*.com', '*example.com', '*.*.example.com', 'example.*', '**.example.com', '*.example.com:80', '*.example.com/x',
+    ['*.example.com', '*.b.example.com', '*.co.uk', '*.a-b.c0', `*.${'a.'.repeat(125)}a`],
+    ['*', '*.', '*.com', '*.local', '*.a-b', '*..com', 'a.*.com', '*example.com', '*.*.example.com', 'example.*', '**.example.com', '*.example.com:80', '*.example.com/x',
       ' *.example.com', '*.Example.com', '*.0.0.1', '*.10.0.0.1', '*.-a.com', `*.${'a.'.repeat(126)}a`]);
   table<unknown>(t, 'port', isPort, [1, 80, 65535], [0, -1, 65536, 1.5, Number.NaN, '80', null]);
   table(t, 'health-check path', isHealthCheckPath,

@@ -34,7 +34,7 @@ function marathonApp(id: string, labels: Record<string, string>, shape: Shape, s
 }
 
 function render(apps: Array<Record<string, unknown>>, opts: { rules?: Rule[]; paths?: HaproxyPaths } = {}) {
-  const mapped = mapApps({ apps });
+  const mapped = mapApps({ apps }, opts.paths?.ServeGroups?.servicePortBind !== undefined);
   const state = applySnapshot(emptyState(), mapped.apps, 1);
   const view = buildView(state, new Map((opts.rules ?? []).map((r) => [r.id, r])), opts.paths ?? paths);
   return { view, text: renderer.render(view), rejected: mapped.rejected };
@@ -192,7 +192,8 @@ t.test('per-port view: index, service port, mode, vhosts, path, groups, redirect
 });
 
 t.test('a bad label leaves that port out, with the reason; never another app', async (t) => {
-  const bad: Array<{ desc: string; labels: Record<string, string>; label: string }> = [
+  const bound: HaproxyPaths = { ...paths, ServeGroups: { groups: [], strict: false, servicePortBind: '127.0.0.1' } };
+  const bad: Array<{ desc: string; labels: Record<string, string>; label: string; paths?: HaproxyPaths }> = [
     { desc: 'vhost with a port', labels: { HAPROXY_0_VHOST: 'web.example.com:80' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'vhost with a space inside', labels: { HAPROXY_0_VHOST: 'web example.com' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'vhost with a path', labels: { HAPROXY_0_VHOST: 'web.example.com/x' }, label: 'HAPROXY_0_VHOST' },
@@ -202,6 +203,8 @@ t.test('a bad label leaves that port out, with the reason; never another app', a
     { desc: 'two wildcards', labels: { HAPROXY_0_VHOST: '*.*.example.com' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'a wildcard at the end', labels: { HAPROXY_0_VHOST: 'example.*' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'a wildcard over nothing', labels: { HAPROXY_0_VHOST: '*.' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'a wildcard over a top-level domain (every .com request no exact host names)', labels: { HAPROXY_0_VHOST: '*.com' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'a wildcard over one label', labels: { HAPROXY_0_VHOST: 'web.example.com,*.local' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'a wildcard over an address', labels: { HAPROXY_0_VHOST: '*.0.0.1' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'a wildcard with a port', labels: { HAPROXY_0_VHOST: '*.example.com:80' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'a bad wildcard beside good hosts', labels: { HAPROXY_0_VHOST: 'web.example.com,*.example.com,*x.example.com' }, label: 'HAPROXY_0_VHOST' },
@@ -212,11 +215,12 @@ t.test('a bad label leaves that port out, with the reason; never another app', a
     { desc: 'path with #', labels: { HAPROXY_0_PATH: '/a#b' }, label: 'HAPROXY_0_PATH' },
     { desc: 'path with a quote', labels: { HAPROXY_0_PATH: '/a"b' }, label: 'HAPROXY_0_PATH' },
     { desc: 'redirect not a boolean', labels: { HAPROXY_0_REDIRECT_TO_HTTPS: 'maybe' }, label: 'HAPROXY_0_REDIRECT_TO_HTTPS' },
-    { desc: 'mode neither http nor tcp', labels: { HAPROXY_0_MODE: 'udp' }, label: 'HAPROXY_0_MODE' },
+    // Only service ports' own frontends read it: HAProxy.BindServicePorts off, it is ignored (bind-labels.test.ts).
+    { desc: 'mode neither http nor tcp', labels: { HAPROXY_0_MODE: 'udp' }, label: 'HAPROXY_0_MODE', paths: bound },
   ];
   for (const shape of ['1.4', '1.5'] as const) {
     for (const c of bad) {
-      const { view, text, rejected } = render([marathonApp('/web', c.labels, shape), marathonApp('/ok', { HAPROXY_0_VHOST: 'ok.example.com' }, shape)]);
+      const { view, text, rejected } = render([marathonApp('/web', c.labels, shape), marathonApp('/ok', { HAPROXY_0_VHOST: 'ok.example.com' }, shape)], c.paths ? { paths: c.paths } : {});
       t.same(view.Apps.map((a) => a.Id), ['/ok'], `${shape} ${c.desc}: the app is not rendered, the other is`);
       t.notMatch(text, /::web-/, `${shape} ${c.desc}: no backend, no route`);
       t.match(text, 'use_backend ::ok-cluster if ::ok-0-host', `${shape} ${c.desc}: the other app routes`);
@@ -345,7 +349,7 @@ const wildcardApps = (shape: Shape): Array<Record<string, unknown>> => [
   marathonApp('/dup', { HAPROXY_0_VHOST: '*.example.com' }, shape),
   marathonApp('/wide-path', { HAPROXY_0_VHOST: '*.example.com', HAPROXY_0_PATH: '/api' }, shape),
   marathonApp('/narrow', { HAPROXY_0_VHOST: '*.b.example.com' }, shape),
-  marathonApp('/tld', { HAPROXY_0_VHOST: 'x.example.com,*.com' }, shape),
+  marathonApp('/tld', { HAPROXY_0_VHOST: 'x.example.com,*.co.uk' }, shape),
   marathonApp('/mixed', { HAPROXY_0_VHOST: 'example.org,*.example.org' }, shape),
   marathonApp('/p', { HAPROXY_0_PATH: '/p' }, shape),
   marathonApp('/r', {}, shape),
@@ -367,7 +371,7 @@ t.test('wildcard vhosts: an exact host first, then the longest wildcard; a path 
       '/dup ::dup-0-wildcard_example.com',
       '/mixed ::mixed-0-wildcard_example.org',
       '/wide ::wide-0-wildcard_example.com',
-      '/tld ::tld-0-wildcard_com',
+      '/tld ::tld-0-wildcard_co.uk',
       '/p ::p-0-path',
     ], `${shape}: use_backend order`);
     t.same(view.RouteMap?.Routes.map((r) => r.Id), ['/p'], `${shape}: path prefixes still in the map, after every host route`);
@@ -376,7 +380,9 @@ t.test('wildcard vhosts: an exact host first, then the longest wildcard; a path 
       ['A.Example.COM:8080', '/x', '/exact', 'the port and case in Host: ignored, as ever'],
       ['q.example.com', '/', '/dup', 'one level under the domain: its wildcard (two apps with it: the first by id)'],
       ['q.r.example.com:443', '/', '/dup', 'any depth'],
-      ['example.com', '/', '/tld', 'never the domain itself (here *.com has it)'],
+      ['example.com', '/', 'none', 'never the domain itself'],
+      ['shop.co.uk', '/p', '/tld', 'a wildcard of two labels, the shortest there is, before path prefixes'],
+      ['co.uk', '/p', '/p', 'never its domain itself'],
       ['q.example.com', '/api/users', '/wide-path', 'the wildcard with a path, before the one without'],
       ['a.example.com', '/api/users', '/exact', 'an exact host wins over a wildcard with a path'],
       ['z.b.example.com', '/api', '/narrow', 'a longer wildcard wins over a shorter one, path or not'],

@@ -82,8 +82,10 @@ t.test('view: the HTTPS frontend from HAProxy.SslCerts and the apps\' certificat
   t.equal(v.Tls!.CrtList!.Text, '/certs/a.pem\n/certs/b.pem\n');
   t.match(v.Tls!.CrtList!.Path, /^\/run\/culm\/haproxy\.cfg\.certs-[0-9a-f]{16}\.crtlist$/, 'beside the output, named by a hash');
   t.equal(v.Tls!.BindOptions, `ssl crt /certs/default.pem crt /certs/dir crt-list ${v.Tls!.CrtList!.Path}`);
-  t.same(v.CertProblems.map((p) => [p.AppId, p.Cert]), [['/gone', '/certs/gone.pem']], 'a missing file: that app\'s certificate left out');
-  t.match(v.CertProblems[0].Reason, /HAPROXY_0_SSL_CERT \/certs\/gone\.pem: no such file/);
+  const gone = v.CertProblems.filter((p) => p.Cert === '/certs/gone.pem');
+  t.same(gone.map((p) => [p.AppId, p.Frontend ?? '']), [['/gone', ''], ['/gone', '::gone-port-10000']],
+    'a missing file: that app\'s certificate left out, of the crt-list and with its service port\'s frontend');
+  t.match(gone[0].Reason, /HAPROXY_0_SSL_CERT \/certs\/gone\.pem: no such file/);
   t.ok(v.Apps.some((a) => a.Id === '/gone'), 'the app itself is served');
   t.notOk(v.Listeners.some((l) => l.Port === 443), 'no listener on the HTTPS port');
 
@@ -97,12 +99,13 @@ t.test('view: the HTTPS frontend from HAProxy.SslCerts and the apps\' certificat
 
   const operatorGone = buildView(state, rules, own, { certCheck: (p) => ({ problem: p === '/certs/dir' ? 'not readable' : '', stamp: '' }) });
   t.same(operatorGone.Tls!.Certs, ['/certs/default.pem'], 'an operator certificate unreadable since start is left out');
-  t.same(operatorGone.CertProblems, [{ AppId: '', Cert: '/certs/dir', Reason: 'not readable' }]);
+  t.same(operatorGone.CertProblems.filter((p) => p.Frontend === undefined), [{ AppId: '', Cert: '/certs/dir', Reason: 'not readable' }], 'the HTTPS frontend\'s problems');
   const none = buildView(state, rules, own, { certCheck: () => ({ problem: 'no such file', stamp: '' }) });
   t.equal(none.Tls, undefined, 'no usable certificate at all: no HTTPS frontend (HAProxy would refuse it)');
   t.equal(none.CertProblems.filter((p) => p.Frontend === undefined).length, 2 + 4, 'every one of the HTTPS frontend reported');
-  t.same(none.CertProblems.filter((p) => p.Frontend !== undefined).map((p) => p.Frontend), ['::a-port-10000', '::tcp-port-10500'],
-    'and those of the service-port frontends naming one (the builder gives every app service port 10000: the first by id keeps it)');
+  t.same(none.CertProblems.filter((p) => p.Frontend !== undefined).map((p) => p.Frontend), ['::a-port-10000', '::a2-port-10000', '::b-port-10000', '::gone-port-10000', '::op-port-10000', '::tcp-port-10500'],
+    'and those of the service-port frontends naming one (the builder gives every app service port 10000: judged before clashes, each is reported)');
+  t.same(none.PortClashes, {}, 'frontends left out for their certificates claim no port');
 
   const s = { ...app('/s', tasks(task(31009))), servicePorts: [10443] };
   const clash = buildView(stateOf(s), rules, { ...own, HttpsBind: '127.0.0.1:10443', ServeGroups: { groups: [], strict: false, servicePortBind: '*' } });
