@@ -4,8 +4,10 @@
  * HAProxy serves there is nothing a bad config could take down. Only with culm's own reload command (an
  * operator's might restart a serving HAProxy) and HAProxy's plain check (an operator's may check more), and
  * only while nothing the check's limits guard against can be in the config: no rule may load pattern files
- * (HAProxy.AclFilesDir empty) and no raw label lines are written (HAProxy.TrustLabelConfig off). The
- * certificates an app names are bounded files already (core/tls.ts).
+ * (HAProxy.AclFilesDir empty), no raw label lines are written (HAProxy.TrustLabelConfig off) and no
+ * certificate is loaded (HAProxy.SslCerts empty, which also turns app certificates off): a file HAProxy loads
+ * beside a certificate (`.key`, `.ocsp`, `.sctl`) can stall its load, and only the check's limits and the
+ * applier's search of the certificates it stalls on bound that (an unchecked start would cost a timeout more).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { CulmConfig } from '../config/index.js';
@@ -20,7 +22,7 @@ export function firstStartUnchecked(config: CulmConfig): boolean {
   const h = config.haproxy;
   return PLAIN_CHECK.test(h.validationCommand.trim())
     && h.reloadCommand === defaultReloadCommand(h.outputPath, h.pidPath, h.statsSocketPath)
-    && h.aclFilesDir === '' && !h.trustLabelConfig;
+    && h.aclFilesDir === '' && !h.trustLabelConfig && h.sslCerts.length === 0;
 }
 
 /**

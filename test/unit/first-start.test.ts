@@ -9,6 +9,9 @@ import { firstStartUnchecked, nothingServes } from '../../src/haproxy/first-star
 const dir = mkdtempSync(join(tmpdir(), 'culm-first-start-'));
 const config = (env: Record<string, string>) => loadConfig({ argv: [], env: { CULM_DATA_DIR: dir, MARATHON_ENDPOINT: 'http://127.0.0.1:8080', ...env }, cwd: dir });
 
+const edge = join(dir, 'edge.pem');
+writeFileSync(edge, 'not read by this test\n');
+
 t.test('only culm\'s own reload command with HAProxy\'s plain check, no pattern files for rules, no raw label lines', async (t) => {
   t.ok(firstStartUnchecked(config({})), 'the defaults');
   t.ok(firstStartUnchecked(config({ HAPROXY_RELOAD_VALIDATION_CMD: 'haproxy -c -q -f {{.}}' })), 'the quiet check');
@@ -17,6 +20,7 @@ t.test('only culm\'s own reload command with HAProxy\'s plain check, no pattern 
     ['an operator\'s check', { HAPROXY_RELOAD_VALIDATION_CMD: 'sh check.sh {{.}}' }],
     ['rules may load pattern files (the check\'s limits guard those)', { CULM_ACL_FILES_DIR: dir }],
     ['raw label lines are written', { CULM_TRUST_LABEL_CONFIG: 'true' }],
+    ['certificates are loaded (a file beside one can stall the load: the check\'s limits and search bound that)', { HAPROXY_SSL_CERTS: edge }],
   ];
   for (const [desc, env] of table) t.notOk(firstStartUnchecked(config(env)), desc);
 });
