@@ -42,7 +42,7 @@ export const ERROR_CODES = {
   E_CONFIG_INVALID: { status: 400, doc: '`haproxy -c` refuses the config (at a rule PUT: the config with this rule); HAProxy\'s reason is in the message.' },
   E_TOO_MANY_RULE_CHECKS: { status: 429, doc: 'Too many rule changes are being checked at once; retry shortly.' },
   E_VALIDATION_LIMIT: { status: 503, doc: 'The validation command went over HAProxy.ValidationCpuSeconds or ValidationMemoryMiB and was stopped.' },
-  E_VALIDATION_TIMEOUT: { status: 503, doc: 'The validation command did not finish in time (retried, not taken for a rejection).' },
+  E_VALIDATION_TIMEOUT: { status: 503, doc: 'The validation command did not finish in time, or was killed by a signal culm did not send (retried, not taken for a rejection).' },
   // Stores
   E_STORE_UNAVAILABLE: { status: 503, doc: 'The rule store cannot take writes now (ZooKeeper unreachable or session expired); nothing was written.' },
   E_STORE_CONFLICT: { status: 409, doc: 'Another writer changed the rule at the same time; read it again and retry.' },

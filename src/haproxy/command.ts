@@ -6,6 +6,7 @@
  * `KILL_GRACE_MS` after the kill, as a timeout, and the process is left to the kernel.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cleanHaproxyOutput, type CleanOptions } from './haproxy-errors.js';
 
 export interface CommandResult {
@@ -100,15 +101,78 @@ export function withLimits(command: string, limits: ResourceLimits): string {
 
 const SIGXCPU_EXIT = 128 + 24;
 
+/**
+ * HAProxy 2.6 short of memory under `ulimit -v` says so in many ways (checked on Debian 12 at several limits):
+ * `out of memory`, `(null)` where a message it could not allocate should be (`(null)(null)[ALERT] ... Error(s)
+ * found`, nothing else), or the loader's `failed to map segment` before it starts.
+ */
+const OUT_OF_MEMORY = /out of memory|cannot allocate memory|failed to map segment|(?:^|: )\(null\)/im;
+
 /** Which limit stopped the command, if one did: SIGXCPU for CPU time, an allocation failure or crash for memory. */
 export function limitHit(r: CommandResult, limits: ResourceLimits): 'cpu' | 'memory' | undefined {
   if (r.timedOut) return undefined;
   if (limits.cpuSeconds > 0 && (r.signal === 'SIGXCPU' || r.code === SIGXCPU_EXIT)) return 'cpu';
   if (limits.memoryMiB > 0) {
-    if (/out of memory|cannot allocate memory/i.test(`${r.stderr}\n${r.stdout}`)) return 'memory';
+    if (OUT_OF_MEMORY.test(`${r.stderr}\n${r.stdout}`)) return 'memory';
     if (['SIGSEGV', 'SIGABRT', 'SIGBUS'].includes(r.signal ?? '') || [128 + 6, 128 + 7, 128 + 11].includes(r.code ?? 0)) return 'memory';
   }
   return undefined;
+}
+
+/** The settings that raise each limit of a check, as the README and the config errors name them. */
+export const LIMIT_SETTINGS = {
+  time: 'HAProxy.CommandTimeoutMs / CULM_COMMAND_TIMEOUT_MS',
+  cpu: 'HAProxy.ValidationCpuSeconds / CULM_VALIDATION_CPU_SECONDS',
+  memory: 'HAProxy.ValidationMemoryMiB / CULM_VALIDATION_MEMORY_MIB',
+} as const;
+
+/**
+ * Why a check that did not end by itself was stopped, naming the limit and the setting that raises it (a config
+ * that grew past a limit then says what to change, rather than "failed"): at culm's time limit (`timeoutMs`),
+ * at its CPU-time or memory limit, or killed by a signal culm did not send (the host's out-of-memory killer, an
+ * operator). Undefined for a check that ended by itself (HAProxy's verdict on the config).
+ */
+export function limitFailure(what: string, r: CommandResult, limits: ResourceLimits, timeoutMs: number): { code: 'E_VALIDATION_LIMIT' | 'E_VALIDATION_TIMEOUT'; message: string } | undefined {
+  if (r.timedOut) {
+    return { code: 'E_VALIDATION_TIMEOUT', message: `${what} timed out after ${Math.round(r.ms)} ms: stopped at its time limit of ${timeoutMs} ms (${LIMIT_SETTINGS.time} raises it)` };
+  }
+  const hit = limitHit(r, limits);
+  if (hit === 'cpu') return { code: 'E_VALIDATION_LIMIT', message: `${what} exceeded its CPU-time limit of ${limits.cpuSeconds} s and was stopped (${LIMIT_SETTINGS.cpu} raises it)` };
+  if (hit === 'memory') return { code: 'E_VALIDATION_LIMIT', message: `${what} exceeded its memory limit of ${limits.memoryMiB} MiB and was stopped (${LIMIT_SETTINGS.memory} raises it)` };
+  if (r.code === null) {
+    const memory = limits.memoryMiB > 0 ? `its own memory limit of ${limits.memoryMiB} MiB (${LIMIT_SETTINGS.memory}) was not reached` : `it has no memory limit of its own (${LIMIT_SETTINGS.memory} is 0)`;
+    return { code: 'E_VALIDATION_TIMEOUT', message: `${what} was killed by ${r.signal ?? 'a signal'} before it ended, not by culm (the host's out-of-memory killer?); ${memory}` };
+  }
+  return undefined;
+}
+
+/**
+ * CPU time of this process's children that ended and were reaped so far, in ms (Linux `/proc/self/stat`
+ * cutime + cstime, in USER_HZ ticks, 100 a second); undefined without /proc. The difference across a command
+ * is what it and its processes that ended used (HAProxy's start parses the config in the process that exits
+ * after forking the daemon), plus any other child that ended meanwhile.
+ */
+export function childrenCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[13]) + Number(fields[14]);
+    return Number.isFinite(ticks) ? ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The unchecked first start (driver.ts `nothingServes`) is not run under the check's limits (they would hold the
+ * serving HAProxy for ever): when it used more CPU than a check may, the checks of the next configs, as large,
+ * will be stopped at that limit. What to tell the operator then ('' when it stayed within). Its memory is not
+ * measured (a check past it says so, naming the setting).
+ */
+export function startPastCheckLimit(cpuMs: number, limits: ResourceLimits): string {
+  if (limits.cpuSeconds <= 0 || cpuMs <= limits.cpuSeconds * 1000) return '';
+  return `HAProxy's first start, run without a check, used ${(cpuMs / 1000).toFixed(1)} s of CPU, more than the check's CPU-time limit of ${limits.cpuSeconds} s: `
+    + `the checks of the next configs may be stopped at it; raise ${LIMIT_SETTINGS.cpu}`;
 }
 
 /**

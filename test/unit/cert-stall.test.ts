@@ -160,7 +160,7 @@ t.test('applier: two certificates that time the check out are both left out', as
   const r = await applier.apply(cluster(), new Map());
   t.equal(r.result, 'applied');
   t.same(r.leftOut?.map((l) => l.id).sort(), ['/b', '/e']);
-  t.match(r.leftOut?.[0].error, /stops at its limit with it \(validation timed out after 5000 ms\)/);
+  t.match(r.leftOut?.[0].error, /stops at its limit with it \(validation timed out after 5000 ms: stopped at its time limit of 5000 ms \(HAProxy\.CommandTimeoutMs \/ CULM_COMMAND_TIMEOUT_MS raises it\)\)/);
   t.same(crtList().sort(), ['/certs/a.pem', '/certs/c.pem', '/certs/d.pem', '/certs/f.pem', '/certs/slow.pem'], 'the others are in');
 });
 

@@ -201,6 +201,38 @@ t.test('while nothing serves, the first start is the check: the validation runs 
   t.equal(readdirSync(dir).filter((n) => n.endsWith('.candidate')).length, 0, 'no candidate file left behind');
 });
 
+t.test('an unchecked first start that used more CPU than a check may: a warning naming the setting; within it, or checked, none', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'culm-driver-'));
+  const warnings: string[] = [];
+  const log = silentLogger();
+  log.warn = ((_o: unknown, msg?: string) => { warnings.push(String(msg)); }) as typeof log.warn;
+  let cpuMs = 0;
+  let startCpuMs = 0;
+  const driver = new HaproxyDriver({
+    outputPath: join(dir, 'haproxy.cfg'), log, commandTimeoutMs: 5000, nothingServes: () => true,
+    validationLimits: { cpuSeconds: 2, memoryMiB: 0 },
+    // The start's CPU as /proc/self/stat would count it: each run of the reload command adds startCpuMs.
+    run: async (command) => {
+      if (command === 'start') cpuMs += startCpuMs;
+      return { code: 0, signal: null, stdout: '', stderr: '', timedOut: false, ms: 1 };
+    },
+    childrenCpuMs: () => cpuMs,
+    validationCommand: 'check {{.}}', reloadCommand: 'start', cleanupCommand: 'exit 0',
+  });
+  startCpuMs = 2500;
+  await driver.apply('big\n');
+  t.match(warnings, [/^HAProxy's first start, run without a check, used 2\.5 s of CPU, more than the check's CPU-time limit of 2 s: .*raise HAProxy\.ValidationCpuSeconds/], 'warned once');
+  await driver.apply('bigger\n');
+  t.equal(warnings.length, 1, 'a checked reload is not measured (the check is held to the limit)');
+  const quiet = new HaproxyDriver({
+    outputPath: join(dir, 'other.cfg'), log, commandTimeoutMs: 5000, nothingServes: () => true, validationLimits: { cpuSeconds: 2, memoryMiB: 0 },
+    run: async () => ({ code: 0, signal: null, stdout: '', stderr: '', timedOut: false, ms: 1 }), childrenCpuMs: () => (cpuMs += 1500),
+    validationCommand: 'check {{.}}', reloadCommand: 'start', cleanupCommand: 'exit 0',
+  });
+  await quiet.apply('small\n');
+  t.equal(warnings.length, 1, 'a start within the limit: no warning');
+});
+
 t.test('without nothingServes (or while it says HAProxy serves), every config is checked before the start', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'culm-driver-'));
   const log = join(dir, 'log');

@@ -4,7 +4,7 @@
  * that is missing or that `haproxy -c` refuses (real HAProxy as validation), never the app or the config.
  */
 import t from 'tap';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -198,13 +198,20 @@ t.test('HAProxy.SslCerts: every entry readable at start, else an error naming th
   makeCert(join(dir, 'edge.pem'), 'edge.example.com');
   execFileSync('mkdir', ['-p', join(dir, 'more')]);
   execFileSync('mkfifo', [join(dir, 'fifo.pem')]);
+  makeCert(join(dir, 'beside.pem'), 'beside.example.com');
+  execFileSync('mkfifo', [join(dir, 'beside.pem.ocsp')]);
+  execFileSync('mkdir', ['-p', join(dir, 'stalls')]);
+  makeCert(join(dir, 'stalls', 'x.pem'), 'x.example.com');
+  execFileSync('mkfifo', [join(dir, 'stalls', 'x.pem.sctl')]);
   const load = (value: string) => loadConfig({ argv: [], env: { HAPROXY_SSL_CERTS: value }, cwd: dir }).haproxy;
   t.same(load('').sslCerts, [], 'unset: no HTTPS');
   const ok = load('edge.pem, more');
   t.same(ok.sslCerts, [join(dir, 'edge.pem'), join(dir, 'more')], 'relative entries against the working directory; a directory is accepted');
   t.equal(ok.httpsBind, '*:443', 'HAProxy.HttpsBind defaults to *:443');
   t.equal(loadConfig({ argv: ['--haproxy_https_bind', '127.0.0.1:8443', '--haproxy_ssl_certs', 'edge.pem'], env: {}, cwd: dir }).haproxy.httpsBind, '127.0.0.1:8443', 'flags from the env names');
-  for (const [desc, value, why] of [['missing', 'edge.pem,nope.pem', /nope\.pem: no such file/], ['a FIFO', 'fifo.pem', /not a regular file or a directory/], ['a space', 'my cert.pem', /one word/]] as const) {
+  for (const [desc, value, why] of [['missing', 'edge.pem,nope.pem', /nope\.pem: no such file/], ['a FIFO', 'fifo.pem', /not a regular file or a directory/],
+    ['a FIFO beside it', 'edge.pem,beside.pem', /beside\.pem: .*beside\.pem\.ocsp beside it \(HAProxy loads it with the certificate\): not a regular file/],
+    ['a FIFO beside a file of its directory', 'stalls', /stalls: x\.pem in it: .*x\.pem\.sctl beside it .*: not a regular file/], ['a space', 'my cert.pem', /one word/]] as const) {
     t.throws(() => load(value), { code: 'E_CONFIG', message: /HAProxy\.SslCerts \/ HAPROXY_SSL_CERTS/ }, `${desc}: E_CONFIG naming the key`);
     t.throws(() => load(value), { message: why }, `${desc}: and why`);
   }
@@ -220,5 +227,41 @@ t.test('certState: a kernel, device, empty or outsized file is never a certifica
   t.match(certState(join(dir, 'empty.pem'), false).problem, /empty/);
   t.match(certState(join(dir, 'big.pem'), false).problem, /larger than 1 MiB/);
   t.equal(certState(join(dir, 'ok.pem'), false).problem, '', 'a small PEM file passes');
+  t.end();
+});
+
+t.test('certState: the files HAProxy loads beside a certificate get the same bounds, for an app\'s file and the edge\'s directory', (t) => {
+  const pem = '-----BEGIN CERTIFICATE-----\n';
+  const cases: Array<[desc: string, make: (side: string) => void, why: RegExp]> = [
+    ['a FIFO .ocsp (HAProxy would block on it)', (side) => execFileSync('mkfifo', [side]), /\.ocsp beside it \(HAProxy loads it with the certificate\): not a regular file/],
+    ['an outsized .ocsp', (side) => writeFileSync(side, Buffer.alloc((1 << 20) + 1, 48)), /\.ocsp beside it .*: larger than 1 MiB/],
+    ['a .ocsp linked to /dev/zero', (side) => symlinkSync('/dev/zero', side), /\.ocsp beside it .*: not a regular file/],
+    ['a .ocsp linked to a kernel file', (side) => symlinkSync('/proc/self/pagemap', side), /\.ocsp beside it .*: a kernel or device file/],
+    ['a directory as .ocsp', (side) => mkdirSync(side), /\.ocsp beside it .*: not a regular file/],
+  ];
+  for (const [desc, make, why] of cases) {
+    const dir = mkdtempSync(join(tmpdir(), 'culm-certside-'));
+    writeFileSync(join(dir, 'a.pem'), pem);
+    make(join(dir, 'a.pem.ocsp'));
+    t.match(certState(join(dir, 'a.pem'), false), { problem: why, stamp: '' }, `${desc}: the app's certificate cannot be used`);
+    t.match(certState(dir, true).problem, new RegExp(`^a\\.pem in it: .*${why.source}`), `${desc}: nor the edge's directory holding it`);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'culm-certside-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cert = join(dir, 'b.pem');
+  writeFileSync(cert, pem);
+  const bare = certState(cert, false);
+  t.equal(bare.problem, '', 'no file beside it: usable');
+  writeFileSync(`${cert}.issuer`, '');
+  t.equal(certState(cert, false).problem, '', 'an empty side file is HAProxy\'s to judge (it accepts an empty .issuer)');
+  writeFileSync(`${cert}.ocsp`, 'response');
+  const stamped = certState(cert, false);
+  t.equal(stamped.problem, '', 'a small regular .ocsp: usable');
+  t.not(stamped.stamp, bare.stamp, 'and its state is in the stamp: a renewed .ocsp reloads HAProxy');
+  writeFileSync(`${cert}.ocsp`, 'a renewed response');
+  t.not(certState(cert, false).stamp, stamped.stamp, 'renewed: a new stamp');
+  chmodSync(`${cert}.ocsp`, 0);
+  if (process.getuid?.() !== 0) t.match(certState(cert, false).problem, /\.ocsp beside it .*: not readable/, 'an unreadable .ocsp');
   t.end();
 });
