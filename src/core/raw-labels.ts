@@ -159,8 +159,13 @@ export const bindOptionWords = (value: string | undefined): string => (value ===
  * characters they keep where the app comes in) made U+FFFD like any other label's, so a template that prints
  * `Labels` writes one line, never lines culm did not check.
  */
-export function withoutRawNewlines(labels: Readonly<Record<string, string>>): Record<string, string> {
-  const out: Record<string, string> = { ...labels };
-  for (const key in out) if (RAW_CONFIG_LABEL.test(key)) out[key] = out[key].replace(/[\r\n\t]/g, '\ufffd');
-  return out;
+export function withoutRawNewlines(labels: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  let out: Record<string, string> | undefined;
+  for (const key in labels) {
+    if (!RAW_CONFIG_LABEL.test(key) || !/[\r\n\t]/.test(labels[key])) continue;
+    out ??= { ...labels };
+    out[key] = labels[key].replace(/[\r\n\t]/g, '\ufffd');
+  }
+  // Every raw label is cleaned, those the view ignores too (frontend-only labels without service-port frontends).
+  return out ?? labels;
 }

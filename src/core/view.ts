@@ -314,7 +314,7 @@ function buildAppView(app: App, rule: Rule | undefined, now: number, policy: Gro
     ServicePorts: app.servicePorts,
     Env: app.env,
     // Untrusted raw labels keep no newline for a custom template that prints them (`Labels`, as marathon-lb's did).
-    Labels: raw && !trusted ? withoutRawNewlines(app.labels) : app.labels,
+    Labels: trusted ? app.labels : withoutRawNewlines(app.labels),
     Tasks: serving,
     AllTasks: all,
     Backend: own.Backend,

@@ -103,6 +103,20 @@ t.test('HAProxy.TrustLabelConfig off: the labels are ignored, the app routes, an
   t.equal(view.Apps[0].Labels.HAPROXY_0_BACKEND_HEAD, 'http-response set-header X-Culm-Test yes\ufffdbackend evil', 'untrusted, the label reaches a template on one line (its newline made U+FFFD, as any label\'s control character)');
 });
 
+t.test('service ports not bound: a frontend-only raw label is ignored, and still reaches Labels on one line', async (t) => {
+  const unbound: HaproxyPaths = { ...base, ServeGroups: { groups: [], strict: false } };
+  const apps = [marathonApp('/web', { HAPROXY_0_FRONTEND_HEAD: 'x\nbackend evil', HAPROXY_0_BIND_OPTIONS: 'a\rb' })];
+  const mapped = mapApps({ apps }, false);
+  const state = applySnapshot(emptyState(), mapped.apps, 1);
+  for (const paths of [unbound, { ...unbound, ServeGroups: { ...unbound.ServeGroups!, trustLabelConfig: true } }]) {
+    const view = buildView(state, new Map(), paths);
+    const text = renderer.render(view);
+    t.notMatch(text, /backend evil/, 'nothing of the label is written');
+    t.equal(view.Apps[0].Labels.HAPROXY_0_FRONTEND_HEAD, 'x\ufffdbackend evil', 'its newline made U+FFFD for a template that prints Labels');
+    t.equal(view.Apps[0].Labels.HAPROXY_0_BIND_OPTIONS, 'a\ufffdb');
+  }
+});
+
 t.test('HAProxy.TrustLabelConfig on: each label lands in the app\'s own section, and HAProxy accepts it', async (t) => {
   const apps = [
     marathonApp('/web', {
