@@ -138,6 +138,9 @@ export function isWildcardHost(value: string): boolean {
   return labels.length >= 2 && isVirtualHost(name) && !/^[0-9]+$/.test(labels[labels.length - 1]);
 }
 
+/** `*.` and one DNS label (`*.com`, `*.mesos`): a wildcard isWildcardHost refuses for its reach, not its form. */
+export const isOneLabelWildcard = (value: string): boolean => value.startsWith('*.') && VHOST_LABEL.test(value.slice(2)) && !/^[0-9]+$/.test(value.slice(2));
+
 const PROTOCOL = /^[A-Z][A-Z0-9_]{0,31}$/;
 export const isHealthCheckProtocol = (p: string): boolean => PROTOCOL.test(p);
 

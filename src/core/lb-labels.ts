@@ -15,7 +15,7 @@
  */
 import type { App } from './model.js';
 import { httpExtrasOf, portLabel } from './http-labels.js';
-import { isCertPath, isIpAddress, isPathPrefix, isVirtualHost, isWildcardHost, shown, type Rejection } from './input-grammar.js';
+import { isCertPath, isIpAddress, isOneLabelWildcard, isPathPrefix, isVirtualHost, isWildcardHost, shown, type Rejection } from './input-grammar.js';
 import { booleanOf, labelSettings, type BackendSettings } from './backend-settings.js';
 import { exact } from './exact.js';
 
@@ -158,8 +158,14 @@ export function portsOf(app: App, ownFrontends = true): AppPorts {
       if (m === 'http' || m === 'tcp') Mode = m;
       else refuse('MODE', mode, 'is not http or tcp');
     }
-    const Vhosts = vhost === undefined ? [] : list(vhost.toLowerCase());
-    if (vhost !== undefined && Vhosts.length === 0) refuse('VHOST', vhost, 'names no host');
+    const listed = vhost === undefined ? [] : list(vhost.toLowerCase());
+    // A wildcard over one label (`*.mesos`, `*.local`) is left out alone, with a problem line: the app keeps
+    // its other hosts. Refused when nothing else is listed (the port would route by its path instead).
+    const Vhosts = listed.filter((host) => !isOneLabelWildcard(host));
+    if (Vhosts.length > 0) for (const host of listed) {
+      if (isOneLabelWildcard(host)) problems.push({ index, label: `HAPROXY_${index}_VHOST`, reason: `label HAPROXY_${index}_VHOST ${shown(host)} is a wildcard over one label (it would take every request to that top-level domain no exact host names): that host left out` });
+    }
+    if (vhost !== undefined && Vhosts.length === 0) refuse('VHOST', vhost, listed.length === 0 ? 'names no host' : 'names no host but wildcards over one label');
     for (const host of Vhosts) if (!isVirtualHost(host) && !isWildcardHost(host)) refuse('VHOST', host, 'is not a host name or a wildcard *.<host name of two labels or more> (no port, path or space)');
     const Path = path?.trim() ?? '';
     if (path !== undefined && !isPathPrefix(Path)) refuse('PATH', path, 'is not a path prefix (one word starting with /)');

@@ -191,6 +191,19 @@ t.test('per-port view: index, service port, mode, vhosts, path, groups, redirect
   t.equal(off.Mode, 'http', 'HAProxy.BindServicePorts off: HAPROXY_{n}_MODE=tcp is not rendered (no frontend to carry it)');
 });
 
+t.test('a wildcard over one label beside other hosts: that host left out alone, the app keeps the others', async (t) => {
+  for (const shape of ['1.4', '1.5'] as const) {
+    const { view, text, rejected } = render([marathonApp('/web', { HAPROXY_0_VHOST: 'web.example.com,*.mesos,*.api.example.com' }, shape), marathonApp('/ok', { HAPROXY_0_VHOST: 'ok.example.com' }, shape)]);
+    t.same(view.Apps.map((a) => a.Id), ['/ok', '/web'], `${shape}: both apps rendered`);
+    t.same(view.Apps[1].Ports[0].Vhosts, ['web.example.com', '*.api.example.com'], `${shape}: the other hosts kept`);
+    t.equal(view.Apps[1].NotServed, '', `${shape}: the port is served`);
+    t.notMatch(text, /\.mesos/, `${shape}: nothing of the one-label wildcard in the config`);
+    t.match(text, /web\.example\.com/, `${shape}: the exact host routes`);
+    t.same(rejected.map((r) => [r.appId, r.field]), [['/web', 'lb_label']], `${shape}: counted once as a refused value`);
+    t.match(rejected[0].reason, /HAPROXY_0_VHOST "\*\.mesos" is a wildcard over one label.*that host left out/, `${shape}: the reason names the host`);
+  }
+});
+
 t.test('a bad label leaves that port out, with the reason; never another app', async (t) => {
   const bound: HaproxyPaths = { ...paths, ServeGroups: { groups: [], strict: false, servicePortBind: '127.0.0.1' } };
   const bad: Array<{ desc: string; labels: Record<string, string>; label: string; paths?: HaproxyPaths }> = [
@@ -204,7 +217,7 @@ t.test('a bad label leaves that port out, with the reason; never another app', a
     { desc: 'a wildcard at the end', labels: { HAPROXY_0_VHOST: 'example.*' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'a wildcard over nothing', labels: { HAPROXY_0_VHOST: '*.' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'a wildcard over a top-level domain (every .com request no exact host names)', labels: { HAPROXY_0_VHOST: '*.com' }, label: 'HAPROXY_0_VHOST' },
-    { desc: 'a wildcard over one label', labels: { HAPROXY_0_VHOST: 'web.example.com,*.local' }, label: 'HAPROXY_0_VHOST' },
+    { desc: 'wildcards over one label only', labels: { HAPROXY_0_VHOST: '*.local,*.mesos' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'a wildcard over an address', labels: { HAPROXY_0_VHOST: '*.0.0.1' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'a wildcard with a port', labels: { HAPROXY_0_VHOST: '*.example.com:80' }, label: 'HAPROXY_0_VHOST' },
     { desc: 'a bad wildcard beside good hosts', labels: { HAPROXY_0_VHOST: 'web.example.com,*.example.com,*x.example.com' }, label: 'HAPROXY_0_VHOST' },
