@@ -18,7 +18,8 @@ import type { Logger } from '../log/logger.js';
 import { ReloadPacer, type Clock } from '../pipeline/reload-pacer.js';
 import type { ApplyTimings, HaproxyDriver, RuntimeCandidate, SideFile } from './driver.js';
 import { LingeringServers } from './lingering.js';
-import { applyRuntimeOps, replaceMap, showServerStats, type RuntimeResult } from './runtime-api.js';
+import { mapEdits, usedOnlyByPrefixOrExact, type MapEdit } from './map-edits.js';
+import { applyRuntimeOps, editMap, replaceMap, showServerStats, type RuntimeResult } from './runtime-api.js';
 import type { ServerStat } from './server-stats.js';
 import { runtimeOps, type RuntimeOp, type ServerLine } from './server-diff.js';
 
@@ -33,6 +34,8 @@ export type DeliveryDriver = Pick<HaproxyDriver,
 export interface RuntimeSocket {
   applyOps(ops: RuntimeOp[], known: ReadonlyMap<string, ServerLine>): Promise<RuntimeResult>;
   replaceMap(live: string, text: string): Promise<unknown>;
+  /** A few entries of the live map changed in place (map-edits.ts). */
+  editMap(live: string, edits: readonly MapEdit[]): Promise<unknown>;
 }
 
 /** The part of the lingering servers' bookkeeping the delivery uses (see lingering.ts). */
@@ -90,7 +93,11 @@ export class HaproxyDelivery {
     this.pacer = new ReloadPacer(o.reloadIntervalMs ?? 0, o.clock);
     if (o.socketPath) {
       const path = o.socketPath;
-      this.socket = o.socket ?? { applyOps: (ops, known) => applyRuntimeOps(path, ops, known), replaceMap: (live, text) => replaceMap(path, live, text) };
+      this.socket = o.socket ?? {
+        applyOps: (ops, known) => applyRuntimeOps(path, ops, known),
+        replaceMap: (live, text) => replaceMap(path, live, text),
+        editMap: (live, edits) => editMap(path, live, edits),
+      };
       this.lingering = o.lingering ?? new LingeringServers(path, o.log);
     }
     const stats = o.statsSocketPath ?? o.socketPath;
@@ -183,7 +190,14 @@ export class HaproxyDelivery {
     const ops = runtimeOps(applied, maps?.text ?? text, MAX_RUNTIME_OPS);
     // Thousands of socket commands take longer than one reload (measured: 2,000 adds ≈ 0.6–0.85 s).
     if (!ops || ops.length > MAX_RUNTIME_OPS || (ops.length === 0 && !maps)) return undefined;
-    const swaps = (maps?.changed ?? []).map((i) => ({ live: this.liveMaps[i], text: mapsOf(files)[i].text }));
+    const before = mapsOf(this.appliedFiles);
+    const swaps = (maps?.changed ?? []).map((i) => {
+      const live = this.liveMaps[i];
+      const text = mapsOf(files)[i].text;
+      // A few entries changed in place where the map's lookups allow it; else the whole map swapped.
+      const edits = live !== undefined && usedOnlyByPrefixOrExact(applied, before[i].path) ? mapEdits(before[i].text, text) : null;
+      return { live, text, edits };
+    });
     if (swaps.some((s) => s.live === undefined)) return undefined; // a map the running process does not know by name
     const started = performance.now();
     let candidate: RuntimeCandidate | undefined;
@@ -192,7 +206,10 @@ export class HaproxyDelivery {
       candidate = await this.o.driver.prepareRuntime(text, files);
       const prepared = candidate;
       await lingering.exclusive(async () => {
-        for (const swap of swaps) await socket.replaceMap(swap.live, swap.text);
+        for (const swap of swaps) {
+          if (swap.edits) await socket.editMap(swap.live, swap.edits);
+          else await socket.replaceMap(swap.live, swap.text);
+        }
         const result = ops.length > 0 ? await socket.applyOps(ops, lingering.known()) : undefined;
         await this.o.driver.commitRuntime(prepared);
         this.appliedFiles = files;

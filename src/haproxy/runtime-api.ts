@@ -6,6 +6,7 @@
  */
 import { createConnection } from 'node:net';
 import { CulmError } from '../core/errors.js';
+import { mapEditCommands, type MapEdit } from './map-edits.js';
 import type { RuntimeOp, ServerLine } from './server-diff.js';
 import { parseServerStats, type ServerStat } from './server-stats.js';
 
@@ -253,6 +254,18 @@ export async function replaceMap(socketPath: string, live: string, text: string)
   const bad = replies.findIndex((r) => r !== '');
   if (bad !== -1) throw new CulmError('E_RUNTIME', `${commands[bad].split('\n')[0]}: ${replies[bad]}`);
   return { commands: commands.length + 1, entries };
+}
+
+/**
+ * A few entry edits on the live map `live` (map-edits.ts) in one session. Every command answers nothing when
+ * it did its job; any answer (`Key not found.`) is an E_RUNTIME error, and the caller reloads from the file.
+ */
+export async function editMap(socketPath: string, live: string, edits: readonly MapEdit[]): Promise<{ commands: number }> {
+  const commands = mapEditCommands(live, edits);
+  const replies = await runtimeCommands(socketPath, commands);
+  const bad = replies.findIndex((r) => r !== '');
+  if (bad !== -1) throw new CulmError('E_RUNTIME', `${commands[bad]}: ${replies[bad]}`);
+  return { commands: commands.length };
 }
 
 /** Backends read per `show stat` session (a reply is one CSV line a server: a few KB a backend). */

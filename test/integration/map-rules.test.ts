@@ -66,11 +66,16 @@ t.test('rule changes on apps with a backend: runtime map, no reload, file on dis
   await putAcl(culm, 'shop', 'path_beg -i /store');
   await eventually('/store routed to /shop', async () => (await answer(culm, '/store/x')) === shop);
   t.equal(await answer(culm, '/web'), web, 'the other app still routes');
+  t.equal(await answer(culm, '/shop/x'), 'status 503', 'the old prefix routes nothing at once (edited in place: no stale lookup)');
+  // The config naming the new map file is renamed into place once the commands are through.
+  await eventually('the file on disk names the new map', () => mapOnDisk(culm).includes('/store ::shop-cluster'), 5000).catch(() => undefined);
   t.match(mapOnDisk(culm), '/store ::shop-cluster', 'the map file on disk holds the new entry');
   t.notMatch(mapOnDisk(culm), /^\/shop /m, 'and not the default one any more');
   const live = await liveMap(culm);
   t.match(live, '/store ::shop-cluster', 'HAProxy\'s live map holds the new entry (show map)');
   t.notMatch(live, /^\/shop /m, 'and not the old one');
+  const lines = (text: string): string[] => text.trim().split('\n').sort();
+  t.same(lines(live), lines(mapOnDisk(culm)), 'a rule edited in place: the live map holds the file\'s entries (appended last, no other key a prefix of it)');
 
   // Longer prefixes first, as the map file orders them: /web/shop beats /web in the live map too.
   await putAcl(culm, 'shop', 'path_beg -i /web/shop');

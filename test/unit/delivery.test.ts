@@ -9,6 +9,7 @@ import { CulmError } from '../../src/core/errors.js';
 import { DeliveryError, HaproxyDelivery, type DeliveryDriver, type Lingering, type RuntimeSocket } from '../../src/haproxy/delivery.js';
 import type { ApplyTimings, RuntimeCandidate, SideFile } from '../../src/haproxy/driver.js';
 import type { RuntimeOp, ServerLine } from '../../src/haproxy/server-diff.js';
+import type { MapEdit } from '../../src/haproxy/map-edits.js';
 import { silentLogger } from '../../src/log/logger.js';
 
 /** Files on disk and HAProxy's commands, recorded; `failReload`/`failCheck` make the next ones fail. */
@@ -53,6 +54,10 @@ class FakeSocket implements RuntimeSocket {
   async replaceMap(live: string, text: string) {
     if (this.fail) throw new CulmError('E_RUNTIME', 'socket gone');
     this.sent.push(`map ${live} ${text.trim().split('\n').join('|')}`);
+  }
+  async editMap(live: string, edits: readonly MapEdit[]) {
+    if (this.fail) throw new CulmError('E_RUNTIME', 'socket gone');
+    this.sent.push(`edit ${live} ${edits.map((e) => (e.op === 'del' ? `del ${e.key}` : `${e.op} ${e.key} ${e.value}`)).join('|')}`);
   }
 }
 
@@ -102,10 +107,27 @@ t.test('a map-only change swaps the live map under the name HAProxy loaded it by
   t.ok(delivery.mapOnly(config('b', [1]), map('b', '/shop web\n')), 'known as map-only before delivery (no -c needed)');
   const d = await delivery.deliver(config('b', [1]), map('b', '/shop web\n'));
   t.same(d.mode === 'runtime' && [d.maps, d.serverOps], [1, 0]);
-  t.same(socket.sent, ['map /out.routes-a.map /shop web']);
+  t.same(socket.sent, ['edit /out.routes-a.map add /shop web|del /web'], 'a few entries: edited in place');
   // The next map change still names the map as the running process knows it: the first file's name.
   await delivery.deliver(config('c', [1, 2]), map('c', '/store web\n'));
-  t.same(socket.sent.slice(1), ['map /out.routes-a.map /store web', 'add web/s2'], 'a map and a server change together, map first');
+  t.same(socket.sent.slice(1), ['edit /out.routes-a.map add /store web|del /shop', 'add web/s2'], 'a map and a server change together, map first');
+});
+
+t.test('the whole map is swapped when edits could answer in another order, or the lookups are not by prefix', async (t) => {
+  const { socket, delivery } = setup();
+  await delivery.deliver(config('a', [1]), map('a', '/web web\n'));
+  // /web is a prefix of /web/shop: appended last, /web would answer first. The swap keeps the file's order.
+  await delivery.deliver(config('b', [1]), map('b', '/web/shop shop\n/web web\n'));
+  t.same(socket.sent, ['map /out.routes-a.map /web/shop shop|/web web'], 'a new key with a prefix among the others: swapped');
+  await delivery.deliver(config('c', [1]), map('c', '/web/shop web\n/web web\n'));
+  t.same(socket.sent.at(-1), 'edit /out.routes-a.map set /web/shop web', 'a new value: edited');
+  await delivery.deliver(config('d', [1]), map('d', '/web web\n'));
+  t.same(socket.sent.at(-1), 'edit /out.routes-a.map del /web/shop', 'a deletion: edited');
+  const reg = (name: string): string => config(name, [1]).replace('map_beg(', 'map_reg(');
+  const other = setup();
+  await other.delivery.deliver(reg('a'), map('a', '/web web\n'));
+  await other.delivery.deliver(reg('b'), map('b', '/shop web\n'));
+  t.same(other.socket.sent, ['map /out.routes-a.map /shop web'], 'a map_reg lookup answers by the order in other ways: swapped');
 });
 
 t.test('after a reload or a restart, the live map is the one that process started from', async (t) => {
@@ -115,10 +137,10 @@ t.test('after a reload or a restart, the live map is the one that process starte
   await delivery.deliver(config('b', [1]).replace('frontend http', 'frontend http\n    timeout client 5s'), map('b', '/b web\n')); // reload
   t.match(driver.calls.at(-1), /^reload \/out\.routes-b\.map/);
   await delivery.deliver(config('c', [1]).replace('frontend http', 'frontend http\n    timeout client 5s'), map('c', '/c web\n'));
-  t.equal(socket.sent.at(-1), 'map /out.routes-b.map /c web', 'the reloaded process knows the map by the name it loaded');
+  t.equal(socket.sent.at(-1), 'edit /out.routes-b.map add /c web|del /b', 'the reloaded process knows the map by the name it loaded');
   await delivery.restart();
   await delivery.deliver(config('d', [1]).replace('frontend http', 'frontend http\n    timeout client 5s'), map('d', '/d web\n'));
-  t.equal(socket.sent.at(-1), 'map /out.routes-c.map /d web', 'a restarted process loaded the file on disk: its name');
+  t.equal(socket.sent.at(-1), 'edit /out.routes-c.map add /d web|del /c', 'a restarted process loaded the file on disk: its name');
 });
 
 t.test('a weight-only change re-weights the servers at runtime; on a static algorithm, or with another change, it reloads', async (t) => {
@@ -132,7 +154,7 @@ t.test('a weight-only change re-weights the servers at runtime; on a static algo
   t.same(driver.calls.slice(-2), ['prepare', 'commit'], 'the file on disk is rewritten as the whole truth');
   t.equal(delivery.applied(), weighted(7));
   t.equal((await delivery.deliver(weighted(0, 'leastconn', 'b'), map('b', '/shop web\n'))).mode, 'runtime', 'with a map change: both at runtime');
-  t.same(socket.sent.slice(-3), ['map /out.routes-a.map /shop web', 'weight web/s1 0', 'weight web/s2 0']);
+  t.same(socket.sent.slice(-3), ['edit /out.routes-a.map add /shop web|del /web', 'weight web/s1 0', 'weight web/s2 0']);
   const reloads = driver.calls.filter((c) => c.startsWith('reload')).length;
   t.equal((await delivery.deliver(weighted(3, 'static-rr', 'b'), map('b', '/shop web\n'))).mode, 'reload', 'the algorithm changed: a reload');
   t.equal((await delivery.deliver(weighted(4, 'static-rr', 'b'), map('b', '/shop web\n'))).mode, 'runtime', 'static-rr: not a weight op…');
