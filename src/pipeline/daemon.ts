@@ -528,10 +528,26 @@ export class Daemon implements CulmCore {
     // A rule that only changes route map entries cannot break the config (its prefix was checked above by the
     // ACL grammar): no `haproxy -c`, which at 1,000 apps is most of the time from PUT to routed.
     if (!(candidate.mapOnly && (this.o.skipCheckOfMapOnlyRules ?? true))) await this.o.delivery.check(candidate.text, candidate.files).catch((err: unknown) => { throw ruleCheckError(err); });
-    await this.o.rules.put(rule);
+    // The store's write and the apply run side by side (the write's fsyncs or ZooKeeper's round trip no longer
+    // come before routing); the answer waits for both. A write that fails takes the rule back out again: the
+    // edge then routes as the store says, and the PUT is a 503 (nothing stored).
+    const stored = this.o.rules.put(rule);
+    const previous = this.ruleMap.get(rule.id);
     // The candidate's rules map when nothing else changed the rules meanwhile: the apply can then use its render.
     this.ruleMap = this.ruleMap === rulesBefore ? candidate.rules : new Map(this.ruleMap).set(rule.id, rule);
     void this.coalescer.request();
+    try {
+      await stored;
+    } catch (err) {
+      if (this.ruleMap.get(rule.id) === rule) {
+        const next = new Map(this.ruleMap);
+        if (previous) next.set(rule.id, previous);
+        else next.delete(rule.id);
+        this.ruleMap = next;
+        void this.coalescer.request();
+      }
+      throw err;
+    }
     return rule;
   }
 

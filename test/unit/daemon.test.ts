@@ -317,3 +317,47 @@ t.test('the daemon records what each apply measured: renders, the reload, a refu
   t.notOk(existsSync(join(refused.dir, 'haproxy.cfg')), 'and not written');
   await refused.daemon.stop();
 });
+
+t.test('putRule: the apply runs beside the store\'s write; a write that fails takes the rule back out (503, nothing stored)', async (t) => {
+  let failNext = false;
+  let writeMs = 30;
+  class FlakyStore extends MemoryRuleStore {
+    override async put(rule: Parameters<MemoryRuleStore['put']>[0]) {
+      await new Promise((r) => setTimeout(r, writeMs));
+      if (failNext) throw new CulmError('E_STORE_UNAVAILABLE', 'zk down', { status: 503 });
+      return super.put(rule);
+    }
+  }
+  const rules = new FlakyStore();
+  const m = new ControlledMarathon();
+  m.fallback = async () => ({ apps: [{ id: '/web', tasks: [mtask('web.a', 31001)] }, { id: '/shop', tasks: [mtask('shop.a', 31002)] }] });
+  const { daemon, dir } = setup(m, new MemoryStateStore(), { rules });
+  await daemon.start();
+  await daemon.applyNowAndWait();
+  // The applied config and the route map it names.
+  const cfg = (): string => {
+    const text = readFileSync(join(dir, 'haproxy.cfg'), 'utf8');
+    const map = /map_beg\(([^),]+)/.exec(text)?.[1];
+    return text + (map ? readFileSync(map, 'utf8') : '');
+  };
+  await daemon.putRule(makeRule('/shop', 'path_beg -i /store'));
+  await daemon.applyNowAndWait();
+  t.match(cfg(), '/store', 'stored and applied');
+  failNext = true;
+  const put = daemon.putRule(makeRule('/shop', 'path_beg -i /other'));
+  await t.rejects(put, { code: 'E_STORE_UNAVAILABLE' }, 'the store\'s failure is the answer');
+  await daemon.applyNowAndWait();
+  t.same((await rules.list()).map((r) => r.acl), ['path_beg -i /store'], 'nothing stored');
+  t.notMatch(cfg(), '/other', 'the rule the store refused is taken back out of the config');
+  t.match(cfg(), '/store', 'the stored one routes again');
+  failNext = false;
+  writeMs = 1000;
+  let answered = false;
+  const fresh = daemon.putRule(makeRule('/web', 'path_beg -i /w')).then(() => { answered = true; });
+  const until = Date.now() + 5000;
+  while (!cfg().includes('/w ') && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  t.match(cfg(), '/w ', 'later rules apply');
+  t.notOk(answered, 'applied while the store\'s write was still under way (the write no longer comes first)');
+  await fresh;
+  await daemon.stop();
+});
