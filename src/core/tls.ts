@@ -204,5 +204,19 @@ export function appCertsOf(view: { Tls?: TlsView; Listeners?: readonly ListenerV
  * crt-list and of the service-port frontends is looked for followed by its quote.
  */
 export function certsAtFailure(message: string, view: { Tls?: TlsView; Listeners?: readonly ListenerView[] }): CrtListEntry[] {
-  return appCertsOf(view).filter((e) => new RegExp(`'${escapeRegExp(e.Cert)}(?:\\.[A-Za-z]+)?'`).test(message));
+  return appCertsOf(view).filter((e) => namesCert(message, e.Cert));
+}
+
+/** Whether HAProxy's output names the certificate `cert` (or a file beside it: `'<cert>.key'`). */
+export const namesCert = (message: string, cert: string): boolean => new RegExp(`'${escapeRegExp(cert)}(?:\\.[A-Za-z]+)?'`).test(message);
+
+/**
+ * A config that loads each of `certs` on a bind line of its own, under the config's `global` lines (its SSL
+ * settings apply): HAProxy 2.6 names only the first crt-list line it cannot load, one per check, but every bind
+ * line it cannot load in one check. Only for `haproxy -c`: nothing is bound.
+ */
+export function certCheckConfig(certs: readonly string[], global: readonly string[]): string {
+  const lines = [...global, 'frontend culm-cert-check', '    mode tcp', '    timeout client 1s'];
+  for (const cert of certs) lines.push(`    bind 127.0.0.1:1 ssl crt ${cert}`);
+  return `${lines.join('\n')}\n`;
 }

@@ -1,12 +1,15 @@
 /**
- * Pure: one backend's lines cut from a config text (`backend <name>` to the next section), for the console's
- * per-app detail. Comments and blank lines that open the next section are left to it.
+ * Pure: one section's lines cut from a config text (`backend <name>` to the next section), for the console's
+ * per-app detail and the applier's certificate check (the `global` section). Comments and blank lines that open the next section are left to it.
  */
 import { SECTION } from './server-diff.js';
 
 /** The lines of `backend <name>`, its header first; empty when the text has no such backend. */
-export function backendSection(text: string, name: string): string[] {
-  const at = headerAt(text, `backend ${name}`);
+export const backendSection = (text: string, name: string): string[] => sectionOf(text, `backend ${name}`);
+
+/** The lines of the section opened by the line `header` (`global`, `backend web`), its header first; empty when none. */
+export function sectionOf(text: string, header: string): string[] {
+  const at = headerAt(text, header);
   if (at < 0) return [];
   const lines: string[] = [];
   let from = at;

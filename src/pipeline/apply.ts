@@ -11,11 +11,13 @@ import { CulmError, errorMessage } from '../core/errors.js';
 import type { App, ClusterState, Rule } from '../core/model.js';
 import { diffViews } from '../core/diff.js';
 import { buildView, type CertCheck, type CertProblem, type HaproxyPaths, type LabelConfigNote, type TemplateContext } from '../core/view.js';
-import { appCertsOf, certsAtFailure, type CertState, type CrtListEntry } from '../core/tls.js';
+import { appCertsOf, certCheckConfig, certsAtFailure, namesCert, type CertState, type CrtListEntry } from '../core/tls.js';
+import { sectionOf } from '../haproxy/config-section.js';
 import { readinessChangesAt } from '../core/readiness.js';
 import type { SideFile } from '../haproxy/driver.js';
 import { DeliveryError, type HaproxyDelivery } from '../haproxy/delivery.js';
 import { AppRenderError, type Renderer } from '../haproxy/render.js';
+import { cleanHaproxyOutput } from '../haproxy/haproxy-errors.js';
 import { TEMPLATE_CONFIG_KEY } from '../core/backend-template.js';
 import type { Logger } from '../log/logger.js';
 import type { ApplyRecord, LeftOut } from './types.js';
@@ -128,6 +130,13 @@ export function sideFilesOf(view: TemplateContext, text: string): SideFile[] {
   return files;
 }
 
+/** HAProxy's whole output for a failed check, a line each (the error's message keeps a few, on one line). */
+function fullOutput(err: CulmError): string {
+  const result = err.cause as { stdout?: unknown; stderr?: unknown } | undefined;
+  const parts = [result?.stderr, result?.stdout].filter((p): p is string => typeof p === 'string');
+  return parts.length > 0 ? parts.join('\n') : err.message;
+}
+
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 
 /**
@@ -183,6 +192,8 @@ export class Applier {
   private toldClashes: Readonly<Record<string, string>> = {};
   /** Certificates left out already logged and counted (each is told once while it stays out). */
   private toldCerts = new Set<string>();
+  /** Apps whose certificate labels this edge ignores (no `HAProxy.SslCerts`), already warned of: by id, the labels told. */
+  private toldIgnoredCerts = new Map<string, string>();
   /** Whether the last render named a service port's certificate (`HAPROXY_{n}_SSL_CERT`), usable or not: see `readsCertFiles`. */
   private namesPortCerts = false;
   /** Raw-label notes already logged, by app id (view.ts `LabelConfigNotes`: each is told once, not per render). */
@@ -353,13 +364,15 @@ export class Applier {
     this.refreshIsolation(state, rules);
     const reused = this.reusableCandidate(state, rules);
     const isolatedNow: LeftOut[] = [];
-    const certsNow: string[] = [];
+    const stalledNow: string[] = [];
     let stallSearched = false;
     const undoIsolation = (): void => {
-      // Leaving apps or rules out did not give a valid config: the fault is elsewhere (the template).
+      // Leaving apps or rules out did not give a valid config: the fault is elsewhere (the template). A certificate
+      // HAProxy named as one it cannot load stays out all the same: that is the file's fault, whatever else fails
+      // (forgotten, six of them would each take a round again at every apply, and no apply would ever pass).
       for (const i of isolatedNow) if (i.kind !== 'cert') (i.kind === 'rule' ? this.ignoredRules : this.excludedApps).delete(i.id);
-      for (const cert of certsNow) this.refusedCerts.delete(cert);
-      this.unreported = this.unreported.filter((u) => !isolatedNow.includes(u));
+      for (const cert of stalledNow) this.refusedCerts.delete(cert);
+      this.unreported = this.unreported.filter((u) => !isolatedNow.includes(u) || (u.kind === 'cert' && !u.stalled));
     };
     for (let round = 0; round <= MAX_ISOLATION_ROUNDS; round++) {
       let view: TemplateContext;
@@ -369,6 +382,7 @@ export class Applier {
         this.tellClashes(view.PortClashes, measures);
         this.tellLabelConfig(view.LabelConfigNotes, measures);
         this.tellCerts(view.CertProblems, measures);
+        this.tellIgnoredCerts(view);
         this.namesPortCerts = view.Listeners.some((l) => l.SslCert !== '') || view.CertProblems.some((p) => p.Frontend !== undefined && !p.Ignored);
         text = round === 0 && reused ? reused.text : this.render(view, measures);
       } catch (err) {
@@ -434,13 +448,12 @@ export class Applier {
         if (e.code === 'E_CONFIG_INVALID') {
           measures.validationFailures++;
           // An app's certificate HAProxy cannot load: that certificate is left out, not the app or the config.
-          const certs = certsAtFailure(e.message, view).filter((c) => !this.refusedCerts.has(c.Cert));
-          if (certs.length > 0 && round < MAX_ISOLATION_ROUNDS) {
-            for (const c of certs) {
-              this.refusedCerts.set(c.Cert, { why: `HAProxy refuses it (${e.message})`, stamp: this.leftOutStamp(c.Cert) });
-              certsNow.push(c.Cert);
+          const named = certsAtFailure(e.message, view).filter((c) => !this.refusedCerts.has(c.Cert));
+          if (named.length > 0 && round < MAX_ISOLATION_ROUNDS) {
+            for (const { entry: c, why } of await this.refusedAppCerts(view, text, named, e)) {
+              this.refusedCerts.set(c.Cert, { why: `HAProxy refuses it (${why})`, stamp: this.leftOutStamp(c.Cert) });
               for (const id of c.AppIds) {
-                const isolated: LeftOut = { kind: 'cert', id, error: `certificate ${c.Cert}: ${e.message}` };
+                const isolated: LeftOut = { kind: 'cert', id, error: `certificate ${c.Cert}: ${why}` };
                 isolatedNow.push(isolated);
                 this.unreported.push(isolated);
               }
@@ -473,7 +486,7 @@ export class Applier {
             const now = this.now();
             for (const { entry, why } of left) {
               this.refusedCerts.set(entry.Cert, { why, stamp: this.leftOutStamp(entry.Cert), retryAt: this.stallRetryAt(entry.Cert, now) });
-              certsNow.push(entry.Cert);
+              stalledNow.push(entry.Cert);
               for (const id of entry.AppIds) {
                 const isolated: LeftOut = { kind: 'cert', id, error: `certificate ${entry.Cert}: ${why}`, stalled: true };
                 isolatedNow.push(isolated);
@@ -491,6 +504,39 @@ export class Applier {
     }
     undoIsolation();
     return record('invalid', ['too many bad apps or rules']);
+  }
+
+  /**
+   * The app certificates HAProxy refuses, with its reason: those `named` by the failed check `failure` and, when one
+   * of them is in the crt-list, every other crt-list certificate that one more check, of them alone on a bind line
+   * each (`certCheckConfig`), names: HAProxy 2.6 names only the first crt-list line it cannot load, so one round
+   * each would take as many rounds as bad files (more than MAX_ISOLATION_ROUNDS: no apply would pass). That check
+   * failing otherwise (stopped at its limit) leaves the named ones only.
+   */
+  private async refusedAppCerts(view: TemplateContext, text: string, named: readonly CrtListEntry[], failure: CulmError): Promise<Array<{ entry: CrtListEntry; why: string }>> {
+    const found = named.map((entry) => ({ entry, why: failure.message }));
+    const listed = view.Tls?.CrtList?.Entries ?? [];
+    const others = listed.filter((e) => !this.refusedCerts.has(e.Cert) && !named.some((n) => n.Cert === e.Cert));
+    if (others.length === 0 || !named.some((n) => listed.some((e) => e.Cert === n.Cert))) return found;
+    try {
+      await this.delivery.check(certCheckConfig(others.map((e) => e.Cert), sectionOf(text, 'global')));
+      return found;
+    } catch (err) {
+      if (!(err instanceof CulmError) || err.code !== 'E_CONFIG_INVALID') {
+        this.log.warn({ err: errorMessage(err) }, 'checking the other app certificates of the crt-list failed: only those HAProxy named are left out');
+        return found;
+      }
+      // The message keeps a few of HAProxy's lines; its whole output (the error's cause) names every bad file.
+      const output = fullOutput(err);
+      const users = new Map(appCertsOf(view).map((e) => [e.Cert, e] as const));
+      for (const entry of others.filter((e) => namesCert(output, e.Cert))) {
+        const line = output.split('\n').find((l) => namesCert(l, entry.Cert)) ?? '';
+        const why = cleanHaproxyOutput(line).replace(/^parsing \[[^\]]*\] : 'bind [^']*' in section '[^']*' : /, '');
+        found.push({ entry: users.get(entry.Cert) ?? entry, why: `${why || 'refused'} (checked alone, on a bind line)` });
+      }
+      this.log.warn({ certificates: found.map((f) => f.entry.Cert) }, 'app certificates HAProxy cannot load: left out');
+      return found;
+    }
   }
 
   /**
@@ -555,12 +601,11 @@ export class Applier {
    * Certificates left out (a file missing or unreadable, refused by HAProxy), of the HTTPS frontend or of a service
    * port's own: one log line each and, for an app's, `culm_apps_skipped_total{reason="tls cert"}` once per app and
    * file (an HTTP port's file is in both frontends), when it starts being left out. A label this edge ignores
-   * (no `HAProxy.SslCerts`) is one info line per app, not counted, as raw labels ignored are.
+   * (no `HAProxy.SslCerts`) is told by `tellIgnoredCerts`.
    */
   private tellCerts(problems: readonly CertProblem[], measures: ApplyMeasures): void {
     const now = new Set<string>();
     const counted = new Set<string>();
-    const ignored = new Map<string, string[]>();
     for (const p of problems) {
       const key = `${p.AppId}\0${p.Cert}\0${p.Frontend ?? ''}`;
       now.add(key);
@@ -571,17 +616,38 @@ export class Applier {
         counted.add(once);
         measures.skipped.push({ kind: 'app', id: p.AppId, reason: 'tls cert' });
       }
-      if (p.Ignored) ignored.set(p.AppId, [...ignored.get(p.AppId) ?? [], p.Cert]);
-      else if (p.Frontend) this.log.warn({ app: p.AppId, cert: p.Cert, frontend: p.Frontend, err: p.Reason }, 'service port left out: its certificate (HAPROXY_{n}_SSL_CERT) cannot be used');
+      if (p.Ignored) continue;
+      if (p.Frontend) this.log.warn({ app: p.AppId, cert: p.Cert, frontend: p.Frontend, err: p.Reason }, 'service port left out: its certificate (HAPROXY_{n}_SSL_CERT) cannot be used');
       else if (p.AppId) this.log.warn({ app: p.AppId, cert: p.Cert, err: p.Reason }, 'app certificate left out of the HTTPS frontend');
       else this.log.error({ cert: p.Cert, err: p.Reason }, 'certificate of HAProxy.SslCerts / HAPROXY_SSL_CERTS left out of the HTTPS frontend');
-    }
-    for (const [app, certs] of ignored) {
-      this.log.info({ app, certs }, 'app certificate labels (HAPROXY_{n}_SSL_CERT) ignored: HAProxy.SslCerts is empty; their service-port frontends are left out');
     }
     // A file counted stays counted while any of its problems remains.
     for (const p of problems) if (p.AppId && !p.Ignored) now.add(`${p.AppId}\0${p.Cert}`);
     this.toldCerts = now;
+  }
+
+  /**
+   * App certificate labels this edge ignores (`HAProxy.SslCerts` empty): one warning per app, naming its labels,
+   * when it starts naming them (or names others), whatever the port (with a frontend of its own, left out, or
+   * without one: served by `http-in` in clear); not counted, the app is served.
+   */
+  private tellIgnoredCerts(view: TemplateContext): void {
+    if ((this.paths.SslCerts?.length ?? 0) > 0) {
+      this.toldIgnoredCerts.clear();
+      return;
+    }
+    const now = new Map<string, string>();
+    for (const app of view.Apps) {
+      const labels = app.Ports.filter((p) => p.SslCert && !p.NotServed).map((p) => `HAPROXY_${p.Index}_SSL_CERT=${p.SslCert}`);
+      if (labels.length === 0) continue;
+      const told = labels.join(' ');
+      now.set(app.Id, told);
+      if (this.toldIgnoredCerts.get(app.Id) === told) continue;
+      const frontends = view.CertProblems.filter((c) => c.Ignored && c.AppId === app.Id && c.Frontend).map((c) => c.Frontend!);
+      this.log.warn({ app: app.Id, labels, ...(frontends.length ? { frontendsLeftOut: frontends } : {}) },
+        'app certificate labels (HAPROXY_{n}_SSL_CERT) ignored: HAProxy.SslCerts is empty, so this edge terminates no app\'s TLS; a service port naming one gets no frontend of its own');
+    }
+    this.toldIgnoredCerts = now;
   }
 
   /**
