@@ -227,6 +227,9 @@ export class Applier {
   /** When a certificate left out for a stall now is tried again: later each time the same file stalls again. */
   private stallRetryAt(path: string, now: number): number {
     const before = this.stallHistory.get(path);
+    // Left out again before its retry was due (a failed apply undid the isolation): the same schedule, not a
+    // longer one: only a stall at its retry counts as stalling again.
+    if (before && now < before.at + before.delayMs) return before.at + before.delayMs;
     // Stalled again at its retry (or soon after): a longer wait; long after, it counts as a first stall.
     const count = before && now - before.at <= before.delayMs + STALL_RETRY_MAX_MS ? before.count + 1 : 1;
     const delayMs = Math.min(STALL_RETRY_MS * 2 ** (count - 1), STALL_RETRY_MAX_MS);

@@ -267,6 +267,14 @@ t.test('applier: a certificate left out for a stall is tried again after STALL_R
   t.equal(applier.refusedCerts.size, 0);
 });
 
+t.test('applier: a stall found again before its retry was due (a failed apply undid the isolation) keeps its schedule', async (t) => {
+  const { applier } = setup({ stall: new Set(['/certs/slow.pem']), clock: { now: 0 } });
+  const retryAt = (applier as unknown as { stallRetryAt(path: string, now: number): number }).stallRetryAt.bind(applier);
+  t.equal(retryAt('/certs/slow.pem', 1000), 1000 + STALL_RETRY_MS, 'a first stall');
+  t.equal(retryAt('/certs/slow.pem', 5000), 1000 + STALL_RETRY_MS, 'again before its retry: the same time, no doubling');
+  t.equal(retryAt('/certs/slow.pem', 1000 + STALL_RETRY_MS), 1000 + 3 * STALL_RETRY_MS, 'at its retry: twice as long');
+});
+
 t.test('applier: certificates left out untested expire too; a file beside a stalled one that changes tries it at once', async (t) => {
   const many = Array.from({ length: 24 }, (_, i) => `/m${i}`);
   const stall = new Set(many.filter((_, i) => i % 2 === 0).map((id) => `/certs/${id.slice(1)}.pem`));
