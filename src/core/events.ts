@@ -65,16 +65,8 @@ export function parseEventJson(text: string, sseType?: string): DomainEvent {
 
 /** Module-level, not closures made per event: every callback goes through toDomainEvent. */
 const isNumber = (p: unknown): p is number => typeof p === 'number';
-/** The non-empty `ipAddress` strings of `[{ ipAddress, protocol }]`, in one pass. */
-function ipAddressesOf(list: unknown): string[] {
-  const out: string[] = [];
-  if (!Array.isArray(list)) return out;
-  for (const a of list) {
-    const ip = isObj(a) ? str(a.ipAddress) : undefined;
-    if (ip) out.push(ip);
-  }
-  return out;
-}
+const ipOf = (a: Json): string | undefined => str(a.ipAddress);
+const nonEmpty = (a: string | undefined): a is string => !!a;
 const notPort = (p: number): boolean => !isPort(p);
 const notIpAddress = (a: string): boolean => !isIpAddress(a);
 const invalid = (type: string, reason: string): DomainEvent => ({ kind: 'invalid', eventType: type, reason });
@@ -94,7 +86,10 @@ export function toDomainEvent(body: unknown, sseType?: string): DomainEvent {
       const state = str(body.taskStatus);
       if (!appId || !taskId || !state) return invalid(type, 'status_update_event needs appId, taskId and taskStatus');
       const ports = Array.isArray(body.ports) ? body.ports.filter(isNumber) : [];
-      const ipAddresses = ipAddressesOf(body.ipAddresses);
+      // Built-ins, not an array literal filled by push: V8 pretenures a literal's allocation site once the arrays it
+      // made end up in the state (a new task keeps the event's), and every later event's array was then made in the
+      // old space, keeping its strings alive through scavenges (measured: 100 KB promoted per scavenge, not 5).
+      const ipAddresses = Array.isArray(body.ipAddresses) ? body.ipAddresses.filter(isObj).map(ipOf).filter(nonEmpty) : [];
       const host = str(body.host) ?? '';
       const version = str(body.version);
       const id = normaliseAppId(appId);
