@@ -63,37 +63,45 @@ export function parseEventJson(text: string, sseType?: string): DomainEvent {
   return toDomainEvent(body, sseType);
 }
 
+/** Module-level, not closures made per event: every callback goes through toDomainEvent. */
+const isNumber = (p: unknown): p is number => typeof p === 'number';
+const ipOf = (a: Json): string | undefined => str(a.ipAddress);
+const nonEmpty = (a: string | undefined): a is string => !!a;
+const notPort = (p: number): boolean => !isPort(p);
+const notIpAddress = (a: string): boolean => !isIpAddress(a);
+const invalid = (type: string, reason: string): DomainEvent => ({ kind: 'invalid', eventType: type, reason });
+// Bounded reasons (a metrics label): the value itself is not part of it.
+const refused = (type: string, field: InputField, value: unknown): DomainEvent => ({
+  kind: 'invalid', eventType: type, reason: `invalid ${field}`, field, ...(value === undefined ? {} : { value: shown(value) }),
+});
+
 export function toDomainEvent(body: unknown, sseType?: string): DomainEvent {
   if (!isObj(body)) return { kind: 'invalid', eventType: sseType ?? 'unknown', reason: 'body is not a JSON object' };
   const type = str(body.eventType) ?? sseType ?? 'unknown';
-  const invalid = (reason: string): DomainEvent => ({ kind: 'invalid', eventType: type, reason });
-  // Bounded reasons (a metrics label): the value itself is not part of it.
-  const refused = (field: InputField, value: unknown): DomainEvent => ({
-    kind: 'invalid', eventType: type, reason: `invalid ${field}`, field, ...(value === undefined ? {} : { value: shown(value) }),
-  });
 
   switch (type) {
     case 'status_update_event': {
       const appId = str(body.appId);
       const taskId = str(body.taskId);
       const state = str(body.taskStatus);
-      if (!appId || !taskId || !state) return invalid('status_update_event needs appId, taskId and taskStatus');
-      const ports = Array.isArray(body.ports) ? body.ports.filter((p): p is number => typeof p === 'number') : [];
-      const ipAddresses = Array.isArray(body.ipAddresses)
-        ? body.ipAddresses.filter(isObj).map((a) => str(a.ipAddress)).filter((a): a is string => !!a)
-        : [];
+      if (!appId || !taskId || !state) return invalid(type, 'status_update_event needs appId, taskId and taskStatus');
+      const ports = Array.isArray(body.ports) ? body.ports.filter(isNumber) : [];
+      // Built-ins, not an array literal filled by push: V8 pretenures a literal's allocation site once the arrays it
+      // made end up in the state (a new task keeps the event's), and every later event's array was then made in the
+      // old space, keeping its strings alive through scavenges (measured: 100 KB promoted per scavenge, not 5).
+      const ipAddresses = Array.isArray(body.ipAddresses) ? body.ipAddresses.filter(isObj).map(ipOf).filter(nonEmpty) : [];
       const host = str(body.host) ?? '';
       const version = str(body.version);
       const id = normaliseAppId(appId);
-      if (!isAppId(id)) return refused('app_id', appId);
-      if (!isTaskId(taskId)) return refused('task_id', taskId);
-      if (!isTaskState(state)) return refused('task_state', state);
-      if (host !== '' && !isHost(host)) return refused('host', host);
-      const badPort = ports.find((p) => !isPort(p));
-      if (badPort !== undefined) return refused('port', badPort);
-      const badIp = ipAddresses.find((a) => !isIpAddress(a));
-      if (badIp !== undefined) return refused('ip_address', badIp);
-      if (version && !isVersion(version)) return refused('version', version);
+      if (!isAppId(id)) return refused(type, 'app_id', appId);
+      if (!isTaskId(taskId)) return refused(type, 'task_id', taskId);
+      if (!isTaskState(state)) return refused(type, 'task_state', state);
+      if (host !== '' && !isHost(host)) return refused(type, 'host', host);
+      const badPort = ports.find(notPort);
+      if (badPort !== undefined) return refused(type, 'port', badPort);
+      const badIp = ipAddresses.find(notIpAddress);
+      if (badIp !== undefined) return refused(type, 'ip_address', badIp);
+      if (version && !isVersion(version)) return refused(type, 'version', version);
       const event: DomainEvent = { kind: 'task', appId: id, taskId, state, host, ports, ipAddresses };
       if (version) event.version = version;
       return event;
@@ -103,18 +111,18 @@ export function toDomainEvent(body: unknown, sseType?: string): DomainEvent {
       const instanceId = str(body.instanceId);
       const taskId = str(body.taskId);
       if (!appId || (!instanceId && !taskId) || typeof body.alive !== 'boolean') {
-        return invalid('health_status_changed_event needs appId, instanceId or taskId, and alive');
+        return invalid(type, 'health_status_changed_event needs appId, instanceId or taskId, and alive');
       }
-      if (!isAppId(normaliseAppId(appId))) return refused('app_id', appId);
-      if (!isTaskId(instanceId ?? taskId!)) return refused('task_id', instanceId ?? taskId);
+      if (!isAppId(normaliseAppId(appId))) return refused(type, 'app_id', appId);
+      if (!isTaskId(instanceId ?? taskId!)) return refused(type, 'task_id', instanceId ?? taskId);
       return { kind: 'health', appId: normaliseAppId(appId), alive: body.alive, ...(instanceId ? { instanceId } : { taskId }) };
     }
     case 'instance_health_changed_event': {
       const appId = str(body.runSpecId);
       const instanceId = str(body.instanceId);
-      if (!appId || !instanceId) return invalid('instance_health_changed_event needs runSpecId and instanceId');
-      if (!isAppId(normaliseAppId(appId))) return refused('app_id', appId);
-      if (!isTaskId(instanceId)) return refused('task_id', instanceId);
+      if (!appId || !instanceId) return invalid(type, 'instance_health_changed_event needs runSpecId and instanceId');
+      if (!isAppId(normaliseAppId(appId))) return refused(type, 'app_id', appId);
+      if (!isTaskId(instanceId)) return refused(type, 'task_id', instanceId);
       const alive = typeof body.healthy === 'boolean' ? body.healthy : null;
       return { kind: 'health', appId: normaliseAppId(appId), instanceId, alive };
     }
@@ -132,8 +140,8 @@ export function toDomainEvent(body: unknown, sseType?: string): DomainEvent {
       return deploymentStarted(body) ?? { kind: 'resync', reason: type };
     case 'app_terminated_event': {
       const appId = str(body.appId);
-      if (!appId) return invalid('app_terminated_event needs appId');
-      if (!isAppId(normaliseAppId(appId))) return refused('app_id', appId);
+      if (!appId) return invalid(type, 'app_terminated_event needs appId');
+      if (!isAppId(normaliseAppId(appId))) return refused(type, 'app_id', appId);
       return { kind: 'app-removed', appId: normaliseAppId(appId) };
     }
     default:

@@ -70,6 +70,7 @@ const CHECK_MS = 1_000;
 // SYNs, a probe's or Marathon's among them, and their TCP retries only after a second. Measured (BENCHMARKS.md,
 // Floods): 2,048 turns those 1 s waits into a queue a few ms to ~200 ms long. The kernel caps it at somaxconn.
 const LISTEN_BACKLOG = 2048;
+const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });
 
 export function createHttpServer(o: HttpServerOptions): HttpServer {
   const { core, metrics, log, version, callbacks, cluster } = o;
@@ -98,8 +99,11 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
     metrics.httpRequest(routeName, method, res.statusCode, seconds);
   };
 
-  /** Host and Origin for writes, then credentials; the caller, or a 401/403 thrown. */
-  const admit = async (req: IncomingMessage, match: Extract<Match, { kind: 'found' }>, write: boolean): Promise<Principal> => {
+  /**
+   * Host and Origin for writes, then credentials; the caller, or a 401/403 thrown. Without credentials to check
+   * (probes, Marathon's callbacks) the answer is not a promise: a callback costs no await here.
+   */
+  const admit = (req: IncomingMessage, match: Extract<Match, { kind: 'found' }>, write: boolean): Principal | Promise<Principal> => {
     // Reads too (but probes and /metrics, which monitoring reaches by whatever name it uses): a DNS-rebinding page
     // must not read the config, the rules or the history through an operator's browser.
     if (write || (match.route.access !== 'probe' && match.route.name !== '/metrics')) {
@@ -110,7 +114,7 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
       if (refusal) throw new CulmError(refusal.code, refusal.message, { status: 403 });
     }
     const access = match.route.access;
-    if (access === 'probe' || access === 'marathon') return { kind: 'anonymous' };
+    if (access === 'probe' || access === 'marathon') return ANONYMOUS;
     return auth.identify(req.headers.authorization, auth.required(write));
   };
 
@@ -122,7 +126,7 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
     const write = !SAFE_METHODS.has(method);
     let routeName = 'unmatched';
     let audited = false;
-    let principal: Principal = { kind: 'anonymous' };
+    let principal: Principal = ANONYMOUS;
     const note: AuditNote = {};
     let failure: { status: number; code: ErrorCode; message: string } | undefined;
     try {
@@ -139,7 +143,8 @@ export function createHttpServer(o: HttpServerOptions): HttpServer {
           const current = note.id === undefined ? undefined : core.rules().get(note.id);
           note.before = current ? ruleToBamboo(current) : null;
         }
-        principal = await admit(req, match, write);
+        const admitted = admit(req, match, write);
+        principal = admitted instanceof Promise ? await admitted : admitted;
         await match.handler({ req, res, path, query, params: match.params, principal, audit: note });
       }
     } catch (err) {

@@ -73,14 +73,36 @@ function normaliseName(name: string): string {
   return name.toLowerCase().replace(/^([^[:]*)\.(:|$)/, '$1$2');
 }
 
+/** The Host header names an address culm serves. */
+function hostServed(host: string, allowed: AllowedHosts): boolean {
+  const m = HOST_HEADER.exec(normaliseName(host.trim()));
+  return !!m && (allowed.hosts.has(m[1]) || allowed.hosts.has(m[0]));
+}
+
+/**
+ * hostServed's answers, per allowed set: every request (each Marathon callback) names the same few hosts. Bounded:
+ * emptied when full, so a client cycling Host headers costs the parse it would cost anyway.
+ */
+const servedCache = new WeakMap<AllowedHosts, Map<string, boolean>>();
+const SERVED_CACHE_MAX = 256;
+
+function hostServedCached(host: string, allowed: AllowedHosts): boolean {
+  let cache = servedCache.get(allowed);
+  if (cache === undefined) servedCache.set(allowed, cache = new Map());
+  let served = cache.get(host);
+  if (served === undefined) {
+    served = hostServed(host, allowed);
+    if (cache.size >= SERVED_CACHE_MAX) cache.clear();
+    cache.set(host, served);
+  }
+  return served;
+}
+
 /** undefined when the write may go on; otherwise why not (a 403). */
 export function refuseWrite(h: WriteHeaders, allowed: AllowedHosts): WriteRefusal | undefined {
   // HTTP/1.0 without a Host cannot be a rebinding browser (browsers always send one).
-  if (h.host !== undefined && !allowed.any) {
-    const m = HOST_HEADER.exec(normaliseName(h.host.trim()));
-    if (!m || !(allowed.hosts.has(m[1]) || allowed.hosts.has(m[0]))) {
-      return { code: 'E_HOST_NOT_ALLOWED', message: `Host ${JSON.stringify(h.host.slice(0, 100))} is not an address culm serves (CULM_ALLOWED_HOSTS)` };
-    }
+  if (h.host !== undefined && !allowed.any && !hostServedCached(h.host, allowed)) {
+    return { code: 'E_HOST_NOT_ALLOWED', message: `Host ${JSON.stringify(h.host.slice(0, 100))} is not an address culm serves (CULM_ALLOWED_HOSTS)` };
   }
   if (h.secFetchSite === 'cross-site') return crossOrigin();
   if (h.origin === undefined) return undefined;

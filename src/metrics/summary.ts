@@ -22,15 +22,19 @@ const WINDOW_S = 60;
 export class EventRate {
   private readonly buckets = new Float64Array(WINDOW_S);
   private second: number;
+  /** When the current second's bucket is done (ms): `add` advances only then. */
+  private nextSecondAt: number;
   private readonly startedAt: number;
 
   constructor(private readonly now: () => number = Date.now) {
     this.startedAt = now();
     this.second = Math.floor(this.startedAt / 1000);
+    this.nextSecondAt = (this.second + 1) * 1000;
   }
 
+  /** Every Marathon event: within the current second, one clock read and a compare. */
   add(n = 1): void {
-    this.advance();
+    if (this.now() >= this.nextSecondAt) this.advance();
     this.buckets[this.second % WINDOW_S] += n;
   }
 
@@ -47,5 +51,6 @@ export class EventRate {
     const current = Math.floor(this.now() / 1000);
     for (let s = Math.max(this.second + 1, current - WINDOW_S + 1); s <= current; s++) this.buckets[s % WINDOW_S] = 0;
     this.second = Math.max(this.second, current);
+    this.nextSecondAt = (this.second + 1) * 1000;
   }
 }

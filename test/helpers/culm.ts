@@ -9,7 +9,8 @@ import { MarathonEmulator, type AppSpec } from './marathon-emulator.js';
 import { eventually, freePort, startBackend, type Backend } from './net.js';
 import { PidFileWatcher, requireBinary, startChild, type Child } from './processes.js';
 
-export const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
+/** The binary; CULM_BENCH_MAIN points the benchmark at another build (A/B against an older commit's dist). */
+export const MAIN = process.env.CULM_BENCH_MAIN || new URL('../../dist/main.js', import.meta.url).pathname;
 
 export interface CulmInstance {
   dir: string;

@@ -30,6 +30,25 @@ t.test('sameSecret compares whole secrets of any length', async (t) => {
   t.notOk(sameSecret('s3cr3t', 's3cr3'), 'a prefix is not the secret');
   t.notOk(sameSecret('s3cr3t', 's3cr3t-and-more'));
   t.notOk(sameSecret('', 'x'));
+  // Table: given, secret, same? (several secrets in turn: each is prepared once and kept).
+  const cases: Array<[string, string, boolean]> = [
+    ['', '', true],
+    ['x', '', false],
+    ['abc', 'abd', false],
+    ['abc\u0000', 'abc', false],
+    ['abc', 'abc\u0000', false],
+    ['héllo', 'héllo', true],
+    ['hello', 'héllo', false],
+    ['hé', 'h\u00e9', true],
+    ['h\u00e9x', 'héllo', false],
+    ['€€', 'aaaaaa', false],
+    ['aaaaaa', '€€', false],
+    ['s3cr3t', 's3cr3t', true],
+    ['s3cr3t-and-more', 's3cr3t', false],
+  ];
+  for (let round = 0; round < 2; round++) {
+    for (const [given, secret, want] of cases) t.equal(sameSecret(given, secret), want, `${JSON.stringify(given)} vs ${JSON.stringify(secret)}`);
+  }
 });
 
 t.test('scrypt hashes: format, salt, verification, bounds', async (t) => {

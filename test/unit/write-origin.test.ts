@@ -55,7 +55,14 @@ t.test('CULM_ALLOWED_HOSTS entries', async (t) => {
     { desc: 'a listed origin (TLS proxy)', h: { host: 'culm.example.com', origin: 'https://culm.example.com' } },
     { desc: 'an unlisted https origin', h: { host: 'culm.example.com', origin: 'https://culm.example.com:8443' }, want: 'E_CROSS_ORIGIN' },
   ];
-  for (const c of cases) t.equal(refuseWrite(c.h, list)?.code, c.want, c.desc);
+  // Twice, in turn with the other list: the second answers come from the per-list cache of Host answers.
+  for (let round = 0; round < 2; round++) {
+    for (const c of cases) t.equal(refuseWrite(c.h, list)?.code, c.want, c.desc);
+    t.equal(refuseWrite({ host: 'culm.example.com:9000' }, allowedHosts(['localhost']))?.code, 'E_HOST_NOT_ALLOWED', 'another list, its own answers');
+  }
+  const unlisted = Array.from({ length: 600 }, (_, i) => refuseWrite({ host: `h${i}.example.com` }, list)?.code);
+  t.ok(unlisted.every((code) => code === 'E_HOST_NOT_ALLOWED'), '600 unlisted hosts (more than the cache holds) refused');
+  t.equal(refuseWrite({ host: 'culm.example.com:9000' }, list), undefined, 'after the cache filled and was emptied');
   const any = allowedHosts(asHostList('*'));
   t.equal(refuseWrite({ host: 'rebind.evil' }, any), undefined, '* turns the Host check off');
   t.equal(refuseWrite({ host: 'rebind.evil', origin: 'http://other' }, any)?.code, 'E_CROSS_ORIGIN', 'but not the Origin rule');
