@@ -36,6 +36,8 @@ t.test('wildcard vhosts over HTTP and HTTPS, beside exact hosts, at run time', a
     '/bad': { HAPROXY_0_VHOST: 'a.*.com' },
     // One label under the star: host routes come before path prefixes, so it would take every .com request.
     '/tld': { HAPROXY_0_VHOST: '*.com' },
+    // Beside another host, such a wildcard is left out alone: the app keeps its exact host.
+    '/mix': { HAPROXY_0_VHOST: 'mix.example.net,*.net' },
   };
   const httpsPort = await freePort();
   const { marathon, culm, port, close } = await culmWithLabelledApps(apps, { HAPROXY_SSL_CERTS: join(certs, 'edge.pem'), HAPROXY_HTTPS_BIND: `127.0.0.1:${httpsPort}` });
@@ -77,8 +79,11 @@ t.test('wildcard vhosts over HTTP and HTTPS, beside exact hosts, at run time', a
   t.match(state.body.Apps.find((a) => a.Id === '/bad')?.NotServed, /HAPROXY_0_VHOST "a\.\*\.com" is not a host name or a wildcard/, '/api/state says why');
   t.notMatch(culm.config(), '::bad-cluster', 'no backend for it');
   t.equal(await who(culm, 'x.com', '/plain/1'), port('/plain'), '*.com refused: a .com request keeps its path route');
-  t.match(state.body.Apps.find((a) => a.Id === '/tld')?.NotServed, /HAPROXY_0_VHOST "\*\.com" is not a host name or a wildcard \*\.<host name of two labels or more>/, '/api/state says why');
+  t.match(state.body.Apps.find((a) => a.Id === '/tld')?.NotServed, /HAPROXY_0_VHOST "\*\.com" names no host but wildcards over one label/, '/api/state says why (listed alone: the port is left out)');
   t.notMatch(culm.config(), '::tld-cluster', 'no backend for *.com');
+  t.equal(await who(culm, 'mix.example.net'), port('/mix'), 'mix.example.net,*.net: the exact host routes');
+  t.equal(await who(culm, 'other.net', '/plain/1'), port('/plain'), 'and *.net takes nothing: the path route answers');
+  t.equal(state.body.Apps.find((a) => a.Id === '/mix')?.NotServed, '', 'the app is served');
 
   // A path rule only changes the route map: the runtime API, no reload, with the wildcard routes before it intact.
   const before = await reloads(culm);
