@@ -232,8 +232,11 @@ export class Daemon implements CulmCore {
     this.journals.add(journal);
     try {
       const held = this.cluster.apps;
-      // Each app's view is built as the app arrives, while the rest of the answer streams (not after its last byte).
-      mapped = await this.o.apps.fetchApps((id) => held.get(id), (app) => this.o.applier.prepareView(app, this.ruleMap));
+      // Until a config is applied (the start), each app's view is built as the app arrives, while the rest of the
+      // answer streams, not after its last byte. Later resyncs do not: new views beside the parse's garbage and
+      // the old views raise the peak RSS of a resync in which every app changed.
+      const prepare = this.firstApplyOk ? undefined : (app: App): void => this.o.applier.prepareView(app, this.ruleMap);
+      mapped = await this.o.apps.fetchApps((id) => held.get(id), prepare);
     } catch (err) {
       this.o.metrics.resync('error');
       this.marathonCheck = { ok: false, detail: `last fetch failed: ${errorMessage(err)}` };

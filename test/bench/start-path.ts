@@ -1,11 +1,13 @@
 /**
- * `npx tsx test/bench/start-path.ts [apps] [rounds] [no-prepare]`: culm's part of the full sync at start with the labels
+ * `npx tsx test/bench/start-path.ts [apps] [rounds] [no-prepare]` (START_PATH_PROFILE=FILE: a CPU profile of
+ * the last round after the last byte): culm's part of the full sync at start with the labels
  * scenario's apps (scale.ts labelMix, 10 tasks each, every service port bound), in process, without HAProxy:
  * the emulator's /v2/apps answer is fetched once, then per round: split + map (done while the answer streams),
  * then what follows its last byte: applySnapshot, the applier's first apply (view, render, reasons, side files,
  * hashes, diff record) up to the delivery, and the durable write of the file. Timed step by step (median).
  */
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { AppsSplitter } from '../../src/marathon/apps-splitter.js';
 import { APPS_PATH } from '../../src/marathon/client.js';
 import { AppsMapper } from '../../src/core/marathon-map.js';
@@ -39,7 +41,21 @@ async function answer(apps: number): Promise<Buffer> {
   }
 }
 
-export async function startPath(apps: number, rounds: number, prepare: boolean): Promise<Array<Record<string, string | number>>> {
+/** A CPU profile from now on; the function returned writes it to `file`. */
+async function startProfile(): Promise<(file: string) => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async (file) => {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
+/** `profile`: a file for a CPU profile of the last round's part after the answer's last byte. */
+export async function startPath(apps: number, rounds: number, prepare: boolean, profile?: string): Promise<Array<Record<string, string | number>>> {
   const body = await answer(apps);
   const steps: Record<string, number[]> = { 'split + map (streams)': [], applySnapshot: [], render: [], 'apply up to delivery': [], write: [], 'after last byte': [] };
   let size = 0;
@@ -60,6 +76,7 @@ export async function startPath(apps: number, rounds: number, prepare: boolean):
     for (let i = 0; i < body.length; i += 65_536) splitter.push(body.subarray(i, i + 65_536));
     splitter.end();
     steps['split + map (streams)'].push(performance.now() - t);
+    const profiling = profile && r === rounds - 1 ? await startProfile() : undefined;
     const t0 = performance.now();
     const state = applySnapshot(emptyState(), mapper.result().apps, Date.now());
     steps.applySnapshot.push(performance.now() - t0);
@@ -73,6 +90,7 @@ export async function startPath(apps: number, rounds: number, prepare: boolean):
     await writeDurably(`${out}.tmp`, delivered);
     steps.write.push(performance.now() - t);
     steps['after last byte'].push(performance.now() - t0);
+    if (profiling) await profiling(profile!);
     size = delivered.length;
   }
   await rm(`${out}.tmp`, { force: true });
@@ -85,5 +103,5 @@ export async function startPath(apps: number, rounds: number, prepare: boolean):
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [apps, rounds] = [Number(process.argv[2] ?? 10_000), Number(process.argv[3] ?? 5)];
   const prepare = process.argv[4] !== 'no-prepare';
-  console.log(`start path, ${apps} labelled apps × 10 tasks, median of ${rounds}, views ${prepare ? 'built as apps arrive' : 'built by the apply'}\n${table(await startPath(apps, rounds, prepare))}`);
+  console.log(`start path, ${apps} labelled apps × 10 tasks, median of ${rounds}, views ${prepare ? 'built as apps arrive' : 'built by the apply'}\n${table(await startPath(apps, rounds, prepare, process.env.START_PATH_PROFILE))}`);
 }
