@@ -57,7 +57,7 @@ async function startProfile(): Promise<(file: string) => Promise<void>> {
 /** `profile`: a file for a CPU profile of the last round's part after the answer's last byte. */
 export async function startPath(apps: number, rounds: number, prepare: boolean, profile?: string): Promise<Array<Record<string, string | number>>> {
   const body = await answer(apps);
-  const steps: Record<string, number[]> = { 'split + map (streams)': [], applySnapshot: [], render: [], 'apply up to delivery': [], write: [], 'after last byte': [] };
+  const steps: Record<string, number[]> = { 'split + map (streams)': [], applySnapshot: [], render: [], 'apply up to delivery': [], write: [], 'after last byte': [], 'after last byte, CPU': [] };
   let size = 0;
   for (let r = 0; r < rounds; r++) {
     let delivered = '';
@@ -78,6 +78,7 @@ export async function startPath(apps: number, rounds: number, prepare: boolean, 
     steps['split + map (streams)'].push(performance.now() - t);
     const profiling = profile && r === rounds - 1 ? await startProfile() : undefined;
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const state = applySnapshot(emptyState(), mapper.result().apps, Date.now());
     steps.applySnapshot.push(performance.now() - t0);
     const measures = newMeasures();
@@ -90,6 +91,8 @@ export async function startPath(apps: number, rounds: number, prepare: boolean, 
     await writeDurably(`${out}.tmp`, delivered);
     steps.write.push(performance.now() - t);
     steps['after last byte'].push(performance.now() - t0);
+    const cpu = process.cpuUsage(cpu0);
+    steps['after last byte, CPU'].push((cpu.user + cpu.system) / 1000);
     if (profiling) await profiling(profile!);
     size = delivered.length;
   }
