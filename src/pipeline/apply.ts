@@ -251,8 +251,9 @@ export class Applier {
    * Builds `app`'s view ahead of the apply (views are cached by app, rule and policy: view.ts `appView`), so that
    * an app mapped while Marathon's answer still streams costs the apply after its last byte nothing: at 10,000
    * labelled apps the views were ~0.35 s of the start's full sync. Pure: a view the apply does not use is dropped.
+   * `now`: the clock `view` uses (the cache holds a view until its readiness changes with time).
    */
-  prepareView(app: App, rules: ReadonlyMap<string, Rule>, now = this.now()): void {
+  prepareView(app: App, rules: ReadonlyMap<string, Rule>, now = Date.now()): void {
     if (this.excludedApps.has(app.id)) return;
     try {
       appView(app, this.ignoredRules.has(app.id) ? undefined : rules.get(app.id), now, this.servePolicy);
