@@ -136,7 +136,7 @@ export async function run(config: CulmConfig, log: Logger): Promise<Running> {
     skipCheckOfMapOnlyRules: PLAIN_CHECK.test(config.haproxy.validationCommand.trim()) || config.haproxy.validationCommand.trim() === '',
     haproxyRunning: () => supervisor.check(),
     apps: {
-      fetchApps: (known) => client.streamApps(() => new AppsMapper(known, config.haproxy.bindServicePorts)),
+      fetchApps: (known, taken) => client.streamApps(() => new AppsMapper(known, config.haproxy.bindServicePorts, taken)),
       fetchApp: async (id) => {
         const raw = await client.getApp(id);
         return raw === null ? null : mapApp(raw);

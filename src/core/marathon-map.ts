@@ -227,6 +227,8 @@ export class AppsMapper {
     private readonly known?: (id: string) => App | undefined,
     /** HAProxy.BindServicePorts: whether labels only a service port's own frontend reads are checked (lb-labels.ts portsOf). */
     private readonly ownFrontends = true,
+    /** Called with each app as it is taken (the daemon builds its view meanwhile); what it throws is ignored. */
+    private readonly onApp?: (app: App) => void,
   ) {}
 
   add(raw: unknown): void {
@@ -247,6 +249,12 @@ export class AppsMapper {
       const reason = err instanceof Error ? err.message : String(err);
       if (err instanceof InputError) this.out.rejected.push({ appId: id, field: err.field, reason });
       this.out.skipped.push({ id, reason });
+      return;
+    }
+    try {
+      this.onApp?.(this.out.apps[this.out.apps.length - 1]);
+    } catch {
+      /* a preparation only */
     }
   }
 

@@ -192,6 +192,8 @@ export function applyAppRead(state: ClusterState, appId: string, fresh: App | nu
  * cycle, last known health kept where Marathon has no results. `previous` itself when nothing differs.
  */
 function mergeApp(previous: App | undefined, app: App, tombstones: ReadonlyMap<string, number>): App {
+  // A new app with no tombstone anywhere is Marathon's as is (every app at start: 100,000 tasks not walked).
+  if (previous === undefined && tombstones.size === 0) return app;
   // Copied only from the first task that differs from Marathon's (at start, and on a resync that brings what
   // culm already holds, no task does: 100,000 tasks are not copied for nothing).
   let tasks: Record<string, Task> | undefined;

@@ -10,7 +10,7 @@ import { basename } from 'node:path';
 import { CulmError, errorMessage } from '../core/errors.js';
 import type { App, ClusterState, Rule } from '../core/model.js';
 import { diffViews } from '../core/diff.js';
-import { buildView, type CertCheck, type CertProblem, type HaproxyPaths, type LabelConfigNote, type TemplateContext } from '../core/view.js';
+import { appView, buildView, type CertCheck, type CertProblem, type HaproxyPaths, type LabelConfigNote, type TemplateContext } from '../core/view.js';
 import { appCertsOf, certCheckConfig, certsAtFailure, namesCert, type CertState, type CrtListEntry } from '../core/tls.js';
 import { sectionOf } from '../haproxy/config-section.js';
 import { readinessChangesAt } from '../core/readiness.js';
@@ -259,6 +259,21 @@ export class Applier {
       if ((refused.retryAt !== undefined && now >= refused.retryAt) || (this.certFiles && this.leftOutStamp(path) !== refused.stamp)) this.refusedCerts.delete(path);
     }
     for (const [path, h] of this.stallHistory) if (now - h.at > h.delayMs + STALL_RETRY_MAX_MS) this.stallHistory.delete(path);
+  }
+
+  /**
+   * Builds `app`'s view ahead of the apply (views are cached by app, rule and policy: view.ts `appView`), so that
+   * an app mapped while Marathon's answer still streams costs the apply after its last byte nothing: at 10,000
+   * labelled apps the views were ~0.35 s of the start's full sync. Pure: a view the apply does not use is dropped.
+   * `now`: the clock `view` uses (the cache holds a view until its readiness changes with time).
+   */
+  prepareView(app: App, rules: ReadonlyMap<string, Rule>, now = Date.now()): void {
+    if (this.excludedApps.has(app.id)) return;
+    try {
+      appView(app, this.ignoredRules.has(app.id) ? undefined : rules.get(app.id), now, this.servePolicy);
+    } catch {
+      /* the apply builds it again and reports what is wrong */
+    }
   }
 
   /** `heldOut`: app certificates left out of this view only, with why (a probe of `stallingCerts`). */

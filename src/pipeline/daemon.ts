@@ -31,9 +31,10 @@ import type { HaproxyDelivery } from '../haproxy/delivery.js';
 export interface AppsSource {
   /**
    * `GET /v2/apps?embed=apps.tasks…`, mapped (see AppsMapper: malformed apps in `skipped`). Throws on any
-   * failure, including an answer that is not an object with an `apps` array.
+   * failure, including an answer that is not an object with an `apps` array. `taken` is called with each app
+   * as it is mapped, before the rest of the answer has arrived.
    */
-  fetchApps(known: (id: string) => App | undefined): Promise<MappedApps>;
+  fetchApps(known: (id: string) => App | undefined, taken?: (app: App) => void): Promise<MappedApps>;
   /** `GET /v2/apps/{id}` with the same embeds, mapped; null when Marathon says there is no such app. Throws on failure. */
   fetchApp(id: string): Promise<App | null>;
 }
@@ -231,7 +232,11 @@ export class Daemon implements CulmCore {
     this.journals.add(journal);
     try {
       const held = this.cluster.apps;
-      mapped = await this.o.apps.fetchApps((id) => held.get(id));
+      // Until a config is applied (the start), each app's view is built as the app arrives, while the rest of the
+      // answer streams, not after its last byte. Later resyncs do not: new views beside the parse's garbage and
+      // the old views raise the peak RSS of a resync in which every app changed.
+      const prepare = this.firstApplyOk ? undefined : (app: App): void => this.o.applier.prepareView(app, this.ruleMap);
+      mapped = await this.o.apps.fetchApps((id) => held.get(id), prepare);
     } catch (err) {
       this.o.metrics.resync('error');
       this.marathonCheck = { ok: false, detail: `last fetch failed: ${errorMessage(err)}` };

@@ -226,3 +226,20 @@ t.test("the apply after a rule's candidate uses its render while every input is 
   const absent = applier.candidateWith(moved, late.rules, makeRule('/nope', 'path_beg -i /nope'));
   t.equal(await rendersOf(moved, absent.rules), 1, 'a rule for an app Marathon does not run (checked with a placeholder): rendered');
 });
+
+t.test('views prepared as apps arrive: the apply renders what it renders without them, and a rule changed since is followed', async (t) => {
+  const fresh = () => stateOf(...['/a', '/b', '/c'].map((id, i) => app(id, tasks(task(31000 + i)))));
+  const plain = setup();
+  const prepared = setup();
+  const before = new Map<string, Rule>([['/b', makeRule('/b', 'path_beg -i /bee')]]);
+  const after = new Map<string, Rule>([['/b', makeRule('/b', 'path_beg -i /other')]]);
+  const s = fresh();
+  for (const a of s.apps.values()) prepared.applier.prepareView(a, before);
+  t.equal((await prepared.applier.apply(s, before)).result, 'applied');
+  t.equal((await plain.applier.apply(fresh(), before)).result, 'applied');
+  t.equal(routing(prepared.out).replaceAll(prepared.dir, ''), routing(plain.out).replaceAll(plain.dir, ''), 'the same config');
+  const s2 = fresh();
+  for (const a of s2.apps.values()) prepared.applier.prepareView(a, before);
+  t.equal((await prepared.applier.apply(s2, after)).result, 'applied');
+  t.match(routing(prepared.out), '\n/other ::b-cluster\n', 'the rule the apply is given, not the one prepared with');
+});

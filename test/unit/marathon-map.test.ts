@@ -1,5 +1,6 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
+import type { App } from '../../src/core/model.js';
 import { AppsMapper, mapApps, healthFromResults } from '../../src/core/marathon-map.js';
 import { endpointOf } from '../../src/core/eligibility.js';
 
@@ -109,6 +110,21 @@ t.test('AppsMapper with known apps: identical apps and tasks are the held object
   t.equal(relabelled.tasks['relabelled.t0'], held.get('/relabelled')!.tasks['relabelled.t0']);
   t.not(byId.get('/fewer'), held.get('/fewer'), 'a task gone: a new app object');
   t.same(Object.keys(byId.get('/fewer')!.tasks), ['fewer.t0']);
+});
+
+t.test('AppsMapper hands each app it takes to its callback, in order; a skipped app is not handed; what the callback throws changes nothing', async (t) => {
+  const raws = [{ id: '/a', instances: 0 }, { id: 'bad id!' }, { id: '/b', instances: 0 }];
+  const taken: App[] = [];
+  const mapper = new AppsMapper(undefined, true, (app) => {
+    taken.push(app);
+    throw new Error('a preparation failed');
+  });
+  for (const raw of raws) mapper.add(raw);
+  const got = mapper.result();
+  t.same(taken.map((a) => a.id), ['/a', '/b']);
+  t.equal(got.skipped.length, 1, 'the bad id is skipped');
+  t.same(got, mapApps({ apps: raws }), 'exactly what mapping without a callback gives');
+  t.ok(taken.every((a, i) => a === got.apps[i]), 'the apps handed over are the objects kept');
 });
 
 t.test('health checks: protocol, path, portIndex and a fixed port (0 is none)', async (t) => {
