@@ -218,7 +218,7 @@ export const SETTINGS = {
   },
   'haproxy.commandTimeoutMs': {
     file: 'HAProxy.CommandTimeoutMs', env: 'CULM_COMMAND_TIMEOUT_MS', kind: 'ms', default: '30000', min: 1,
-    doc: 'Timeout for each validation, reload and cleanup command. An apply whose validation stops at it (or at `ValidationCpuSeconds`) with app certificates in the config looks for the ones it stalls on (for at most 4 times this in all) and leaves them out for a while (see TLS and SNI). A command that does not end at its kill (a process stuck on a hung mount) is given up on 2 s after it.',
+    doc: 'Timeout for each validation, reload and cleanup command. An apply whose validation stops at it (or at `ValidationCpuSeconds`) with app certificates in the config looks for the ones it stalls on (it starts no check after 4 times this, not a hard cap: the check begun last may take one more timeout) and leaves them out for a while (see TLS and SNI). A command that does not end at its kill (a process stuck on a hung mount) is given up on 2 s after it, and may be left behind (stuck in the kernel).',
   },
   'haproxy.validationCpuSeconds': {
     file: 'HAProxy.ValidationCpuSeconds', env: 'CULM_VALIDATION_CPU_SECONDS', kind: 'wholeSeconds', min: 0,
