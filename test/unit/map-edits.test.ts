@@ -39,6 +39,7 @@ t.test('only maps looked up by prefix or exact match are edited', async (t) => {
   t.notOk(usedOnlyByPrefixOrExact(`    use_backend %[path,map_beg(${path})]\n    use_backend %[path,map_reg(${path})]\n`, path), 'one map_reg among them');
   t.notOk(usedOnlyByPrefixOrExact(`    use_backend %[path,map_sub(${path})]\n`, path), 'map_sub');
   t.notOk(usedOnlyByPrefixOrExact('    use_backend web\n', path), 'not used at all');
+  t.notOk(usedOnlyByPrefixOrExact(`    use_backend %[path,map_beg(${path})]\n    # see ${path}\n`, path), 'named outside a lookup');
 });
 
 t.test('commands: one word each', async (t) => {
