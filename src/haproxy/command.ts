@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { SETTINGS, type SettingId } from '../config/defaults.js';
 import { cleanHaproxyOutput, type CleanOptions } from './haproxy-errors.js';
 
 export interface CommandResult {
@@ -119,11 +120,13 @@ export function limitHit(r: CommandResult, limits: ResourceLimits): 'cpu' | 'mem
   return undefined;
 }
 
+const named = (id: SettingId): string => `${SETTINGS[id].file} / ${SETTINGS[id].env}`;
+
 /** The settings that raise each limit of a check, as the README and the config errors name them. */
 export const LIMIT_SETTINGS = {
-  time: 'HAProxy.CommandTimeoutMs / CULM_COMMAND_TIMEOUT_MS',
-  cpu: 'HAProxy.ValidationCpuSeconds / CULM_VALIDATION_CPU_SECONDS',
-  memory: 'HAProxy.ValidationMemoryMiB / CULM_VALIDATION_MEMORY_MIB',
+  time: named('haproxy.commandTimeoutMs'),
+  cpu: named('haproxy.validationCpuSeconds'),
+  memory: named('haproxy.validationMemoryMiB'),
 } as const;
 
 /**
